@@ -1,0 +1,115 @@
+"""Composition root: builds the services from Settings and routes each request to its surface.
+
+    /v1/...           data plane (raw ASGI, the hot path)
+    /client/v4/...    management API (Starlette)
+    /healthz /readyz  liveness and readiness, no auth
+    /metrics          Prometheus
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from sluice import envelope
+from sluice.control.routes import ROUTES, management_app
+from sluice.errors import ApiError
+from sluice.providers.registry import load_catalog
+from sluice.proxy import DataPlane
+from sluice.secrets.keyfile import load_keyring
+from sluice.services import Services
+from sluice.settings import Settings
+from sluice.store import open_database
+
+log = structlog.get_logger("sluice")
+
+INTERNAL_ERROR = envelope.error_body([{"code": 7000, "message": "Internal Server Error"}])
+
+
+class SluiceApp:
+    """The ASGI application. One instance per process; state lives here, not in modules."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.services: Services | None = None
+        self.dataplane: DataPlane | None = None
+        self.management: Starlette = management_app()
+        self.management.router.routes = [Mount("/client/v4", routes=ROUTES)]
+
+    async def startup(self) -> None:
+        db = await open_database(self.settings.database_url)
+        self.services = Services(
+            settings=self.settings, db=db, keyring=load_keyring(self.settings),
+            catalog=load_catalog(self.settings.upstream_overrides),
+        )
+        self.management.state.services = self.services
+        self.dataplane = DataPlane(self.services)
+        self.services.on_change = self.dataplane.refresh
+        await self.dataplane.start()
+        log.info("sluice ready", database=db.dialect, providers=len(self.services.catalog))
+
+    async def shutdown(self) -> None:
+        if self.dataplane is not None:
+            await self.dataplane.close()
+        if self.services is not None:
+            await self.services.db.close()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path: str = scope["path"]
+            if path.startswith("/v1/"):
+                await self.dataplane(scope, receive, send)  # type: ignore[misc]
+            elif path == "/healthz":
+                await _json(send, 200, b'{"status":"ok"}')
+            elif path == "/readyz":
+                ready = await self.services.db.ping()  # type: ignore[union-attr]
+                await _json(send, 200 if ready else 503, b'{"status":"ready"}' if ready else b'{"status":"database unreachable"}')
+            else:
+                await self._management(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    async def _management(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        started = False
+
+        async def tracking_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.management(scope, receive, tracking_send)
+        except Exception as exc:  # noqa: BLE001 — the last line of defence; never echo the message
+            log.error("unhandled error", path=scope.get("path"), error=type(exc).__name__)
+            if not started:
+                await _json(send, 500, envelope.JSONResponse(INTERNAL_ERROR).body)
+
+    async def _lifespan(self, receive: Any, send: Any) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:  # noqa: BLE001
+                    await send({"type": "lifespan.startup.failed", "message": f"{type(exc).__name__}: {exc}"})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+async def _json(send: Any, status: int, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def create_app(settings: Settings) -> SluiceApp:
+    return SluiceApp(settings)

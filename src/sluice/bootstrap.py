@@ -1,0 +1,56 @@
+"""``sluice init``: data dir (0700), master key file (0600), database, first account/user/token."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sluice.clock import new_id
+from sluice.control.tokens import token_row
+from sluice.identity.credentials import hash_value, new_global_key, new_token
+from sluice.identity.permissions import ALL_GROUPS
+from sluice.secrets.keyfile import create_key_file
+from sluice.settings import Settings
+from sluice.store import open_database, queries
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    account_id: str
+    api_token: str
+    email: str
+    api_key: str
+
+    def __repr__(self) -> str:  # never print credentials by accident
+        return f"Bootstrap(account_id={self.account_id!r}, email={self.email!r})"
+
+
+async def initialise(settings: Settings, email: str = "admin@example.com") -> Bootstrap | None:
+    """Initialise once; returns the credentials, or None when the data dir was already initialised."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.data_dir.chmod(0o700)
+    if not settings.master_key:
+        create_key_file(settings.key_file)
+    db = await open_database(settings.database_url)
+    try:
+        async with db.begin() as conn:
+            if await queries.count_accounts(conn):
+                return None
+            account_id, user_id = new_id(), new_id()
+            token = settings.bootstrap_token or new_token()
+            key = new_global_key()
+            await queries.insert_account(conn, account_id, "default")
+            await queries.insert_user(conn, user_id, email, hash_value(key))
+            await queries.add_member(conn, account_id, user_id)
+            await queries.insert_token(conn, token_row(account_id, "bootstrap admin", token, list(ALL_GROUPS)))
+            return Bootstrap(account_id, token, email, key)
+    finally:
+        await db.close()
+
+
+async def is_initialised(settings: Settings) -> bool:
+    db = await open_database(settings.database_url)
+    try:
+        async with db.begin() as conn:
+            return await queries.count_accounts(conn) > 0
+    finally:
+        await db.close()

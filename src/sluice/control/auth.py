@@ -1,0 +1,55 @@
+"""Who is calling the management API, and may they do this on this account (SPEC §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncConnection
+from starlette.requests import Request
+
+from sluice.clock import now, rfc3339
+from sluice.errors import AccountForbidden, AuthenticationError, Forbidden
+from sluice.identity.credentials import hash_value
+from sluice.identity.permissions import ALL_GROUPS
+from sluice.store import queries
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """A verified caller: an account-owned token, or a user via the legacy global API key."""
+
+    accounts: frozenset[str]
+    permissions: frozenset[str]
+    token: dict | None = None  # the token row when authenticated by token
+
+    def authorize(self, account_id: str, accepted: tuple[str, ...]) -> None:
+        # The account check comes first and never says whether that account exists.
+        if account_id not in self.accounts:
+            raise AccountForbidden()
+        if not self.permissions.intersection(accepted):
+            raise Forbidden(f"Authentication error: this token lacks the permission {' or '.join(repr(p) for p in accepted)}")
+
+
+def token_usable(token: dict, at: str) -> bool:
+    return token["status"] == "active" and (token["expires_on"] is None or token["expires_on"] > at)
+
+
+async def authenticate(request: Request, conn: AsyncConnection) -> Principal:
+    headers = request.headers
+    authorization = headers.get("authorization", "")
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise AuthenticationError()
+        token = await queries.token_by_hash(conn, hash_value(value.strip()))
+        if token is None or not token_usable(token, rfc3339(now())):
+            raise AuthenticationError()
+        return Principal(frozenset({token["account_id"]}), frozenset(orjson.loads(token["permissions"])), token)
+    email, key = headers.get("x-auth-email", ""), headers.get("x-auth-key", "")
+    if email and key:
+        account_ids = await queries.user_accounts(conn, email, hash_value(key))
+        if account_ids is None:
+            raise AuthenticationError()
+        return Principal(frozenset(account_ids), frozenset(ALL_GROUPS))
+    raise AuthenticationError()

@@ -1,0 +1,94 @@
+"""Gateways API: /accounts/{account_id}/ai-gateway/gateways[/{gateway_id}]."""
+
+from __future__ import annotations
+
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from sluice import envelope
+from sluice.control.common import authorized, services
+from sluice.control.schemas import GatewayCreate, GatewayFields, gateway_body, gateway_wire
+from sluice.control.validation import paging, parse_model, read_json, require_object
+from sluice.errors import Conflict, NotFound, ValidationError
+from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
+from sluice.store import queries
+
+
+async def _check_store(conn, account_id: str, store_id: str | None) -> None:  # type: ignore[no-untyped-def]
+    if store_id is not None and await queries.get_store(conn, account_id, store_id) is None:
+        raise ValidationError(f"store_id: no secrets store {store_id!r} in this account", path=["body", "store_id"])
+
+
+async def create_gateway(request: Request) -> Response:
+    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+        fields = parse_model(GatewayCreate, require_object(await read_json(request)))
+        if await queries.get_gateway(conn, account_id, fields.id) is not None:
+            raise Conflict(f"a gateway with id {fields.id!r} already exists")
+        await _check_store(conn, account_id, fields.store_id)
+        try:
+            row = await queries.insert_gateway(conn, account_id, fields.id, gateway_body(fields, None))
+        except IntegrityError:
+            raise Conflict(f"a gateway with id {fields.id!r} already exists") from None
+        await queries.record_change(conn, account_id, "gateway")
+    await services(request).on_change(account_id)
+    return envelope.ok(gateway_wire(row))
+
+
+async def list_gateways(request: Request) -> Response:
+    page, per_page = paging(request)
+    search = request.query_params.get("search") or None
+    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+        rows, total = await queries.list_gateways(conn, account_id, search, page, per_page)
+    return envelope.ok([gateway_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
+
+
+async def _existing(conn, account_id: str, gateway_id: str) -> dict:  # type: ignore[no-untyped-def]
+    row = await queries.get_gateway(conn, account_id, gateway_id)
+    if row is None:
+        raise NotFound(f"gateway {gateway_id[:64]!r} not found")
+    return row
+
+
+async def get_gateway(request: Request) -> Response:
+    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+        row = await _existing(conn, account_id, request.path_params["gateway_id"])
+    return envelope.ok(gateway_wire(row))
+
+
+async def update_gateway(request: Request) -> Response:
+    gateway_id = request.path_params["gateway_id"]
+    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+        data = require_object(await read_json(request))
+        if data.get("id", gateway_id) == gateway_id:
+            data.pop("id", None)  # tolerate the id repeated in the body; a different one is refused
+        fields = parse_model(GatewayFields, data)
+        current = await _existing(conn, account_id, gateway_id)
+        await _check_store(conn, account_id, fields.store_id)
+        row = await queries.update_gateway(conn, account_id, gateway_id, gateway_body(fields, current))
+        await queries.record_change(conn, account_id, "gateway")
+    await services(request).on_change(account_id)
+    return envelope.ok(gateway_wire(row))  # type: ignore[arg-type]
+
+
+async def delete_gateway(request: Request) -> Response:
+    gateway_id = request.path_params["gateway_id"]
+    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+        row = await _existing(conn, account_id, gateway_id)
+        await queries.delete_gateway(conn, account_id, gateway_id)
+        hook = services(request).extras.get("on_gateway_delete")
+        if hook is not None:
+            await hook(conn, account_id, gateway_id)  # e.g. the request logs of that gateway
+        await queries.record_change(conn, account_id, "gateway")
+    await services(request).on_change(account_id)
+    return envelope.ok(gateway_wire(row))
+
+
+async def gateway_url(request: Request) -> Response:
+    provider = request.path_params["provider"]
+    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+        gateway = await _existing(conn, account_id, request.path_params["gateway_id"])
+    if provider not in services(request).catalog:
+        raise ValidationError(f"provider: unknown provider {provider[:64]!r}", path=["path", "provider"])
+    base = str(request.base_url).rstrip("/")
+    return envelope.ok(f"{base}/v1/{account_id}/{gateway['id']}/{provider}")

@@ -1,0 +1,282 @@
+"""Request bodies (validated strictly; unknown fields refused) and the wire shape of each resource."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+
+from sluice.identity.permissions import ALL_GROUPS
+from sluice.providers.registry import CATALOG_SLUGS
+
+GATEWAY_ID_PATTERN = r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$"
+ALIAS_PATTERN = r"^[A-Za-z0-9_-]+$"
+MAX_SECRET_BYTES = 65536
+MAX_PERIOD_S = 2_592_000
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+def check_secret_value(value: str) -> str:
+    """A provider key is sent in an HTTP header: non-blank, no control characters, <= 64 KiB."""
+    if not value.strip():
+        raise ValueError("must not be empty or blank")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_SECRET_BYTES:
+        raise ValueError(f"must be at most {MAX_SECRET_BYTES} bytes")
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
+        raise ValueError("must not contain control characters (it is sent in an HTTP header)")
+    return value
+
+
+def whole_number(value: Any, *, name: str) -> int:
+    """JSON numbers arrive as int or float (the SDK types them as float); only whole values pass."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number of {name}")
+    if isinstance(value, float) and (not math.isfinite(value) or not value.is_integer()):
+        raise ValueError(f"must be a whole number of {name}")
+    return int(value)
+
+
+# -- gateways --------------------------------------------------------------------------------------
+
+NonNegative = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
+
+
+class GatewayFields(Strict):
+    cache_invalidate_on_update: StrictBool | None = None
+    cache_ttl: NonNegative | None = None
+    collect_logs: StrictBool | None = None
+    rate_limiting_interval: NonNegative | None = None
+    rate_limiting_limit: NonNegative | None = None
+    rate_limiting_technique: Literal["fixed", "sliding"] | None = None
+    authentication: StrictBool | None = None
+    byok_only: StrictBool | None = None
+    store_id: Annotated[StrictStr, Field(min_length=1, max_length=32)] | None = None
+    retry_max_attempts: Annotated[StrictInt, Field(ge=1, le=5)] | None = None
+    retry_delay: Annotated[StrictInt, Field(ge=0, le=60000)] | None = None
+    retry_backoff: Literal["constant", "linear", "exponential"] | None = None
+    log_management: Annotated[StrictInt, Field(ge=10_000, le=10_000_000)] | None = None
+    log_management_strategy: Literal["STOP_INSERTING", "DELETE_OLDEST"] | None = None
+    logpush: StrictBool | None = None
+    logpush_public_key: Annotated[StrictStr, Field(min_length=16, max_length=1024)] | None = None
+    log_classification: StrictBool | None = None
+    zdr: StrictBool | None = None
+    workers_ai_billing_mode: Literal["postpaid", "unified"] | None = None
+    # Stored and returned, not acted on yet (SPEC §3.2); validated for shape only.
+    dlp: dict[str, Any] | None = None
+    guardrails: dict[str, Any] | None = None
+    otel: list[dict[str, Any]] | None = None
+    spend_limits: dict[str, Any] | None = None
+    stripe: dict[str, Any] | None = None
+
+
+class GatewayCreate(GatewayFields):
+    id: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=GATEWAY_ID_PATTERN)]
+
+
+GATEWAY_DEFAULTS: dict[str, Any] = {
+    "cache_invalidate_on_update": False,
+    "cache_ttl": 0,
+    "collect_logs": True,
+    "rate_limiting_interval": 0,
+    "rate_limiting_limit": 0,
+    "rate_limiting_technique": "fixed",
+    "authentication": True,
+    "byok_only": False,
+    "store_id": None,
+    "retry_max_attempts": 1,
+    "retry_delay": 0,
+    "retry_backoff": "constant",
+    "log_management": 10_000_000,
+    "log_management_strategy": "STOP_INSERTING",
+}
+
+
+def gateway_body(fields: GatewayFields, current: dict[str, Any] | None) -> dict[str, Any]:
+    """Stored settings: current (or defaults) overlaid with the fields the caller sent."""
+    body = dict(GATEWAY_DEFAULTS) if current is None else {
+        k: v for k, v in current.items() if k not in ("id", "account_id", "created_at", "modified_at")
+    }
+    sent = fields.model_dump(exclude_unset=True, exclude={"id"})
+    body.update({k: v for k, v in sent.items() if v is not None or k in ("store_id", "cache_ttl")})
+    return body
+
+
+def gateway_wire(row: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in row.items() if k != "account_id"}
+    out["is_default"] = row["id"] == "default"
+    return out
+
+
+# -- provider configs ------------------------------------------------------------------------------
+
+class ProviderConfigCreate(Strict):
+    provider_slug: StrictStr
+    alias: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=ALIAS_PATTERN)]
+    default_config: StrictBool
+    secret: StrictStr | None = None
+    secret_id: Annotated[StrictStr, Field(min_length=1, max_length=64)] | None = None
+    rate_limit: Any = None
+    rate_limit_period: Any = None
+
+    @field_validator("provider_slug")
+    @classmethod
+    def _known_slug(cls, value: str) -> str:
+        if value not in CATALOG_SLUGS:
+            raise ValueError(f"unknown provider {value[:64]!r}; valid provider slugs: {', '.join(CATALOG_SLUGS)}")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, value: str | None) -> str | None:
+        return None if value is None else check_secret_value(value)
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: Any) -> int | None:
+        if value is None:
+            return None
+        number = whole_number(value, name="requests")
+        if number < 0:
+            raise ValueError("must be >= 0 (0 means unlimited)")
+        if number > 2**31 - 1:
+            raise ValueError("is too large")
+        return number
+
+    @field_validator("rate_limit_period")
+    @classmethod
+    def _period(cls, value: Any) -> int | None:
+        if value is None:
+            return None
+        number = whole_number(value, name="seconds")
+        if number <= 0 or number > MAX_PERIOD_S:
+            raise ValueError(f"must be > 0 and <= {MAX_PERIOD_S} seconds")
+        return number
+
+
+class ProviderConfigUpdate(Strict):
+    secret: StrictStr | None = None
+    rate_limit: Any = None
+    rate_limit_period: Any = None
+    default_config: StrictBool | None = None
+
+    _secret = field_validator("secret")(ProviderConfigCreate._secret.__func__)  # type: ignore[attr-defined]
+    _rate_limit = field_validator("rate_limit")(ProviderConfigCreate._rate_limit.__func__)  # type: ignore[attr-defined]
+    _period = field_validator("rate_limit_period")(ProviderConfigCreate._period.__func__)  # type: ignore[attr-defined]
+
+
+def config_wire(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "alias": row["alias"],
+        "default_config": bool(row["default_config"]),
+        "gateway_id": row["gateway_id"],
+        "modified_at": row["modified_at"],
+        "provider_slug": row["provider_slug"],
+        "secret_id": row["secret_id"],
+        "secret_preview": row.get("secret_preview") or "****",
+        "rate_limit": row["rate_limit"] if row["rate_limit"] is not None else 0,
+        "rate_limit_period": row["rate_limit_period"],
+        "created_at": row["created_at"],
+    }
+
+
+# -- secrets store ---------------------------------------------------------------------------------
+
+SCOPES = ("workers", "ai_gateway", "dex", "access", "containers", "websearch")
+Scope = Literal["workers", "ai_gateway", "dex", "access", "containers", "websearch"]
+SecretName = Annotated[StrictStr, Field(min_length=1, max_length=255, pattern=r"^[A-Za-z0-9_.-]+$")]
+
+
+class StoreCreate(Strict):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=255)]
+
+
+class SecretCreate(Strict):
+    name: SecretName
+    value: StrictStr
+    scopes: Annotated[list[Scope], Field(min_length=1)]
+    comment: Annotated[StrictStr, Field(max_length=1024)] | None = None
+
+    _value = field_validator("value")(lambda cls, v: check_secret_value(v))
+
+
+class SecretPatch(Strict):
+    value: StrictStr | None = None
+    scopes: Annotated[list[Scope], Field(min_length=1)] | None = None
+    comment: Annotated[StrictStr, Field(max_length=1024)] | None = None
+
+    @field_validator("value")
+    @classmethod
+    def _value(cls, value: str | None) -> str | None:
+        return None if value is None else check_secret_value(value)
+
+
+class SecretDuplicate(Strict):
+    name: SecretName
+    scopes: Annotated[list[Scope], Field(min_length=1)]
+    comment: Annotated[StrictStr, Field(max_length=1024)] | None = None
+
+
+def store_wire(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["id"], "name": row["name"], "created": row["created"], "modified": row["modified"],
+            "account_id": row["account_id"]}
+
+
+def secret_wire(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "status": row["status"],
+        "store_id": row["store_id"],
+        "created": row["created"],
+        "modified": row["modified"],
+        "comment": row["comment"],
+        "scopes": orjson.loads(row["scopes"]),
+    }
+
+
+# -- tokens ----------------------------------------------------------------------------------------
+
+Permission = Literal[ALL_GROUPS]  # type: ignore[valid-type]
+
+
+class PolicyGroup(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: StrictStr | None = None
+    name: StrictStr | None = None
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    effect: Literal["allow"] = "allow"
+    permission_groups: list[PolicyGroup]
+
+
+class TokenCreate(Strict):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
+    permissions: list[Permission] | None = None  # Sluice form: permission group names
+    policies: list[Policy] | None = None  # Cloudflare form: policies[].permission_groups[].name
+    expires_on: StrictStr | None = None
+    not_before: StrictStr | None = None
+    condition: dict[str, Any] | None = None
+
+
+def token_wire(row: dict[str, Any]) -> dict[str, Any]:
+    permissions = orjson.loads(row["permissions"])
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "status": row["status"],
+        "issued_on": row["issued_on"],
+        "modified_on": row["modified_on"],
+        "expires_on": row["expires_on"],
+        "last_used_on": row["last_used_on"],
+        "permissions": permissions,
+        "policies": [{"effect": "allow", "permission_groups": [{"id": p, "name": p} for p in permissions],
+                      "resources": {}}],
+    }

@@ -1,0 +1,119 @@
+"""Turning request input into validated values, or errors that name the field and say what is wrong."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TypeVar
+
+import orjson
+from pydantic import BaseModel
+from pydantic import ValidationError as PydanticError
+from starlette.requests import Request
+
+from sluice.errors import BodyTooLarge, NoRoute, ValidationError
+
+Model = TypeVar("Model", bound=BaseModel)
+
+ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
+GATEWAY_ID = re.compile(r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$")
+MAX_MANAGEMENT_BODY = 1024 * 1024
+
+
+class FieldErrors(Exception):
+    """Several validation errors, each ``(path, message)``; answered as one 400 listing all."""
+
+    def __init__(self, items: list[tuple[list[str | int], str]]) -> None:
+        self.items = items
+        super().__init__("; ".join(f"{'.'.join(map(str, p))}: {m}" for p, m in items))
+
+
+def _describe(error: dict[str, Any]) -> str:
+    kind = error["type"]
+    field = ".".join(str(p) for p in error["loc"]) or "body"
+    if kind == "extra_forbidden":
+        return f"{field}: unknown field; remove it"
+    if kind == "missing":
+        return f"{field}: field required"
+    message = error["msg"]
+    # pydantic prefixes custom ValueErrors with "Value error, "; the rest already reads well.
+    message = message.removeprefix("Value error, ")
+    return f"{field}: {message}"
+
+
+def parse_model(model: type[Model], data: Any, root: str = "body") -> Model:
+    try:
+        return model.model_validate(data)
+    except PydanticError as exc:
+        items = []
+        for error in exc.errors(include_url=False):
+            path: list[str | int] = [root, *[p for p in error["loc"]]]
+            # input values are never echoed: they may be secrets
+            items.append((path, _describe(error)))
+        raise FieldErrors(items) from None
+
+
+async def read_json(request: Request, *, required: bool = True) -> Any:
+    body = await request.body()
+    if len(body) > MAX_MANAGEMENT_BODY:
+        raise BodyTooLarge(f"request body is {len(body)} bytes; the limit is {MAX_MANAGEMENT_BODY}")
+    if not body.strip():
+        if required:
+            raise ValidationError("body: a JSON request body is required", path=["body"])
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ValidationError(f"body: malformed JSON ({exc.msg} at position {exc.pos})", path=["body"]) from None
+
+
+def require_object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValidationError("body: expected a JSON object", path=["body"])
+    return data
+
+
+def account_id_param(request: Request) -> str:
+    account_id = request.path_params["account_id"]
+    if not ACCOUNT_ID.match(account_id):
+        raise NoRoute()
+    return account_id
+
+
+def paging(request: Request, *, max_per_page: int = 100, default_per_page: int = 20) -> tuple[int, int]:
+    return (
+        int_param(request, "page", 1, minimum=1),
+        int_param(request, "per_page", default_per_page, minimum=1, maximum=max_per_page),
+    )
+
+
+def int_param(request: Request, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValidationError(f"{name}: must be a whole number", path=["query", name]) from None
+    if minimum is not None and value < minimum:
+        raise ValidationError(f"{name}: must be >= {minimum}", path=["query", name])
+    if maximum is not None and value > maximum:
+        raise ValidationError(f"{name}: must be <= {maximum}", path=["query", name])
+    return value
+
+
+def choice_param(request: Request, name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = request.query_params.get(name, default)
+    if value not in allowed:
+        raise ValidationError(f"{name}: must be one of {', '.join(allowed)}", path=["query", name])
+    return value
+
+
+def bool_param(request: Request, name: str, default: bool = False) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise ValidationError(f"{name}: must be true or false", path=["query", name])

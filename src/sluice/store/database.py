@@ -1,0 +1,106 @@
+"""The storage handle: an async SQLAlchemy engine for SQLite or PostgreSQL, migrated at open.
+
+SQLite runs in WAL mode with ``synchronous=FULL`` (a commit is on disk before it is answered) and
+every transaction starts with ``BEGIN IMMEDIATE`` so concurrent writers queue on ``busy_timeout``
+instead of failing. PostgreSQL runs through asyncpg. Queries live in ``queries.py`` as plain
+functions taking a connection; this module only opens, migrates and hands out transactions.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import AsyncIterator
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def engine_url(url: str) -> str:
+    """Map the user-facing URL (``sqlite:///``, ``postgresql://``) to its async driver."""
+    if url.startswith("sqlite:///"):
+        return "sqlite+aiosqlite:///" + url[len("sqlite:///"):]
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix):]
+    raise ValueError("database URL must start with sqlite:/// or postgresql://")
+
+
+def _sqlite_path(url: str) -> Path:
+    return Path(url[len("sqlite:///"):])
+
+
+class Database:
+    def __init__(self, url: str, engine: AsyncEngine) -> None:
+        self.url = url
+        self.engine = engine
+        self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+    async def ping(self) -> bool:
+        try:
+            async with self.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+            return True
+        except Exception:
+            return False
+
+    async def migrate(self) -> None:
+        async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Several instances may start at once; one migrates, the others wait.
+                await conn.execute(text("SELECT pg_advisory_xact_lock(7466324)"))
+            await conn.run_sync(_upgrade)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _upgrade(sync_conn: object) -> None:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.attributes["connection"] = sync_conn
+    command.upgrade(cfg, "head")
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see on_begin)
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def open_database(url: str, *, migrate: bool = True) -> Database:
+    if url.startswith("sqlite:///"):
+        path = _sqlite_path(url)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not path.exists():
+            # Created 0600 before SQLite touches it; WAL/SHM files inherit the mode.
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+        engine = create_async_engine(engine_url(url), pool_size=5, max_overflow=5)
+        _configure_sqlite(engine)
+    else:
+        engine = create_async_engine(engine_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)
+    database = Database(url, engine)
+    if migrate:
+        await database.migrate()
+    return database

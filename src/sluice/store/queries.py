@@ -1,0 +1,347 @@
+"""SQL as plain async functions over a connection; rows come back as dicts.
+
+Every write that the data plane must see also appends to ``changes`` (see ``record_change``), which
+is how other processes and instances learn to refresh their in-memory state.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import orjson
+from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sluice.clock import now, rfc3339
+from sluice.store.schema import (
+    account_members,
+    accounts,
+    changes,
+    gateways,
+    provider_configs,
+    secrets,
+    stores,
+    tokens,
+    users,
+)
+
+Row = dict[str, Any]
+__all__ = ["IntegrityError"]
+
+
+def _rows(result: Any) -> list[Row]:
+    return [dict(r._mapping) for r in result]
+
+
+def _one(result: Any) -> Row | None:
+    row = result.first()
+    return dict(row._mapping) if row is not None else None
+
+
+def _page(stmt: Any, page: int, per_page: int) -> Any:
+    return stmt.limit(per_page).offset((page - 1) * per_page)
+
+
+async def _count(conn: AsyncConnection, table: Any, where: Any) -> int:
+    return int((await conn.execute(select(func.count()).select_from(table).where(where))).scalar_one())
+
+
+# -- change feed -----------------------------------------------------------------------------------
+
+async def record_change(conn: AsyncConnection, account_id: str, kind: str) -> None:
+    await conn.execute(insert(changes).values(account_id=account_id, kind=kind, created_at=rfc3339(now())))
+
+
+async def latest_change(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.coalesce(func.max(changes.c.seq), 0)))).scalar_one())
+
+
+async def changes_since(conn: AsyncConnection, seq: int) -> list[Row]:
+    return _rows(await conn.execute(select(changes).where(changes.c.seq > seq).order_by(changes.c.seq)))
+
+
+# -- accounts and users ----------------------------------------------------------------------------
+
+async def insert_account(conn: AsyncConnection, account_id: str, name: str) -> Row:
+    row = {"id": account_id, "name": name, "created_at": rfc3339(now())}
+    await conn.execute(insert(accounts).values(**row))
+    return row
+
+
+async def list_accounts(conn: AsyncConnection) -> list[Row]:
+    return _rows(await conn.execute(select(accounts).order_by(accounts.c.created_at, accounts.c.id)))
+
+
+async def get_account(conn: AsyncConnection, account_id: str) -> Row | None:
+    return _one(await conn.execute(select(accounts).where(accounts.c.id == account_id)))
+
+
+async def count_accounts(conn: AsyncConnection) -> int:
+    return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
+
+
+async def insert_user(conn: AsyncConnection, user_id: str, email: str, api_key_hash: str) -> None:
+    await conn.execute(
+        insert(users).values(id=user_id, email=email, api_key_hash=api_key_hash, created_at=rfc3339(now()))
+    )
+
+
+async def add_member(conn: AsyncConnection, account_id: str, user_id: str) -> None:
+    await conn.execute(insert(account_members).values(account_id=account_id, user_id=user_id))
+
+
+async def user_accounts(conn: AsyncConnection, email: str, api_key_hash: str) -> list[str] | None:
+    """Account ids of the user with this email and key hash; None when no such user."""
+    user = _one(await conn.execute(select(users).where(users.c.email == email)))
+    if user is None or user["api_key_hash"] != api_key_hash:
+        return None
+    result = await conn.execute(select(account_members.c.account_id).where(account_members.c.user_id == user["id"]))
+    return [r[0] for r in result]
+
+
+async def all_users(conn: AsyncConnection) -> list[Row]:
+    """Every user with their account ids (the data plane keeps these in memory)."""
+    result = await conn.execute(
+        select(users.c.email, users.c.api_key_hash, account_members.c.account_id).join(
+            account_members, account_members.c.user_id == users.c.id
+        )
+    )
+    return _rows(result)
+
+
+# -- tokens ----------------------------------------------------------------------------------------
+
+async def insert_token(conn: AsyncConnection, row: Row) -> Row:
+    await conn.execute(insert(tokens).values(**row))
+    return row
+
+
+async def token_by_hash(conn: AsyncConnection, value_hash: str) -> Row | None:
+    return _one(await conn.execute(select(tokens).where(tokens.c.value_hash == value_hash)))
+
+
+async def list_tokens(conn: AsyncConnection, account_id: str | None, page: int = 1, per_page: int = 1000) -> tuple[list[Row], int]:
+    where = tokens.c.account_id == account_id if account_id else tokens.c.id.isnot(None)
+    stmt = select(tokens).where(where).order_by(tokens.c.issued_on, tokens.c.id)
+    return _rows(await conn.execute(_page(stmt, page, per_page))), await _count(conn, tokens, where)
+
+
+async def get_token(conn: AsyncConnection, account_id: str, token_id: str) -> Row | None:
+    return _one(await conn.execute(select(tokens).where(tokens.c.account_id == account_id, tokens.c.id == token_id)))
+
+
+async def delete_token(conn: AsyncConnection, token_id: str) -> int:
+    return (await conn.execute(delete(tokens).where(tokens.c.id == token_id))).rowcount
+
+
+async def all_tokens(conn: AsyncConnection) -> list[Row]:
+    return _rows(await conn.execute(select(tokens)))
+
+
+async def touch_tokens(conn: AsyncConnection, token_ids: Iterable[str], at: str) -> None:
+    ids = list(token_ids)
+    if ids:
+        await conn.execute(update(tokens).where(tokens.c.id.in_(ids)).values(last_used_on=at))
+
+
+# -- gateways --------------------------------------------------------------------------------------
+
+def _gateway_row(row: Row | None) -> Row | None:
+    if row is None:
+        return None
+    body = orjson.loads(row["body"])
+    return {"id": row["id"], "account_id": row["account_id"], "created_at": row["created_at"],
+            "modified_at": row["modified_at"], **body}
+
+
+async def insert_gateway(conn: AsyncConnection, account_id: str, gateway_id: str, body: Row) -> Row:
+    stamp = rfc3339(now())
+    await conn.execute(
+        insert(gateways).values(account_id=account_id, id=gateway_id, body=orjson.dumps(body).decode(),
+                                created_at=stamp, modified_at=stamp)
+    )
+    return _gateway_row({"account_id": account_id, "id": gateway_id, "body": orjson.dumps(body),
+                         "created_at": stamp, "modified_at": stamp})  # type: ignore[return-value]
+
+
+async def get_gateway(conn: AsyncConnection, account_id: str, gateway_id: str) -> Row | None:
+    result = await conn.execute(select(gateways).where(gateways.c.account_id == account_id, gateways.c.id == gateway_id))
+    return _gateway_row(_one(result))
+
+
+async def list_gateways(conn: AsyncConnection, account_id: str | None, search: str | None = None,
+                        page: int = 1, per_page: int = 100000) -> tuple[list[Row], int]:
+    where = gateways.c.account_id == account_id if account_id else gateways.c.id.isnot(None)
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where = and_(where, gateways.c.id.like(f"%{escaped}%", escape="\\"))
+    stmt = select(gateways).where(where).order_by(gateways.c.created_at, gateways.c.id)
+    rows = [_gateway_row(r) for r in _rows(await conn.execute(_page(stmt, page, per_page)))]
+    return rows, await _count(conn, gateways, where)  # type: ignore[return-value]
+
+
+async def update_gateway(conn: AsyncConnection, account_id: str, gateway_id: str, body: Row) -> Row | None:
+    stamp = rfc3339(now())
+    await conn.execute(
+        update(gateways).where(gateways.c.account_id == account_id, gateways.c.id == gateway_id)
+        .values(body=orjson.dumps(body).decode(), modified_at=stamp)
+    )
+    return await get_gateway(conn, account_id, gateway_id)
+
+
+async def delete_gateway(conn: AsyncConnection, account_id: str, gateway_id: str) -> None:
+    """Delete a gateway, its provider configs and the secrets those configs created."""
+    config_ids = select(provider_configs.c.id).where(
+        provider_configs.c.account_id == account_id, provider_configs.c.gateway_id == gateway_id
+    )
+    await conn.execute(delete(secrets).where(secrets.c.account_id == account_id, secrets.c.created_by.in_(config_ids)))
+    await conn.execute(delete(provider_configs).where(
+        provider_configs.c.account_id == account_id, provider_configs.c.gateway_id == gateway_id))
+    await conn.execute(delete(gateways).where(gateways.c.account_id == account_id, gateways.c.id == gateway_id))
+
+
+# -- secrets store ---------------------------------------------------------------------------------
+
+async def insert_store(conn: AsyncConnection, row: Row) -> Row:
+    await conn.execute(insert(stores).values(**row))
+    return row
+
+
+async def get_store(conn: AsyncConnection, account_id: str, store_id: str) -> Row | None:
+    return _one(await conn.execute(select(stores).where(stores.c.account_id == account_id, stores.c.id == store_id)))
+
+
+async def store_by_name(conn: AsyncConnection, account_id: str, name: str) -> Row | None:
+    return _one(await conn.execute(select(stores).where(stores.c.account_id == account_id, stores.c.name == name)))
+
+
+async def list_stores(conn: AsyncConnection, account_id: str, order: str, descending: bool,
+                      page: int, per_page: int) -> tuple[list[Row], int]:
+    column = {"name": stores.c.name, "created": stores.c.created, "modified": stores.c.modified}[order]
+    where = stores.c.account_id == account_id
+    stmt = select(stores).where(where).order_by(column.desc() if descending else column, stores.c.id)
+    return _rows(await conn.execute(_page(stmt, page, per_page))), await _count(conn, stores, where)
+
+
+async def delete_store(conn: AsyncConnection, store_id: str) -> None:
+    await conn.execute(delete(secrets).where(secrets.c.store_id == store_id))
+    await conn.execute(delete(stores).where(stores.c.id == store_id))
+
+
+SECRET_PUBLIC = [secrets.c[name] for name in ("id", "account_id", "store_id", "name", "scopes", "comment",
+                                               "status", "preview", "created_by", "created", "modified")]
+
+
+async def count_secrets(conn: AsyncConnection, *, store_id: str | None = None, account_id: str | None = None) -> int:
+    where = secrets.c.store_id == store_id if store_id else secrets.c.account_id == account_id
+    return await _count(conn, secrets, where)
+
+
+async def insert_secret(conn: AsyncConnection, row: Row) -> None:
+    await conn.execute(insert(secrets).values(**row))
+
+
+async def get_secret(conn: AsyncConnection, account_id: str, secret_id: str, *, sealed: bool = False) -> Row | None:
+    columns = [secrets] if sealed else SECRET_PUBLIC
+    result = await conn.execute(select(*columns).where(secrets.c.account_id == account_id, secrets.c.id == secret_id))
+    return _one(result)
+
+
+async def secret_by_name(conn: AsyncConnection, store_id: str, name: str) -> Row | None:
+    return _one(await conn.execute(select(*SECRET_PUBLIC).where(secrets.c.store_id == store_id, secrets.c.name == name)))
+
+
+async def list_secrets(conn: AsyncConnection, store_id: str, *, search: str | None, scopes: list[str] | None,
+                       order: str, descending: bool, page: int, per_page: int) -> tuple[list[Row], int]:
+    where: Any = secrets.c.store_id == store_id
+    if search:
+        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where = and_(where, or_(secrets.c.name.like(f"%{escaped}%", escape="\\"),
+                                secrets.c.comment.like(f"%{escaped}%", escape="\\")))
+    for scope in scopes or []:
+        where = and_(where, secrets.c.scopes.like(f'%"{scope}"%'))
+    column = {"name": secrets.c.name, "comment": secrets.c.comment, "created": secrets.c.created,
+              "modified": secrets.c.modified, "status": secrets.c.status}[order]
+    stmt = select(*SECRET_PUBLIC).where(where).order_by(column.desc() if descending else column, secrets.c.id)
+    return _rows(await conn.execute(_page(stmt, page, per_page))), await _count(conn, secrets, where)
+
+
+async def update_secret(conn: AsyncConnection, secret_id: str, values: Row) -> None:
+    await conn.execute(update(secrets).where(secrets.c.id == secret_id).values(**values))
+
+
+async def delete_secret(conn: AsyncConnection, secret_id: str) -> None:
+    await conn.execute(delete(secrets).where(secrets.c.id == secret_id))
+
+
+async def sealed_secrets(conn: AsyncConnection, secret_ids: Iterable[str] | None = None) -> list[Row]:
+    stmt = select(secrets.c.id, secrets.c.account_id, secrets.c.store_id, secrets.c.kek_id,
+                  secrets.c.wrapped_key, secrets.c.ciphertext)
+    if secret_ids is not None:
+        stmt = stmt.where(secrets.c.id.in_(list(secret_ids)))
+    return _rows(await conn.execute(stmt))
+
+
+async def kek_usage(conn: AsyncConnection) -> dict[str, int]:
+    result = await conn.execute(select(secrets.c.kek_id, func.count()).group_by(secrets.c.kek_id))
+    return {r[0]: int(r[1]) for r in result}
+
+
+# -- provider configs ------------------------------------------------------------------------------
+
+CONFIG_WITH_PREVIEW = [*provider_configs.c, secrets.c.preview.label("secret_preview")]
+
+
+def _configs_select() -> Any:
+    return select(*CONFIG_WITH_PREVIEW).select_from(
+        provider_configs.outerjoin(secrets, secrets.c.id == provider_configs.c.secret_id)
+    )
+
+
+async def insert_config(conn: AsyncConnection, row: Row) -> None:
+    await conn.execute(insert(provider_configs).values(**row))
+
+
+async def get_config(conn: AsyncConnection, account_id: str, gateway_id: str, config_id: str) -> Row | None:
+    stmt = _configs_select().where(provider_configs.c.account_id == account_id,
+                                   provider_configs.c.gateway_id == gateway_id, provider_configs.c.id == config_id)
+    return _one(await conn.execute(stmt))
+
+
+async def config_by_alias(conn: AsyncConnection, account_id: str, gateway_id: str, slug: str, alias: str) -> Row | None:
+    stmt = select(provider_configs).where(
+        provider_configs.c.account_id == account_id, provider_configs.c.gateway_id == gateway_id,
+        provider_configs.c.provider_slug == slug, provider_configs.c.alias == alias)
+    return _one(await conn.execute(stmt))
+
+
+async def list_configs(conn: AsyncConnection, account_id: str, gateway_id: str | None,
+                       page: int = 1, per_page: int = 1000000) -> tuple[list[Row], int]:
+    where: Any = provider_configs.c.account_id == account_id
+    if gateway_id is not None:
+        where = and_(where, provider_configs.c.gateway_id == gateway_id)
+    stmt = _configs_select().where(where).order_by(provider_configs.c.created_at, provider_configs.c.id)
+    return _rows(await conn.execute(_page(stmt, page, per_page))), await _count(conn, provider_configs, where)
+
+
+async def demote_defaults(conn: AsyncConnection, account_id: str, gateway_id: str, slug: str, keep_id: str) -> None:
+    await conn.execute(
+        update(provider_configs)
+        .where(provider_configs.c.account_id == account_id, provider_configs.c.gateway_id == gateway_id,
+               provider_configs.c.provider_slug == slug, provider_configs.c.id != keep_id,
+               provider_configs.c.default_config.is_(True))
+        .values(default_config=False, modified_at=rfc3339(now()))
+    )
+
+
+async def update_config(conn: AsyncConnection, config_id: str, values: Row) -> None:
+    await conn.execute(update(provider_configs).where(provider_configs.c.id == config_id).values(**values))
+
+
+async def delete_config(conn: AsyncConnection, config_id: str) -> None:
+    await conn.execute(delete(provider_configs).where(provider_configs.c.id == config_id))
+
+
+async def secret_references(conn: AsyncConnection, secret_id: str) -> int:
+    return await _count(conn, provider_configs, provider_configs.c.secret_id == secret_id)

@@ -1,0 +1,120 @@
+"""Table definitions used by the queries. Migrations (``migrations/versions``) create them; they
+are written out there on purpose, because a migration must not change when this file does."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("created_at", String(30), nullable=False),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("api_key_hash", String(64), nullable=False, unique=True),
+    Column("created_at", String(30), nullable=False),
+)
+
+account_members = Table(
+    "account_members",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("user_id", String(32), primary_key=True),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("value_hash", String(64), nullable=False, unique=True),
+    Column("permissions", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("expires_on", String(30)),
+    Column("last_used_on", String(30)),
+    Column("issued_on", String(30), nullable=False),
+    Column("modified_on", String(30), nullable=False),
+)
+
+gateways = Table(
+    "gateways",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("id", String(64), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", String(30), nullable=False),
+    Column("modified_at", String(30), nullable=False),
+)
+
+stores = Table(
+    "stores",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("created", String(30), nullable=False),
+    Column("modified", String(30), nullable=False),
+)
+
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("store_id", String(32), nullable=False, index=True),
+    Column("name", String(255), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("comment", Text),
+    Column("status", String(16), nullable=False),
+    Column("preview", String(32), nullable=False),
+    Column("created_by", String(32)),
+    Column("kek_id", String(16), nullable=False),
+    Column("wrapped_key", LargeBinary, nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+    Column("created", String(30), nullable=False),
+    Column("modified", String(30), nullable=False),
+)
+
+provider_configs = Table(
+    "provider_configs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("gateway_id", String(64), nullable=False),
+    Column("provider_slug", String(64), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("default_config", Boolean, nullable=False),
+    Column("secret_id", String(32), nullable=False),
+    Column("rate_limit", Integer),
+    Column("rate_limit_period", Integer, nullable=False),
+    Column("created_at", String(30), nullable=False),
+    Column("modified_at", String(30), nullable=False),
+)
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("account_id", String(32), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("created_at", String(30), nullable=False),
+)
