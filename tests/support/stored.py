@@ -1,0 +1,27 @@
+"""Reading a server's stored secrets straight from its database, to prove what was sealed."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from sluice.secrets import keyfile, vault
+from sluice.settings import load_settings
+from sluice.store import open_database, queries
+
+
+async def read_secret_values(data_dir: Path, secret_ids: list[str]) -> dict[str, str]:
+    """Decrypt the given secrets with the data dir's key file; missing ids are absent from the result."""
+    settings = load_settings({}, data_dir=data_dir)
+    db = await open_database(settings.database_url)
+    try:
+        async with db.begin() as conn:
+            rows = await queries.sealed_secrets(conn, secret_ids)
+    finally:
+        await db.close()
+    keyring = keyfile.load_keyring(settings)
+    return {row["id"]: vault.open_row(keyring, row) for row in rows}
+
+
+def secret_value(data_dir: Path, secret_id: str) -> str | None:
+    return asyncio.run(read_secret_values(data_dir, [secret_id])).get(secret_id)
