@@ -1,0 +1,180 @@
+"""Measure Sluice against a local mock provider: RPS, p50/p99, ratio to a direct call, CPU, RSS.
+
+    make bench                      # or: .venv/bin/python bench/run.py [--duration 10] [--cells chat:1,chat:64,stream:64]
+    make soak                       # 10 minutes at c=64: RSS and p99 per minute
+
+Pinning (2 cores): core 0 runs wrk and the mock (bench/fast_mock.py), core 1 runs Sluice. Sluice is
+configured as a real deployment is: gateway authentication on (cf-aig-authorization), a stored key
+injected, a per-key rate limit (high enough never to reject), request logging on. Needs `wrk`
+(Debian package `wrk`) and `taskset`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PY = sys.executable
+GATEWAY = "bench"
+
+
+def _pin(cpus: str, argv: list[str]) -> list[str]:
+    return ["taskset", "-c", cpus, *argv] if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1 else argv
+
+
+def _call(method: str, url: str, token: str, body: object | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method,
+                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def _wait(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """utime+stime of the process and its children (uvicorn workers), from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid] + [int(p) for p in (Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+                                      if Path(f"/proc/{pid}/task/{pid}/children").exists() else [])]
+    for p in pids:
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (FileNotFoundError, IndexError):
+            pass
+    return total
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wrk(url: str, body: Path, headers: list[str], conns: int, seconds: int) -> dict:
+    argv = _pin("0", ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "10s",
+                      "-s", str(HERE / "post.lua"), url, "--", str(body), *headers])
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    line = next(l for l in out.splitlines() if l.startswith("WRKJSON "))
+    return json.loads(line[len("WRKJSON "):])
+
+
+class Stack:
+    """The mock on core 0 and Sluice on core 1, configured like a real deployment."""
+
+    def __init__(self, mock_port: int, port: int) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
+        self.mock_url = f"http://127.0.0.1:{mock_port}"
+        self.mock = subprocess.Popen(_pin("0", [PY, str(HERE / "fast_mock.py"), "--port", str(mock_port)]),
+                                     stdout=subprocess.PIPE, text=True)
+        self.mock.stdout.readline()  # type: ignore[union-attr]
+        env = {**os.environ, "SLUICE_UPSTREAM_OPENAI": f"{self.mock_url}/v1",
+               "SLUICE_UPSTREAM_ANTHROPIC": self.mock_url, "SLUICE_LOG_LEVEL": "warning"}
+        data = self.tmp / "data"
+        creds = json.loads(subprocess.run([PY, "-m", "sluice", "init", "--data-dir", str(data), "--json"],
+                                          capture_output=True, text=True, check=True, env=env).stdout)
+        self.url = f"http://127.0.0.1:{port}"
+        self.server = subprocess.Popen(
+            _pin("1", [PY, "-m", "sluice", "serve", "--data-dir", str(data), "--port", str(port)]),
+            env=env, stdout=open(self.tmp / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+        _wait(f"{self.url}/healthz")
+        account, admin = creds["account_id"], creds["api_token"]
+        api = f"{self.url}/client/v4/accounts/{account}"
+        _call("POST", f"{api}/ai-gateway/gateways", admin, {"id": GATEWAY, "authentication": True, "collect_logs": True})
+        _call("POST", f"{api}/ai-gateway/gateways/{GATEWAY}/provider_configs", admin,
+              {"provider_slug": "openai", "alias": "default", "default_config": True,
+               "secret": "sk-bench-stored-key-0000000000000000", "rate_limit": 1_000_000_000, "rate_limit_period": 60})
+        run = _call("POST", f"{api}/tokens", admin, {"name": "bench", "permissions": ["AI Gateway Run"]})
+        self.gateway_base = f"{self.url}/v1/{account}/{GATEWAY}/openai"
+        self.headers = [f"cf-aig-authorization: Bearer {run['result']['value']}"]
+
+    def close(self) -> None:
+        for proc in (self.server, self.mock):
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGTERM) if proc is self.server else proc.terminate()
+                proc.wait(timeout=15)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def run_cells(stack: Stack, cells: list[tuple[str, int]], duration: int) -> list[dict]:
+    rows = []
+    for mode, conns in cells:
+        body = HERE / ("req_chat_stream.json" if mode == "stream" else "req_chat.json")
+        wrk(f"{stack.gateway_base}/chat/completions", body, stack.headers, min(conns, 8), 2)  # warm-up
+        direct = wrk(f"{stack.mock_url}/v1/chat/completions", body, ["Authorization: Bearer sk-direct"], conns, duration)
+        cpu0 = _cpu_seconds(stack.server.pid)
+        gw = wrk(f"{stack.gateway_base}/chat/completions", body, stack.headers, conns, duration)
+        cpu = _cpu_seconds(stack.server.pid) - cpu0
+        rows.append({"cell": f"{mode} c={conns}", "direct": direct, "sluice": gw,
+                     "ratio": gw["rps"] / direct["rps"] if direct["rps"] else 0.0,
+                     "added_p50_ms": (gw["p50_us"] - direct["p50_us"]) / 1000,
+                     "cpu_us_per_req": cpu * 1e6 / max(gw["requests"], 1), "rss_mib": _rss_mib(stack.server.pid)})
+    return rows
+
+
+def print_table(rows: list[dict]) -> None:
+    print("| cell | direct RPS | Sluice RPS | ratio | Sluice p50 ms (added) | Sluice p99 ms | CPU µs/req | RSS MiB | errors |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        s, d = r["sluice"], r["direct"]
+        print(f"| {r['cell']} | {d['rps']:,.0f} | {s['rps']:,.0f} | {r['ratio']:.3f} | {s['p50_us']/1000:.2f} "
+              f"(+{r['added_p50_ms']:.2f}) | {s['p99_us']/1000:.2f} | {r['cpu_us_per_req']:.0f} | {r['rss_mib']:.0f} "
+              f"| {s['errors']} |")
+
+
+def soak(stack: Stack, seconds: int, slice_s: int = 60) -> None:
+    body = HERE / "req_chat.json"
+    print("| minute | RPS | p50 ms | p99 ms | RSS MiB | errors |\n|---|---|---|---|---|---|")
+    start_rss = _rss_mib(stack.server.pid)
+    for i in range(max(1, seconds // slice_s)):
+        r = wrk(f"{stack.gateway_base}/chat/completions", body, stack.headers, 64, slice_s)
+        print(f"| {i + 1} | {r['rps']:,.0f} | {r['p50_us']/1000:.2f} | {r['p99_us']/1000:.2f} "
+              f"| {_rss_mib(stack.server.pid):.0f} | {r['errors']} |", flush=True)
+    print(f"RSS growth over the soak: {(_rss_mib(stack.server.pid) / start_rss - 1) * 100:+.1f}% (from {start_rss:.0f} MiB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", default="chat:1,chat:64,stream:64", help="MODE:CONCURRENCY list (chat, stream)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measured cell")
+    parser.add_argument("--soak", type=int, default=0, help="instead of cells: soak at c=64 for N seconds")
+    parser.add_argument("--port", type=int, default=18790)
+    parser.add_argument("--mock-port", type=int, default=18791)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench needs wrk: apt-get install wrk")
+    stack = Stack(args.mock_port, args.port)
+    try:
+        if args.soak:
+            soak(stack, args.soak)
+        else:
+            cells = [(m, int(c)) for m, c in (cell.split(":") for cell in args.cells.split(","))]
+            print_table(run_cells(stack, cells, args.duration))
+    finally:
+        stack.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""Run the shared peer harness (../shared/bench/run.sh) with Sluice added as a target.
+
+    .venv/bin/python bench/shared.py [--harness ../shared/bench] [-- extra run.sh args]
+
+Prepares a data dir (gateway with authentication on, a stored OpenAI key with a per-key rate limit
+far above the load, request logging on, a token with AI Gateway Run), then runs the harness with
+Sluice as `--extra sluice`. The harness's default `Authorization: Bearer sk-…` header is replaced by
+the Sluice token, so every request authenticates to the gateway and gets the stored key injected.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+from run import GATEWAY, _call, _wait  # noqa: E402
+
+PY = sys.executable
+
+
+def prepare(data: Path, port: int) -> tuple[str, str]:
+    creds = json.loads(subprocess.run([PY, "-m", "sluice", "init", "--data-dir", str(data), "--json"],
+                                      capture_output=True, text=True, check=True).stdout)
+    server = subprocess.Popen([PY, "-m", "sluice", "serve", "--data-dir", str(data), "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(f"http://127.0.0.1:{port}/healthz")
+        api = f"http://127.0.0.1:{port}/client/v4/accounts/{creds['account_id']}"
+        admin = creds["api_token"]
+        _call("POST", f"{api}/ai-gateway/gateways", admin, {"id": GATEWAY, "authentication": True, "collect_logs": True})
+        _call("POST", f"{api}/ai-gateway/gateways/{GATEWAY}/provider_configs", admin,
+              {"provider_slug": "openai", "alias": "default", "default_config": True,
+               "secret": "sk-bench-stored-key-0000000000000000", "rate_limit": 1_000_000_000, "rate_limit_period": 60})
+        token = _call("POST", f"{api}/tokens", admin, {"name": "bench", "permissions": ["AI Gateway Run"]})
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    return creds["account_id"], token["result"]["value"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--harness", default=str(ROOT.parent / "shared" / "bench"))
+    parser.add_argument("--port", type=int, default=18190)
+    parser.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to run.sh (after --)")
+    args = parser.parse_args()
+    data = Path(tempfile.mkdtemp(prefix="sluice-shared-bench-")) / "data"
+    account, token = prepare(data, args.port)
+    base = f"http://127.0.0.1:{args.port}/v1/{account}/{GATEWAY}/openai"
+    command = (f"SLUICE_UPSTREAM_OPENAI={{mock_base_url}} SLUICE_LOG_LEVEL=warning "
+               f"exec {PY} -m sluice serve --data-dir {data} --port {{port}}")
+    rest = [a for a in args.rest if a != "--"]
+    argv = ["./run.sh", "--extra", "sluice", base, command,
+            "--extra-header", "sluice", f"Authorization: Bearer {token}", *rest]
+    os.chdir(args.harness)
+    os.execvp(argv[0], argv)
+
+
+if __name__ == "__main__":
+    main()
