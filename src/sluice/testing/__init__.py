@@ -1,0 +1,1 @@
+"""Test helpers shipped with the package (a mock upstream provider), so tests and benchmarks share them."""

@@ -1,0 +1,371 @@
+"""A mock LLM provider that speaks the real wire formats and records every request it receives.
+
+Why: gateway tests and benchmarks need an upstream that official SDKs can parse, whose usage
+numbers are known, and that can misbehave on demand (hang, slow, drop, error) — without network.
+Routes match on the path *suffix*, so one mock can stand in for every provider at once.
+
+Faults come from the request header ``x-mock-fault`` (so they can be sent through the gateway),
+comma-separated: ``hang``, ``slow:<ms>``, ``drop``, ``status:<code>``, ``stream-slow:<ms>``.
+
+OpenAI chat streams end with a usage chunk only when ``stream_options.include_usage`` is true,
+exactly like OpenAI; the header ``x-mock-stream-usage: always`` forces it.
+
+Run: ``python -m sluice.testing.mock_upstream --host 127.0.0.1 --port 0`` (prints ``READY <port>``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import re
+import signal
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+CHAT_CHUNKS: tuple[str, ...] = ("Hello", " from the", " Sluice", " mock upstream", ".")
+CHAT_TEXT = "".join(CHAT_CHUNKS)  # "Hello from the Sluice mock upstream."
+DEFAULT_MODEL = "mock-model"
+OPENAI_PROMPT_TOKENS = 11
+OPENAI_COMPLETION_TOKENS = 7
+OPENAI_TOTAL_TOKENS = OPENAI_PROMPT_TOKENS + OPENAI_COMPLETION_TOKENS  # 18
+ANTHROPIC_INPUT_TOKENS = 13
+ANTHROPIC_OUTPUT_TOKENS = 9
+GOOGLE_PROMPT_TOKENS = 17
+GOOGLE_CANDIDATES_TOKENS = 5
+GOOGLE_TOTAL_TOKENS = GOOGLE_PROMPT_TOKENS + GOOGLE_CANDIDATES_TOKENS  # 22
+DROP_AFTER_EVENTS = 2  # "drop" sends this many SSE events, then aborts the connection
+MOCK_MODELS = ("mock-model", "gpt-4o-mini", "gpt-4o")
+CONTROL_PATH = "/__mock__/requests"
+_GOOGLE_MODEL = re.compile(r"models/([^/:]+):")
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+
+
+def _sse(data: Any, event: str | None = None, eol: str = "\n") -> bytes:
+    head = f"event: {event}{eol}" if event else ""
+    payload = data if isinstance(data, str) else orjson.dumps(data).decode()
+    return f"{head}data: {payload}{eol}{eol}".encode()
+
+
+def _faults(header: str) -> dict[str, str]:
+    faults = {}
+    for item in header.split(","):
+        name, _, arg = item.strip().partition(":")
+        if name:
+            faults[name.lower()] = arg.strip()
+    return faults
+
+
+def _ms(value: str) -> float:
+    try:
+        return max(0.0, float(value)) / 1000
+    except ValueError:
+        return 0.0
+
+
+class MockUpstream:
+    """A running mock; ``requests`` is the live list of recorded requests (oldest first)."""
+
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
+        self.port = 0
+        self.requests: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
+        self._closing = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def clear(self) -> None:
+        self.requests.clear()
+
+    async def start(self, port: int = 0) -> None:
+        app = web.Application(client_max_size=1024**3)
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, self.host, port).start()
+        self.port = self._runner.addresses[0][1]
+
+    async def close(self) -> None:
+        self._closing.set()  # wakes "hang" handlers
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- dispatch ---------------------------------------------------------------------------
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path == CONTROL_PATH:
+            if request.method == "DELETE":
+                self.clear()
+                return _json({"ok": True})
+            return _json(self.requests)
+        body = await request.read()
+        self.requests.append(
+            {
+                "method": request.method,
+                "path": request.rel_url.raw_path,  # as sent (still percent-encoded)
+                "query": request.rel_url.raw_query_string,
+                "headers": {k.lower(): v for k, v in request.headers.items()},
+                "body": body.decode("latin-1"),
+            }
+        )
+        faults = _faults(request.headers.get("x-mock-fault", ""))
+        if "hang" in faults:
+            return await self._hang(request)
+        if "slow" in faults:
+            await asyncio.sleep(_ms(faults["slow"]))
+        if "status" in faults:
+            return self._error(faults["status"])
+        try:
+            data = orjson.loads(body) if body else {}
+        except orjson.JSONDecodeError:
+            data = {}
+        data = data if isinstance(data, dict) else {}
+        stream = data.get("stream") is True
+        if "drop" in faults and not stream and not request.path.endswith(":streamGenerateContent"):
+            return self._abort(request)
+        path, method = request.path, request.method
+        if method == "POST" and path.endswith("/chat/completions"):
+            return await self._chat(request, data, stream, faults)
+        if method == "POST" and path.endswith("/responses"):
+            return await self._responses(request, data, stream, faults)
+        if method == "POST" and path.endswith("/v1/messages"):
+            return await self._messages(request, data, stream, faults)
+        if method == "POST" and path.endswith(":generateContent"):
+            return _json(self._google_body(path, CHAT_TEXT, done=True))
+        if method == "POST" and path.endswith(":streamGenerateContent"):
+            return await self._google_stream(request, faults)
+        if method == "GET" and path.endswith("/models"):
+            return self._models()
+        url = request.rel_url
+        return _json({"ok": True, "method": method, "path": url.raw_path, "query": url.raw_query_string})
+
+    # -- faults -----------------------------------------------------------------------------
+
+    async def _hang(self, request: web.Request) -> web.StreamResponse:
+        """Accept and never answer; ends when the client goes away or the mock closes."""
+        while not self._closing.is_set():
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                break
+            try:
+                await asyncio.wait_for(self._closing.wait(), 0.2)
+            except asyncio.TimeoutError:
+                pass
+        return self._abort(request)
+
+    @staticmethod
+    def _abort(request: web.Request) -> web.StreamResponse:
+        if request.transport is not None:
+            request.transport.abort()
+        return web.Response(status=499)  # never reaches anyone: the connection is gone
+
+    @staticmethod
+    def _error(code: str) -> web.Response:
+        status = int(code) if code.isdigit() and 400 <= int(code) <= 599 else 500
+        error = {
+            "message": f"mock upstream fault: status {status}",
+            "type": "server_error" if status >= 500 else "invalid_request_error",
+            "param": None,
+            "code": "mock_fault",
+        }
+        return _json({"error": error}, status)
+
+    async def _stream(
+        self, request: web.Request, events: list[bytes], faults: dict[str, str], content_type: str
+    ) -> web.StreamResponse:
+        """Send events one write each; honours drop and stream-slow."""
+        response = web.StreamResponse(headers={"content-type": content_type, "cache-control": "no-cache"})
+        await response.prepare(request)
+        pause = _ms(faults.get("stream-slow", "0"))
+        try:
+            for index, event in enumerate(events):
+                if "drop" in faults and index == DROP_AFTER_EVENTS:
+                    await asyncio.sleep(0.05)  # let the sent events leave before the reset
+                    return self._abort(request)
+                if index and pause:
+                    await asyncio.sleep(pause)
+                await response.write(event)
+            await response.write_eof()
+        except ConnectionError:
+            pass  # the client went away
+        return response
+
+    # -- OpenAI -----------------------------------------------------------------------------
+
+    def _id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):08d}"
+
+    async def _chat(self, request, data, stream, faults) -> web.StreamResponse:
+        model = data.get("model") if isinstance(data.get("model"), str) else DEFAULT_MODEL
+        base = {"id": self._id("chatcmpl-mock"), "created": int(time.time()), "model": model,
+                "system_fingerprint": "fp_mock"}
+        usage = {"prompt_tokens": OPENAI_PROMPT_TOKENS, "completion_tokens": OPENAI_COMPLETION_TOKENS,
+                 "total_tokens": OPENAI_TOTAL_TOKENS}
+        if not stream:
+            message = {"role": "assistant", "content": CHAT_TEXT, "refusal": None}
+            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+            return _json({**base, "object": "chat.completion", "choices": [choice], "usage": usage})
+        options = data.get("stream_options")
+        with_usage = (isinstance(options, dict) and options.get("include_usage") is True) or (
+            request.headers.get("x-mock-stream-usage", "").lower() == "always"
+        )
+
+        def chunk(delta: dict, finish: str | None = None, **extra: Any) -> bytes:
+            choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+            body = {**base, "object": "chat.completion.chunk", "choices": [choice], **extra}
+            if with_usage:
+                body.setdefault("usage", None)
+            return _sse(body)
+
+        events = [chunk({"role": "assistant", "content": ""})]
+        events += [chunk({"content": piece}) for piece in CHAT_CHUNKS]
+        events.append(chunk({}, "stop"))
+        if with_usage:
+            events.append(_sse({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}))
+        events.append(_sse("[DONE]"))
+        return await self._stream(request, events, faults, "text/event-stream")
+
+    async def _responses(self, request, data, stream, faults) -> web.StreamResponse:
+        model = data.get("model") if isinstance(data.get("model"), str) else DEFAULT_MODEL
+        rid, mid = self._id("resp_mock"), self._id("msg_mock")
+        part = {"type": "output_text", "text": CHAT_TEXT, "annotations": []}
+        item = {"type": "message", "id": mid, "status": "completed", "role": "assistant", "content": [part]}
+        usage = {"input_tokens": OPENAI_PROMPT_TOKENS, "input_tokens_details": {"cached_tokens": 0},
+                 "output_tokens": OPENAI_COMPLETION_TOKENS, "output_tokens_details": {"reasoning_tokens": 0},
+                 "total_tokens": OPENAI_TOTAL_TOKENS}
+        done = {
+            "id": rid, "object": "response", "created_at": int(time.time()), "status": "completed",
+            "error": None, "incomplete_details": None, "instructions": None, "max_output_tokens": None,
+            "model": model, "output": [item], "parallel_tool_calls": True, "previous_response_id": None,
+            "reasoning": {"effort": None, "summary": None}, "store": True, "temperature": 1.0,
+            "text": {"format": {"type": "text"}}, "tool_choice": "auto", "tools": [], "top_p": 1.0,
+            "truncation": "disabled", "usage": usage, "user": None, "metadata": {},
+        }
+        if not stream:
+            return _json(done)
+        started = {**done, "status": "in_progress", "output": [], "usage": None}
+        where = {"item_id": mid, "output_index": 0, "content_index": 0}
+        steps: list[tuple[str, dict]] = [
+            ("response.created", {"response": started}),
+            ("response.in_progress", {"response": started}),
+            ("response.output_item.added",
+             {"output_index": 0, "item": {**item, "status": "in_progress", "content": []}}),
+            ("response.content_part.added", {**where, "part": {**part, "text": ""}}),
+            *[("response.output_text.delta", {**where, "delta": piece, "logprobs": []})
+              for piece in CHAT_CHUNKS],
+            ("response.output_text.done", {**where, "text": CHAT_TEXT, "logprobs": []}),
+            ("response.content_part.done", {**where, "part": part}),
+            ("response.output_item.done", {"output_index": 0, "item": item}),
+            ("response.completed", {"response": done}),
+        ]
+        events = [_sse({"type": kind, "sequence_number": n, **body}, kind)
+                  for n, (kind, body) in enumerate(steps)]
+        return await self._stream(request, events, faults, "text/event-stream")
+
+    @staticmethod
+    def _models() -> web.Response:
+        data = [{"id": model, "object": "model", "created": 1700000000, "owned_by": "sluice-mock"}
+                for model in MOCK_MODELS]
+        return _json({"object": "list", "data": data, "has_more": False,
+                      "first_id": MOCK_MODELS[0], "last_id": MOCK_MODELS[-1]})
+
+    # -- Anthropic --------------------------------------------------------------------------
+
+    async def _messages(self, request, data, stream, faults) -> web.StreamResponse:
+        model = data.get("model") if isinstance(data.get("model"), str) else DEFAULT_MODEL
+        message = {"id": self._id("msg_mock"), "type": "message", "role": "assistant", "model": model,
+                   "content": [{"type": "text", "text": CHAT_TEXT}], "stop_reason": "end_turn",
+                   "stop_sequence": None,
+                   "usage": {"input_tokens": ANTHROPIC_INPUT_TOKENS, "output_tokens": ANTHROPIC_OUTPUT_TOKENS,
+                             "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}
+        if not stream:
+            return _json(message)
+        start = {**message, "content": [], "stop_reason": None,
+                 "usage": {"input_tokens": ANTHROPIC_INPUT_TOKENS, "output_tokens": 1,
+                           "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}
+        steps: list[tuple[str, dict]] = [
+            ("message_start", {"message": start}),
+            ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+            ("ping", {}),
+            *[("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
+              for piece in CHAT_CHUNKS],
+            ("content_block_stop", {"index": 0}),
+            ("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                               "usage": {"output_tokens": ANTHROPIC_OUTPUT_TOKENS}}),
+            ("message_stop", {}),
+        ]
+        events = [_sse({"type": kind, **body}, kind) for kind, body in steps]
+        return await self._stream(request, events, faults, "text/event-stream")
+
+    # -- Google -----------------------------------------------------------------------------
+
+    def _google_body(
+        self, path: str, text: str, done: bool, produced: int = GOOGLE_CANDIDATES_TOKENS
+    ) -> dict:
+        match = _GOOGLE_MODEL.search(path)
+        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        if done:
+            candidate["finishReason"] = "STOP"
+        usage = {"promptTokenCount": GOOGLE_PROMPT_TOKENS, "candidatesTokenCount": produced,
+                 "totalTokenCount": GOOGLE_PROMPT_TOKENS + produced}
+        return {"candidates": [candidate], "usageMetadata": usage,
+                "modelVersion": match.group(1) if match else DEFAULT_MODEL,
+                "responseId": self._id("mockresp")}
+
+    async def _google_stream(self, request, faults) -> web.StreamResponse:
+        # Each chunk carries cumulative usageMetadata, the last one the final counts (like Gemini).
+        last = len(CHAT_CHUNKS) - 1
+        bodies = [
+            self._google_body(request.path, piece, i == last,
+                              GOOGLE_CANDIDATES_TOKENS if i == last else i + 1)
+            for i, piece in enumerate(CHAT_CHUNKS)
+        ]
+        if request.query.get("alt") == "sse":
+            events = [_sse(body, eol="\r\n") for body in bodies]
+            return await self._stream(request, events, faults, "text/event-stream")
+        parts = [orjson.dumps(body) for body in bodies]
+        events = [b"[" + parts[0]] + [b",\r\n" + part for part in parts[1:]] + [b"]"]
+        return await self._stream(request, events, faults, "application/json")
+
+
+async def start_mock(host: str = "127.0.0.1", port: int = 0) -> MockUpstream:
+    """Start a mock on ``host:port`` (0 = any free port) and return it; ``await mock.close()`` after."""
+    mock = MockUpstream(host)
+    await mock.start(port)
+    return mock
+
+
+async def _main(host: str, port: int) -> None:
+    mock = await start_mock(host, port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"READY {mock.port}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await mock.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Mock LLM provider for Sluice tests and benchmarks.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed as READY <port>)")
+    args = parser.parse_args(argv)
+    asyncio.run(_main(args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()
