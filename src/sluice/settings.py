@@ -116,7 +116,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
         try:
             values[name] = cast(raw)
         except (ValueError, TypeError) as exc:
-            raise SettingsError(f"{variable}: {exc}") from None
+            # Library messages may quote the value, and a value may be a secret: never echo it.
+            reason = str(exc) if raw not in str(exc) else f"not a valid value (expected {_help})"
+            raise SettingsError(f"{variable}: {reason}") from None
     data_dir = Path(str(values.pop("data_dir"))).expanduser().resolve()
     database_url = str(values.pop("database_url", "") or f"sqlite:///{data_dir / 'sluice.db'}")
     if not database_url.startswith(("sqlite:///", "postgresql://", "postgres://")):
@@ -124,10 +126,11 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     token = values.get("bootstrap_token")
     if token is not None and (not str(token).startswith("sluice_") or len(str(token)) < 40):
         raise SettingsError("SLUICE_BOOTSTRAP_TOKEN: must start with sluice_ and be at least 40 characters")
+    own = {f"SLUICE_{name.upper()}" for name, *_ in SETTINGS}  # e.g. SLUICE_UPSTREAM_CONNECT_TIMEOUT_S
     upstream = {
         key[len("SLUICE_UPSTREAM_"):].lower().replace("_", "-"): value.rstrip("/")
         for key, value in env.items()
-        if key.startswith("SLUICE_UPSTREAM_") and value
+        if key.startswith("SLUICE_UPSTREAM_") and key not in own and value
     }
     for slug, url in upstream.items():
         if not url.startswith(("http://", "https://")):
