@@ -231,6 +231,7 @@ class Op:
     summary: str
     tag: str
     result: str  # component name of the result schema
+    listed: bool = False  # an array result
     paged: bool = False  # a list with result_info
     body: str | None = None  # component name of the request body schema
     query: tuple[Schema, ...] = ()
