@@ -17,6 +17,8 @@ from starlette.routing import Mount
 from sluice import envelope
 from sluice.control.routes import ROUTES, management_app
 from sluice.errors import ApiError
+from sluice.observe import Observability
+from sluice.observe.endpoint import serve_metrics
 from sluice.providers.registry import load_catalog
 from sluice.proxy import DataPlane
 from sluice.secrets.keyfile import load_keyring
@@ -36,6 +38,7 @@ class SluiceApp:
         self.settings = settings
         self.services: Services | None = None
         self.dataplane: DataPlane | None = None
+        self.observability: Observability | None = None
         self.management: Starlette = management_app()
         self.management.router.routes = [Mount("/client/v4", routes=ROUTES)]
 
@@ -46,6 +49,9 @@ class SluiceApp:
             catalog=load_catalog(self.settings.upstream_overrides),
         )
         self.management.state.services = self.services
+        self.observability = Observability(self.settings, db)
+        self.observability.install(self.services.extras)  # observer, activity, cache, metrics, on_gateway_delete
+        await self.observability.start()
         self.dataplane = DataPlane(self.services)
         self.services.on_change = self.dataplane.refresh
         await self.dataplane.start()
@@ -54,6 +60,8 @@ class SluiceApp:
     async def shutdown(self) -> None:
         if self.dataplane is not None:
             await self.dataplane.close()
+        if self.observability is not None:
+            await self.observability.close()  # flush buffered logs before the database closes
         if self.services is not None:
             await self.services.db.close()
 
@@ -65,6 +73,8 @@ class SluiceApp:
                 await self.dataplane(scope, receive, send)  # type: ignore[misc]
             elif path == "/healthz":
                 await _json(send, 200, b'{"status":"ok"}')
+            elif path == "/metrics":
+                await serve_metrics(scope, send, self.observability.metrics, self.settings.metrics_token)  # type: ignore[union-attr]
             elif path == "/readyz":
                 ready = await self.services.db.ping()  # type: ignore[union-attr]
                 await _json(send, 200 if ready else 503, b'{"status":"ready"}' if ready else b'{"status":"database unreachable"}')

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from sluice import envelope
-from sluice.control import gateways, provider_configs, secrets_store, tokens
+from sluice.control import gateways, logs, provider_configs, secrets_store, tokens
 from sluice.control.openapi import openapi
 from sluice.control.validation import FieldErrors
 from sluice.errors import ApiError, MethodNotAllowed, NoRoute
@@ -20,6 +20,7 @@ log = structlog.get_logger("sluice.api")
 A = "/accounts/{account_id}"
 GW = A + "/ai-gateway/gateways"
 PC = GW + "/{gateway_id}/provider_configs"
+LOGS = GW + "/{gateway_id}/logs"
 SS = A + "/secrets_store"
 
 ROUTES = [
@@ -34,6 +35,12 @@ ROUTES = [
     Route(PC + "/{config_id}", provider_configs.get_config, methods=["GET"]),
     Route(PC + "/{config_id}", provider_configs.update_config, methods=["PUT"]),
     Route(PC + "/{config_id}", provider_configs.delete_config, methods=["DELETE"]),
+    Route(LOGS, logs.list_logs, methods=["GET"]),
+    Route(LOGS, logs.delete_logs, methods=["DELETE"]),
+    Route(LOGS + "/{log_id}", logs.get_log, methods=["GET"]),
+    Route(LOGS + "/{log_id}", logs.edit_log, methods=["PATCH"]),
+    Route(LOGS + "/{log_id}/request", logs.get_log_request, methods=["GET"]),
+    Route(LOGS + "/{log_id}/response", logs.get_log_response, methods=["GET"]),
     Route(SS + "/stores", secrets_store.list_stores, methods=["GET"]),
     Route(SS + "/stores", secrets_store.create_store, methods=["POST"]),
     Route(SS + "/stores/{store_id}", secrets_store.get_store, methods=["GET"]),

@@ -1,0 +1,153 @@
+"""Provider-key activity: per config ``last_used_at``, request and error counts, staleness.
+
+Counted in memory from Exchanges (cheap, on the request path), written in the background by adding
+this process's deltas to the stored totals, so several processes sharing a database add up.
+``annotate`` reads memory only (stored totals as last loaded + this process's unflushed deltas).
+Only upstream uses of a stored key count: requests rejected before forwarding and cache hits did
+not use the key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable
+
+import structlog
+from sqlalchemy import case, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sluice.clock import now as utc_now
+from sluice.clock import rfc3339
+from sluice.observe.tables import provider_config_activity as A
+from sluice.proxy.exchange import Exchange
+from sluice.store import Database
+
+log = structlog.get_logger("sluice.activity")
+
+STALE_AFTER = timedelta(days=90)
+
+
+@dataclass(slots=True)
+class Counts:
+    account_id: str
+    gateway_id: str
+    last_used_at: str | None = None
+    requests: int = 0
+    errors: int = 0
+
+
+def _parse(stamp: str) -> datetime:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+class ActivityTracker:
+    def __init__(self, db: Database, *, interval_s: float = 5.0, clock: Callable[[], datetime] = utc_now) -> None:
+        self.db = db
+        self.interval_s = interval_s
+        self.clock = clock
+        self._stored: dict[str, Counts] = {}
+        self._pending: dict[str, Counts] = {}
+        self._inflight: dict[str, Counts] = {}  # being written: counted until the reload shows them
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+
+    def record(self, exchange: Exchange) -> None:
+        if not exchange.config_id or exchange.rejected_by or exchange.cached:
+            return
+        counts = self._pending.get(exchange.config_id)
+        if counts is None:
+            counts = self._pending[exchange.config_id] = Counts(exchange.account_id, exchange.gateway_id)
+        counts.requests += 1
+        counts.errors += 0 if exchange.success else 1
+        used = rfc3339(datetime.fromtimestamp(exchange.started_at, tz=timezone.utc))
+        if counts.last_used_at is None or used > counts.last_used_at:
+            counts.last_used_at = used
+
+    def annotate(self, wire: dict[str, Any]) -> dict[str, Any]:
+        """Adds last_used_at, request_count, error_count and stale to a provider config's wire dict."""
+        parts = [c for c in (table.get(wire["id"]) for table in (self._stored, self._inflight, self._pending)) if c]
+        last = max((c.last_used_at for c in parts if c.last_used_at), default=None)
+        since = last or wire.get("created_at")
+        stale = since is not None and self.clock() - _parse(since) >= STALE_AFTER
+        return {**wire, "last_used_at": last, "request_count": sum(c.requests for c in parts),
+                "error_count": sum(c.errors for c in parts), "stale": stale}
+
+    async def start(self) -> None:
+        await self.load()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sluice-activity")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                log.error("activity flush failed", error=type(exc).__name__)
+
+    async def load(self) -> None:
+        async with self.db.begin() as conn:
+            rows = (await conn.execute(select(A))).all()
+        self._stored = {r.config_id: Counts(r.account_id, r.gateway_id, r.last_used_at, int(r.request_count),
+                                            int(r.error_count)) for r in rows}
+        self._inflight = {}  # same step as the reload: no moment counts them twice or not at all
+
+    async def flush(self) -> None:
+        """Add this process's deltas to the stored totals, then reload them (other processes' too)."""
+        async with self._lock:
+            pending, self._pending = self._pending, {}
+            self._inflight = pending
+            try:
+                if pending:
+                    async with self.db.begin() as conn:
+                        for config_id, counts in pending.items():
+                            await _add(conn, self.db.dialect, config_id, counts)
+            except Exception:
+                self._inflight = {}
+                for config_id, counts in pending.items():  # keep the deltas for the next try
+                    self._merge(config_id, counts)
+                raise
+            await self.load()
+
+    def _merge(self, config_id: str, counts: Counts) -> None:
+        current = self._pending.setdefault(config_id, Counts(counts.account_id, counts.gateway_id))
+        current.requests += counts.requests
+        current.errors += counts.errors
+        if counts.last_used_at and (current.last_used_at is None or counts.last_used_at > current.last_used_at):
+            current.last_used_at = counts.last_used_at
+
+    async def forget_gateway(self, conn: AsyncConnection, account_id: str, gateway_id: str) -> None:
+        await conn.execute(delete(A).where(A.c.account_id == account_id, A.c.gateway_id == gateway_id))
+        for table in (self._stored, self._inflight, self._pending):
+            for config_id in [k for k, c in table.items() if (c.account_id, c.gateway_id) == (account_id, gateway_id)]:
+                del table[config_id]
+
+
+async def _add(conn: AsyncConnection, dialect: str, config_id: str, counts: Counts) -> None:
+    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    stmt = build(A).values(config_id=config_id, account_id=counts.account_id, gateway_id=counts.gateway_id,
+                           last_used_at=counts.last_used_at, request_count=counts.requests,
+                           error_count=counts.errors)
+    newer = case((A.c.last_used_at.is_(None), stmt.excluded.last_used_at),
+                 (stmt.excluded.last_used_at > A.c.last_used_at, stmt.excluded.last_used_at),
+                 else_=A.c.last_used_at)
+    await conn.execute(stmt.on_conflict_do_update(index_elements=[A.c.config_id], set_={
+        "request_count": A.c.request_count + stmt.excluded.request_count,
+        "error_count": A.c.error_count + stmt.excluded.error_count,
+        "last_used_at": newer,
+    }))

@@ -1,0 +1,170 @@
+"""SQL for request logs, as plain async functions over a connection (like ``store/queries.py``)."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import orjson
+from sqlalchemy import and_, delete, false, func, insert, null, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sluice.observe.filters import Filter
+from sluice.observe.tables import request_logs as T
+
+Row = dict[str, Any]
+
+LIST_COLUMNS = ("id", "cached", "created_at", "duration", "model", "path", "provider", "success", "tokens_in",
+                "tokens_out", "cost", "custom_cost", "metadata", "model_type", "request_content_type",
+                "request_type", "response_content_type", "status_code", "step")
+SUMMARY = [T.c[name] for name in LIST_COLUMNS] + [T.c.feedback, T.c.score, T.c.event_id, T.c.alias]
+ORDER_COLUMNS = ("created_at", "provider", "model", "model_type", "success", "cached")
+DELETE_ORDER_COLUMNS = ORDER_COLUMNS + ("cost", "tokens_in", "tokens_out", "duration", "feedback")
+
+_TOTAL_TOKENS = func.coalesce(T.c.tokens_in, 0) + func.coalesce(T.c.tokens_out, 0)
+
+
+def _column(key: str) -> Any:
+    if key == "tokens":
+        return _TOTAL_TOKENS
+    if key in ("wholesale", "compatibilityMode"):
+        return false()  # Sluice has no unified billing and logs compat requests as plain ones
+    if key in ("authentication", "dlp_action"):
+        return null()  # not recorded: "eq" matches nothing, "neq" everything
+    return T.c[key]
+
+
+def _like(text: str) -> str:
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _json_scalar(value: Any) -> list[str]:
+    """The ways a filter value can appear as a metadata value in canonical JSON text."""
+    if value is None:
+        return ["null"]
+    text = str(value)
+    forms = [orjson.dumps(text).decode()]
+    if isinstance(value, bool) or text in ("true", "false"):
+        forms.append(text.lower())
+    else:
+        try:
+            number = float(text)
+            forms.append(str(int(number)) if number.is_integer() else repr(number))
+        except ValueError:
+            pass
+    return forms
+
+
+def _metadata_condition(f: Filter) -> Any:
+    # Canonical JSON has no spaces; inside strings '"' is always escaped, so '{"k":' / ',"k":' only
+    # match a key and ':"v",' / ':"v"}' only match a whole value.
+    col = T.c.metadata
+    parts = []
+    for value in f.values:
+        if f.operator == "contains":
+            parts.append(func.lower(col).like(_like(str(value)), escape="\\"))
+        elif f.key == "metadata.key":
+            quoted = orjson.dumps(str(value)).decode()
+            parts.append(or_(col.like(f"%{{{_esc(quoted)}:%", escape="\\"), col.like(f"%,{_esc(quoted)}:%", escape="\\")))
+        else:
+            parts += [or_(col.like(f"%:{_esc(form)},%", escape="\\"), col.like(f"%:{_esc(form)}}}", escape="\\"))
+                      for form in _json_scalar(value)]
+    matched = or_(*parts)
+    if f.operator == "neq":
+        return or_(col.is_(None), ~matched)
+    return and_(col.isnot(None), matched)
+
+
+def _esc(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _condition(f: Filter) -> Any:
+    if f.key.startswith("metadata."):
+        return _metadata_condition(f)
+    col = _column(f.key)
+    values = list(f.values)
+    if f.operator in ("lt", "gt", "le", "ge"):
+        value = values[0]
+        return {"lt": col < value, "gt": col > value, "le": col <= value, "ge": col >= value}[f.operator]
+    if f.operator == "contains":
+        return or_(*[func.lower(col).like(_like(str(v)), escape="\\") for v in values])
+    present = [v for v in values if v is not None]
+    if f.operator == "neq":  # a NULL column differs from every given value
+        parts = [col.isnot(None)] if None in values else []
+        if present:
+            parts.append(col.notin_(present) if None in values else or_(col.is_(None), col.notin_(present)))
+        return and_(*parts)
+    return or_(*([col.in_(present)] if present else []), *([col.is_(None)] if None in values else []))
+
+
+def where(account_id: str, gateway_id: str, filters: Sequence[Filter], search: str | None = None) -> Any:
+    conditions = [T.c.account_id == account_id, T.c.gateway_id == gateway_id, *[_condition(f) for f in filters]]
+    if search:
+        pattern = _like(search)
+        conditions.append(or_(*[func.lower(func.coalesce(c, "")).like(pattern, escape="\\")
+                                for c in (T.c.id, T.c.model, T.c.provider, T.c.path, T.c.metadata, T.c.event_id)]))
+    return and_(*conditions)
+
+
+def _order(order_by: str, descending: bool) -> list[Any]:
+    column = T.c[order_by]
+    return [column.desc(), T.c.id.desc()] if descending else [column.asc(), T.c.id.asc()]
+
+
+async def insert_logs(conn: AsyncConnection, rows: list[Row]) -> None:
+    if rows:
+        await conn.execute(insert(T), rows)  # executemany: one statement, many rows
+
+
+async def list_logs(conn: AsyncConnection, condition: Any, order_by: str, descending: bool,
+                    page: int, per_page: int) -> list[Row]:
+    stmt = select(*SUMMARY).where(condition).order_by(*_order(order_by, descending))
+    stmt = stmt.limit(per_page).offset((page - 1) * per_page)
+    return [dict(r._mapping) for r in await conn.execute(stmt)]
+
+
+async def aggregates(conn: AsyncConnection, condition: Any) -> Row:
+    """total_count plus min_/max_ of cost, duration, tokens_in, tokens_out, total_tokens."""
+    columns = [func.count().label("total_count")]
+    for name, expr in (("cost", T.c.cost), ("duration", T.c.duration), ("tokens_in", T.c.tokens_in),
+                       ("tokens_out", T.c.tokens_out), ("total_tokens", _TOTAL_TOKENS)):
+        columns += [func.min(expr).label(f"min_{name}"), func.max(expr).label(f"max_{name}")]
+    row = (await conn.execute(select(*columns).select_from(T).where(condition))).first()
+    return dict(row._mapping)  # type: ignore[union-attr]
+
+
+async def get_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str) -> Row | None:
+    stmt = select(T).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id, T.c.id == log_id)
+    row = (await conn.execute(stmt)).first()
+    return dict(row._mapping) if row is not None else None
+
+
+async def update_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str, values: Row) -> None:
+    await conn.execute(update(T).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id,
+                                       T.c.id == log_id).values(**values))
+
+
+async def delete_logs(conn: AsyncConnection, condition: Any, order_by: str = "created_at", descending: bool = False,
+                      limit: int | None = None) -> int:
+    if limit is None:
+        result = await conn.execute(delete(T).where(condition))
+    else:
+        chosen = select(T.c.id).where(condition).order_by(*_order(order_by, descending)).limit(limit)
+        result = await conn.execute(delete(T).where(T.c.id.in_(chosen.scalar_subquery())))
+    return int(result.rowcount or 0)
+
+
+async def count_logs(conn: AsyncConnection, account_id: str, gateway_id: str) -> int:
+    stmt = select(func.count()).select_from(T).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id)
+    return int((await conn.execute(stmt)).scalar_one())
+
+
+async def delete_oldest(conn: AsyncConnection, account_id: str, gateway_id: str, count: int) -> int:
+    return await delete_logs(conn, and_(T.c.account_id == account_id, T.c.gateway_id == gateway_id),
+                             limit=count)
+
+
+async def delete_gateway_logs(conn: AsyncConnection, account_id: str, gateway_id: str) -> int:
+    return await delete_logs(conn, and_(T.c.account_id == account_id, T.c.gateway_id == gateway_id))
+

@@ -1,0 +1,51 @@
+"""Prometheus metrics in their own registry. Labels are gateway and provider only — never an
+alias, key, token or account-chosen free text beyond the gateway id."""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from sluice.proxy.exchange import Exchange
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx" if 100 <= status <= 599 else "error"
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("sluice_requests", "Data-plane requests answered.",
+                                ("gateway", "provider", "status_class"), registry=r)
+        self.latency = Histogram("sluice_request_duration_seconds", "Data-plane request duration.",
+                                 ("gateway", "provider"), buckets=LATENCY_BUCKETS, registry=r)
+        self.upstream = Counter("sluice_upstream_responses", "Responses received from upstream providers.",
+                                ("gateway", "provider", "code"), registry=r)
+        self.rejections = Counter("sluice_rejections", "Requests refused by the gateway before forwarding.",
+                                  ("gateway", "provider", "kind"), registry=r)
+        self.cache = Counter("sluice_cache_lookups", "Response cache lookups.",
+                             ("gateway", "provider", "result"), registry=r)
+        self.log_drops = Counter("sluice_request_logs_dropped", "Request logs not stored.", ("reason",), registry=r)
+
+    def record(self, exchange: Exchange) -> None:
+        gateway, provider = exchange.gateway_id, exchange.provider
+        self.requests.labels(gateway, provider, status_class(exchange.status_code)).inc()
+        self.latency.labels(gateway, provider).observe(max(0, exchange.duration_ms) / 1000)
+        if exchange.rejected_by:
+            self.rejections.labels(gateway, provider, exchange.rejected_by).inc()
+        elif exchange.cached:
+            self.cache.labels(gateway, provider, "hit").inc()
+        elif exchange.error is None and exchange.status_code:
+            self.upstream.labels(gateway, provider, str(exchange.status_code)).inc()
+        status = getattr(exchange, "cache_status", None)  # set by the data plane when it looked
+        if status == "MISS":
+            self.cache.labels(gateway, provider, "miss").inc()
+
+    def log_dropped(self, reason: str, count: int) -> None:
+        self.log_drops.labels(reason).inc(count)
+
+    def render(self) -> tuple[bytes, str]:
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,170 @@
+"""``LogSink``: the request-log Observer. ``record`` appends to a bounded in-memory buffer and
+returns; a background task writes the buffer in batches (one transaction, one executemany each).
+
+When the buffer is full a new log is dropped and counted — a request never waits for logging.
+``flush()`` returns once everything recorded before it is committed (SQLite runs with
+``synchronous=FULL``, so a flushed log survives ``kill -9``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from typing import Any, Awaitable, Callable
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sluice.observe import logstore, retention
+from sluice.observe.records import log_row
+from sluice.proxy.exchange import Exchange
+from sluice.store import Database, queries
+
+log = structlog.get_logger("sluice.logs")
+
+PolicyLookup = Callable[[AsyncConnection, str, str], Awaitable["retention.Policy | None"]]
+COUNT_TTL_S = 30.0  # a cached per-gateway log count is re-read from the database this often
+OVERHEAD = 1024  # bytes accounted per buffered log besides its bodies
+
+
+async def gateway_policy(conn: AsyncConnection, account_id: str, gateway_id: str) -> retention.Policy | None:
+    """The gateway's log limits; None when the gateway no longer exists (its logs are dropped)."""
+    gateway = await queries.get_gateway(conn, account_id, gateway_id)
+    return retention.policy_of(gateway) if gateway is not None else None
+
+
+class LogSink:
+    def __init__(self, db: Database, *, interval_s: float, body_max_bytes: int, buffer_max_bytes: int = 64 << 20,
+                 buffer_max_logs: int = 50_000, batch_size: int = 500, policy: PolicyLookup = gateway_policy,
+                 on_drop: Callable[[str, int], None] | None = None) -> None:
+        self.db = db
+        self.interval_s = interval_s
+        self.body_max_bytes = body_max_bytes
+        self.buffer_max_bytes = buffer_max_bytes
+        self.buffer_max_logs = buffer_max_logs
+        self.batch_size = batch_size
+        self.policy = policy
+        self.on_drop = on_drop
+        self.dropped: dict[str, int] = {}
+        self._buffer: deque[Exchange] = deque()
+        self._bytes = 0
+        self._counts: dict[tuple[str, str], tuple[int, float]] = {}
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+
+    # -- the hot path ------------------------------------------------------------------------------
+
+    def record(self, exchange: Exchange) -> None:
+        if not exchange.collect_log:
+            return
+        size = self._size(exchange)
+        if len(self._buffer) >= self.buffer_max_logs or self._bytes + size > self.buffer_max_bytes:
+            self._drop("buffer_full", 1)
+            return
+        self._buffer.append(exchange)
+        self._bytes += size
+
+    def _size(self, exchange: Exchange) -> int:
+        return OVERHEAD + min(len(exchange.request_body), self.body_max_bytes) + min(
+            len(exchange.response_body), self.body_max_bytes)
+
+    def _drop(self, reason: str, count: int) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + count
+        if self.on_drop is not None:
+            self.on_drop(reason, count)
+
+    @property
+    def pending(self) -> int:
+        return len(self._buffer)
+
+    # -- background --------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="sluice-log-sink")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval_s)
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 — the loop must outlive a bad batch
+                log.error("request log flush failed", error=type(exc).__name__)
+
+    async def flush(self) -> None:
+        """Write every buffered log; returns when they are committed (or dropped and counted)."""
+        async with self._lock:
+            while self._buffer:
+                batch = [self._buffer.popleft() for _ in range(min(self.batch_size, len(self._buffer)))]
+                self._bytes -= sum(self._size(e) for e in batch)
+                try:
+                    rows = await asyncio.to_thread(self._rows, batch)
+                    await self._write(rows)
+                except Exception as exc:  # noqa: BLE001 — counted, never retried forever
+                    log.error("request log batch lost", error=type(exc).__name__, logs=len(batch))
+                    self._drop("write_failed", len(batch))
+                    self._counts.clear()
+
+    def _rows(self, batch: list[Exchange]) -> list[dict[str, Any]]:
+        rows = []
+        for exchange in batch:
+            row = log_row(exchange)
+            row["request_body"] = row["request_body"][: self.body_max_bytes]
+            row["response_body"] = row["response_body"][: self.body_max_bytes]
+            rows.append(row)
+        return rows
+
+    async def _write(self, rows: list[dict[str, Any]]) -> None:
+        by_gateway: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for row in rows:
+            by_gateway.setdefault((row["account_id"], row["gateway_id"]), []).append(row)
+        changed: dict[tuple[str, str], int] = {}
+        async with self.db.begin() as conn:
+            for (account_id, gateway_id), group in by_gateway.items():
+                policy = await self.policy(conn, account_id, gateway_id)
+                if policy is None:
+                    self._drop("gateway_deleted", len(group))
+                    continue
+                stored = await self._stored(conn, account_id, gateway_id, len(group), policy)
+                keep, remove = retention.plan(stored, len(group), policy)
+                if remove:
+                    remove = await logstore.delete_oldest(conn, account_id, gateway_id, remove)
+                if keep < len(group):
+                    self._drop("log_limit", len(group) - keep)
+                group = sorted(group, key=lambda r: r["id"])[len(group) - keep:]  # the newest are kept
+                await logstore.insert_logs(conn, group)
+                changed[(account_id, gateway_id)] = stored - remove + len(group)
+        now = time.monotonic()
+        for key, count in changed.items():
+            self._counts[key] = (count, self._counts.get(key, (0, now))[1])
+
+    async def _stored(self, conn: AsyncConnection, account_id: str, gateway_id: str, incoming: int,
+                      policy: retention.Policy) -> int:
+        """Logs stored for the gateway: cached, re-read when old or when the limit is close."""
+        cached = self._counts.get((account_id, gateway_id))
+        now = time.monotonic()
+        if cached is None or now - cached[1] > COUNT_TTL_S or cached[0] + incoming > policy.limit:
+            count = await logstore.count_logs(conn, account_id, gateway_id)
+            self._counts[(account_id, gateway_id)] = (count, now)
+            return count
+        return cached[0]
+
+    def forget_gateway(self, account_id: str, gateway_id: str) -> None:
+        """A deleted gateway: drop its buffered logs and its cached count."""
+        self._counts.pop((account_id, gateway_id), None)
+        kept = deque(e for e in self._buffer if (e.account_id, e.gateway_id) != (account_id, gateway_id))
+        self._bytes = sum(self._size(e) for e in kept)
+        self._buffer = kept
