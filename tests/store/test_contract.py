@@ -1,0 +1,243 @@
+"""The storage contract, run against both backends: SQLite (a temp file) and PostgreSQL.
+
+Exercises ``open_database`` + ``queries`` + ``vault`` directly; the API tests cover the rest.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import AsyncIterator
+
+import pytest
+from sqlalchemy import text
+
+from sluice.clock import new_id, now, rfc3339
+from sluice.errors import CryptoError
+from sluice.secrets import vault
+from sluice.secrets.crypto import Keyring
+from sluice.store import open_database, queries
+from sluice.store.database import Database
+from sluice.store.queries import IntegrityError
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Sync on purpose: ``pg_url`` runs its own event loop, which cannot nest in the test loop."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path_factory.mktemp('store') / 'contract.db'}"
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="module")
+async def db(db_url: str) -> AsyncIterator[Database]:
+    database = await open_database(db_url)
+    assert database.dialect == db_url.split(":")[0]
+    yield database
+    await database.close()
+
+
+@pytest.fixture()
+async def account(db: Database) -> str:
+    account_id = new_id()
+    async with db.begin() as conn:
+        await queries.insert_account(conn, account_id, "contract")
+    return account_id
+
+
+KEYRING = Keyring((os.urandom(32),))
+
+
+def config_row(account_id: str, gateway_id: str, alias: str, secret_id: str, default: bool = False,
+               slug: str = "openai") -> dict:
+    stamp = rfc3339(now())
+    return {"id": new_id(), "account_id": account_id, "gateway_id": gateway_id, "provider_slug": slug, "alias": alias,
+            "default_config": default, "secret_id": secret_id, "rate_limit": None, "rate_limit_period": 60,
+            "created_at": stamp, "modified_at": stamp}
+
+
+async def new_store(db: Database, account_id: str) -> dict:
+    async with db.begin() as conn:
+        return await vault.default_store(conn, account_id)
+
+
+async def test_migrations_are_idempotent(db: Database) -> None:
+    await db.migrate()
+    await db.migrate()
+    again = await open_database(db.url)
+    try:
+        async with again.begin() as conn:
+            version = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar_one()
+        assert version
+        assert await again.ping()
+    finally:
+        await again.close()
+
+
+async def test_gateway_insert_get_list_paging_order(db: Database, account: str) -> None:
+    ids = [f"gw-{i}-{secrets.token_hex(2)}" for i in range(5)]
+    async with db.begin() as conn:
+        for gateway_id in ids:
+            await queries.insert_gateway(conn, account, gateway_id, {"cache_ttl": 5, "authentication": True})
+    async with db.begin() as conn:
+        got = await queries.get_gateway(conn, account, ids[0])
+        assert got is not None and got["cache_ttl"] == 5 and got["account_id"] == account
+        assert await queries.get_gateway(conn, new_id(), ids[0]) is None, "scoped by account"
+        rows, total = await queries.list_gateways(conn, account, None, 1, 100)
+        # same created_at millisecond is possible: the order is (created_at, id), stable either way
+        assert total == 5 and [r["id"] for r in rows] == [r["id"] for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
+        assert sorted(r["id"] for r in rows) == sorted(ids)
+        page2, _ = await queries.list_gateways(conn, account, None, 2, 2)
+        assert [r["id"] for r in page2] == [r["id"] for r in rows[2:4]]
+        past, total = await queries.list_gateways(conn, account, None, 4, 2)
+        assert past == [] and total == 5
+        found, total = await queries.list_gateways(conn, account, ids[3], 1, 10)
+        assert [r["id"] for r in found] == [ids[3]] and total == 1
+        assert (await queries.list_gateways(conn, account, "gw-_", 1, 10))[0] == [], "LIKE wildcards are literal"
+
+
+async def test_unique_constraints(db: Database, account: str) -> None:
+    store = await new_store(db, account)
+    async with db.begin() as conn:
+        await queries.insert_gateway(conn, account, "uniq", {})
+        secret = await vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"], name="n",
+                                           value="v-1", scopes=["ai_gateway"])
+        await queries.insert_config(conn, config_row(account, "uniq", "a", secret["id"]))
+    duplicates = [
+        lambda conn: queries.insert_account(conn, account, "again"),
+        lambda conn: queries.insert_gateway(conn, account, "uniq", {}),
+        lambda conn: queries.insert_config(conn, config_row(account, "uniq", "a", secret["id"])),
+        lambda conn: vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"], name="n",
+                                         value="v-2", scopes=["workers"]),
+        lambda conn: queries.insert_store(conn, {**store, "id": new_id()}),
+    ]
+    for attempt in duplicates:
+        with pytest.raises(IntegrityError):
+            async with db.begin() as conn:
+                await attempt(conn)
+    async with db.begin() as conn:
+        rows, total = await queries.list_configs(conn, account, "uniq")
+        assert total == 1
+        # same alias on another gateway or provider is fine
+        await queries.insert_config(conn, config_row(account, "uniq", "a", secret["id"], slug="groq"))
+
+
+async def test_failed_transaction_rolls_back(db: Database, account: str) -> None:
+    with pytest.raises(IntegrityError):
+        async with db.begin() as conn:
+            await queries.insert_gateway(conn, account, "rolled-back", {})
+            await queries.insert_account(conn, account, "dup")
+    async with db.begin() as conn:
+        assert await queries.get_gateway(conn, account, "rolled-back") is None
+
+
+async def test_delete_gateway_cascades(db: Database, account: str) -> None:
+    store = await new_store(db, account)
+    async with db.begin() as conn:
+        for gateway_id in ("doomed", "kept"):
+            await queries.insert_gateway(conn, account, gateway_id, {})
+        made = []
+        for gateway_id in ("doomed", "kept"):
+            config = config_row(account, gateway_id, "k", "")
+            secret = await vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"],
+                                               name=f"{gateway_id}_openai_k", value="v-x", scopes=["ai_gateway"],
+                                               created_by=config["id"])
+            await queries.insert_config(conn, {**config, "secret_id": secret["id"]})
+            made.append(secret["id"])
+        foreign = await vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"], name="user-made",
+                                            value="v-y", scopes=["ai_gateway"])
+        await queries.insert_config(conn, config_row(account, "doomed", "byid", foreign["id"]))
+    async with db.begin() as conn:
+        await queries.delete_gateway(conn, account, "doomed")
+    async with db.begin() as conn:
+        assert await queries.get_gateway(conn, account, "doomed") is None
+        assert (await queries.list_configs(conn, account, "doomed"))[1] == 0
+        assert (await queries.list_configs(conn, account, "kept"))[1] == 1
+        assert await queries.get_secret(conn, account, made[0]) is None
+        assert await queries.get_secret(conn, account, made[1]) is not None
+        assert await queries.get_secret(conn, account, foreign["id"]) is not None, "not created by a config"
+
+
+async def test_demote_defaults(db: Database, account: str) -> None:
+    async with db.begin() as conn:
+        rows = [config_row(account, "dflt", alias, "s", default=True, slug=slug)
+                for alias, slug in (("a", "openai"), ("b", "openai"), ("c", "anthropic"))]
+        for row in rows:
+            await queries.insert_config(conn, row)
+        await queries.demote_defaults(conn, account, "dflt", "openai", rows[1]["id"])
+    async with db.begin() as conn:
+        listed, _ = await queries.list_configs(conn, account, "dflt")
+    assert {r["alias"]: bool(r["default_config"]) for r in listed} == {"a": False, "b": True, "c": True}
+
+
+async def test_change_feed(db: Database, account: str) -> None:
+    async with db.begin() as conn:
+        start = await queries.latest_change(conn)
+        await queries.record_change(conn, account, "gateway")
+        await queries.record_change(conn, account, "provider_config")
+    async with db.begin() as conn:
+        new = await queries.changes_since(conn, start)
+        assert [(c["account_id"], c["kind"]) for c in new if c["account_id"] == account] == \
+            [(account, "gateway"), (account, "provider_config")]
+        assert await queries.latest_change(conn) == new[-1]["seq"] > start
+        assert await queries.changes_since(conn, new[-1]["seq"]) == []
+
+
+async def test_sealed_secret_roundtrip_and_binding(db: Database, account: str) -> None:
+    store = await new_store(db, account)
+    values = {"first": "sk-first-" + secrets.token_hex(8), "second": "sk-second-é-" + secrets.token_hex(8)}
+    async with db.begin() as conn:
+        made = {name: await vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"],
+                                                name=f"bind-{name}", value=value, scopes=["ai_gateway"])
+                for name, value in values.items()}
+    ids = {name: row["id"] for name, row in made.items()}
+    async with db.begin() as conn:
+        rows = {r["id"]: r for r in await queries.sealed_secrets(conn, list(ids.values()))}
+        public = await queries.get_secret(conn, account, ids["first"])
+    assert "ciphertext" not in public and "wrapped_key" not in public  # type: ignore[operator]
+    for name, secret_id in ids.items():
+        assert vault.open_row(KEYRING, rows[secret_id]) == values[name]
+        assert values[name].encode() not in bytes(rows[secret_id]["ciphertext"])
+    # copy the first row's sealed columns onto the second row: it must not decrypt there
+    first = rows[ids["first"]]
+    async with db.begin() as conn:
+        await queries.update_secret(conn, ids["second"], {"kek_id": first["kek_id"], "wrapped_key": first["wrapped_key"],
+                                                          "ciphertext": first["ciphertext"]})
+        moved = (await queries.sealed_secrets(conn, [ids["second"]]))[0]
+    with pytest.raises(CryptoError):
+        vault.open_row(KEYRING, moved)
+    with pytest.raises(CryptoError):
+        vault.open_row(Keyring((os.urandom(32),)), first)
+    # replace_value re-seals in place
+    async with db.begin() as conn:
+        secret = await queries.get_secret(conn, account, ids["second"])
+        await vault.replace_value(conn, KEYRING, secret, "sk-replaced")  # type: ignore[arg-type]
+        fixed = (await queries.sealed_secrets(conn, [ids["second"]]))[0]
+    assert vault.open_row(KEYRING, fixed) == "sk-replaced"
+
+
+async def test_token_and_user_lookups(db: Database, account: str) -> None:
+    async with db.begin() as conn:
+        user_id = new_id()
+        email = f"{user_id}@example.com"
+        key_hash = secrets.token_hex(32)
+        await queries.insert_user(conn, user_id, email, key_hash)
+        await queries.add_member(conn, account, user_id)
+        assert await queries.user_accounts(conn, email, key_hash) == [account]
+        assert await queries.user_accounts(conn, email, "wrong") is None
+        assert await queries.user_accounts(conn, "nobody@example.com", "x") is None
+    with pytest.raises(IntegrityError):
+        async with db.begin() as conn:
+            await queries.insert_user(conn, new_id(), email, secrets.token_hex(32))
+
+
+def test_sqlite_file_is_private(tmp_path: Path) -> None:
+    import asyncio
+
+    async def run() -> None:
+        database = await open_database(f"sqlite:///{tmp_path / 'priv' / 'x.db'}")
+        await database.close()
+
+    asyncio.run(run())
+    assert (tmp_path / "priv" / "x.db").stat().st_mode & 0o077 == 0
