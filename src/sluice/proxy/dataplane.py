@@ -1,26 +1,313 @@
-"""Placeholder data plane (replaced by the real one): answers every request with 404 2001."""
+"""The data plane: ``/v1/{account_id}/{gateway_id}/{provider_slug}/{path…}`` → the provider (SPEC §5).
+
+Raw ASGI on purpose (this is the hot path). Per request: route against in-memory state, choose the
+credential (``credentials.py``), check rate limits (gateway first, then the key), read the body
+(``body.py``), forward and relay (``forward.py``), and hand one ``Exchange`` to the observer.
+No database query and no decryption happen here.
+
+Rate limits: the gateway limit is checked first. A request the key limit then rejects is taken
+back from the gateway's count, so a request that was never forwarded never uses up gateway quota.
+
+Client disconnects: once the body is read, a watcher task waits on ``receive()``; on
+``http.disconnect`` it cancels the request task while it waits on the upstream, which closes the
+upstream connection (a half-read connection is never returned to the pool).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from typing import Any, Awaitable, Callable
+
+import structlog
+from ulid import ULID
+
 from sluice.envelope import gateway_error_body
+from sluice.errors import GatewayError
+from sluice.providers.usage import SSEUsage, model_from_request
+from sluice.proxy import options
+from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
+from sluice.proxy.credentials import choose
+from sluice.proxy.exchange import Exchange, NullObserver, Observer
+from sluice.proxy.forward import Upstream
+from sluice.proxy.headers import response_headers, split_request, with_stored_key
+from sluice.proxy.ratelimit import make_limiter
+from sluice.proxy.sync import StateSync
 from sluice.services import Services
+
+log = structlog.get_logger("sluice.proxy")
+
+NULL_OBSERVER = NullObserver()
+JSON_TYPE = (b"content-type", b"application/json")
+LOGGED_CONTROL = ("cf-aig-metadata", "cf-aig-custom-cost", "cf-aig-event-id")
+LOGGED_FORWARD = ("content-type", "user-agent")
+CLIENT_GONE = 499  # nginx's "client closed request", for logs and metrics only
+
+
+def internal_error() -> GatewayError:
+    return GatewayError(500, 2000, "internal gateway error")
+
+
+class Call:
+    """Per-request bookkeeping shared by the request task and its disconnect watcher."""
+
+    __slots__ = ("task", "receive", "started", "cancellable", "client_gone", "watcher")
+
+    def __init__(self, receive: Callable[[], Awaitable[dict]]) -> None:
+        self.task = asyncio.current_task()
+        self.receive = receive
+        self.started = False  # response headers sent
+        self.cancellable = False  # the request task is waiting on the upstream
+        self.client_gone = False
+        self.watcher: asyncio.Task | None = None
+
+    def watch(self) -> None:
+        """Start watching for a disconnect (only once the body has been read: one reader at a time)."""
+        if self.watcher is None:
+            self.watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
+        message = await self.receive()
+        if message["type"] == "http.disconnect":
+            self.client_gone = True
+            if self.cancellable and self.task is not None:
+                self.task.cancel()
+
+    def stop(self) -> None:
+        if self.watcher is not None and not self.watcher.done():
+            self.watcher.cancel()
 
 
 class DataPlane:
     def __init__(self, services: Services) -> None:
         self.services = services
+        self.settings = services.settings
+        self.catalog = services.catalog
+        self.sync = StateSync(services)
+        self.upstream = Upstream(services.settings)
+        self.limiter = make_limiter(services.settings)
+        # Hoisted per provider: the headers that may carry a caller's key (bytes to match ASGI).
+        self._watched = {slug: frozenset(n.encode() for n in p.auth_header_names) for slug, p in self.catalog.items()}
+        self._strip = {slug: frozenset(p.auth_header_names) for slug, p in self.catalog.items()}
 
     async def start(self) -> None:
-        return None
+        await self.upstream.start()
+        await self.sync.start()
 
     async def close(self) -> None:
-        return None
+        await self.sync.close()
+        await self.upstream.close()
+        await self.limiter.close()
 
     async def refresh(self, account_id: str) -> None:
-        return None
+        await self.sync.refresh(account_id)
 
-    async def __call__(self, scope, receive, send) -> None:  # type: ignore[no-untyped-def]
-        body = gateway_error_body(404, 2001, "gateway not found")
-        await send({"type": "http.response.start", "status": 404,
-                    "headers": [(b"content-type", b"application/json")]})
-        await send({"type": "http.response.body", "body": body})
+    # -- request -----------------------------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        exchange = Exchange(log_id=str(ULID()), account_id="", gateway_id="", provider="", method=scope["method"],
+                            path="", started_at=time.time())
+        began = time.perf_counter()
+        observer: Observer = self.services.extras.get("observer") or NULL_OBSERVER
+        call = Call(receive)
+        try:
+            await self._serve(scope, send, call, exchange, observer)
+        except GatewayError as exc:
+            await self._refuse(send, call, exchange, exc)
+        except ClientGone:
+            self._gone(exchange)
+        except asyncio.CancelledError:
+            if not call.client_gone:
+                raise
+            call.task.uncancel()  # type: ignore[union-attr] — our own cancel: the client left
+            self._gone(exchange)
+        except Exception as exc:  # noqa: BLE001 — the data plane never crashes; never echo the message
+            log.error("data plane error", error=type(exc).__name__)
+            await self._refuse(send, call, exchange, internal_error())
+        finally:
+            call.stop()
+            exchange.duration_ms = int((time.perf_counter() - began) * 1000)
+            try:
+                observer.record(exchange)
+            except Exception as exc:  # noqa: BLE001
+                log.error("observer failed", error=type(exc).__name__)
+
+    @staticmethod
+    def _gone(exchange: Exchange) -> None:
+        if not exchange.status_code:
+            exchange.status_code = CLIENT_GONE
+        exchange.success = False
+        exchange.error = exchange.error or "client disconnected"
+
+    async def _refuse(self, send: Any, call: Call, exchange: Exchange, exc: GatewayError) -> None:
+        exchange.status_code = exc.status
+        exchange.success = False
+        exchange.error = exc.message
+        if call.started:  # too late for an error response: the client sees the stream break off
+            return
+        body = gateway_error_body(exc.status, exc.internal_code, exc.message)
+        headers = [JSON_TYPE, (b"content-length", str(len(body)).encode()),
+                   (b"cf-aig-log-id", exchange.log_id.encode())]
+        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items())
+        call.started = True
+        try:
+            await send({"type": "http.response.start", "status": exc.status, "headers": headers})
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+        except Exception as send_exc:  # noqa: BLE001 — the client is gone
+            log.info("error response not delivered", error=type(send_exc).__name__)
+
+    async def _serve(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange,
+                     observer: Observer) -> None:
+        # -- route (in-memory only) --
+        raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
+        parts = raw_path.split(b"/", 5)  # b"", b"v1", account, gateway, slug, rest
+        account_id = parts[2].decode("latin-1") if len(parts) > 2 else ""
+        gateway_id = parts[3].decode("latin-1") if len(parts) > 3 else ""
+        exchange.account_id, exchange.gateway_id = account_id, gateway_id
+        account = self.sync.accounts.get(account_id)
+        gateway = account.gateways.get(gateway_id) if account is not None else None
+        if gateway is None:
+            raise GatewayError(404, 2001, "gateway not found")
+        slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
+        provider = self.catalog.get(slug)
+        if provider is None:
+            raise GatewayError(400, 2002, f"unknown provider {slug[:64]!r}")
+        exchange.provider = slug
+        rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
+        exchange.path = rest
+        try:
+            url = provider.upstream_url(rest, scope.get("query_string", b"").decode("latin-1"), account_id)
+        except ValueError as exc:
+            raise GatewayError(400, 2002, str(exc)) from None
+        forward, control = split_request(scope["headers"], self._watched[slug])
+        exchange.collect_log = options.collect_log(control, gateway)
+        declared = control.get("content-length")
+        max_bytes = self.settings.max_body_bytes
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            raise too_large(max_bytes)
+
+        # -- credentials, then limits (nothing is forwarded on a refusal) --
+        now = time.time()
+        chosen = choose(gateway, provider, control, account.tokens, now)  # type: ignore[union-attr]
+        if chosen.token_id is not None:
+            self.sync.touched.add(chosen.token_id)
+        key = chosen.key
+        if key is not None:
+            exchange.alias, exchange.config_id = key.alias, key.config_id
+            forward = with_stored_key(forward, self._strip[slug], (key.auth_header, key.auth_value),
+                                      provider.extra_headers)
+        await self._check_limits(gateway, key, exchange)
+
+        # -- body --
+        body = await read_body(call.receive, max_bytes, call.watch)
+        observing = observer is not NULL_OBSERVER and not isinstance(observer, NullObserver)
+        if isinstance(body, StreamedBody):
+            if declared is not None and declared.isdigit():
+                forward.append(("Content-Length", declared))  # keep the client's framing (no chunked upload)
+            exchange.request_size = int(declared) if declared and declared.isdigit() else 0
+            if observing:
+                exchange.request_body = body.head[: self.settings.log_body_max_bytes]
+        else:
+            exchange.request_size = len(body)
+            if observing:
+                exchange.request_body = body[: self.settings.log_body_max_bytes]
+                exchange.model = model_from_request(body)
+        if observing:
+            exchange.request_headers = self._logged_headers(control, forward)
+
+        # -- forward and relay; a disconnect cancels us while we wait on the upstream --
+        call.cancellable = True
+        try:
+            if call.client_gone:
+                raise ClientGone()
+            await self._forward(scope, send, call, exchange, url, forward, body, control, gateway, key,
+                                provider.usage_format if observing else None)
+        finally:
+            call.cancellable = False
+
+    async def _check_limits(self, gateway: Any, key: Any, exchange: Exchange) -> None:
+        counted = False
+        if gateway.rate_limit > 0 and gateway.rate_interval > 0:
+            wait = await self.limiter.hit(gateway.rate_key, gateway.rate_limit, gateway.rate_interval,
+                                          gateway.rate_technique)
+            if wait is not None:
+                exchange.rejected_by = "gateway_rate_limit"
+                raise GatewayError(429, 2003, f"rate limit exceeded for gateway {gateway.id!r}: at most "
+                                              f"{gateway.rate_limit} requests per {gateway.rate_interval}s",
+                                   {"retry-after": str(int(wait))})
+            counted = True
+        if key is not None and key.rate_limit > 0:
+            wait = await self.limiter.hit(f"key:{key.config_id}", key.rate_limit, key.rate_limit_period, "fixed")
+            if wait is not None:
+                if counted:
+                    await self.limiter.undo(gateway.rate_key, gateway.rate_interval, gateway.rate_technique)
+                exchange.rejected_by = "key_rate_limit"
+                raise GatewayError(429, 2004, f"rate limit exceeded for stored key {key.alias!r} of provider "
+                                              f"{key.provider!r}: at most {key.rate_limit} requests per "
+                                              f"{key.rate_limit_period}s", {"retry-after": str(int(wait))})
+
+    @staticmethod
+    def _logged_headers(control: dict[str, str], forward: list[tuple[str, str]]) -> dict[str, str]:
+        picked = {name: control[name] for name in LOGGED_CONTROL if name in control}
+        for name, value in forward:
+            if name in LOGGED_FORWARD:
+                picked.setdefault(name, value)
+        return picked
+
+    async def _forward(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange, url: str,
+                       forward: list[tuple[str, str]], body: bytes | StreamedBody, control: dict[str, str],
+                       gateway: Any, key: Any, usage_format: str | None) -> None:
+        try:
+            response = await self.upstream.open(scope["method"], url, forward, body,
+                                                options.request_timeout_s(control),
+                                                options.retry_policy(control, gateway))
+        except GatewayError:
+            if isinstance(body, StreamedBody) and body.error is not None:
+                raise body.error from None  # 413 or client gone, not an upstream failure
+            raise
+        try:
+            if isinstance(body, StreamedBody) and body.error is not None:
+                raise body.error
+            exchange.status_code = response.status
+            exchange.success = response.status < 400
+            content_type = response.headers.get("content-type")
+            exchange.response_content_type = content_type
+            exchange.stream = bool(content_type and content_type.startswith("text/event-stream"))
+            extra = [(b"cf-aig-log-id", exchange.log_id.encode())]
+            if key is not None:
+                extra.append((b"cf-aig-byok-alias", key.alias.encode()))
+            call.started = True
+            await send({"type": "http.response.start", "status": response.status,
+                        "headers": response_headers(response.raw_headers, extra)})
+            tap, finish = self._tap(exchange, usage_format) if usage_format is not None else (None, None)
+            complete = await self.upstream.relay(response, send, tap)
+            if finish is not None:
+                finish()
+            if not complete:
+                exchange.success = False
+                exchange.error = "upstream connection lost mid-response"
+        finally:
+            response.close()  # no-op after a clean release; otherwise never pool a half-read connection
+
+    def _tap(self, exchange: Exchange, usage_format: str) -> tuple[Callable[[bytes], None], Callable[[], None]]:
+        """Feed passing chunks to usage accounting and keep the first bytes for the request log."""
+        usage = SSEUsage(usage_format)
+        cap = self.settings.log_body_max_bytes
+        kept = bytearray()
+        size = 0
+
+        def tap(chunk: bytes) -> None:
+            nonlocal size
+            size += len(chunk)
+            usage.feed(chunk)
+            if len(kept) < cap:
+                kept.extend(chunk[: cap - len(kept)])
+
+        def finish() -> None:
+            found = usage.result()
+            exchange.usage = found
+            exchange.model = found.model or exchange.model
+            exchange.response_body = bytes(kept)
+            exchange.response_size = size
+
+        return tap, finish

@@ -1,0 +1,88 @@
+"""Which credential a request goes upstream with (SPEC §5.3), as a pure function of in-memory state.
+
+Order: (1) gateway authentication, (2) the caller's own provider key — unless it is a Sluice token,
+which authenticates the caller to the gateway instead, (3) a stored key chosen by
+``cf-aig-byok-alias``, else the provider's default config, else alias ``default``, (4) 401.
+
+Choices where the spec is silent:
+* ``cf-aig-authorization`` on a gateway with authentication off is ignored (never verified, never
+  forwarded), as Cloudflare does.
+* Every Sluice token in the provider's auth headers is verified; an invalid one is a 401 even when
+  another header would have been enough. The caller's own key is the first non-empty auth header
+  that is not a Sluice token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+from sluice.errors import GatewayError
+from sluice.identity.credentials import hash_value, is_sluice_token
+from sluice.providers.registry import Provider
+from sluice.proxy.state import GatewayState, StoredKey, TokenState
+
+GATEWAY_AUTH_HEADER = "cf-aig-authorization"
+ALIAS_HEADER = "cf-aig-byok-alias"
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    key: StoredKey | None  # None: the caller's own provider key goes upstream untouched
+    token_id: str | None  # the Sluice token that authenticated the caller, if any
+
+
+def _bearer(value: str) -> str:
+    value = value.strip()
+    if value[:7].lower() == "bearer ":
+        return value[7:].strip()
+    return value
+
+
+def _verify(token: str, tokens: Mapping[str, TokenState], account_id: str, now: float) -> str:
+    """The token's id when it may run this account's gateways; otherwise 401 / 2009."""
+    state = tokens.get(hash_value(token)) if is_sluice_token(token) else None
+    if state is None or not state.usable(account_id, now):
+        raise GatewayError(401, 2009, "gateway authentication failed: the token is invalid, expired, disabled, "
+                                      "or lacks AI Gateway Run on this account")
+    return state.id
+
+
+def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str],
+           tokens: Mapping[str, TokenState], now: float) -> Credentials:
+    """Apply SPEC §5.3 to one request; raises ``GatewayError`` (2009, 2006, 2005)."""
+    token_id: str | None = None
+    if gateway.authentication:
+        sent = control.get(GATEWAY_AUTH_HEADER, "")
+        if _bearer(sent):
+            token_id = _verify(_bearer(sent), tokens, gateway.account_id, now)
+    own = False
+    for name in provider.auth_header_names:
+        value = control.get(name)
+        bare = provider.strip_scheme(value, name) if value else ""
+        if not bare:
+            continue
+        if is_sluice_token(bare):
+            token_id = _verify(bare, tokens, gateway.account_id, now)
+        else:
+            own = True
+    if gateway.authentication and token_id is None:
+        raise GatewayError(401, 2009, "gateway authentication required: send cf-aig-authorization: Bearer <token "
+                                      "with AI Gateway Run>, or a Sluice token as the provider key")
+    if own:
+        return Credentials(None, token_id)
+    if not provider.stored_keys:
+        raise GatewayError(401, 2005, f"provider {provider.slug!r} takes only the caller's own signed credentials; "
+                                      "no provider key was sent")
+    keys = gateway.keys.get(provider.slug)
+    alias = control.get(ALIAS_HEADER, "").strip()
+    if alias:
+        key = keys.by_alias.get(alias) if keys is not None else None
+        if key is None:
+            raise GatewayError(400, 2006, f"cf-aig-byok-alias: no stored key with alias {alias[:64]!r} for "
+                                          f"provider {provider.slug!r} on this gateway")
+        return Credentials(key, token_id)
+    if keys is None or keys.default is None:
+        raise GatewayError(401, 2005, f"no provider key in the request and no stored key for provider "
+                                      f"{provider.slug!r} on this gateway")
+    return Credentials(keys.default, token_id)

@@ -1,0 +1,73 @@
+"""Header filtering between client and upstream, in one pass over the raw ASGI header list.
+
+Request side: hop-by-hop headers, ``host``, ``content-length`` (recomputed by the client library),
+``expect`` (the ASGI server already answered it) and every ``cf-aig-*`` header never go upstream.
+Any header whose value holds a Sluice token (``sluice_``) is removed too, wherever it appears, so a
+gateway credential can never reach a provider. ``cf-aig-*`` headers and the provider's auth headers
+are handed to the caller as a small dict for the credential and option logic.
+"""
+
+from __future__ import annotations
+
+HOP_BY_HOP = frozenset({
+    b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"proxy-connection",
+    b"te", b"trailer", b"transfer-encoding", b"upgrade",
+})
+REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length", b"expect"}
+# ``date``: the ASGI server adds its own; two would confuse clients.
+RESPONSE_DROP = HOP_BY_HOP | {b"date"}
+GATEWAY_PREFIX = b"cf-aig-"
+TOKEN_MARK = b"sluice_"
+
+Pairs = list[tuple[str, str]]
+
+
+def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> tuple[Pairs, dict[str, str]]:
+    """``(headers to forward, control headers)``.
+
+    Control holds every ``cf-aig-*`` header, ``content-length``, the ``watched`` headers (the
+    provider's auth headers, which are ALSO forwarded unless they hold a Sluice token) and any
+    header holding a Sluice token. The first occurrence of a name wins.
+    """
+    forward: Pairs = []
+    control: dict[str, str] = {}
+    for name, value in raw:
+        if name in REQUEST_DROP or name.startswith(b"proxy-"):
+            if name == b"content-length":
+                control.setdefault("content-length", value.decode("latin-1"))
+            continue
+        if name.startswith(GATEWAY_PREFIX):
+            control.setdefault(name.decode("latin-1"), value.decode("latin-1"))
+            continue
+        text = value.decode("latin-1")
+        if TOKEN_MARK in value:
+            control.setdefault(name.decode("latin-1"), text)
+            continue
+        key = name.decode("latin-1")
+        if name in watched:
+            control.setdefault(key, text)
+        forward.append((key, text))
+    return forward, control
+
+
+def with_stored_key(forward: Pairs, strip: frozenset[str], auth: tuple[str, str],
+                    extra: tuple[tuple[str, str], ...]) -> Pairs:
+    """Forward headers with the provider's auth headers replaced by the stored key's, and the
+    provider's required extra headers added where the caller did not send them."""
+    out = [pair for pair in forward if pair[0] not in strip]
+    out.append(auth)
+    if extra:
+        present = {name for name, _ in out}
+        out.extend(pair for pair in extra if pair[0] not in present)
+    return out
+
+
+def response_headers(raw: tuple[tuple[bytes, bytes], ...], extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+    """Upstream response headers for the client: hop-by-hop removed, names lower-cased, ``extra`` added."""
+    out = []
+    for name, value in raw:
+        lower = name.lower()
+        if lower not in RESPONSE_DROP:
+            out.append((lower, value))
+    out.extend(extra)
+    return out

@@ -1,0 +1,113 @@
+"""Keeps the in-memory state (``state.py``) in step with the database, off the request path.
+
+* ``refresh(account)``: called by this process's management API after a commit, before it answers.
+* a poller reads the change feed every ``change_poll_interval_s`` for changes made elsewhere (CLI,
+  other workers and instances); a ``kek`` change reloads the keyring first.
+* token use (``last_used_on``) is queued by requests and written here in batches.
+All reloads are serialised by one lock, so an older read can never overwrite a newer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from sluice.clock import now, rfc3339
+from sluice.proxy.state import AccountState, build_account, load_account, open_secrets
+from sluice.secrets.keyfile import load_keyring
+from sluice.services import Services
+from sluice.store import queries
+
+log = structlog.get_logger("sluice.proxy")
+TOUCH_EVERY_S = 5.0  # last_used_on is coarse; one write per few seconds is plenty
+
+
+class StateSync:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.accounts: dict[str, AccountState] = {}
+        self.touched: set[str] = set()  # token ids used since the last flush
+        self._seq = 0
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task | None = None
+        self._last_touch = time.monotonic()
+
+    async def start(self) -> None:
+        db = self.services.db
+        async with db.begin() as conn:
+            self._seq = await queries.latest_change(conn)  # before loading: no change can slip between
+            account_ids = [a["id"] for a in await queries.list_accounts(conn)]
+        for account_id in account_ids:
+            await self.refresh(account_id)
+        self._task = asyncio.create_task(self._poll_forever(), name="sluice-state-poll")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self.flush_touches()
+
+    async def refresh(self, account_id: str) -> None:
+        async with self._lock:
+            await self._reload(account_id)
+
+    async def _reload(self, account_id: str) -> None:
+        async with self.services.db.begin() as conn:
+            gateways, configs, sealed, tokens = await load_account(conn, account_id)
+        plaintext, failed = open_secrets(self.services.keyring, sealed)
+        if failed:  # a KEK this process has not loaded yet (rotation in progress): re-read and retry
+            self._reload_keyring()
+            retried, failed = open_secrets(self.services.keyring, [r for r in sealed if r["id"] in failed])
+            plaintext.update(retried)
+        for secret_id in failed:
+            log.warning("stored key could not be decrypted; its configs are unavailable", secret_id=secret_id)
+        state = build_account(gateways, configs, plaintext, tokens, self.services.catalog)
+        if gateways or tokens:
+            self.accounts[account_id] = state
+        else:
+            self.accounts.pop(account_id, None)
+
+    def _reload_keyring(self) -> None:
+        try:
+            self.services.keyring = load_keyring(self.services.settings)
+        except Exception as exc:  # noqa: BLE001 — keep the old keyring; say only what kind of failure
+            log.error("keyring reload failed", error=type(exc).__name__)
+
+    async def poll_once(self) -> None:
+        """Apply changes recorded since the last poll (by anyone, this process included)."""
+        async with self._lock:
+            async with self.services.db.begin() as conn:
+                changes = await queries.changes_since(conn, self._seq)
+            if not changes:
+                return
+            if any(c["kind"] == "kek" for c in changes):
+                self._reload_keyring()
+            for account_id in dict.fromkeys(c["account_id"] for c in changes):
+                await self._reload(account_id)
+            self._seq = changes[-1]["seq"]
+
+    async def flush_touches(self) -> None:
+        if not self.touched:
+            return
+        ids, self.touched = self.touched, set()
+        async with self.services.db.begin() as conn:
+            await queries.touch_tokens(conn, sorted(ids), rfc3339(now()))
+
+    async def _poll_forever(self) -> None:
+        interval = max(0.05, self.services.settings.change_poll_interval_s)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.poll_once()
+                if time.monotonic() - self._last_touch >= TOUCH_EVERY_S:
+                    self._last_touch = time.monotonic()
+                    await self.flush_touches()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 — the database may be briefly away; try again next tick
+                log.warning("state poll failed", error=type(exc).__name__)
