@@ -51,7 +51,7 @@ async def _resolve_secret(conn: AsyncConnection, request: Request, account_id: s
     if body.secret_id is not None:
         secret = await queries.get_secret(conn, account_id, body.secret_id)
         if secret is None:
-            raise ValidationError(f"secret_id: no secret {body.secret_id!r} in this account", path=["body", "secret_id"])
+            raise ValidationError("secret_id: no secret with this id in this account", path=["body", "secret_id"])
         if not _is_ai_gateway_secret(secret):
             raise ValidationError("secret_id: the secret lacks the ai_gateway scope", path=["body", "secret_id"])
         if body.secret is not None:

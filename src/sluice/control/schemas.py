@@ -127,7 +127,8 @@ class ProviderConfigCreate(Strict):
     @classmethod
     def _known_slug(cls, value: str) -> str:
         if value not in CATALOG_SLUGS:
-            raise ValueError(f"unknown provider {value[:64]!r}; valid provider slugs: {', '.join(CATALOG_SLUGS)}")
+            # the value is not echoed: a key pasted into the wrong field must not come back in the error
+            raise ValueError(f"unknown provider; valid provider slugs: {', '.join(CATALOG_SLUGS)}")
         return value
 
     @field_validator("secret")

@@ -1,0 +1,108 @@
+"""SPEC §4: a secret's plaintext appears in no response, no byte of the data directory, no log line.
+
+A unique canary value is stored as a provider key and as a Secrets Store secret, rotated, and
+planted in refused requests; then every response, every file of the data dir and the server's
+output are searched for it in several encodings.
+"""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import pytest
+
+from tests.control.assertions import assert_ok
+from tests.support.server import Server
+
+
+def forms(value: str) -> list[bytes]:
+    raw = value.encode()
+    return [raw, value.encode("utf-16-le"), value.encode("utf-16-be"), base64.b64encode(raw),
+            base64.urlsafe_b64encode(raw), raw.hex().encode(), value[8:].encode()]
+
+
+def files_containing(data_dir: Path, needles: list[bytes]) -> list[str]:
+    hits = []
+    for path in sorted(data_dir.rglob("*")):
+        if path.is_file():
+            content = path.read_bytes()
+            hits.extend(f"{path.name}: {needle[:12]!r}" for needle in needles if needle in content)
+    return hits
+
+
+@pytest.fixture()
+def own_server(tmp_path: Path, mock_upstream) -> Iterator[Server]:  # type: ignore[no-untyped-def]
+    srv = Server(tmp_path / "data", env={"SLUICE_LOG_LEVEL": "debug"}).start()
+    yield srv
+    srv.stop()
+
+
+def test_canary_never_leaves_memory(own_server: Server) -> None:
+    srv = own_server
+    canary = "CANARY-" + secrets.token_hex(24)
+    rotated = canary + "-rotated"
+    store_canary = canary + "-store"
+    responses: list[httpx.Response] = []
+
+    with httpx.Client(base_url=f"{srv.api}/accounts/{srv.account_id}", headers=srv.headers(), timeout=30) as api:
+        def send(method: str, url: str, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
+            response = api.request(method, url, **kwargs)
+            responses.append(response)
+            return response
+
+        assert_ok(send("POST", "/ai-gateway/gateways", json={"id": "canary", "authentication": False}))
+        configs = "/ai-gateway/gateways/canary/provider_configs"
+        config = assert_ok(send("POST", configs, json={"provider_slug": "openai", "alias": "c", "default_config": True,
+                                                       "secret": canary}))
+        send("GET", configs)
+        send("GET", f"{configs}/{config['id']}")
+        assert_ok(send("PUT", f"{configs}/{config['id']}", json={"secret": rotated, "rate_limit": 3}))
+        send("GET", f"{configs}/{config['id']}")
+        gateway = assert_ok(send("GET", "/ai-gateway/gateways/canary"))
+        send("GET", f"/secrets_store/stores/{gateway['store_id']}/secrets")
+
+        store = assert_ok(send("POST", "/secrets_store/stores", json={"name": "canary-store"}))
+        secret = assert_ok(send("POST", f"/secrets_store/stores/{store['id']}/secrets",
+                                json=[{"name": "canary", "value": store_canary, "scopes": ["ai_gateway"]}]))[0]
+        send("GET", f"/secrets_store/stores/{store['id']}/secrets/{secret['id']}")
+        send("PATCH", f"/secrets_store/stores/{store['id']}/secrets/{secret['id']}", json={"value": store_canary + "2"})
+        send("POST", f"/secrets_store/stores/{store['id']}/secrets/{secret['id']}/duplicate",
+             json={"name": "canary_copy", "scopes": ["ai_gateway"]})
+
+        # refused requests carrying the canary
+        refused = [
+            ("POST", configs, {"json": {"provider_slug": "openai", "alias": "bad alias", "default_config": False,
+                                        "secret": canary}}),
+            ("POST", configs, {"json": {"provider_slug": "openai", "alias": "c", "default_config": False,
+                                        "secret": canary}}),  # duplicate alias
+            ("POST", configs, {"json": {"provider_slug": canary, "alias": "x", "default_config": False,
+                                        "secret": canary}}),
+            ("POST", configs, {"json": {"provider_slug": "openai", "alias": "y", "default_config": canary,
+                                        "secret": canary + "\n"}}),
+            ("POST", configs, {"json": {"provider_slug": "openai", "alias": "z", "default_config": False,
+                                        "rate_limit": canary, "secret_id": canary}}),
+            ("POST", configs, {"json": {"provider_slug": "openai", "alias": "w", "default_config": False,
+                                        "extra": canary}}),
+            ("POST", configs, {"content": ('{"secret": "' + canary + '", ').encode()}),
+            ("PUT", f"{configs}/{config['id']}", {"json": {"secret": canary + "\x00"}}),
+            ("POST", f"/secrets_store/stores/{store['id']}/secrets",
+             {"json": [{"name": "canary", "value": canary, "scopes": ["ai_gateway"]}]}),  # duplicate name
+            ("PATCH", f"/secrets_store/stores/{store['id']}/secrets/{secret['id']}", {"json": {"value": canary + "\t"}}),
+        ]
+        for method, url, kwargs in refused:
+            assert send(method, url, **kwargs).status_code >= 400
+
+    needles = [n for value in (canary, rotated, store_canary) for n in forms(value)]
+    for response in responses:
+        body = response.content + str(response.headers).encode()
+        assert not any(n in body for n in needles), f"{response.request.method} {response.request.url}: {response.text}"
+    assert canary[8:] not in srv.output()
+    assert files_containing(srv.data_dir, needles) == []  # while running: sluice.db, -wal, -shm, master.key
+    srv.stop()
+    assert canary[8:] not in srv.output()
+    assert files_containing(srv.data_dir, needles) == []
+    assert files_containing(srv.output_path.parent, [canary[8:].encode()]) == []
