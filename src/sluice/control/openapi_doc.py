@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sluice.control import schemas as s
 from sluice.control.validation import MAX_MANAGEMENT_BODY
 from sluice.identity.permissions import ALL_GROUPS
+from sluice.observe import filters, logstore
 from sluice.providers.registry import CATALOG_SLUGS
 
 Schema = dict[str, Any]
@@ -44,6 +45,7 @@ PATH_PARAMS: dict[str, Schema] = {
     "secret_id": {**HEX32, "description": "a secret id"},
     "token_id": {**HEX32, "description": "an API token id"},
     "provider": {"type": "string", "enum": list(CATALOG_SLUGS), "description": "a provider slug; others: 400"},
+    "log_id": {"type": "string", "description": "a log id (ULID, also the cf-aig-log-id response header)"},
 }
 
 
@@ -71,6 +73,36 @@ SEARCH = _query("search", {"type": "string"}, "substring match")
 SCOPES_QUERY = {**_query("scopes", {"type": "array", "items": {"type": "string", "enum": list(s.SCOPES)}},
                          "only secrets holding every listed scope"), "style": "form", "explode": True}
 FORCE = _query("force", {"type": "boolean", "default": False}, "delete the store with its secrets")
+
+
+def _logs_query() -> tuple[Schema, ...]:
+    """Cloudflare's log filters: ``filters`` (JSON or dotted, repeated), plus the deprecated flat ones."""
+    text, number, flag = {"type": "string"}, {"type": "number"}, {"type": "boolean"}
+    dotted = [{**_query(f"filters.{part}", {"type": "array", "items": items}), "style": "form", "explode": True}
+              for part, items in (("key", {"type": "string", "enum": list(filters.KEYS)}),
+                                  ("operator", {"type": "string", "enum": list(filters.OPERATORS)}),
+                                  ("value", text))]
+    return (
+        _query("filters", text, "a JSON array of {key, operator, value}; filters[0][key]=… works too"), *dotted,
+        *[_query(name, flag) for name in ("cached", "success")],
+        _query("feedback", {"type": "integer", "enum": [-1, 0, 1]}),
+        *[_query(name, text) for name in ("model", "model_type", "provider", "request_content_type",
+                                          "response_content_type")],
+        *[_query(f"{bound}_{name}", number) for name in ("cost", "duration", "tokens_in", "tokens_out",
+                                                         "total_tokens") for bound in ("min", "max")],
+        *[_query(name, {"type": "string", "format": "date-time"}) for name in ("start_date", "end_date")],
+    )
+
+
+LOGS_LIST_QUERY = (*_page_params(50), SEARCH, _query("order_by", {"type": "string", "enum": list(logstore.ORDER_COLUMNS)}),
+    _query("direction", {"type": "string", "enum": ["asc", "desc"]}),
+    _query("order_by_direction", {"type": "string", "enum": ["asc", "desc"]}),
+    _query("meta_info", {"type": "boolean"}), *_logs_query())
+LOGS_DELETE_QUERY = (
+    *_logs_query()[:4],
+    _query("order_by", {"type": "string", "enum": list(logstore.DELETE_ORDER_COLUMNS)}),
+    _query("order_by_direction", {"type": "string", "enum": ["asc", "desc"]}),
+    _query("limit", {"type": "integer", "minimum": 1}, "delete at most this many"))
 
 
 # -- request bodies (from the pydantic models, corrected where a validator does more) ---------------
@@ -114,6 +146,12 @@ def _bodies() -> dict[str, Schema]:
                              "description": "secret names must be unique within the request"},
         "SecretPatch": {**_model(s.SecretPatch, defs, value=_nullable(SECRET_VALUE)), "minProperties": 1},
         "SecretDuplicate": _model(s.SecretDuplicate, defs),
+        "LogPatch": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
+            "feedback": {"enum": [-1, 0, 1, None]},
+            "score": _nullable({"type": "number", "minimum": 0, "maximum": 100}),
+            "metadata": _nullable({"type": "object", "maxProperties": 5, "propertyNames": {
+                "minLength": 1, "maxLength": 128}, "additionalProperties": {"type": ["string", "number", "boolean"]},
+                "description": "replaces the whole object"})}},
         "TokenCreate": _model(s.TokenCreate, defs, expires_on=_nullable({"type": "string", "format": "date-time"})),
     }
     bodies["TokenCreate"]["description"] = "give permission groups in permissions, policies, or both"
@@ -136,6 +174,26 @@ def _gateway_result() -> Schema:
     props.update(created_at=STAMP, modified_at=STAMP, is_default={"type": "boolean"})
     return {"type": "object", "properties": props,
             "required": ["id", "created_at", "modified_at", "is_default", *s.GATEWAY_DEFAULTS]}
+
+
+def _log_result(*, detail: bool) -> Schema:
+    text, opt_text, opt_int = {"type": "string"}, _nullable({"type": "string"}), _nullable({"type": "integer"})
+    props: Schema = {
+        "id": text, "created_at": STAMP, "provider": text, "model": text, "path": text,
+        "cached": {"type": "boolean"}, "success": {"type": "boolean"}, "custom_cost": {"type": "boolean"},
+        "duration": {"type": "integer", "minimum": 0, "description": "milliseconds"},
+        "tokens_in": opt_int, "tokens_out": opt_int, "status_code": opt_int, "step": opt_int,
+        "feedback": _nullable({"enum": [-1, 0, 1]}), "cost": _nullable({"type": "number"}),
+        "score": _nullable({"type": "number"}), "metadata": _nullable({"type": "string", "description": "JSON text"}),
+        **{name: opt_text for name in ("model_type", "request_content_type", "response_content_type", "request_type",
+                                       "event_id", "alias")},
+    }
+    if detail:
+        props.update(request_head=text, response_head=text, request_head_complete={"type": "boolean"},
+                     response_head_complete={"type": "boolean"}, request_size={"type": "integer", "minimum": 0},
+                     response_size={"type": "integer", "minimum": 0}, method=text, stream={"type": "boolean"},
+                     user_agent=opt_text, error=opt_text)
+    return {"type": "object", "required": list(props), "properties": props}
 
 
 def _results() -> dict[str, Schema]:
@@ -174,6 +232,13 @@ def _results() -> dict[str, Schema]:
             "id": HEX32, "status": {"type": "string", "enum": ["active", "disabled"]},
             "expires_on": _nullable(STAMP)}},
         "GatewayUrl": {"type": "string", "format": "uri"},
+        "Log": _log_result(detail=False),
+        "LogDetail": _log_result(detail=True),
+        "LogsDeleted": {"type": "object", "required": ["deleted"], "properties": {
+            "deleted": {"type": "integer", "minimum": 0}}},
+        "LogsResultInfo": {"allOf": [_ref("ResultInfo"), {"type": "object", "properties": {
+            f"{bound}_{name}": {"type": "number"} for name in ("cost", "duration", "tokens_in", "tokens_out",
+                                                                "total_tokens") for bound in ("min", "max")}}]},
         "ResultInfo": {"type": "object", "required": ["page", "per_page", "count", "total_count", "total_pages"],
                        "properties": {k: {"type": "integer", "minimum": 0} for k in
                                       ("page", "per_page", "count", "total_count", "total_pages")}},
@@ -211,19 +276,25 @@ def _error_response(status: int) -> Schema:
     return response
 
 
-def _ok(result: Schema, *, listed: bool = False, paged: bool = False) -> Schema:
+def _ok(result: Schema, *, listed: bool = False, paged: bool = False, info: str = "ResultInfo") -> Schema:
     props: Schema = {"result": {"type": "array", "items": result} if listed or paged else result,
                      "success": {"const": True}, "errors": {"type": "array", "maxItems": 0},
                      "messages": {"type": "array"}}
     required = ["result", "success", "errors", "messages"]
     if paged:
-        props["result_info"] = _ref("ResultInfo")
+        props["result_info"] = _ref(info)
         required.append("result_info")
     return {"description": "Success", "content": {"application/json": {"schema": {
         "type": "object", "required": required, "properties": props}}}}
 
 
 # -- the operations --------------------------------------------------------------------------------
+
+RAW_BODY: Schema = {"description": "The stored body (JSON, text or the content type it was sent with)",
+                    "headers": {"x-sluice-body-complete": {"schema": {"enum": ["true", "false"]},
+                                                          "description": "false when the stored body was capped"}},
+                    "content": {"*/*": {"schema": {}}}}
+
 
 @dataclass(frozen=True)
 class Op:
@@ -237,11 +308,14 @@ class Op:
     query: tuple[Schema, ...] = ()
     errors: tuple[int, ...] = ()  # beyond 401/403/404/500 (and 400/413 implied by a body)
     security: tuple = tuple(ANY_CREDENTIALS)
+    raw: bool = False  # 200 is a stored body as it was sent, any media type
+    result_info: str = "ResultInfo"
 
 
 A = "/accounts/{account_id}"
 GW = A + "/ai-gateway/gateways"
 PC = GW + "/{gateway_id}/provider_configs"
+LOGS = GW + "/{gateway_id}/logs"
 SS = A + "/secrets_store"
 PAGE = tuple(_page_params(100))
 
@@ -266,6 +340,17 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                                      "provider configs", "ProviderConfig", body="ProviderConfigUpdate"),
     ("DELETE", PC + "/{config_id}"): Op("delete_provider_config", "Delete a provider config", "provider configs",
                                         "ProviderConfig"),
+    ("GET", LOGS): Op("list_logs", "List request logs (filters, order, paging, aggregates)", "logs", "Log",
+                      paged=True, result_info="LogsResultInfo", query=LOGS_LIST_QUERY),
+    ("DELETE", LOGS): Op("delete_logs", "Delete the logs matching the filters", "logs", "LogsDeleted",
+                         query=LOGS_DELETE_QUERY),
+    ("GET", LOGS + "/{log_id}"): Op("get_log", "Get a log with the heads of its bodies", "logs", "LogDetail"),
+    ("PATCH", LOGS + "/{log_id}"): Op("patch_log", "Set feedback, score or metadata", "logs", "Log",
+                                      body="LogPatch"),
+    ("GET", LOGS + "/{log_id}/request"): Op("get_log_request", "The stored request body", "logs", "Log",
+                                            raw=True),
+    ("GET", LOGS + "/{log_id}/response"): Op("get_log_response", "The stored response body", "logs", "Log",
+                                             raw=True),
     ("GET", SS + "/stores"): Op("list_stores", "List secrets stores", "secrets store", "Store", paged=True,
                                 query=(*PAGE, *_order("name", "created", "modified"))),
     ("POST", SS + "/stores"): Op("create_store", "Create a secrets store", "secrets store", "Store",
@@ -315,7 +400,8 @@ def _operation(path: str, op: Op, path_params: list[str]) -> Schema:
     if op.body is not None:
         statuses |= {400, 413}
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body)}}}
-    out["responses"] = {"200": _ok(_ref(op.result), listed=op.listed, paged=op.paged),
+    ok = RAW_BODY if op.raw else _ok(_ref(op.result), listed=op.listed, paged=op.paged, info=op.result_info)
+    out["responses"] = {"200": ok,
                         **{str(c): _ref_response(c) for c in sorted(statuses)}}
     return out
 
