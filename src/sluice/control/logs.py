@@ -17,7 +17,15 @@ from starlette.responses import Response
 
 from sluice import envelope
 from sluice.control.common import authorized
-from sluice.control.validation import bool_param, choice_param, int_param, paging, read_json, require_object
+from sluice.control.validation import (
+    MAX_PAGE,
+    bool_param,
+    choice_param,
+    int_param,
+    paging,
+    read_json,
+    require_object,
+)
 from sluice.errors import NotFound, ValidationError
 from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
 from sluice.observe import custom, logstore
@@ -199,7 +207,7 @@ async def delete_logs(request: Request) -> Response:
     filters = parse_filters(request.query_params.multi_items())
     order_by = choice_param(request, "order_by", "created_at", logstore.DELETE_ORDER_COLUMNS)
     direction = choice_param(request, "order_by_direction", "asc", ("asc", "desc"))
-    limit = int_param(request, "limit", 0, minimum=1) if "limit" in request.query_params else None
+    limit = int_param(request, "limit", 0, minimum=1, maximum=MAX_PAGE) if "limit" in request.query_params else None
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
         await _gateway(conn, account_id, gateway_id)

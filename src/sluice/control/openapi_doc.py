@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from sluice.control import schemas as s
-from sluice.control.validation import MAX_MANAGEMENT_BODY
+from sluice.control.validation import MAX_MANAGEMENT_BODY, MAX_PAGE
 from sluice.identity.permissions import ALL_GROUPS
 from sluice.observe import filters, logstore
 from sluice.providers.registry import CATALOG_SLUGS
@@ -51,7 +51,7 @@ PATH_PARAMS: dict[str, Schema] = {
 
 def _page_params(max_per_page: int) -> list[Schema]:
     return [
-        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}},
         {"name": "per_page", "in": "query",
          "schema": {"type": "integer", "minimum": 1, "maximum": max_per_page, "default": 20}},
     ]
@@ -102,7 +102,7 @@ LOGS_DELETE_QUERY = (
     *_logs_query()[:4],
     _query("order_by", {"type": "string", "enum": list(logstore.DELETE_ORDER_COLUMNS)}),
     _query("order_by_direction", {"type": "string", "enum": ["asc", "desc"]}),
-    _query("limit", {"type": "integer", "minimum": 1}, "delete at most this many"))
+    _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "delete at most this many"))
 
 
 # -- request bodies (from the pydantic models, corrected where a validator does more) ---------------

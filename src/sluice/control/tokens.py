@@ -43,7 +43,10 @@ def _expiry(value: str | None) -> str | None:
         raise ValidationError("expires_on: must be an RFC 3339 timestamp", path=["body", "expires_on"]) from None
     if moment.tzinfo is None:
         raise ValidationError("expires_on: must include a time zone (e.g. Z)", path=["body", "expires_on"])
-    return rfc3339(moment)
+    try:
+        return rfc3339(moment)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValidationError("expires_on: out of range", path=["body", "expires_on"]) from None
 
 
 def token_row(account_id: str, name: str, value: str, permissions: list[str], expires_on: str | None = None) -> dict:

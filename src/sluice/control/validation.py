@@ -17,6 +17,7 @@ Model = TypeVar("Model", bound=BaseModel)
 ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 GATEWAY_ID = re.compile(r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$")
 MAX_MANAGEMENT_BODY = 1024 * 1024
+MAX_PAGE = 1_000_000_000  # keeps (page - 1) * per_page inside a 64-bit SQL OFFSET
 
 
 class FieldErrors(Exception):
@@ -81,7 +82,7 @@ def account_id_param(request: Request) -> str:
 
 def paging(request: Request, *, max_per_page: int = 100, default_per_page: int = 20) -> tuple[int, int]:
     return (
-        int_param(request, "page", 1, minimum=1),
+        int_param(request, "page", 1, minimum=1, maximum=MAX_PAGE),
         int_param(request, "per_page", default_per_page, minimum=1, maximum=max_per_page),
     )
 

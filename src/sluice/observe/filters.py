@@ -57,7 +57,10 @@ def parse_date(raw: str, name: str) -> str:
         raise _bad(f"{raw[:64]!r} is not an ISO 8601 date-time", name) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    return rfc3339(moment)
+    try:
+        return rfc3339(moment)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise _bad(f"{raw[:64]!r} is out of range", name) from None
 
 
 def _typed(key: str, raw: Any) -> Value:
