@@ -144,7 +144,9 @@ class LogSink:
                     remove = await logstore.delete_oldest(conn, account_id, gateway_id, remove)
                 if keep < len(group):
                     self._drop("log_limit", len(group) - keep)
-                group = sorted(group, key=lambda r: r["id"])[len(group) - keep:]  # the newest are kept
+                group = sorted(group, key=lambda r: r["id"])  # ULIDs: arrival order
+                # STOP_INSERTING: the first ones arrived while there was room; DELETE_OLDEST: newest win.
+                group = group[:keep] if policy.strategy == retention.STOP_INSERTING else group[len(group) - keep:]
                 await logstore.insert_logs(conn, group)
                 changed[(account_id, gateway_id)] = stored - remove + len(group)
         now = time.monotonic()

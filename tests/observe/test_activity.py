@@ -1,0 +1,87 @@
+"""Provider-key activity: counted in memory, persisted additively, flagged stale after 90 days."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from sluice.observe.activity import ActivityTracker
+from tests.observe.support import exchange, sqlite_db
+
+CONFIG = "c" * 32
+CREATED = "2026-01-01T00:00:00.000Z"
+T0 = datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp()
+
+
+def wire(config_id: str = CONFIG) -> dict:
+    return {"id": config_id, "alias": "default", "created_at": CREATED}
+
+
+async def test_counts_uses_and_errors_of_a_key(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "a.db", "gw")
+    tracker = ActivityTracker(db)
+    await tracker.start()
+    tracker.record(exchange(config_id=CONFIG, started_at=T0))
+    tracker.record(exchange(config_id=CONFIG, started_at=T0 + 60, success=False, status_code=500))
+    tracker.record(exchange(config_id=CONFIG, started_at=T0 + 120, rejected_by="key_rate_limit", success=False))
+    tracker.record(exchange(config_id=CONFIG, started_at=T0 + 180, cached=True))
+    tracker.record(exchange(config_id=None, started_at=T0 + 240))  # the caller's own key: no config
+    seen = tracker.annotate(wire())
+    assert (seen["request_count"], seen["error_count"], seen["last_used_at"]) == (2, 1, "2026-03-01T00:01:00.000Z")
+    assert seen["alias"] == "default"  # the wire dict is extended, not replaced
+    await tracker.close()
+    await db.close()
+
+
+async def test_totals_persist_and_add_up_across_processes(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "a.db", "gw")
+    one, two = ActivityTracker(db), ActivityTracker(db)
+    await one.start()
+    await two.start()
+    one.record(exchange(config_id=CONFIG, started_at=T0))
+    two.record(exchange(config_id=CONFIG, started_at=T0 + 10, success=False))
+    two.record(exchange(config_id=CONFIG, started_at=T0 + 5))
+    await one.flush()
+    await two.flush()
+    await one.flush()  # reload sees the other process's writes
+    for tracker in (one, two):
+        seen = tracker.annotate(wire())
+        assert (seen["request_count"], seen["error_count"], seen["last_used_at"]) == (3, 1, "2026-03-01T00:00:10.000Z")
+    await one.close()
+    await two.close()
+    fresh = ActivityTracker(db)  # a restart
+    await fresh.start()
+    assert fresh.annotate(wire())["request_count"] == 3
+    await fresh.close()
+    await db.close()
+
+
+async def test_stale_after_ninety_days_from_use_or_creation(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "a.db", "gw")
+    now = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    tracker = ActivityTracker(db, clock=lambda: now)
+    never_used = tracker.annotate(wire())  # created 2026-01-01: 59 days ago
+    assert never_used["stale"] is False and never_used["last_used_at"] is None and never_used["request_count"] == 0
+    now += timedelta(days=31)
+    assert tracker.annotate(wire())["stale"] is True
+    tracker.record(exchange(config_id=CONFIG, started_at=now.timestamp() - 86400))
+    assert tracker.annotate(wire())["stale"] is False
+    now += timedelta(days=90)
+    assert tracker.annotate(wire())["stale"] is True
+    await db.close()
+
+
+async def test_gateway_delete_forgets_its_keys(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "a.db", "gw", "other")
+    tracker = ActivityTracker(db)
+    await tracker.start()
+    tracker.record(exchange(config_id=CONFIG))
+    tracker.record(exchange("other", config_id="d" * 32))
+    await tracker.flush()
+    async with db.begin() as conn:
+        await tracker.forget_gateway(conn, "a" * 32, "gw")
+    await tracker.load()
+    assert tracker.annotate(wire())["request_count"] == 0
+    assert tracker.annotate(wire("d" * 32))["request_count"] == 1
+    await tracker.close()
+    await db.close()

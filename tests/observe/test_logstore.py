@@ -1,0 +1,108 @@
+"""Log queries behave the same on SQLite and PostgreSQL (PostgreSQL must be reachable: never skipped)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sluice.observe import logstore
+from sluice.observe.activity import ActivityTracker
+from sluice.observe.filters import parse_filters
+from sluice.observe.sink import LogSink
+from sluice.store import Database, open_database
+from tests.observe.support import ACCOUNT, add_gateways, exchange
+
+T0 = 1_750_000_000
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'q.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+
+
+@pytest.fixture()
+async def db(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
+    database = await open_database(db_url)
+    gateway = f"gw-{tmp_path.name[-12:].lower().replace('_', '-')}".rstrip("-")
+    await add_gateways(database, gateway)
+    sink = LogSink(database, interval_s=3600, body_max_bytes=1024)
+    rows = [
+        exchange(gateway, started_at=T0, provider="openai", model="gpt-4o", tokens=(100, 50), duration_ms=10,
+                 headers={"cf-aig-metadata": '{"team":"red","tier":3}', "cf-aig-event-id": "ev-1"}),
+        exchange(gateway, started_at=T0 + 1, provider="anthropic", model="claude-3-5-sonnet", tokens=(200, 20),
+                 duration_ms=30, success=False, status_code=500, headers={"cf-aig-metadata": '{"team":"blue"}'}),
+        exchange(gateway, started_at=T0 + 2, provider="openai", model=None, tokens=None, duration_ms=20, cached=True),
+    ]
+    for row in rows:
+        sink.record(row)
+    await sink.flush()
+    database.test_gateway = gateway  # type: ignore[attr-defined]
+    database.test_ids = [r.log_id for r in rows]  # type: ignore[attr-defined]
+    yield database
+    await database.close()
+
+
+async def matching(db: Database, items: list[tuple[str, str]], search: str | None = None) -> list[int]:
+    ids = db.test_ids  # type: ignore[attr-defined]
+    async with db.begin() as conn:
+        condition = logstore.where(ACCOUNT, db.test_gateway, parse_filters(items), search)  # type: ignore[attr-defined]
+        rows = await logstore.list_logs(conn, condition, "created_at", False, 1, 50)
+    return [ids.index(r["id"]) for r in rows]
+
+
+def f(key: str, op: str, *values: str) -> list[tuple[str, str]]:
+    return [("filters.key", key), ("filters.operator", op), *[("filters.value", v) for v in values]]
+
+
+async def test_filters(db: Database) -> None:
+    assert await matching(db, []) == [0, 1, 2]
+    assert await matching(db, f("provider", "eq", "openai")) == [0, 2]
+    assert await matching(db, f("provider", "neq", "openai")) == [1]
+    assert await matching(db, f("model", "neq", "gpt-4o")) == [1, 2]  # NULL model differs from gpt-4o
+    assert await matching(db, f("model", "eq")) == [2]  # no value: is null
+    assert await matching(db, f("model", "contains", "SONNET")) == [1]  # case-insensitive
+    assert await matching(db, f("success", "eq", "false")) == [1]
+    assert await matching(db, f("cached", "eq", "true")) == [2]
+    assert await matching(db, f("tokens", "gt", "150")) == [1]
+    assert await matching(db, f("duration", "lt", "25")) == [0, 2]
+    assert await matching(db, f("cost", "gt", "0")) == [0, 1]
+    assert await matching(db, f("created_at", "gt", "2025-06-15T15:06:40.500Z")) == [1, 2]
+    assert await matching(db, f("metadata.key", "eq", "tier")) == [0]
+    assert await matching(db, f("metadata.value", "eq", "blue")) == [1]
+    assert await matching(db, f("metadata.value", "eq", "3")) == [0]
+    assert await matching(db, f("metadata.value", "neq", "red")) == [1, 2]
+    assert await matching(db, f("event_id", "eq", "ev-1")) == [0]
+    assert await matching(db, f("wholesale", "eq", "false")) == [0, 1, 2]
+    assert await matching(db, f("authentication", "eq", "true")) == []
+    assert await matching(db, f("provider", "eq", "openai") + f("cached", "eq", "false")) == [0]
+    assert await matching(db, [], search="claude") == [1]
+    assert await matching(db, [], search="red") == [0]
+    assert await matching(db, [], search="100%_") == []  # LIKE wildcards are literal
+
+
+async def test_aggregates_order_and_delete(db: Database) -> None:
+    gateway, ids = db.test_gateway, db.test_ids  # type: ignore[attr-defined]
+    everything = logstore.where(ACCOUNT, gateway, [])
+    async with db.begin() as conn:
+        totals = await logstore.aggregates(conn, everything)
+        by_provider = await logstore.list_logs(conn, everything, "provider", True, 1, 2)
+    assert totals["total_count"] == 3
+    assert (totals["min_duration"], totals["max_duration"]) == (10, 30)
+    assert (totals["min_total_tokens"], totals["max_total_tokens"]) == (0, 220)
+    assert totals["min_cost"] == 0.0 and totals["max_cost"] == pytest.approx(200 * 3e-6 + 20 * 15e-6)
+    assert [r["id"] for r in by_provider] == [ids[2], ids[0]]  # openai desc, then id desc
+    async with db.begin() as conn:
+        deleted = await logstore.delete_logs(conn, logstore.where(ACCOUNT, gateway, parse_filters(
+            f("provider", "eq", "openai"))), "created_at", True, limit=1)
+    assert deleted == 1 and await matching(db, []) == [0, 1]
+
+
+async def test_activity_upsert(db: Database) -> None:
+    tracker = ActivityTracker(db)
+    await tracker.start()
+    for _ in range(2):
+        tracker.record(exchange(db.test_gateway, config_id="c" * 32, started_at=T0))  # type: ignore[attr-defined]
+        await tracker.flush()
+    assert tracker.annotate({"id": "c" * 32, "created_at": "2025-01-01T00:00:00.000Z"})["request_count"] == 2
+    await tracker.close()

@@ -1,0 +1,55 @@
+"""Prometheus metrics: the right series, and no key, token or alias in the output."""
+
+from __future__ import annotations
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from sluice.observe.metrics import Metrics
+from tests.observe.support import exchange
+
+SECRET = "sk-live-" + "S3cr3t" * 6
+
+
+def samples(metrics: Metrics) -> dict[tuple[str, tuple], float]:
+    text = metrics.render()[0].decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def test_requests_latency_upstream_rejections_cache() -> None:
+    metrics = Metrics()
+    metrics.record(exchange("gw1", duration_ms=30))
+    metrics.record(exchange("gw1", status_code=429, success=False, rejected_by="key_rate_limit", error="limited"))
+    metrics.record(exchange("gw1", status_code=502, success=False, error="upstream unreachable"))
+    metrics.record(exchange("gw1", status_code=500, success=False))
+    metrics.record(exchange("gw1", cached=True))
+    metrics.log_dropped("buffer_full", 3)
+    got = samples(metrics)
+    gw = (("gateway", "gw1"), ("provider", "openai"))
+    assert got[("sluice_requests_total", tuple(sorted(gw + (("status_class", "2xx"),))))] == 2
+    assert got[("sluice_requests_total", tuple(sorted(gw + (("status_class", "5xx"),))))] == 2
+    assert got[("sluice_request_duration_seconds_count", gw)] == 5
+    assert got[("sluice_request_duration_seconds_bucket", tuple(sorted(gw + (("le", "0.05"),))))] == 5
+    assert got[("sluice_rejections_total", tuple(sorted(gw + (("kind", "key_rate_limit"),))))] == 1
+    assert got[("sluice_upstream_responses_total", tuple(sorted(gw + (("code", "200"),))))] == 1
+    assert got[("sluice_upstream_responses_total", tuple(sorted(gw + (("code", "500"),))))] == 1
+    assert ("sluice_upstream_responses_total", tuple(sorted(gw + (("code", "502"),)))) not in got  # gateway's own
+    assert got[("sluice_cache_lookups_total", tuple(sorted(gw + (("result", "hit"),))))] == 1
+    assert got[("sluice_request_logs_dropped_total", (("reason", "buffer_full"),))] == 3
+
+
+def test_no_secret_or_alias_in_metrics() -> None:
+    metrics = Metrics()
+    metrics.record(exchange("gw1", alias="prod-key-alias", config_id="c" * 32, request_body=SECRET.encode(),
+                            headers={"cf-aig-metadata": f'{{"k":"{SECRET}"}}'}, error=None))
+    text = metrics.render()[0].decode()
+    assert "gw1" in text  # the test can see labels at all
+    for forbidden in (SECRET, "prod-key-alias", "c" * 32, "a" * 32):
+        assert forbidden not in text
+
+
+def test_registry_is_private() -> None:
+    from prometheus_client import REGISTRY
+
+    Metrics().record(exchange("private-gw"))
+    assert b"private-gw" not in __import__("prometheus_client").generate_latest(REGISTRY)

@@ -1,0 +1,192 @@
+"""LogSink: record() only buffers; flush() writes in batches; limits and strategies; durability."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+
+from sluice.observe import logstore
+from sluice.observe.retention import DELETE_OLDEST, STOP_INSERTING, Policy
+from sluice.observe.sink import LogSink
+from sluice.store import Database, open_database
+from tests.observe.support import ACCOUNT, exchange, sqlite_db
+
+
+async def stored_ids(db: Database, gateway_id: str = "gw") -> list[str]:
+    async with db.begin() as conn:
+        rows = await logstore.list_logs(conn, logstore.where(ACCOUNT, gateway_id, []), "created_at", False, 1, 50)
+    return [r["id"] for r in rows]
+
+
+def counting_transactions(db: Database) -> list[int]:
+    """Patch db.begin to count transactions (one per batch is the contract)."""
+    calls: list[int] = []
+    original = db.begin
+
+    @asynccontextmanager
+    async def begin():  # type: ignore[no-untyped-def]
+        calls.append(1)
+        async with original() as conn:
+            yield conn
+
+    db.begin = begin  # type: ignore[method-assign]
+    return calls
+
+
+def fixed_policy(policy: Policy):  # type: ignore[no-untyped-def]
+    async def lookup(conn, account_id, gateway_id):  # type: ignore[no-untyped-def]
+        return policy
+    return lookup
+
+
+async def test_record_buffers_and_flush_writes_in_batches(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, batch_size=2)
+    records = [exchange(started_at=1_700_000_000 + i) for i in range(5)]
+    for item in records:
+        sink.record(item)
+    assert await stored_ids(db) == [] and sink.pending == 5  # nothing written on the request path
+    transactions = counting_transactions(db)
+    await sink.flush()
+    assert len(transactions) == 3  # 2 + 2 + 1
+    assert await stored_ids(db) == [e.log_id for e in records] and sink.pending == 0
+    await db.close()
+
+
+async def test_full_buffer_drops_and_counts(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    drops: list[tuple[str, int]] = []
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, buffer_max_logs=3,
+                   on_drop=lambda reason, n: drops.append((reason, n)))
+    for i in range(5):
+        sink.record(exchange(started_at=1_700_000_000 + i))
+    assert sink.pending == 3 and sink.dropped == {"buffer_full": 2} and drops == [("buffer_full", 1)] * 2
+    small = LogSink(db, interval_s=3600, body_max_bytes=10_000, buffer_max_bytes=5000)
+    small.record(exchange(request_body=b"x" * 6000))  # bytes bound too
+    assert small.pending == 0 and small.dropped == {"buffer_full": 1}
+    await sink.flush()
+    assert len(await stored_ids(db)) == 3
+    await db.close()
+
+
+async def test_collect_log_false_and_body_cap(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=8)
+    sink.record(exchange(collect_log=False))
+    kept = exchange(request_body=b"0123456789abcdef", request_size=16)
+    sink.record(kept)
+    await sink.flush()
+    assert await stored_ids(db) == [kept.log_id]
+    async with db.begin() as conn:
+        row = await logstore.get_log(conn, ACCOUNT, "gw", kept.log_id)
+    assert (row["request_body"], row["request_size"]) == (b"01234567", 16)  # type: ignore[index]
+    await db.close()
+
+
+async def test_stop_inserting_keeps_the_first_and_drops_the_rest(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, policy=fixed_policy(Policy(3, STOP_INSERTING)))
+    first = [exchange(started_at=1_700_000_000 + i) for i in range(2)]
+    for item in first:
+        sink.record(item)
+    await sink.flush()
+    later = [exchange(started_at=1_700_000_100 + i) for i in range(3)]
+    for item in later:
+        sink.record(item)
+    await sink.flush()
+    assert await stored_ids(db) == [e.log_id for e in first + later[:1]]
+    assert sink.dropped == {"log_limit": 2}
+    await db.close()
+
+
+async def test_delete_oldest_makes_room(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw", "other")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, policy=fixed_policy(Policy(3, DELETE_OLDEST)))
+    records = [exchange(started_at=1_700_000_000 + i) for i in range(3)]
+    other = exchange("other", started_at=1_600_000_000)
+    for item in [*records, other]:
+        sink.record(item)
+    await sink.flush()
+    newer = [exchange(started_at=1_700_000_100 + i) for i in range(2)]
+    for item in newer:
+        sink.record(item)
+    await sink.flush()
+    assert await stored_ids(db) == [records[2].log_id, newer[0].log_id, newer[1].log_id]
+    assert await stored_ids(db, "other") == [other.log_id]  # limits are per gateway
+    assert sink.dropped == {}
+    await db.close()
+
+
+async def test_logs_of_a_deleted_gateway_are_dropped(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
+    sink.record(exchange("gone"))
+    sink.record(exchange("gw"))
+    await sink.flush()
+    assert len(await stored_ids(db)) == 1 and sink.dropped == {"gateway_deleted": 1}
+    await db.close()
+
+
+async def test_a_failing_batch_is_counted_not_retried_forever(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
+    twice = exchange()
+    sink.record(twice)
+    sink.record(twice)  # duplicate id: the batch cannot be written
+    await sink.flush()
+    assert sink.pending == 0 and sink.dropped == {"write_failed": 2}
+    sink.record(exchange())
+    await sink.flush()  # the sink still works afterwards
+    assert len(await stored_ids(db)) == 1
+    await db.close()
+
+
+async def test_close_flushes(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
+    await sink.start()
+    sink.record(exchange())
+    await sink.close()
+    assert len(await stored_ids(db)) == 1
+    await db.close()
+
+
+CHILD = textwrap.dedent("""
+    import asyncio, sys, time
+    from sluice.observe.sink import LogSink
+    from tests.observe.support import exchange, sqlite_db
+
+    async def main():
+        db = await sqlite_db(sys.argv[1], "gw")
+        sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
+        for i in range(20):
+            sink.record(exchange(started_at=1_700_000_000 + i))
+        await sink.flush()
+        print("FLUSHED", flush=True)
+        sink.record(exchange(started_at=1_800_000_000))  # never flushed: lost with the process
+        time.sleep(60)
+
+    asyncio.run(main())
+""")
+
+
+async def test_flushed_logs_survive_kill_9(tmp_path: Path) -> None:
+    path = tmp_path / "crash.db"
+    child = subprocess.Popen([sys.executable, "-c", CHILD, str(path)], stdout=subprocess.PIPE, text=True,
+                             cwd=Path(__file__).resolve().parents[2])
+    try:
+        line = child.stdout.readline()  # type: ignore[union-attr]
+        assert line.strip() == "FLUSHED", line
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.kill()
+        child.wait()
+    db = await open_database(f"sqlite:///{path}")
+    assert len(await stored_ids(db)) == 20
+    await db.close()
