@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import orjson
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -323,6 +323,15 @@ async def list_configs(conn: AsyncConnection, account_id: str, gateway_id: str |
         where = and_(where, provider_configs.c.gateway_id == gateway_id)
     stmt = _configs_select().where(where).order_by(provider_configs.c.created_at, provider_configs.c.id)
     return _rows(await conn.execute(_page(stmt, page, per_page))), await _count(conn, provider_configs, where)
+
+
+async def lock_config_writes(conn: AsyncConnection, account_id: str) -> None:
+    """Serialise one account's provider-config writes until the transaction ends, so check-then-insert
+    (alias, conventional secret, default store) and default demotion stay race-free. PostgreSQL only:
+    on SQLite, BEGIN IMMEDIATE already serialises every writer."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text("SELECT pg_advisory_xact_lock(7466325, hashtext(:account_id))"),
+                           {"account_id": account_id})
 
 
 async def demote_defaults(conn: AsyncConnection, account_id: str, gateway_id: str, slug: str, keep_id: str) -> None:
