@@ -106,3 +106,8 @@ async def test_activity_upsert(db: Database) -> None:
         await tracker.flush()
     assert tracker.annotate({"id": "c" * 32, "created_at": "2025-01-01T00:00:00.000Z"})["request_count"] == 2
     await tracker.close()
+
+
+async def test_fractional_bounds_on_whole_number_columns(db: Database) -> None:
+    assert await matching(db, f("duration", "lt", "10.5")) == [0]  # 10 < 10.5, not 10 < 10
+    assert await matching(db, f("duration", "gt", "1e12")) == []  # beyond any integer column: no error

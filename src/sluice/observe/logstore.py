@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import orjson
-from sqlalchemy import and_, delete, false, func, insert, null, or_, select, update
+from sqlalchemy import Float, and_, cast, delete, false, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sluice.observe.filters import Filter
+from sluice.observe.filters import NUMBER_KEYS, Filter
 from sluice.observe.tables import request_logs as T
 
 Row = dict[str, Any]
@@ -83,6 +83,8 @@ def _condition(f: Filter) -> Any:
     if f.key.startswith("metadata."):
         return _metadata_condition(f)
     col = _column(f.key)
+    if f.key in NUMBER_KEYS:
+        col = cast(col, Float)  # filter values are real numbers: 150.5 must not become 150
     values = list(f.values)
     if f.operator in ("lt", "gt", "le", "ge"):
         value = values[0]
