@@ -7,7 +7,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from sluice import envelope
 from sluice.control import gateways, logs, provider_configs, secrets_store, tokens
@@ -75,8 +75,16 @@ async def _field_errors(request: Request, exc: Exception) -> Response:
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     if exc.status_code == 405:
-        return envelope.error(MethodNotAllowed(f"method {request.method} is not allowed on this route"))
+        response = envelope.error(MethodNotAllowed(f"method {request.method} is not allowed on this route"))
+        response.headers["Allow"] = _allowed_methods(request)  # RFC 9110 requires it on a 405
+        return response
     return envelope.error(NoRoute())
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route answers on this path (each Route carries one method, plus HEAD for GET)."""
+    methods = {m for r in ROUTES if r.matches(request.scope)[0] != Match.NONE for m in r.methods or ()}
+    return ", ".join(sorted(methods))
 
 
 async def _internal_error(request: Request, exc: Exception) -> Response:
