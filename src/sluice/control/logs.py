@@ -207,7 +207,9 @@ async def delete_logs(request: Request) -> Response:
     filters = parse_filters(request.query_params.multi_items())
     order_by = choice_param(request, "order_by", "created_at", logstore.DELETE_ORDER_COLUMNS)
     direction = choice_param(request, "order_by_direction", "asc", ("asc", "desc"))
-    limit = int_param(request, "limit", 0, minimum=1, maximum=MAX_PAGE) if "limit" in request.query_params else None
+    limit: int | None = None
+    if "limit" in request.query_params:
+        limit = int_param(request, "limit", 0, minimum=1, maximum=MAX_PAGE)
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
         await _gateway(conn, account_id, gateway_id)
