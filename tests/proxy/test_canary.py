@@ -1,0 +1,82 @@
+"""Canaries: a unique stored key, Sluice token and cf-aig-authorization value are planted and then
+searched for everywhere a client or an operator can see: responses (bodies and headers) and the
+server's output. The upstream must receive the stored key, and never the gateway's credentials."""
+
+from __future__ import annotations
+
+import secrets
+
+import anthropic
+import httpx
+import openai
+
+from tests.proxy.helpers import add_config, create_token, gateway_url, set_gateway, upstream_requests
+
+MESSAGES = [{"role": "user", "content": "hi"}]
+
+
+def _text(response: httpx.Response) -> str:
+    return response.text + "\n" + "\n".join(f"{k}: {v}" for k, v in response.headers.multi_items())
+
+
+def test_credentials_never_leak(server, api, gateway, upstream) -> None:
+    stored = f"sk-canary-{secrets.token_hex(16)}"
+    anthropic_stored = f"sk-ant-canary-{secrets.token_hex(16)}"
+    add_config(api, gateway, "openai", secret=stored)
+    add_config(api, gateway, "anthropic", secret=anthropic_stored, rate_limit=3, rate_limit_period=3600)
+    set_gateway(api, gateway, authentication=True)
+    token = create_token(api)  # used as the provider key (Authorization: Bearer / x-api-key)
+    gateway_token = create_token(api)  # used in cf-aig-authorization
+    canaries = (stored, anthropic_stored, token, gateway_token)
+    seen: list[str] = []
+    url = gateway_url(server, gateway)
+
+    def hook(response: httpx.Response) -> None:
+        response.read()
+        seen.append(_text(response))
+
+    client = httpx.Client(event_hooks={"response": [hook]}, timeout=30)
+    # successes, JSON and streamed, with the token as the provider key and in cf-aig-authorization
+    oai = openai.OpenAI(base_url=url, api_key=token, http_client=client, max_retries=0)  # closed with client
+    oai.chat.completions.create(model="m", messages=MESSAGES)
+    for _ in oai.chat.completions.create(model="m", messages=MESSAGES, stream=True):
+        pass
+    auth = {"cf-aig-authorization": f"Bearer {gateway_token}"}
+    with anthropic.Anthropic(base_url=gateway_url(server, gateway, "anthropic"), api_key=None,
+                             default_headers={"Authorization": anthropic.Omit(), **auth}, max_retries=0) as claude:
+        # anthropic uses its own HTTP library: capture the raw responses instead of a hook
+        raw = claude.messages.with_raw_response.create(model="m", max_tokens=5, messages=MESSAGES)
+        seen.append(raw.http_response.text + str(dict(raw.headers)))
+        with claude.messages.with_streaming_response.create(model="m", max_tokens=5, messages=MESSAGES,
+                                                            stream=True) as streamed:
+            seen.append(streamed.http_response.read().decode() + str(dict(streamed.headers)))
+    with anthropic.Anthropic(base_url=gateway_url(server, gateway, "anthropic"), api_key=token,
+                             max_retries=0) as claude:  # the token as Authorization: Bearer, the key as x-api-key
+        raw = claude.messages.with_raw_response.create(model="m", max_tokens=5, messages=MESSAGES)
+        seen.append(raw.http_response.text + str(dict(raw.headers)))
+    # errors: upstream 4xx/5xx, bad alias, key rate limit, timeout, unknown provider, bad token
+    client.post(f"{url}/chat/completions", json={}, headers={"Authorization": f"Bearer {token}",
+                                                              "x-mock-fault": "status:401"})
+    client.post(f"{url}/chat/completions", json={}, headers={**auth, "x-mock-fault": "status:500"})
+    client.post(f"{url}/chat/completions", json={}, headers={**auth, "cf-aig-byok-alias": "missing"})
+    client.post(gateway_url(server, gateway, "anthropic") + "/v1/messages", json={}, headers=auth)  # 429 2004
+    client.post(f"{url}/chat/completions", json={}, headers={**auth, "x-mock-fault": "hang",
+                                                              "cf-aig-request-timeout": "200"})
+    client.get(gateway_url(server, gateway, "nope") + "/x", headers=auth)
+    client.get(f"{url}/models", headers={"cf-aig-authorization": f"Bearer {gateway_token}x"})
+    client.get(f"{url}/models", headers={"Authorization": f"Bearer {token}x"})
+    client.close()
+
+    assert len(seen) >= 12
+    statuses = " ".join(s.split("\n", 1)[0] for s in seen)
+    for text in seen:
+        for canary in canaries:
+            assert canary not in text, f"a credential appeared in a response: {text[:200]}"
+    output = server.output()
+    for canary in canaries:
+        assert canary not in output, "a credential appeared in the server output"
+    forwarded = upstream_requests(upstream)
+    assert any(r["headers"].get("authorization") == f"Bearer {stored}" for r in forwarded), statuses
+    assert any(r["headers"].get("x-api-key") == anthropic_stored for r in forwarded)
+    for request in forwarded:
+        assert token not in str(request) and gateway_token not in str(request)
