@@ -53,3 +53,13 @@ def test_registry_is_private() -> None:
 
     Metrics().record(exchange("private-gw"))
     assert b"private-gw" not in __import__("prometheus_client").generate_latest(REGISTRY)
+
+
+def test_unrouted_requests_share_one_series() -> None:
+    metrics = Metrics()
+    for junk in ("x" * 200, "another-made-up-gateway"):
+        metrics.record(exchange(junk, provider="", status_code=404, success=False, error="gateway not found"))
+    text = metrics.render()[0].decode()
+    assert "made-up" not in text and "x" * 50 not in text
+    assert samples(metrics)[("sluice_requests_total", (("gateway", "-"), ("provider", "-"),
+                                                        ("status_class", "4xx")))] == 2

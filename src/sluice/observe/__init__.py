@@ -34,8 +34,12 @@ class Observability:
         self._parts = (self.metrics, self.activity, self.sink)
 
     def record(self, exchange: Exchange) -> None:
-        """Never blocks, never raises: a broken observer must not break a request."""
-        for part in self._parts:
+        """Never blocks, never raises: a broken observer must not break a request.
+
+        A request refused before routing (unknown gateway or provider: ``provider`` is empty) is
+        only counted: its account/gateway text is whatever the caller typed, not ours to store.
+        """
+        for part in self._parts if exchange.provider else (self.metrics,):
             try:
                 part.record(exchange)
             except Exception as exc:  # noqa: BLE001

@@ -7,6 +7,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 
 from sluice.proxy.exchange import Exchange
 
+UNROUTED = "-"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
@@ -31,7 +32,9 @@ class Metrics:
         self.log_drops = Counter("sluice_request_logs_dropped", "Request logs not stored.", ("reason",), registry=r)
 
     def record(self, exchange: Exchange) -> None:
-        gateway, provider = exchange.gateway_id, exchange.provider
+        # Unrouted requests (unknown gateway/provider) carry caller-typed ids: one fixed label,
+        # "-" (never a valid gateway id), so callers cannot grow the series without bound.
+        gateway, provider = (exchange.gateway_id, exchange.provider) if exchange.provider else (UNROUTED, UNROUTED)
         self.requests.labels(gateway, provider, status_class(exchange.status_code)).inc()
         self.latency.labels(gateway, provider).observe(max(0, exchange.duration_ms) / 1000)
         if exchange.rejected_by:
