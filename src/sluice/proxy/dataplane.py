@@ -280,12 +280,16 @@ class DataPlane:
             await send({"type": "http.response.start", "status": response.status,
                         "headers": response_headers(response.raw_headers, extra)})
             tap, finish = self._tap(exchange, usage_format) if usage_format is not None else (None, None)
-            complete = await self.upstream.relay(response, send, tap)
-            if finish is not None:
-                finish()
+            try:
+                complete = await self.upstream.relay(response, send, tap)
+            finally:
+                if finish is not None:
+                    finish()  # usage and body seen so far, also when the client left mid-stream
             if not complete:
                 exchange.success = False
                 exchange.error = "upstream connection lost mid-response"
+                log.warning("upstream broke off mid-response; the client's response was cut",
+                            provider=exchange.provider, gateway=exchange.gateway_id)
         finally:
             response.close()  # no-op after a clean release; otherwise never pool a half-read connection
 
