@@ -12,6 +12,7 @@ from sluice.control.schemas import GatewayCreate, GatewayFields, gateway_body, g
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, NotFound, ValidationError
 from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
+from sluice.observe.cache.keys import gateway_prefix
 from sluice.store import queries
 
 
@@ -68,6 +69,9 @@ async def update_gateway(request: Request) -> Response:
         row = await queries.update_gateway(conn, account_id, gateway_id, gateway_body(fields, current))
         await queries.record_change(conn, account_id, "gateway")
     await services(request).on_change(account_id)
+    cache = services(request).extras.get("cache")
+    if cache is not None and row and row.get("cache_invalidate_on_update"):
+        await cache.invalidate(gateway_prefix(account_id, gateway_id))
     return envelope.ok(gateway_wire(row))  # type: ignore[arg-type]
 
 
