@@ -107,15 +107,15 @@ def _detail(row: dict[str, Any]) -> dict[str, Any]:
 
 
 async def list_logs(request: Request) -> Response:
-    page, per_page = paging(request, max_per_page=50)
-    filters = parse_filters(request.query_params.multi_items()) + _deprecated_filters(request)
-    order_by = choice_param(request, "order_by", "created_at", logstore.ORDER_COLUMNS)
-    direction = choice_param(request, "direction", "desc", ("asc", "desc"))
-    direction = choice_param(request, "order_by_direction", direction, ("asc", "desc"))
-    bool_param(request, "meta_info")  # validated; aggregates are always returned
-    search = request.query_params.get("search") or None
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):  # 401 before any 400
+        page, per_page = paging(request, max_per_page=50)
+        filters = parse_filters(request.query_params.multi_items()) + _deprecated_filters(request)
+        order_by = choice_param(request, "order_by", "created_at", logstore.ORDER_COLUMNS)
+        direction = choice_param(request, "direction", "desc", ("asc", "desc"))
+        direction = choice_param(request, "order_by_direction", direction, ("asc", "desc"))
+        bool_param(request, "meta_info")  # validated; aggregates are always returned
+        search = request.query_params.get("search") or None
         await _gateway(conn, account_id, gateway_id)
         condition = logstore.where(account_id, gateway_id, filters, search)
         rows = await logstore.list_logs(conn, condition, order_by, direction == "desc", page, per_page)
@@ -204,14 +204,14 @@ async def edit_log(request: Request) -> Response:
 
 
 async def delete_logs(request: Request) -> Response:
-    filters = parse_filters(request.query_params.multi_items())
-    order_by = choice_param(request, "order_by", "created_at", logstore.DELETE_ORDER_COLUMNS)
-    direction = choice_param(request, "order_by_direction", "asc", ("asc", "desc"))
-    limit: int | None = None
-    if "limit" in request.query_params:
-        limit = int_param(request, "limit", 0, minimum=1, maximum=MAX_PAGE)
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):  # 401 before any 400
+        filters = parse_filters(request.query_params.multi_items())
+        order_by = choice_param(request, "order_by", "created_at", logstore.DELETE_ORDER_COLUMNS)
+        direction = choice_param(request, "order_by_direction", "asc", ("asc", "desc"))
+        limit: int | None = None
+        if "limit" in request.query_params:
+            limit = int_param(request, "limit", 0, minimum=1, maximum=MAX_PAGE)
         await _gateway(conn, account_id, gateway_id)
         deleted = await logstore.delete_logs(conn, logstore.where(account_id, gateway_id, filters), order_by,
                                              direction == "desc", limit)
