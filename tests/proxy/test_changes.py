@@ -79,3 +79,28 @@ def test_cli_token_is_picked_up_from_the_change_feed(server, api, gateway, upstr
             break
         time.sleep(0.1)
     assert status == 200
+
+
+def test_master_key_rotation_while_serving(tmp_path, mock_upstream) -> None:  # type: ignore[no-untyped-def]
+    """`sluice master-key rotate` on a running server: stored keys keep working, and keys sealed
+    after the rotation (under the new KEK) are usable by the data plane on the next request."""
+    from sluice.providers.registry import CATALOG_SLUGS
+    from tests.support.server import Server, sluice_cli, upstream_env
+
+    srv = Server(tmp_path / "data", env=upstream_env(mock_upstream.url, list(CATALOG_SLUGS))).start()
+    try:
+        with httpx.Client(base_url=f"{srv.api}/accounts/{srv.account_id}", headers=srv.headers()) as api:
+            api.post("/ai-gateway/gateways", json={"id": "rot", "authentication": False})
+            before, after = new_key(), new_key()
+            config = add_config(api, "rot", "openai", secret=before)
+            assert _key_seen(srv, "rot", mock_upstream) == f"Bearer {before}"
+            sluice_cli("master-key", "rotate", "--data-dir", str(srv.data_dir), env=srv.env)
+            assert _key_seen(srv, "rot", mock_upstream) == f"Bearer {before}"
+            response = api.put(f"/ai-gateway/gateways/rot/provider_configs/{config['id']}", json={"secret": after})
+            assert response.status_code == 200, response.text
+            assert _key_seen(srv, "rot", mock_upstream) == f"Bearer {after}"
+        srv.stop()
+        srv.start()  # a fresh process decrypts everything under the new key file
+        assert _key_seen(srv, "rot", mock_upstream) == f"Bearer {after}"
+    finally:
+        srv.stop()
