@@ -38,6 +38,12 @@ ROUTES: list[tuple[str, str, Any, tuple[str, ...]]] = [
     ("GET", f"/ai-gateway/gateways/nope/provider_configs/{NOPE}", None, CONFIG_READ),
     ("PUT", f"/ai-gateway/gateways/nope/provider_configs/{NOPE}", {}, CONFIG_WRITE),
     ("DELETE", f"/ai-gateway/gateways/nope/provider_configs/{NOPE}", None, CONFIG_WRITE),
+    ("GET", "/ai-gateway/gateways/nope/logs", None, GATEWAY_READ),
+    ("DELETE", "/ai-gateway/gateways/nope/logs", None, GATEWAY_WRITE),
+    ("GET", f"/ai-gateway/gateways/nope/logs/{NOPE}", None, GATEWAY_READ),
+    ("PATCH", f"/ai-gateway/gateways/nope/logs/{NOPE}", {}, GATEWAY_WRITE),
+    ("GET", f"/ai-gateway/gateways/nope/logs/{NOPE}/request", None, GATEWAY_READ),
+    ("GET", f"/ai-gateway/gateways/nope/logs/{NOPE}/response", None, GATEWAY_READ),
     ("GET", "/secrets_store/stores", None, STORE_READ),
     ("POST", "/secrets_store/stores", {}, STORE_WRITE),
     ("GET", f"/secrets_store/stores/{NOPE}", None, STORE_READ),
@@ -173,3 +179,16 @@ def test_token_verify(server: Server, other_account: dict[str, str]) -> None:
 
 def test_verify_via_sdk(cf) -> None:  # type: ignore[no-untyped-def]
     assert cf.user.tokens.verify().status == "active"
+
+
+def test_matrix_covers_every_account_route() -> None:
+    """A new management route must join the matrix above (and so get its permission checked)."""
+    from sluice.control.routes import ROUTES as APP_ROUTES
+
+    account_path = f"/accounts/{NOPE}"
+    for route in APP_ROUTES:
+        if not route.path.startswith("/accounts/{account_id}") or route.path.endswith("/tokens/verify"):
+            continue
+        for method in route.methods - {"HEAD"}:
+            assert any(m == method and route.path_regex.match(account_path + p) for m, p, _, _ in ROUTES), \
+                f"{method} {route.path} is not in the auth matrix"
