@@ -195,3 +195,17 @@ def test_streamed_text_through_the_gateway_equals_direct(server, api, gateway, u
     with claude(server, gateway, default_headers=NO_ANTHROPIC_KEY) as via, \
             anthropic.Anthropic(base_url=f"{upstream.url}/anthropic", api_key="sk-direct", max_retries=0) as direct:
         assert anthropic_text(via) == anthropic_text(direct) == CHAT_TEXT
+
+
+def test_token_use_is_recorded_in_the_background(server, api, gateway, upstream) -> None:
+    import time
+
+    add_config(api, gateway, "openai")
+    response = api.post("/tokens", json={"name": "used", "permissions": ["AI Gateway Run"]})
+    token, token_id = response.json()["result"]["value"], response.json()["result"]["id"]
+    assert api.get(f"/tokens/{token_id}").json()["result"]["last_used_on"] is None
+    assert httpx.get(gateway_url(server, gateway) + "/models", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    deadline = time.monotonic() + 20  # written in batches every few seconds; this only bounds a broken writer
+    while api.get(f"/tokens/{token_id}").json()["result"]["last_used_on"] is None and time.monotonic() < deadline:
+        time.sleep(0.25)
+    assert api.get(f"/tokens/{token_id}").json()["result"]["last_used_on"] is not None

@@ -266,8 +266,10 @@ class DataPlane:
                 raise body.error from None  # 413 or client gone, not an upstream failure
             raise
         try:
-            if isinstance(body, StreamedBody) and body.error is not None:
-                raise body.error
+            if isinstance(body, StreamedBody):
+                if body.error is not None:
+                    raise body.error
+                exchange.request_size = body.size
             exchange.status_code = response.status
             exchange.success = response.status < 400
             content_type = response.headers.get("content-type")
