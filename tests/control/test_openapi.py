@@ -40,7 +40,8 @@ def _resolve(document: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def _response_validator(document: dict[str, Any], path: str, method: str, status: int) -> jsonschema_rs.Validator:
+def _response_validator(document: dict[str, Any], path: str, method: str,
+                        status: int) -> jsonschema_rs.Validator:
     """A validator for the JSON body the document promises for this operation and status."""
     response = _resolve(document, document["paths"][path][method]["responses"][str(status)])
     schema = response["content"]["application/json"]["schema"]
@@ -137,12 +138,14 @@ def test_real_responses_validate(server: Server, api: httpx.Client, document: di
     assert created["result"]["id"] == gateway_id
     _assert_matches(document, GW, "get", api.get("/ai-gateway/gateways", params={"per_page": 5}))
     _assert_matches(document, GW + "/{gateway_id}", "put",
-                    api.put(f"/ai-gateway/gateways/{gateway_id}", json={"cache_ttl": None, "collect_logs": False}))
+                    api.put(f"/ai-gateway/gateways/{gateway_id}",
+                            json={"cache_ttl": None, "collect_logs": False}))
     _assert_matches(document, GW + "/{gateway_id}/url/{provider}", "get",
                     api.get(f"/ai-gateway/gateways/{gateway_id}/url/openai"))
     config = _assert_matches(document, PC, "post", api.post(
         f"/ai-gateway/gateways/{gateway_id}/provider_configs",
-        json={"provider_slug": "openai", "alias": "doc", "default_config": True, "secret": "sk-doc-0123456789abcdef",
+        json={"provider_slug": "openai", "alias": "doc", "default_config": True,
+              "secret": "sk-doc-0123456789abcdef",
               "rate_limit": 5.0}))["result"]
     _assert_matches(document, PC, "get", api.get(f"/ai-gateway/gateways/{gateway_id}/provider_configs"))
     _assert_matches(document, PC + "/{config_id}", "get",
@@ -150,7 +153,8 @@ def test_real_responses_validate(server: Server, api: httpx.Client, document: di
     store = _assert_matches(document, STORES, "post",
                             api.post("/secrets_store/stores", json={"name": unique_id("doc")}))["result"]
     _assert_matches(document, STORES + "/{store_id}/secrets", "post", api.post(
-        f"/secrets_store/stores/{store['id']}/secrets", json=[{"name": "a", "value": "v1", "scopes": ["workers"]}]))
+        f"/secrets_store/stores/{store['id']}/secrets",
+        json=[{"name": "a", "value": "v1", "scopes": ["workers"]}]))
     _assert_matches(document, STORES + "/{store_id}/secrets", "get",
                     api.get(f"/secrets_store/stores/{store['id']}/secrets", params={"scopes": "workers"}))
     conflict = api.delete(f"/secrets_store/stores/{store['id']}")
@@ -158,16 +162,20 @@ def test_real_responses_validate(server: Server, api: httpx.Client, document: di
     assert conflict.headers["x-should-retry"] == "false"
     _assert_matches(document, STORES + "/{store_id}", "delete",
                     api.delete(f"/secrets_store/stores/{store['id']}", params={"force": "true"}))
-    _assert_matches(document, "/accounts/{account_id}/secrets_store/quota", "get", api.get("/secrets_store/quota"))
+    _assert_matches(document, "/accounts/{account_id}/secrets_store/quota", "get",
+                    api.get("/secrets_store/quota"))
     token = _assert_matches(document, "/accounts/{account_id}/tokens", "post", api.post(
-        "/tokens", json={"name": "doc", "permissions": ["AI Gateway Read"], "expires_on": "2099-01-01T00:00:00Z"}))
+        "/tokens",
+        json={"name": "doc", "permissions": ["AI Gateway Read"], "expires_on": "2099-01-01T00:00:00Z"}))
     _assert_matches(document, "/accounts/{account_id}/tokens/{token_id}", "delete",
                     api.delete(f"/tokens/{token['result']['id']}"))
     _assert_matches(document, "/accounts/{account_id}/tokens/verify", "get", api.get("/tokens/verify"))
     _assert_matches(document, "/user/tokens/verify", "get",
                     httpx.get(f"{server.api}/user/tokens/verify", headers=server.headers()))
-    _assert_matches(document, GW + "/{gateway_id}/logs", "get", api.get(f"/ai-gateway/gateways/{gateway_id}/logs"))
-    _assert_matches(document, GW + "/{gateway_id}", "delete", api.delete(f"/ai-gateway/gateways/{gateway_id}"))
+    _assert_matches(document, GW + "/{gateway_id}/logs", "get",
+                    api.get(f"/ai-gateway/gateways/{gateway_id}/logs"))
+    _assert_matches(document, GW + "/{gateway_id}", "delete",
+                    api.delete(f"/ai-gateway/gateways/{gateway_id}"))
 
 
 def test_error_responses_validate(server: Server, api: httpx.Client, document: dict[str, Any]) -> None:
@@ -194,7 +202,8 @@ def test_responses_that_break_the_contract_do_not_validate(document: dict[str, A
     assert not ok.is_valid({k: v for k, v in good.items() if k != "result_info"})
     assert not ok.is_valid({**good, "result": [{"id": "x"}]})  # a gateway without its fields
     not_found = _response_validator(document, GW + "/{gateway_id}", "get", 404)
-    assert not not_found.is_valid({"result": None, "success": False, "errors": [{"code": 7001, "message": "x"}],
+    assert not not_found.is_valid({"result": None, "success": False,
+                                   "errors": [{"code": 7001, "message": "x"}],
                                    "messages": []})  # wrong code for a 404
     assert not not_found.is_valid({"result": None, "success": False, "errors": [], "messages": []})
     verify = _response_validator(document, "/user/tokens/verify", "get", 200)
@@ -212,7 +221,8 @@ def test_request_bodies_match_what_the_server_accepts(api: httpx.Client, gateway
                 "secret": "sk-ant-0123456789abcdef", "rate_limit": 10.0, "rate_limit_period": 30.0}
     assert body.is_valid(accepted)
     assert api.post(f"/ai-gateway/gateways/{gateway}/provider_configs", json=accepted).status_code == 200
-    for refused in ({**accepted, "alias": "other", "unknown": 1}, {**accepted, "alias": "frac", "rate_limit": 1.5},
+    for refused in ({**accepted, "alias": "other", "unknown": 1},
+                    {**accepted, "alias": "frac", "rate_limit": 1.5},
                     {**accepted, "alias": "ctl", "secret": "sk-\n-x"}):
         assert not body.is_valid(refused), refused
         assert api.post(f"/ai-gateway/gateways/{gateway}/provider_configs", json=refused).status_code == 400

@@ -44,14 +44,16 @@ PATH_PARAMS: dict[str, Schema] = {
     "store_id": {**HEX32, "description": "a secrets store id"},
     "secret_id": {**HEX32, "description": "a secret id"},
     "token_id": {**HEX32, "description": "an API token id"},
-    "provider": {"type": "string", "enum": list(CATALOG_SLUGS), "description": "a provider slug; others: 400"},
+    "provider": {"type": "string", "enum": list(CATALOG_SLUGS),
+                 "description": "a provider slug; others: 400"},
     "log_id": {"type": "string", "description": "a log id (ULID, also the cf-aig-log-id response header)"},
 }
 
 
 def _page_params(max_per_page: int) -> list[Schema]:
     return [
-        {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}},
+        {"name": "page", "in": "query",
+         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}},
         {"name": "per_page", "in": "query",
          "schema": {"type": "integer", "minimum": 1, "maximum": max_per_page, "default": 20}},
     ]
@@ -78,12 +80,14 @@ FORCE = _query("force", {"type": "boolean", "default": False}, "delete the store
 def _logs_query() -> tuple[Schema, ...]:
     """Cloudflare's log filters: ``filters`` (JSON or dotted, repeated), plus the deprecated flat ones."""
     text, number, flag = {"type": "string"}, {"type": "number"}, {"type": "boolean"}
-    dotted = [{**_query(f"filters.{part}", {"type": "array", "items": items}), "style": "form", "explode": True}
+    dotted = [{**_query(f"filters.{part}", {"type": "array", "items": items}), "style": "form",
+               "explode": True}
               for part, items in (("key", {"type": "string", "enum": list(filters.KEYS)}),
                                   ("operator", {"type": "string", "enum": list(filters.OPERATORS)}),
                                   ("value", text))]
     return (
-        _query("filters", text, "a JSON array of {key, operator, value}; filters[0][key]=… works too"), *dotted,
+        _query("filters", text, "a JSON array of {key, operator, value}; filters[0][key]=… works too"),
+        *dotted,
         *[_query(name, flag) for name in ("cached", "success")],
         _query("feedback", {"type": "integer", "enum": [-1, 0, 1]}),
         *[_query(name, text) for name in ("model", "model_type", "provider", "request_content_type",
@@ -94,14 +98,16 @@ def _logs_query() -> tuple[Schema, ...]:
     )
 
 
-LOGS_LIST_QUERY = (*_page_params(50), SEARCH, _query("order_by", {"type": "string", "enum": list(logstore.ORDER_COLUMNS)}),
-    _query("direction", {"type": "string", "enum": ["asc", "desc"]}),
-    _query("order_by_direction", {"type": "string", "enum": ["asc", "desc"]}),
-    _query("meta_info", {"type": "boolean"}), *_logs_query())
+DIRECTION = {"type": "string", "enum": ["asc", "desc"]}
+LOGS_LIST_QUERY = (
+    *_page_params(50), SEARCH, _query("order_by", {"type": "string", "enum": list(logstore.ORDER_COLUMNS)}),
+    _query("direction", DIRECTION), _query("order_by_direction", DIRECTION),
+    _query("meta_info", {"type": "boolean"}),
+    *_logs_query())
 LOGS_DELETE_QUERY = (
     *_logs_query()[:4],
     _query("order_by", {"type": "string", "enum": list(logstore.DELETE_ORDER_COLUMNS)}),
-    _query("order_by_direction", {"type": "string", "enum": ["asc", "desc"]}),
+    _query("order_by_direction", DIRECTION),
     _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "delete at most this many"))
 
 
@@ -138,7 +144,8 @@ def _bodies() -> dict[str, Schema]:
         "ProviderConfigCreate": _model(
             s.ProviderConfigCreate, defs, provider_slug={"type": "string", "enum": list(CATALOG_SLUGS)},
             secret=SECRET_VALUE, rate_limit=RATE_LIMIT, rate_limit_period=RATE_PERIOD),
-        "ProviderConfigUpdate": {**_model(s.ProviderConfigUpdate, defs, secret=SECRET_VALUE, rate_limit=RATE_LIMIT,
+        "ProviderConfigUpdate": {**_model(s.ProviderConfigUpdate, defs, secret=SECRET_VALUE,
+                                          rate_limit=RATE_LIMIT,
                                           rate_limit_period=RATE_PERIOD), "minProperties": 1},
         "StoreCreate": _model(s.StoreCreate, defs),
         "SecretCreate": _model(s.SecretCreate, defs, value=SECRET_VALUE),
@@ -150,9 +157,11 @@ def _bodies() -> dict[str, Schema]:
             "feedback": {"enum": [-1, 0, 1, None]},
             "score": _nullable({"type": "number", "minimum": 0, "maximum": 100}),
             "metadata": _nullable({"type": "object", "maxProperties": 5, "propertyNames": {
-                "minLength": 1, "maxLength": 128}, "additionalProperties": {"type": ["string", "number", "boolean"]},
+                "minLength": 1, "maxLength": 128}, "additionalProperties": {"type": ["string", "number",
+                                                                                     "boolean"]},
                 "description": "replaces the whole object"})}},
-        "TokenCreate": _model(s.TokenCreate, defs, expires_on=_nullable({"type": "string", "format": "date-time"})),
+        "TokenCreate": _model(s.TokenCreate, defs, expires_on=_nullable({"type": "string",
+                                                                         "format": "date-time"})),
     }
     bodies["TokenCreate"]["description"] = "give permission groups in permissions, policies, or both"
     return {**defs, **bodies}
@@ -177,20 +186,24 @@ def _gateway_result() -> Schema:
 
 
 def _log_result(*, detail: bool) -> Schema:
-    text, opt_text, opt_int = {"type": "string"}, _nullable({"type": "string"}), _nullable({"type": "integer"})
+    text, opt_text = {"type": "string"}, _nullable({"type": "string"})
+    opt_int = _nullable({"type": "integer"})
     props: Schema = {
         "id": text, "created_at": STAMP, "provider": text, "model": text, "path": text,
         "cached": {"type": "boolean"}, "success": {"type": "boolean"}, "custom_cost": {"type": "boolean"},
         "duration": {"type": "integer", "minimum": 0, "description": "milliseconds"},
         "tokens_in": opt_int, "tokens_out": opt_int, "status_code": opt_int, "step": opt_int,
         "feedback": _nullable({"enum": [-1, 0, 1]}), "cost": _nullable({"type": "number"}),
-        "score": _nullable({"type": "number"}), "metadata": _nullable({"type": "string", "description": "JSON text"}),
-        **{name: opt_text for name in ("model_type", "request_content_type", "response_content_type", "request_type",
+        "score": _nullable({"type": "number"}), "metadata": _nullable({"type": "string",
+                                                                       "description": "JSON text"}),
+        **{name: opt_text for name in ("model_type", "request_content_type", "response_content_type",
+                                       "request_type",
                                        "event_id", "alias")},
     }
     if detail:
         props.update(request_head=text, response_head=text, request_head_complete={"type": "boolean"},
-                     response_head_complete={"type": "boolean"}, request_size={"type": "integer", "minimum": 0},
+                     response_head_complete={"type": "boolean"}, request_size={"type": "integer",
+                                                                               "minimum": 0},
                      response_size={"type": "integer", "minimum": 0}, method=text, stream={"type": "boolean"},
                      user_agent=opt_text, error=opt_text)
     return {"type": "object", "required": list(props), "properties": props}
@@ -200,7 +213,8 @@ def _results() -> dict[str, Schema]:
     scopes = {"type": "array", "items": {"type": "string", "enum": list(s.SCOPES)}}
     token_props = {
         "id": HEX32, "name": {"type": "string"}, "status": {"type": "string", "enum": ["active", "disabled"]},
-        "issued_on": STAMP, "modified_on": STAMP, "expires_on": _nullable(STAMP), "last_used_on": _nullable(STAMP),
+        "issued_on": STAMP, "modified_on": STAMP, "expires_on": _nullable(STAMP),
+        "last_used_on": _nullable(STAMP),
         "permissions": {"type": "array", "items": {"type": "string", "enum": list(ALL_GROUPS)}},
         "policies": {"type": "array", "items": {"type": "object"}},
     }
@@ -213,9 +227,11 @@ def _results() -> dict[str, Schema]:
             "gateway_id": {"type": "string"}, "modified_at": STAMP, "created_at": STAMP,
             "provider_slug": {"type": "string"}, "secret_id": {"type": "string"},
             "secret_preview": {"type": "string", "maxLength": 9, "description": "never the secret itself"},
-            "rate_limit": {"type": "integer", "minimum": 0}, "rate_limit_period": {"type": "integer", "minimum": 1}}},
-        "Store": {"type": "object", "required": ["id", "name", "created", "modified", "account_id"], "properties": {
-            "id": HEX32, "name": {"type": "string"}, "created": STAMP, "modified": STAMP, "account_id": HEX32}},
+            "rate_limit": {"type": "integer", "minimum": 0}, "rate_limit_period": {"type": "integer",
+                                                                                   "minimum": 1}}},
+        "Store": {"type": "object", "required": ["id", "name", "created", "modified", "account_id"],
+                  "properties": {"id": HEX32, "name": {"type": "string"}, "created": STAMP,
+                                 "modified": STAMP, "account_id": HEX32}},
         "Secret": {"type": "object", "required": ["id", "name", "status", "store_id", "created", "modified",
                                                   "comment", "scopes"], "properties": {
             "id": HEX32, "name": {"type": "string"}, "status": {"type": "string"}, "store_id": HEX32,
@@ -238,14 +254,17 @@ def _results() -> dict[str, Schema]:
             "deleted": {"type": "integer", "minimum": 0}}},
         "LogsResultInfo": {"allOf": [_ref("ResultInfo"), {"type": "object", "properties": {
             f"{bound}_{name}": {"type": "number"} for name in ("cost", "duration", "tokens_in", "tokens_out",
-                                                                "total_tokens") for bound in ("min", "max")}}]},
-        "ResultInfo": {"type": "object", "required": ["page", "per_page", "count", "total_count", "total_pages"],
+                                                                "total_tokens") for bound in ("min",
+                                                                                              "max")}}]},
+        "ResultInfo": {"type": "object", "required": ["page", "per_page", "count", "total_count",
+                                                      "total_pages"],
                        "properties": {k: {"type": "integer", "minimum": 0} for k in
                                       ("page", "per_page", "count", "total_count", "total_pages")}},
         "ErrorItem": {"type": "object", "required": ["code", "message"], "additionalProperties": False,
-                      "properties": {"code": {"type": "integer"}, "message": {"type": "string", "minLength": 1},
+                      "properties": {"code": {"type": "integer"}, "message": {"type": "string",
+                                                                              "minLength": 1},
                                      "path": {"type": "array", "items": {"type": ["string", "integer"]},
-                                              "description": "the field at fault, e.g. [\"body\", \"alias\"]"}}},
+                                              "description": "the field at fault, e.g. body.alias"}}},
     }
 
 
@@ -266,7 +285,8 @@ def _error_response(status: int) -> Schema:
     codes, description = ERRORS[status]
     item = {"allOf": [_ref("ErrorItem"), {"properties": {"code": {"enum": codes}}}]}
     response: Schema = {"description": description, "content": {"application/json": {"schema": {
-        "type": "object", "additionalProperties": False, "required": ["result", "success", "errors", "messages"],
+        "type": "object", "additionalProperties": False, "required": ["result", "success", "errors",
+                                                                      "messages"],
         "properties": {"result": {"type": "null"}, "success": {"const": False},
                        "errors": {"type": "array", "minItems": 1, "items": item},
                        "messages": {"type": "array", "maxItems": 0}}}}}}
@@ -291,8 +311,8 @@ def _ok(result: Schema, *, listed: bool = False, paged: bool = False, info: str 
 # -- the operations --------------------------------------------------------------------------------
 
 RAW_BODY: Schema = {"description": "The stored body (JSON, text or the content type it was sent with)",
-                    "headers": {"x-sluice-body-complete": {"schema": {"enum": ["true", "false"]},
-                                                          "description": "false when the stored body was capped"}},
+                    "headers": {"x-sluice-body-complete": {
+                        "schema": {"enum": ["true", "false"]}, "description": "false: body was capped"}},
                     "content": {"*/*": {"schema": {}}}}
 
 
@@ -320,26 +340,28 @@ SS = A + "/secrets_store"
 PAGE = tuple(_page_params(100))
 
 OPERATIONS: dict[tuple[str, str], Op] = {
-    ("GET", GW): Op("list_gateways", "List gateways", "gateways", "Gateway", paged=True, query=(*PAGE, SEARCH)),
+    ("GET", GW): Op("list_gateways", "List gateways", "gateways", "Gateway", paged=True,
+                    query=(*PAGE, SEARCH)),
     ("POST", GW): Op("create_gateway", "Create a gateway", "gateways", "Gateway", body="GatewayCreate",
                      errors=(409,)),
     ("GET", GW + "/{gateway_id}"): Op("get_gateway", "Get a gateway", "gateways", "Gateway"),
     ("PUT", GW + "/{gateway_id}"): Op("update_gateway", "Update a gateway", "gateways", "Gateway",
                                       body="GatewayUpdate"),
-    ("DELETE", GW + "/{gateway_id}"): Op("delete_gateway", "Delete a gateway with its provider configs and logs",
+    ("DELETE", GW + "/{gateway_id}"): Op("delete_gateway",
+                                         "Delete a gateway with its provider configs and logs",
                                          "gateways", "Gateway"),
-    ("GET", GW + "/{gateway_id}/url/{provider}"): Op("gateway_url", "The gateway URL of a provider", "gateways",
-                                                     "GatewayUrl", errors=(400,)),
-    ("GET", PC): Op("list_provider_configs", "List provider configs", "provider configs", "ProviderConfig", paged=True,
-                    query=PAGE),
+    ("GET", GW + "/{gateway_id}/url/{provider}"): Op("gateway_url", "The gateway URL of a provider",
+                                                     "gateways", "GatewayUrl", errors=(400,)),
+    ("GET", PC): Op("list_provider_configs", "List provider configs", "provider configs",
+                    "ProviderConfig", paged=True, query=PAGE),
     ("POST", PC): Op("create_provider_config", "Store a provider key under an alias", "provider configs",
                      "ProviderConfig", body="ProviderConfigCreate", errors=(409,)),
     ("GET", PC + "/{config_id}"): Op("get_provider_config", "Get a provider config", "provider configs",
                                      "ProviderConfig"),
     ("PUT", PC + "/{config_id}"): Op("update_provider_config", "Rotate the key or change limits",
                                      "provider configs", "ProviderConfig", body="ProviderConfigUpdate"),
-    ("DELETE", PC + "/{config_id}"): Op("delete_provider_config", "Delete a provider config", "provider configs",
-                                        "ProviderConfig"),
+    ("DELETE", PC + "/{config_id}"): Op("delete_provider_config", "Delete a provider config",
+                                        "provider configs", "ProviderConfig"),
     ("GET", LOGS): Op("list_logs", "List request logs (filters, order, paging, aggregates)", "logs", "Log",
                       paged=True, result_info="LogsResultInfo", query=LOGS_LIST_QUERY),
     ("DELETE", LOGS): Op("delete_logs", "Delete the logs matching the filters", "logs", "LogsDeleted",
@@ -356,23 +378,25 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("POST", SS + "/stores"): Op("create_store", "Create a secrets store", "secrets store", "Store",
                                  body="StoreCreate", errors=(409,)),
     ("GET", SS + "/stores/{store_id}"): Op("get_store", "Get a secrets store", "secrets store", "Store"),
-    ("DELETE", SS + "/stores/{store_id}"): Op("delete_store", "Delete a store (409 store_not_empty unless force)",
+    ("DELETE", SS + "/stores/{store_id}"): Op("delete_store",
+                                              "Delete a store (409 store_not_empty unless force)",
                                               "secrets store", "Store", query=(FORCE,), errors=(400, 409)),
     ("GET", SS + "/stores/{store_id}/secrets"): Op(
         "list_secrets", "List secrets (values are never returned)", "secrets store", "Secret", paged=True,
         query=(*PAGE, SEARCH, SCOPES_QUERY, *_order("name", "comment", "created", "modified", "status"))),
-    ("POST", SS + "/stores/{store_id}/secrets"): Op("create_secrets", "Create secrets in bulk", "secrets store",
-                                                    "Secret", listed=True, body="SecretCreateList", errors=(409,)),
+    ("POST", SS + "/stores/{store_id}/secrets"): Op(
+        "create_secrets", "Create secrets in bulk", "secrets store", "Secret", listed=True,
+        body="SecretCreateList", errors=(409,)),
     ("GET", SS + "/stores/{store_id}/secrets/{secret_id}"): Op("get_secret", "Get a secret", "secrets store",
                                                                "Secret"),
-    ("PATCH", SS + "/stores/{store_id}/secrets/{secret_id}"): Op("patch_secret", "Change a secret",
-                                                                 "secrets store", "Secret", body="SecretPatch"),
+    ("PATCH", SS + "/stores/{store_id}/secrets/{secret_id}"): Op(
+        "patch_secret", "Change a secret", "secrets store", "Secret", body="SecretPatch"),
     ("DELETE", SS + "/stores/{store_id}/secrets/{secret_id}"): Op(
         "delete_secret", "Delete a secret (409 while a provider config uses it)", "secrets store", "Secret",
         errors=(409,)),
     ("POST", SS + "/stores/{store_id}/secrets/{secret_id}/duplicate"): Op(
-        "duplicate_secret", "Copy a secret under a new name", "secrets store", "Secret", body="SecretDuplicate",
-        errors=(409,)),
+        "duplicate_secret", "Copy a secret under a new name", "secrets store", "Secret",
+        body="SecretDuplicate", errors=(409,)),
     ("GET", SS + "/quota"): Op("secrets_quota", "Secrets quota and usage", "secrets store", "Quota"),
     ("GET", A + "/tokens"): Op("list_tokens", "List API tokens", "tokens", "Token", paged=True,
                                query=tuple(_page_params(50))),
@@ -393,7 +417,8 @@ def _operation(path: str, op: Op, path_params: list[str]) -> Schema:
         statuses |= {403, 404}
     if op.query:
         statuses.add(400)
-    out: Schema = {"operationId": op.id, "summary": op.summary, "tags": [op.tag], "security": list(op.security)}
+    out: Schema = {"operationId": op.id, "summary": op.summary, "tags": [op.tag],
+                   "security": list(op.security)}
     params = [{"name": n, "in": "path", "required": True, "schema": PATH_PARAMS[n]} for n in path_params]
     if params or op.query:
         out["parameters"] = params + list(op.query)
@@ -413,7 +438,8 @@ def _ref_response(status: int) -> Schema:
 def _undocumented(path_params: list[str]) -> Schema:
     params = [{"name": n, "in": "path", "required": True, "schema": PATH_PARAMS.get(n, {"type": "string"})}
               for n in path_params]
-    return {"x-undocumented": True, "parameters": params, "responses": {"default": {"description": "unknown"}}}
+    return {"x-undocumented": True, "parameters": params,
+            "responses": {"default": {"description": "unknown"}}}
 
 
 OPENAPI_OPERATION: Schema = {
