@@ -182,3 +182,13 @@ def test_large_body_under_the_limit_is_streamed_through(limited: Server, limited
     assert httpx.post(url, content=chunks()).status_code == 200  # chunked upload, no content-length
     (seen,) = upstream_requests(upstream)
     assert seen["body"].encode("latin-1") == body
+
+
+def test_upstream_dropping_before_answering_is_502(server, api, gateway, upstream) -> None:
+    add_config(api, gateway, "openai")
+    response = httpx.post(gateway_url(server, gateway) + "/chat/completions", json={"model": "m"},
+                          headers={"x-mock-fault": "drop"})
+    _error(response, 502, 2008)
+    # sent once more as a possibly stale keep-alive connection, then given up (no retry policy set)
+    assert len(upstream_requests(upstream)) == 2
+    assert httpx.get(gateway_url(server, gateway) + "/models").status_code == 200

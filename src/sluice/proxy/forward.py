@@ -27,6 +27,14 @@ from sluice.settings import Settings
 
 # Transport-level failures: connection refused/reset, DNS, a connection closed before the answer.
 CONNECTION_ERRORS = (aiohttp.ClientError, OSError)
+# A pooled connection that turns out to be closed fails like this (aiohttp re-tries it by itself only
+# for idempotent methods). One extra attempt, outside the retry policy, for buffered bodies: the
+# common cause is a provider closing an idle keep-alive connection, not a half-processed request.
+STALE_ERRORS = (aiohttp.ServerDisconnectedError,)
+
+
+def attempts_allowed_stale(body: object) -> bool:
+    return isinstance(body, (bytes, bytearray))
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +74,7 @@ class Upstream:
         )
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=30)
+        connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=15)
         self.session = aiohttp.ClientSession(
             connector=connector, timeout=self._timeout, auto_decompress=False,
             cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
@@ -93,12 +101,24 @@ class Upstream:
         if timeout_s is not None and self.first_byte_s is not None and timeout_s > self.first_byte_s:
             options["timeout"] = aiohttp.ClientTimeout(total=None, connect=self._timeout.connect,
                                                        sock_connect=self._timeout.sock_connect, sock_read=timeout_s)
-        for attempt in range(1, attempts + 1):
+        stale_retried = False
+        attempt = 0
+        while attempt < attempts:
+            attempt += 1
             try:
                 async with asyncio.timeout(first_byte):
                     response = await self.session.request(method, target, **options)
             except TimeoutError:  # aiohttp's connect/read timeouts are TimeoutErrors too
                 raise timeout_error() from None
+            except STALE_ERRORS:
+                if not stale_retried and attempts_allowed_stale(body):
+                    stale_retried = True  # a pooled keep-alive connection the provider had closed
+                    attempt -= 1  # not counted against the retry policy
+                    continue
+                if attempt < attempts:
+                    await asyncio.sleep(retry.delay_s(attempt))
+                    continue
+                raise unreachable_error() from None
             except CONNECTION_ERRORS:
                 if attempt < attempts:
                     await asyncio.sleep(retry.delay_s(attempt))
