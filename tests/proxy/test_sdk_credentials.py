@@ -209,3 +209,27 @@ def test_token_use_is_recorded_in_the_background(server, api, gateway, upstream)
     while api.get(f"/tokens/{token_id}").json()["result"]["last_used_on"] is None and time.monotonic() < deadline:
         time.sleep(0.25)
     assert api.get(f"/tokens/{token_id}").json()["result"]["last_used_on"] is not None
+
+
+def test_exchange_reaches_the_request_log(server, api, gateway, upstream) -> None:
+    """The data plane fills the Exchange (log id, alias, model, usage from a stream) for the observer."""
+    import time
+
+    add_config(api, gateway, "openai", alias="logged")
+    with oai(server, gateway, default_headers=NO_KEY) as client:
+        with client.chat.completions.with_streaming_response.create(
+                model="gpt-4o-mini", messages=MESSAGES, stream=True,
+                stream_options={"include_usage": True}) as response:
+            log_id = response.headers["cf-aig-log-id"]
+            response.read()
+    deadline = time.monotonic() + 20  # logs are written in background batches
+    while True:
+        found = api.get(f"/ai-gateway/gateways/{gateway}/logs/{log_id}")
+        if found.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert found.status_code == 200, found.text
+    entry = found.json()["result"]
+    assert entry["id"] == log_id and entry["provider"] == "openai" and entry["model"] == "gpt-4o-mini"
+    assert (entry["tokens_in"], entry["tokens_out"]) == (11, 7)
+    assert entry["status_code"] == 200 and entry["success"] is True

@@ -42,6 +42,10 @@ JSON_TYPE = (b"content-type", b"application/json")
 LOGGED_CONTROL = ("cf-aig-metadata", "cf-aig-custom-cost", "cf-aig-event-id")
 LOGGED_FORWARD = ("content-type", "user-agent")
 CLIENT_GONE = 499  # nginx's "client closed request", for logs and metrics only
+# internalCode -> Exchange.rejected_by, so metrics can count refusals by cause
+REJECTED_BY = {2001: "not_found", 2002: "unknown_provider", 2003: "gateway_rate_limit", 2004: "key_rate_limit",
+               2005: "auth", 2006: "unknown_alias", 2007: "timeout", 2008: "unreachable", 2009: "auth",
+               2010: "body_too_large", 2000: "internal"}
 
 
 def internal_error() -> GatewayError:
@@ -143,6 +147,7 @@ class DataPlane:
         exchange.status_code = exc.status
         exchange.success = False
         exchange.error = exc.message
+        exchange.rejected_by = exchange.rejected_by or REJECTED_BY.get(exc.internal_code)
         if call.started:  # too late for an error response: the client sees the stream break off
             return
         body = gateway_error_body(exc.status, exc.internal_code, exc.message)
