@@ -149,3 +149,15 @@ def test_quota_counts_secrets(api: httpx.Client, store: dict[str, Any]) -> None:
         {"name": "q2", "value": "v-5678", "scopes": ["workers"]})
     after = assert_ok(api.get("/secrets_store/quota"))["secrets"]
     assert after == {"quota": before["quota"], "usage": before["usage"] + 2}
+
+
+def test_force_deleting_a_store_removes_configs_that_used_its_secrets(api: httpx.Client, gateway: str) -> None:
+    """No provider config is left pointing at a secret that no longer exists."""
+    store = assert_ok(api.post(SS, json={"name": "forced-" + secrets.token_hex(4)}))
+    secret = add(api, store["id"], {"name": "k", "value": "sk-forced-0123456789", "scopes": ["ai_gateway"]})[0]
+    configs = f"/ai-gateway/gateways/{gateway}/provider_configs"
+    config = assert_ok(api.post(configs, json={"provider_slug": "openai", "alias": "forced", "default_config": False,
+                                               "secret_id": secret["id"]}))
+    assert_ok(api.delete(f"{SS}/{store['id']}", params={"force": "true"}))
+    assert_v4_error(api.get(f"{configs}/{config['id']}"), 404, 7002)
+    assert config["id"] not in [c["id"] for c in assert_ok(api.get(configs))]
