@@ -73,3 +73,16 @@ def test_single_success_has_no_result_info(api: httpx.Client, gateway: str) -> N
     body = api.get(f"/ai-gateway/gateways/{gateway}").json()
     assert set(body) == {"result", "success", "errors", "messages"}
     assert assert_ok(api.get(f"/ai-gateway/gateways/{gateway}"))["id"] == gateway
+
+
+@pytest.mark.parametrize("path", ["/ai-gateway/gateways", "/secrets_store/stores", "/tokens"])
+def test_credentials_are_checked_before_the_query(server: Server, path: str) -> None:
+    """An anonymous caller with a bad query learns only that it must authenticate."""
+    response = httpx.get(f"{server.api}/accounts/{server.account_id}{path}", params={"page": "x", "per_page": "0"})
+    assert response.status_code == 401 and response.json()["errors"][0]["code"] == 10000
+
+
+def test_delete_on_token_verify_is_method_not_allowed(api: httpx.Client) -> None:
+    response = api.delete("/tokens/verify")
+    assert response.status_code == 405 and response.json()["errors"][0]["code"] == 7005
+    assert "GET" in response.headers["allow"] and "DELETE" not in response.headers["allow"]

@@ -37,9 +37,9 @@ async def create_gateway(request: Request) -> Response:
 
 
 async def list_gateways(request: Request) -> Response:
-    page, per_page = paging(request)
-    search = request.query_params.get("search") or None
     async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+        page, per_page = paging(request)
+        search = request.query_params.get("search") or None
         rows, total = await queries.list_gateways(conn, account_id, search, page, per_page)
     return envelope.ok([gateway_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
 

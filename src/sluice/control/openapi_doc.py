@@ -8,6 +8,7 @@ fails until it is described. Request bodies come from the pydantic models the ha
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -451,21 +452,27 @@ OPENAPI_OPERATION: Schema = {
 }
 
 
+def doc_path(route_path: str) -> str:
+    """Starlette's ``{name:convertor}`` written as OpenAPI's ``{name}``."""
+    return re.sub(r"\{(\w+):\w+\}", r"{\1}", route_path)
+
+
 def build_document() -> dict[str, Any]:
     from sluice.control.routes import ROUTES  # routes imports the openapi handler, which imports us
 
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
         params = list(route.param_convertors)
+        path = doc_path(route.path)
         for method in sorted(route.methods or ()):
             if method == "HEAD":
                 continue  # Starlette answers HEAD on every GET route
-            if (route.path, method) == ("/openapi.json", "GET"):
+            if (path, method) == ("/openapi.json", "GET"):
                 operation = OPENAPI_OPERATION
             else:
-                op = OPERATIONS.get((method, route.path))
-                operation = _operation(route.path, op, params) if op else _undocumented(params)
-            paths.setdefault(route.path, {})[method.lower()] = copy.deepcopy(operation)
+                op = OPERATIONS.get((method, path))
+                operation = _operation(path, op, params) if op else _undocumented(params)
+            paths.setdefault(path, {})[method.lower()] = copy.deepcopy(operation)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Sluice management API", "version": "0.1.0", "description": (

@@ -103,9 +103,9 @@ async def create_config(request: Request) -> Response:
 
 
 async def list_configs(request: Request) -> Response:
-    page, per_page = paging(request)
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request, CONFIG_READ) as (account_id, conn, _):
+        page, per_page = paging(request)
         await _gateway(conn, account_id, gateway_id)
         rows, total = await queries.list_configs(conn, account_id, gateway_id, page, per_page)
     wire = [_with_activity(request, config_wire(r)) for r in rows]

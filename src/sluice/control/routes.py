@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import structlog
 from starlette.applications import Starlette
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,6 +17,21 @@ from sluice.control.validation import FieldErrors
 from sluice.errors import ApiError, MethodNotAllowed, NoRoute
 
 log = structlog.get_logger("sluice.api")
+
+
+class Hex32Convertor(Convertor[str]):
+    """Token ids are 32 hex characters; so /tokens/verify can never be taken for a token id."""
+
+    regex = "[0-9a-f]{32}"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("hex32", Hex32Convertor())
 
 A = "/accounts/{account_id}"
 GW = A + "/ai-gateway/gateways"
@@ -55,8 +71,8 @@ ROUTES = [
     Route(A + "/tokens", tokens.list_tokens, methods=["GET"]),
     Route(A + "/tokens", tokens.create_token, methods=["POST"]),
     Route(A + "/tokens/verify", tokens.verify, methods=["GET"]),
-    Route(A + "/tokens/{token_id}", tokens.get_token, methods=["GET"]),
-    Route(A + "/tokens/{token_id}", tokens.delete_token, methods=["DELETE"]),
+    Route(A + "/tokens/{token_id:hex32}", tokens.get_token, methods=["GET"]),
+    Route(A + "/tokens/{token_id:hex32}", tokens.delete_token, methods=["DELETE"]),
     Route("/user/tokens/verify", tokens.verify, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

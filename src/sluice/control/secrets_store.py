@@ -57,10 +57,10 @@ async def create_store(request: Request) -> Response:
 
 
 async def list_stores(request: Request) -> Response:
-    page, per_page = paging(request)
-    order = choice_param(request, "order", "created", ("name", "created", "modified"))
-    descending = choice_param(request, "direction", "asc", ("asc", "desc")) == "desc"
     async with authorized(request, STORE_READ) as (account_id, conn, _):
+        page, per_page = paging(request)
+        order = choice_param(request, "order", "created", ("name", "created", "modified"))
+        descending = choice_param(request, "direction", "asc", ("asc", "desc")) == "desc"
         rows, total = await queries.list_stores(conn, account_id, order, descending, page, per_page)
     return envelope.ok([store_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
 
@@ -72,8 +72,8 @@ async def get_store(request: Request) -> Response:
 
 
 async def delete_store(request: Request) -> Response:
-    force = bool_param(request, "force")
     async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+        force = bool_param(request, "force")
         row = await _store(conn, account_id, request.path_params["store_id"])
         if not force and await queries.count_secrets(conn, store_id=row["id"]):
             raise StoreNotEmpty()
@@ -117,11 +117,11 @@ async def create_secrets(request: Request) -> Response:
 
 
 async def list_secrets(request: Request) -> Response:
-    page, per_page = paging(request)
-    order = choice_param(request, "order", "created", ("name", "comment", "created", "modified", "status"))
-    descending = choice_param(request, "direction", "asc", ("asc", "desc")) == "desc"
-    scopes = request.query_params.getlist("scopes") or None
     async with authorized(request, STORE_READ) as (account_id, conn, _):
+        page, per_page = paging(request)
+        order = choice_param(request, "order", "created", ("name", "comment", "created", "modified", "status"))
+        descending = choice_param(request, "direction", "asc", ("asc", "desc")) == "desc"
+        scopes = request.query_params.getlist("scopes") or None
         store = await _store(conn, account_id, request.path_params["store_id"])
         rows, total = await queries.list_secrets(conn, store["id"], search=request.query_params.get("search"),
                                                  scopes=scopes, order=order, descending=descending,
