@@ -25,7 +25,7 @@ from ulid import ULID
 from sluice.envelope import gateway_error_body
 from sluice.errors import GatewayError
 from sluice.providers.usage import SSEUsage, model_from_request
-from sluice.proxy import options
+from sluice.proxy import caching, options
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
 from sluice.proxy.credentials import choose
 from sluice.proxy.exchange import Exchange, NullObserver, Observer
@@ -201,7 +201,11 @@ class DataPlane:
             exchange.alias, exchange.config_id = key.alias, key.config_id
             forward = with_stored_key(forward, self._strip[slug], (key.auth_header, key.auth_value),
                                       provider.extra_headers)
-        await self._check_limits(gateway, key, exchange)
+        # The response cache (caching.py); None in the common case. With a plan the key limit waits
+        # until after the lookup: a cache hit uses no stored key, so it does not count against it.
+        plan = caching.plan(self.services.extras.get("cache"), gateway, control, exchange.method) \
+            if caching.applies(gateway, control) else None
+        await self._check_limits(gateway, key if plan is None else None, exchange)
 
         # -- body --
         body = await read_body(call.receive, max_bytes, call.watch)
@@ -219,6 +223,16 @@ class DataPlane:
                 exchange.model = model_from_request(body)
         if observing:
             exchange.request_headers = self._logged_headers(control, forward)
+        if plan is not None:
+            hit = await plan.lookup(exchange, scope.get("query_string", b"").decode("latin-1"), body)
+            if hit is not None:
+                call.started = True
+                taps = self._tap(exchange, provider.usage_format) if observing else None
+                await caching.serve(send, hit, exchange, taps)
+                return
+            counted = gateway.rate_limit > 0 and gateway.rate_interval > 0  # passed _check_limits above
+            await self._check_key_limit(gateway, key, exchange, counted)
+            send = plan.recorder(send, exchange)
 
         # -- forward and relay; a disconnect cancels us while we wait on the upstream --
         call.cancellable = True
@@ -241,6 +255,10 @@ class DataPlane:
                                               f"{gateway.rate_limit} requests per {gateway.rate_interval}s",
                                    {"retry-after": str(int(wait))})
             counted = True
+        await self._check_key_limit(gateway, key, exchange, counted)
+
+    async def _check_key_limit(self, gateway: Any, key: Any, exchange: Exchange, counted: bool) -> None:
+        """The stored key's limit; a refusal gives back the gateway count taken for this request."""
         if key is not None and key.rate_limit > 0:
             wait = await self.limiter.hit(f"key:{key.config_id}", key.rate_limit, key.rate_limit_period, "fixed")
             if wait is not None:

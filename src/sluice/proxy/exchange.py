@@ -25,6 +25,7 @@ class Exchange:
     status_code: int = 0
     success: bool = False
     cached: bool = False
+    cache_status: str | None = None  # "HIT" | "MISS" when the cache was consulted, else None
     stream: bool = False
     alias: str | None = None  # the stored key's alias when one was used
     config_id: str | None = None

@@ -58,6 +58,7 @@ class GatewayState:
     retry_delay_ms: int
     retry_backoff: str
     keys: dict[str, ProviderKeys]  # provider slug -> stored keys
+    cache_ttl: int = 0  # seconds; 0 = the gateway does not cache (cf-aig-cache-* headers still can)
 
     @property
     def rate_key(self) -> str:
@@ -110,7 +111,7 @@ def gateway_state(row: dict[str, Any], keys: dict[str, ProviderKeys]) -> Gateway
         retry_attempts=min(5, max(1, _int(row.get("retry_max_attempts"), 1))),
         retry_delay_ms=min(60_000, max(0, _int(row.get("retry_delay")))),
         retry_backoff=backoff if backoff in ("constant", "linear", "exponential") else "constant",
-        keys=keys,
+        keys=keys, cache_ttl=max(0, _int(row.get("cache_ttl"))),
     )
 
 
