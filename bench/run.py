@@ -81,6 +81,24 @@ def wrk(url: str, body: Path, headers: list[str], conns: int, seconds: int) -> d
     return json.loads(line[len("WRKJSON "):])
 
 
+PEER = HERE.parent.parent / "shared" / "bench" / "peers" / "pyproxy_aiohttp.py"
+
+
+class Peer:
+    """The thinnest Python pass-through (aiohttp + uvloop, no features) from the shared harness, on
+    core 1 like Sluice: the floor a Python gateway is compared with in the same run."""
+
+    def __init__(self, path: Path, mock_url: str, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen(_pin("1", [PY, str(path), "--port", str(port), "--upstream", mock_url]),
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _wait(f"{self.url}/health")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
 class Stack:
     """The mock on core 0 and Sluice on core 1, configured like a real deployment."""
 
@@ -118,7 +136,7 @@ class Stack:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def run_cells(stack: Stack, cells: list[tuple[str, int]], duration: int) -> list[dict]:
+def run_cells(stack: Stack, cells: list[tuple[str, int]], duration: int, peer: Peer | None = None) -> list[dict]:
     rows = []
     for mode, conns in cells:
         body = HERE / ("req_chat_stream.json" if mode == "stream" else "req_chat.json")
@@ -127,7 +145,11 @@ def run_cells(stack: Stack, cells: list[tuple[str, int]], duration: int) -> list
         cpu0 = _cpu_seconds(stack.server.pid)
         gw = wrk(f"{stack.gateway_base}/chat/completions", body, stack.headers, conns, duration)
         cpu = _cpu_seconds(stack.server.pid) - cpu0
-        rows.append({"cell": f"{mode} c={conns}", "direct": direct, "sluice": gw,
+        floor = None
+        if peer is not None:
+            wrk(f"{peer.url}/v1/chat/completions", body, ["Authorization: Bearer sk-direct"], min(conns, 8), 2)
+            floor = wrk(f"{peer.url}/v1/chat/completions", body, ["Authorization: Bearer sk-direct"], conns, duration)
+        rows.append({"cell": f"{mode} c={conns}", "direct": direct, "sluice": gw, "peer": floor,
                      "ratio": gw["rps"] / direct["rps"] if direct["rps"] else 0.0,
                      "added_p50_ms": (gw["p50_us"] - direct["p50_us"]) / 1000,
                      "cpu_us_per_req": cpu * 1e6 / max(gw["requests"], 1), "rss_mib": _rss_mib(stack.server.pid)})
@@ -135,13 +157,16 @@ def run_cells(stack: Stack, cells: list[tuple[str, int]], duration: int) -> list
 
 
 def print_table(rows: list[dict]) -> None:
-    print("| cell | direct RPS | Sluice RPS | ratio | Sluice p50 ms (added) | Sluice p99 ms | CPU µs/req | RSS MiB | errors |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| cell | direct RPS | py-aiohttp floor RPS | Sluice RPS | Sluice / direct | Sluice / floor "
+          "| Sluice p50 ms (added) | Sluice p99 ms | CPU µs/req | RSS MiB | errors |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        s, d = r["sluice"], r["direct"]
-        print(f"| {r['cell']} | {d['rps']:,.0f} | {s['rps']:,.0f} | {r['ratio']:.3f} | {s['p50_us']/1000:.2f} "
-              f"(+{r['added_p50_ms']:.2f}) | {s['p99_us']/1000:.2f} | {r['cpu_us_per_req']:.0f} | {r['rss_mib']:.0f} "
-              f"| {s['errors']} |")
+        s, d, f = r["sluice"], r["direct"], r["peer"]
+        floor = f"{f['rps']:,.0f}" if f else "-"
+        vs_floor = f"{s['rps'] / f['rps']:.2f}" if f and f["rps"] else "-"
+        print(f"| {r['cell']} | {d['rps']:,.0f} | {floor} | {s['rps']:,.0f} | {r['ratio']:.3f} | {vs_floor} "
+              f"| {s['p50_us']/1000:.2f} (+{r['added_p50_ms']:.2f}) | {s['p99_us']/1000:.2f} "
+              f"| {r['cpu_us_per_req']:.0f} | {r['rss_mib']:.0f} | {s['errors']} |")
 
 
 def soak(stack: Stack, seconds: int, slice_s: int = 60) -> None:
@@ -162,6 +187,7 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=0, help="instead of cells: soak at c=64 for N seconds")
     parser.add_argument("--port", type=int, default=18790)
     parser.add_argument("--mock-port", type=int, default=18791)
+    parser.add_argument("--peer", default=str(PEER), help="aiohttp pass-through to compare with ('' to skip)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench needs wrk: apt-get install wrk")
@@ -171,7 +197,12 @@ def main() -> None:
             soak(stack, args.soak)
         else:
             cells = [(m, int(c)) for m, c in (cell.split(":") for cell in args.cells.split(","))]
-            print_table(run_cells(stack, cells, args.duration))
+            peer = Peer(Path(args.peer), stack.mock_url, args.port + 2) if args.peer and Path(args.peer).exists() else None
+            try:
+                print_table(run_cells(stack, cells, args.duration, peer))
+            finally:
+                if peer is not None:
+                    peer.close()
     finally:
         stack.close()
 

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 import structlog
@@ -55,6 +56,7 @@ class SluiceApp:
         self.dataplane = DataPlane(self.services)
         self.services.on_change = self.dataplane.refresh
         await self.dataplane.start()
+        tune_gc()
         log.info("sluice ready", database=db.dialect, providers=len(self.services.catalog))
 
     async def shutdown(self) -> None:
@@ -119,6 +121,15 @@ async def _json(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+def tune_gc() -> None:
+    """Measured on the hot path: cyclic GC passes over the long-lived start-up objects (imports,
+    state, pools) were a large share of per-request CPU. Freeze what exists after start-up, and
+    collect the young generation less often; request garbage is mostly freed by refcounting."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 20)
 
 
 def create_app(settings: Settings) -> SluiceApp:

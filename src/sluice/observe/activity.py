@@ -37,6 +37,17 @@ class Counts:
     last_used_at: str | None = None
     requests: int = 0
     errors: int = 0
+    last_ts: float = 0.0  # newest use as a Unix time; formatted lazily (``settle``): the hot path only compares
+
+
+def settle(counts: Counts) -> Counts:
+    """Fold ``last_ts`` into ``last_used_at`` (RFC 3339), keeping the newer of the two."""
+    if counts.last_ts:
+        stamp = rfc3339(datetime.fromtimestamp(counts.last_ts, tz=timezone.utc))
+        if counts.last_used_at is None or stamp > counts.last_used_at:
+            counts.last_used_at = stamp
+        counts.last_ts = 0.0
+    return counts
 
 
 def _parse(stamp: str) -> datetime:
@@ -62,13 +73,12 @@ class ActivityTracker:
             counts = self._pending[exchange.config_id] = Counts(exchange.account_id, exchange.gateway_id)
         counts.requests += 1
         counts.errors += 0 if exchange.success else 1
-        used = rfc3339(datetime.fromtimestamp(exchange.started_at, tz=timezone.utc))
-        if counts.last_used_at is None or used > counts.last_used_at:
-            counts.last_used_at = used
+        if exchange.started_at > counts.last_ts:
+            counts.last_ts = exchange.started_at
 
     def annotate(self, wire: dict[str, Any]) -> dict[str, Any]:
         """Adds last_used_at, request_count, error_count and stale to a provider config's wire dict."""
-        parts = [c for c in (table.get(wire["id"]) for table in (self._stored, self._inflight, self._pending)) if c]
+        parts = [settle(c) for c in (table.get(wire["id"]) for table in (self._stored, self._inflight, self._pending)) if c]
         last = max((c.last_used_at for c in parts if c.last_used_at), default=None)
         since = last or wire.get("created_at")
         stale = since is not None and self.clock() - _parse(since) >= STALE_AFTER
@@ -111,6 +121,8 @@ class ActivityTracker:
         """Add this process's deltas to the stored totals, then reload them (other processes' too)."""
         async with self._lock:
             pending, self._pending = self._pending, {}
+            for counts in pending.values():
+                settle(counts)
             self._inflight = pending
             try:
                 if pending:
@@ -125,7 +137,8 @@ class ActivityTracker:
             await self.load()
 
     def _merge(self, config_id: str, counts: Counts) -> None:
-        current = self._pending.setdefault(config_id, Counts(counts.account_id, counts.gateway_id))
+        settle(counts)
+        current = settle(self._pending.setdefault(config_id, Counts(counts.account_id, counts.gateway_id)))
         current.requests += counts.requests
         current.errors += counts.errors
         if counts.last_used_at and (current.last_used_at is None or counts.last_used_at > current.last_used_at):

@@ -30,22 +30,32 @@ class Metrics:
         self.cache = Counter("sluice_cache_lookups", "Response cache lookups.",
                              ("gateway", "provider", "result"), registry=r)
         self.log_drops = Counter("sluice_request_logs_dropped", "Request logs not stored.", ("reason",), registry=r)
+        self._children: dict[tuple, object] = {}
 
     def record(self, exchange: Exchange) -> None:
         # Unrouted requests (unknown gateway/provider) carry caller-typed ids: one fixed label,
         # "-" (never a valid gateway id), so callers cannot grow the series without bound.
         gateway, provider = (exchange.gateway_id, exchange.provider) if exchange.provider else (UNROUTED, UNROUTED)
-        self.requests.labels(gateway, provider, status_class(exchange.status_code)).inc()
-        self.latency.labels(gateway, provider).observe(max(0, exchange.duration_ms) / 1000)
+        status = exchange.status_code
+        self._child(self.requests, gateway, provider, status_class(status)).inc()
+        self._child(self.latency, gateway, provider).observe(max(0, exchange.duration_ms) / 1000)
         if exchange.rejected_by:
-            self.rejections.labels(gateway, provider, exchange.rejected_by).inc()
+            self._child(self.rejections, gateway, provider, exchange.rejected_by).inc()
         elif exchange.cached:
-            self.cache.labels(gateway, provider, "hit").inc()
-        elif exchange.error is None and exchange.status_code:
-            self.upstream.labels(gateway, provider, str(exchange.status_code)).inc()
-        status = getattr(exchange, "cache_status", None)  # set by the data plane when it looked
-        if status == "MISS":
-            self.cache.labels(gateway, provider, "miss").inc()
+            self._child(self.cache, gateway, provider, "hit").inc()
+        elif exchange.error is None and status:
+            self._child(self.upstream, gateway, provider, str(status)).inc()
+        if exchange.cache_status == "MISS":
+            self._child(self.cache, gateway, provider, "miss").inc()
+
+    def _child(self, metric, *labels: str):  # type: ignore[no-untyped-def]
+        """``metric.labels(...)`` takes a lock and validates every call (measured on the hot path);
+        the labelled child for a label tuple never changes, so it is looked up once."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def log_dropped(self, reason: str, count: int) -> None:
         self.log_drops.labels(reason).inc(count)

@@ -20,7 +20,7 @@ import time
 from typing import Any, Awaitable, Callable
 
 import structlog
-from ulid import ULID
+from sluice.clock import new_ulid
 
 from sluice.envelope import gateway_error_body
 from sluice.errors import GatewayError
@@ -109,7 +109,7 @@ class DataPlane:
     # -- request -----------------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        exchange = Exchange(log_id=str(ULID()), account_id="", gateway_id="", provider="", method=scope["method"],
+        exchange = Exchange(log_id=new_ulid(), account_id="", gateway_id="", provider="", method=scope["method"],
                             path="", started_at=time.time())
         began = time.perf_counter()
         observer: Observer = self.services.extras.get("observer") or NULL_OBSERVER
