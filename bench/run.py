@@ -2,6 +2,7 @@
 
     make bench                      # or: .venv/bin/python bench/run.py [--duration 10] [--cells chat:1,chat:64,stream:64]
     make soak                       # 10 minutes at c=64: RSS and p99 per minute
+    .venv/bin/python bench/run.py --compare-logging   # request logging on vs off, same run
 
 Pinning (2 cores): core 0 runs wrk and the mock (bench/fast_mock.py), core 1 runs Sluice. Sluice is
 configured as a real deployment is: gateway authentication on (cf-aig-authorization), a stored key
@@ -26,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PY = sys.executable
 GATEWAY = "bench"
+GATEWAY_NO_LOGS = "bench-nologs"  # identical but collect_logs: false (logging cost comparison)
 
 
 def _pin(cpus: str, argv: list[str]) -> list[str]:
@@ -120,12 +122,16 @@ class Stack:
         _wait(f"{self.url}/healthz")
         account, admin = creds["account_id"], creds["api_token"]
         api = f"{self.url}/client/v4/accounts/{account}"
-        _call("POST", f"{api}/ai-gateway/gateways", admin, {"id": GATEWAY, "authentication": True, "collect_logs": True})
-        _call("POST", f"{api}/ai-gateway/gateways/{GATEWAY}/provider_configs", admin,
-              {"provider_slug": "openai", "alias": "default", "default_config": True,
-               "secret": "sk-bench-stored-key-0000000000000000", "rate_limit": 1_000_000_000, "rate_limit_period": 60})
+        for gateway_id, logs in ((GATEWAY, True), (GATEWAY_NO_LOGS, False)):
+            _call("POST", f"{api}/ai-gateway/gateways", admin,
+                  {"id": gateway_id, "authentication": True, "collect_logs": logs})
+            _call("POST", f"{api}/ai-gateway/gateways/{gateway_id}/provider_configs", admin,
+                  {"provider_slug": "openai", "alias": "default", "default_config": True,
+                   "secret": "sk-bench-stored-key-0000000000000000", "rate_limit": 1_000_000_000,
+                   "rate_limit_period": 60})
         run = _call("POST", f"{api}/tokens", admin, {"name": "bench", "permissions": ["AI Gateway Run"]})
         self.gateway_base = f"{self.url}/v1/{account}/{GATEWAY}/openai"
+        self.gateway_base_no_logs = f"{self.url}/v1/{account}/{GATEWAY_NO_LOGS}/openai"
         self.headers = [f"cf-aig-authorization: Bearer {run['result']['value']}"]
 
     def close(self) -> None:
@@ -169,6 +175,22 @@ def print_table(rows: list[dict]) -> None:
               f"| {r['cpu_us_per_req']:.0f} | {r['rss_mib']:.0f} | {s['errors']} |")
 
 
+def compare_logging(stack: Stack, duration: int, rounds: int = 3) -> None:
+    """Chat c=64 through two gateways that differ only in collect_logs, alternating, same run."""
+    body = HERE / "req_chat.json"
+    results: dict[str, list[float]] = {"logs on": [], "logs off": []}
+    for base in (stack.gateway_base, stack.gateway_base_no_logs):
+        wrk(f"{base}/chat/completions", body, stack.headers, 8, 2)  # warm-up
+    for _ in range(rounds):
+        for name, base in (("logs on", stack.gateway_base), ("logs off", stack.gateway_base_no_logs)):
+            results[name].append(wrk(f"{base}/chat/completions", body, stack.headers, 64, duration)["rps"])
+    on, off = sorted(results["logs on"])[rounds // 2], sorted(results["logs off"])[rounds // 2]
+    print("| gateway | chat c=64 RPS per round | median |\n|---|---|---|")
+    for name, values in results.items():
+        print(f"| {name} | {', '.join(f'{v:,.0f}' for v in values)} | {sorted(values)[rounds // 2]:,.0f} |")
+    print(f"logging on / off = {on / off:.3f}")
+
+
 def soak(stack: Stack, seconds: int, slice_s: int = 60) -> None:
     body = HERE / "req_chat.json"
     print("| minute | RPS | p50 ms | p99 ms | RSS MiB | errors |\n|---|---|---|---|---|---|")
@@ -185,6 +207,8 @@ def main() -> None:
     parser.add_argument("--cells", default="chat:1,chat:64,stream:64", help="MODE:CONCURRENCY list (chat, stream)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured cell")
     parser.add_argument("--soak", type=int, default=0, help="instead of cells: soak at c=64 for N seconds")
+    parser.add_argument("--compare-logging", action="store_true",
+                        help="instead of cells: logging on vs off (two gateways, alternating rounds)")
     parser.add_argument("--port", type=int, default=18790)
     parser.add_argument("--mock-port", type=int, default=18791)
     parser.add_argument("--peer", default=str(PEER), help="aiohttp pass-through to compare with ('' to skip)")
@@ -195,6 +219,8 @@ def main() -> None:
     try:
         if args.soak:
             soak(stack, args.soak)
+        elif args.compare_logging:
+            compare_logging(stack, args.duration)
         else:
             cells = [(m, int(c)) for m, c in (cell.split(":") for cell in args.cells.split(","))]
             peer = Peer(Path(args.peer), stack.mock_url, args.port + 2) if args.peer and Path(args.peer).exists() else None

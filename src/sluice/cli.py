@@ -68,8 +68,6 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
           workers: int = typer.Option(1, help="Worker processes (they share state through the database)."),
           ) -> None:
     """Run the gateway and management API (initialises the data dir on first start)."""
-    import uvicorn
-
     from sluice.bootstrap import initialise
     from sluice.logging import configure_logging
 
@@ -79,10 +77,14 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     if creds is not None:
         _print_bootstrap(creds, False)
         sys.stdout.flush()
-    os.environ["SLUICE_DATA_DIR"] = str(settings.data_dir)  # workers re-read settings from the environment
-    uvicorn.run("sluice.asgi:app", host=host, port=port, workers=workers, loop="uvloop", http="httptools",
-                lifespan="on", access_log=False, log_level="warning", server_header=False,
-                proxy_headers=False)  # measured: its per-request middleware cost; Sluice reads no X-Forwarded-*
+    os.environ["SLUICE_DATA_DIR"] = str(settings.data_dir)  # the server re-reads settings from the environment
+    # exec, not uvicorn.run(): the server starts in a fresh interpreter (same pid) without the CLI's
+    # modules loaded (measured: ~10 MiB less resident memory per process).
+    argv = [sys.executable, "-m", "uvicorn", "sluice.asgi:app", "--host", host, "--port", str(port),
+            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+            "--no-access-log", "--log-level", "warning", "--no-server-header",
+            "--no-proxy-headers"]  # measured: its per-request middleware cost; Sluice reads no X-Forwarded-*
+    os.execv(sys.executable, argv)
 
 
 @tokens_app.command("create")

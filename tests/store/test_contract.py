@@ -241,3 +241,15 @@ def test_sqlite_file_is_private(tmp_path: Path) -> None:
 
     asyncio.run(run())
     assert (tmp_path / "priv" / "x.db").stat().st_mode & 0o077 == 0
+
+
+def test_head_revision_constant_matches_alembic() -> None:
+    """database.HEAD_REVISION lets a started server skip importing Alembic; it must be the real head."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from sluice.store.database import HEAD_REVISION, MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
