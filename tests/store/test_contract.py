@@ -253,3 +253,36 @@ def test_head_revision_constant_matches_alembic() -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(cfg).get_heads() == [HEAD_REVISION]
+
+
+async def test_sqlite_transactions_queue_in_order_and_nesting_fails_loudly(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """One writer at a time inside a process (no busy-handler starvation); a nested begin() in one
+    task would wait for itself forever, so it raises instead."""
+    import asyncio
+
+    import pytest
+
+    from sluice.store import open_database
+
+    db = await open_database(f"sqlite:///{tmp_path / 'order.db'}")
+    try:
+        order: list[int] = []
+
+        async def write(n: int) -> None:
+            async with db.begin() as conn:
+                await queries.record_change(conn, "acct", f"k{n}")
+                await asyncio.sleep(0.01)  # hold the transaction while the others queue
+                order.append(n)
+
+        tasks = []
+        for n in range(5):
+            tasks.append(asyncio.ensure_future(write(n)))
+            await asyncio.sleep(0)  # queue them in a known order
+        await asyncio.gather(*tasks)
+        assert order == [0, 1, 2, 3, 4]
+        with pytest.raises(RuntimeError, match="deadlock"):
+            async with db.begin():
+                async with db.begin():
+                    pass
+    finally:
+        await db.close()

@@ -8,6 +8,8 @@ functions taking a connection; this module only opens, migrates and hands out tr
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import os
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -17,6 +19,7 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+_IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("sluice_in_transaction", default=False)
 # The newest migration's revision id; tests/store check it against Alembic's own view of the head.
 HEAD_REVISION = "0002_request_logs"
 
@@ -40,16 +43,32 @@ class Database:
         self.url = url
         self.engine = engine
         self.dialect = engine.dialect.name  # "sqlite" | "postgresql"
+        # SQLite has one writer at a time. Inside a process, writers queue here, in order, instead of
+        # spinning in SQLite's busy handler, which is unfair: under sustained load a background writer
+        # (request logs, change poller) could starve past busy_timeout and lose its batch. Measured
+        # in a 10-minute soak. Other processes (CLI, workers) still meet on busy_timeout.
+        self._writer: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
         """A transaction: committed when the block ends, rolled back if it raises."""
-        async with self.engine.begin() as conn:
-            yield conn
+        if self._writer is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        if _IN_TRANSACTION.get():
+            raise RuntimeError("Database.begin() inside another transaction of the same task would deadlock")
+        async with self._writer:
+            token = _IN_TRANSACTION.set(True)
+            try:
+                async with self.engine.begin() as conn:
+                    yield conn
+            finally:
+                _IN_TRANSACTION.reset(token)
 
     async def ping(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
+            async with self.begin() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
         except Exception:
@@ -58,7 +77,7 @@ class Database:
     async def migrate(self) -> None:
         if await self._at_head():
             return  # nothing to do, and Alembic (~11 MiB of modules) is never imported
-        async with self.engine.begin() as conn:
+        async with self.begin() as conn:
             if self.dialect == "postgresql":
                 # Several instances may start at once; one migrates, the others wait.
                 await conn.execute(text("SELECT pg_advisory_xact_lock(7466324)"))
@@ -66,7 +85,7 @@ class Database:
 
     async def _at_head(self) -> bool:
         try:
-            async with self.engine.connect() as conn:
+            async with self.begin() as conn:
                 versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
         except Exception:  # no table yet: a new database
             return False
