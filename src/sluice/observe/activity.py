@@ -24,6 +24,7 @@ from sluice.clock import rfc3339
 from sluice.observe.tables import provider_config_activity as A
 from sluice.proxy.exchange import Exchange
 from sluice.store import Database
+from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.activity")
 
@@ -63,7 +64,7 @@ class ActivityTracker:
         self._pending: dict[str, Counts] = {}
         self._inflight: dict[str, Counts] = {}  # being written: counted until the reload shows them
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task | None = None
+        self._job = Periodic("sluice-activity", interval_s, self.flush)
 
     def record(self, exchange: Exchange) -> None:
         if not exchange.config_id or exchange.rejected_by or exchange.cached:
@@ -87,28 +88,11 @@ class ActivityTracker:
 
     async def start(self) -> None:
         await self.load()
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="sluice-activity")
+        self._job.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._job.stop()
         await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001
-                log.error("activity flush failed", error=type(exc).__name__)
 
     async def load(self) -> None:
         async with self.db.begin() as conn:

@@ -20,6 +20,7 @@ from sluice.observe import logstore, retention
 from sluice.observe.records import log_row
 from sluice.proxy.exchange import Exchange
 from sluice.store import Database, queries
+from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.logs")
 
@@ -51,7 +52,7 @@ class LogSink:
         self._bytes = 0
         self._counts: dict[tuple[str, str], tuple[int, float]] = {}
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task | None = None
+        self._job = Periodic("sluice-log-sink", interval_s, self.flush)
 
     # -- the hot path ------------------------------------------------------------------------------
 
@@ -81,28 +82,11 @@ class LogSink:
     # -- background --------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="sluice-log-sink")
+        self._job.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await self._job.stop()
         await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.interval_s)
-            try:
-                await self.flush()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 — the loop must outlive a bad batch
-                log.error("request log flush failed", error=type(exc).__name__)
 
     async def flush(self) -> None:
         """Write every buffered log; returns when they are committed (or dropped and counted)."""

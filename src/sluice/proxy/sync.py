@@ -18,6 +18,7 @@ from sluice.clock import now, rfc3339
 from sluice.proxy.state import AccountState, build_account, load_account, open_secrets
 from sluice.secrets.keyfile import load_keyring
 from sluice.services import Services
+from sluice.tasks import Periodic
 from sluice.store import queries
 
 log = structlog.get_logger("sluice.proxy")
@@ -31,7 +32,7 @@ class StateSync:
         self.touched: set[str] = set()  # token ids used since the last flush
         self._seq = 0
         self._lock = asyncio.Lock()
-        self._task: asyncio.Task | None = None
+        self._job = Periodic("sluice-state-poll", max(0.05, services.settings.change_poll_interval_s), self._tick)
         self._last_touch = time.monotonic()
 
     async def start(self) -> None:
@@ -41,15 +42,10 @@ class StateSync:
             account_ids = [a["id"] for a in await queries.list_accounts(conn)]
         for account_id in account_ids:
             await self.refresh(account_id)
-        self._task = asyncio.create_task(self._poll_forever(), name="sluice-state-poll")
+        self._job.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except (asyncio.CancelledError, Exception):
-                pass
+        await self._job.stop()
         await self.flush_touches()
 
     async def refresh(self, account_id: str) -> None:
@@ -98,16 +94,8 @@ class StateSync:
         async with self.services.db.begin() as conn:
             await queries.touch_tokens(conn, sorted(ids), rfc3339(now()))
 
-    async def _poll_forever(self) -> None:
-        interval = max(0.05, self.services.settings.change_poll_interval_s)
-        while True:
-            await asyncio.sleep(interval)
-            try:
-                await self.poll_once()
-                if time.monotonic() - self._last_touch >= TOUCH_EVERY_S:
-                    self._last_touch = time.monotonic()
-                    await self.flush_touches()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 — the database may be briefly away; try again next tick
-                log.warning("state poll failed", error=type(exc).__name__)
+    async def _tick(self) -> None:
+        await self.poll_once()
+        if time.monotonic() - self._last_touch >= TOUCH_EVERY_S:
+            self._last_touch = time.monotonic()
+            await self.flush_touches()
