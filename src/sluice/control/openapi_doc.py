@@ -47,7 +47,8 @@ PATH_PARAMS: dict[str, Schema] = {
     "token_id": {**HEX32, "description": "an API token id"},
     "provider": {"type": "string", "enum": list(CATALOG_SLUGS),
                  "description": "a provider slug; others: 400"},
-    "log_id": {"type": "string", "description": "a log id (ULID, also the cf-aig-log-id response header)"},
+    "log_id": {"type": "string", "pattern": "^[0-9A-Za-z]{1,64}$",
+               "description": "a log id (ULID, also the cf-aig-log-id response header)"},
 }
 
 
