@@ -12,15 +12,20 @@ if ! have pg_ctlcluster || ! have redis-server; then
 fi
 
 pg_ready() { pg_isready -h 127.0.0.1 -p 5432 -q; }
-if ! pg_ready; then
+pg_trusts() { psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1" >/dev/null 2>&1; }
+if ! pg_ready || ! pg_trusts; then
   version=$(ls /etc/postgresql | sort -V | tail -n1)
   conf=/etc/postgresql/$version/main
   # trust auth on loopback, as the tests expect (a throwaway CI database, never production)
   if ! grep -q "sluice-ci" "$conf/pg_hba.conf" 2>/dev/null; then
     sed -i '1i host all all 127.0.0.1/32 trust # sluice-ci\nhost all all ::1/128 trust # sluice-ci\nlocal all all trust # sluice-ci' "$conf/pg_hba.conf"
   fi
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start
-  for _ in $(seq 1 50); do pg_ready && break; sleep 0.2; done
+  if pg_ready; then
+    pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+  else
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  fi
+  for _ in $(seq 1 50); do pg_ready && pg_trusts && break; sleep 0.2; done
 fi
 pg_ready || { echo "services: PostgreSQL did not start" >&2; exit 1; }
 psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='test'" | grep -q 1 \
