@@ -57,7 +57,7 @@ def test_own_key_wins_over_stored_keys() -> None:
     assert chosen.key is None and chosen.token_id is None
 
 
-def test_sluice_token_as_provider_key_authenticates_and_selects_a_stored_key() -> None:
+def test_gateway_token_as_provider_key_authenticates_and_selects_a_stored_key() -> None:
     chosen = pick({"authorization": f"Bearer {GOOD}"}, gateway(authentication=True))
     assert chosen.key.alias == "main" and chosen.token_id == "t1"
     assert pick({"x-api-key": GOOD}, gateway(keys={"anthropic": ProviderKeys({}, key("d", ANTHROPIC))}),

@@ -26,7 +26,7 @@ def test_request_filtering() -> None:
     }
 
 
-def test_sluice_token_in_an_auth_header_is_never_forwarded() -> None:
+def test_gateway_token_in_an_auth_header_is_never_forwarded() -> None:
     forward, control = split_request([(b"authorization", b"Bearer sluice_xyz"), (b"accept", b"*/*")], WATCHED)
     assert forward == [("accept", "*/*")]
     assert control["authorization"] == "Bearer sluice_xyz"

@@ -71,7 +71,7 @@ def test_byok_alias_header_selects_another_key(server, api, gateway, upstream) -
     assert not any(name.startswith("cf-aig-") for name in second["headers"])
 
 
-def test_sluice_token_as_api_key_authenticates_and_is_not_forwarded(server, api, gateway, upstream) -> None:
+def test_gateway_token_as_api_key_authenticates_and_is_not_forwarded(server, api, gateway, upstream) -> None:
     key = new_key()
     add_config(api, gateway, "openai", secret=key)
     set_gateway(api, gateway, authentication=True)
@@ -101,7 +101,7 @@ def test_anthropic_sluice_token_as_api_key_or_x_api_key(server, api, gateway, up
     assert len(upstream_requests(upstream)) == 2
 
 
-def test_sluice_token_without_run_permission_is_refused(server, api, gateway, upstream) -> None:
+def test_gateway_token_without_run_permission_is_refused(server, api, gateway, upstream) -> None:
     add_config(api, gateway, "openai")
     token = create_token(api, ["AI Gateway Read"])
     with oai(server, gateway, api_key=token) as client:
