@@ -10,7 +10,17 @@ from starlette.requests import Request
 
 from sluice.control.auth import Principal, authenticate
 from sluice.control.validation import account_id_param
+from sluice.errors import NotFound
+from sluice.store import queries
 from sluice.services import Services
+
+
+async def require_gateway(conn: AsyncConnection, account_id: str, gateway_id: str) -> dict:
+    """The gateway row, or 404 / 7002: the one check every gateway-scoped route makes."""
+    row = await queries.get_gateway(conn, account_id, gateway_id)
+    if row is None:
+        raise NotFound(f"gateway {gateway_id[:64]!r} not found")
+    return row
 
 
 def services(request: Request) -> Services:

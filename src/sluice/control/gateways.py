@@ -7,10 +7,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sluice import envelope
-from sluice.control.common import authorized, services
+from sluice.control.common import authorized, require_gateway, services
 from sluice.control.schemas import GatewayCreate, GatewayFields, gateway_body, gateway_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
-from sluice.errors import Conflict, NotFound, ValidationError
+from sluice.errors import Conflict, ValidationError
 from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
 from sluice.observe.cache.keys import gateway_prefix
 from sluice.store import queries
@@ -44,16 +44,9 @@ async def list_gateways(request: Request) -> Response:
     return envelope.ok([gateway_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
 
 
-async def _existing(conn, account_id: str, gateway_id: str) -> dict:  # type: ignore[no-untyped-def]
-    row = await queries.get_gateway(conn, account_id, gateway_id)
-    if row is None:
-        raise NotFound(f"gateway {gateway_id[:64]!r} not found")
-    return row
-
-
 async def get_gateway(request: Request) -> Response:
     async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
-        row = await _existing(conn, account_id, request.path_params["gateway_id"])
+        row = await require_gateway(conn, account_id, request.path_params["gateway_id"])
     return envelope.ok(gateway_wire(row))
 
 
@@ -64,7 +57,7 @@ async def update_gateway(request: Request) -> Response:
         if data.get("id", gateway_id) == gateway_id:
             data.pop("id", None)  # tolerate the id repeated in the body; a different one is refused
         fields = parse_model(GatewayFields, data)
-        current = await _existing(conn, account_id, gateway_id)
+        current = await require_gateway(conn, account_id, gateway_id)
         await _check_store(conn, account_id, fields.store_id)
         row = await queries.update_gateway(conn, account_id, gateway_id, gateway_body(fields, current))
         await queries.record_change(conn, account_id, "gateway")
@@ -78,7 +71,7 @@ async def update_gateway(request: Request) -> Response:
 async def delete_gateway(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
-        row = await _existing(conn, account_id, gateway_id)
+        row = await require_gateway(conn, account_id, gateway_id)
         await queries.delete_gateway(conn, account_id, gateway_id)
         hook = services(request).extras.get("on_gateway_delete")
         if hook is not None:
@@ -91,7 +84,7 @@ async def delete_gateway(request: Request) -> Response:
 async def gateway_url(request: Request) -> Response:
     provider = request.path_params["provider"]
     async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
-        gateway = await _existing(conn, account_id, request.path_params["gateway_id"])
+        gateway = await require_gateway(conn, account_id, request.path_params["gateway_id"])
     if provider not in services(request).catalog:
         raise ValidationError(f"provider: unknown provider {provider[:64]!r}", path=["path", "provider"])
     base = str(request.base_url).rstrip("/")

@@ -7,7 +7,6 @@ score, metadata) and delete by filters. Filter parsing lives in ``observe/filter
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import orjson
@@ -16,12 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sluice import envelope
-from sluice.control.common import authorized
+from sluice.control.common import authorized, require_gateway
 from sluice.control.validation import (
     MAX_PAGE,
     bool_param,
     choice_param,
     int_param,
+    number_param,
     paging,
     read_json,
     require_object,
@@ -30,30 +30,11 @@ from sluice.errors import NotFound, ValidationError
 from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
 from sluice.observe import custom, logstore
 from sluice.observe.filters import Filter, parse_date, parse_filters
-from sluice.store import queries
 
 HEAD_MAX = 8192  # characters of a body shown inline by GET /logs/{id}
 DEPRECATED_EQ = ("model", "model_type", "provider", "request_content_type", "response_content_type")
 DEPRECATED_RANGES = {"cost": "cost", "duration": "duration", "tokens_in": "tokens_in", "tokens_out": "tokens_out",
                      "total_tokens": "tokens"}
-
-
-async def _gateway(conn: AsyncConnection, account_id: str, gateway_id: str) -> None:
-    if await queries.get_gateway(conn, account_id, gateway_id) is None:
-        raise NotFound(f"gateway {gateway_id[:64]!r} not found")
-
-
-def _number(request: Request, name: str) -> float | None:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise ValidationError(f"{name}: must be a number", path=["query", name])
-    return value
 
 
 def _deprecated_filters(request: Request) -> list[Filter]:
@@ -68,7 +49,7 @@ def _deprecated_filters(request: Request) -> list[Filter]:
     out += [Filter(name, "eq", (params[name],)) for name in DEPRECATED_EQ if name in params]
     for suffix, key in DEPRECATED_RANGES.items():
         for bound, operator in (("min", "ge"), ("max", "le")):
-            value = _number(request, f"{bound}_{suffix}")
+            value = number_param(request, f"{bound}_{suffix}")
             if value is not None:
                 out.append(Filter(key, operator, (value,)))
     for name, operator in (("start_date", "ge"), ("end_date", "le")):
@@ -116,7 +97,7 @@ async def list_logs(request: Request) -> Response:
         direction = choice_param(request, "order_by_direction", direction, ("asc", "desc"))
         bool_param(request, "meta_info")  # validated; aggregates are always returned
         search = request.query_params.get("search") or None
-        await _gateway(conn, account_id, gateway_id)
+        await require_gateway(conn, account_id, gateway_id)
         condition = logstore.where(account_id, gateway_id, filters, search)
         rows = await logstore.list_logs(conn, condition, order_by, direction == "desc", page, per_page)
         totals = await logstore.aggregates(conn, condition)
@@ -127,7 +108,7 @@ async def list_logs(request: Request) -> Response:
 
 async def _log(conn: AsyncConnection, request: Request, account_id: str) -> dict[str, Any]:
     gateway_id, log_id = request.path_params["gateway_id"], request.path_params["log_id"]
-    await _gateway(conn, account_id, gateway_id)
+    await require_gateway(conn, account_id, gateway_id)
     row = await logstore.get_log(conn, account_id, gateway_id, log_id)
     if row is None:
         raise NotFound(f"log {log_id[:64]!r} not found")
@@ -212,7 +193,7 @@ async def delete_logs(request: Request) -> Response:
         limit: int | None = None
         if "limit" in request.query_params:
             limit = int_param(request, "limit", 0, minimum=1, maximum=MAX_PAGE)
-        await _gateway(conn, account_id, gateway_id)
+        await require_gateway(conn, account_id, gateway_id)
         deleted = await logstore.delete_logs(conn, logstore.where(account_id, gateway_id, filters), order_by,
                                              direction == "desc", limit)
     return envelope.ok({"deleted": deleted})

@@ -12,20 +12,13 @@ from starlette.responses import Response
 
 from sluice import envelope
 from sluice.clock import new_id, now, rfc3339
-from sluice.control.common import authorized, services
+from sluice.control.common import authorized, require_gateway, services
 from sluice.control.schemas import ProviderConfigCreate, ProviderConfigUpdate, config_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, NotFound, ValidationError
 from sluice.identity.permissions import CONFIG_READ, CONFIG_WRITE
 from sluice.secrets import vault
 from sluice.store import queries
-
-
-async def _gateway(conn: AsyncConnection, account_id: str, gateway_id: str) -> dict[str, Any]:
-    gateway = await queries.get_gateway(conn, account_id, gateway_id)
-    if gateway is None:
-        raise NotFound(f"gateway {gateway_id[:64]!r} not found")
-    return gateway
 
 
 async def _gateway_store(conn: AsyncConnection, account_id: str, gateway: dict[str, Any]) -> dict[str, Any]:
@@ -79,7 +72,7 @@ async def create_config(request: Request) -> Response:
     async with authorized(request, CONFIG_WRITE) as (account_id, conn, _):
         body = parse_model(ProviderConfigCreate, require_object(await read_json(request)))
         await queries.lock_config_writes(conn, account_id)
-        gateway = await _gateway(conn, account_id, gateway_id)
+        gateway = await require_gateway(conn, account_id, gateway_id)
         if await queries.config_by_alias(conn, account_id, gateway_id, body.provider_slug, body.alias):
             raise Conflict(f"alias {body.alias!r} already exists for provider {body.provider_slug!r} on this gateway")
         config_id = new_id()
@@ -106,7 +99,7 @@ async def list_configs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request, CONFIG_READ) as (account_id, conn, _):
         page, per_page = paging(request)
-        await _gateway(conn, account_id, gateway_id)
+        await require_gateway(conn, account_id, gateway_id)
         rows, total = await queries.list_configs(conn, account_id, gateway_id, page, per_page)
     wire = [_with_activity(request, config_wire(r)) for r in rows]
     return envelope.ok(wire, result_info=envelope.page_info(page, per_page, len(rows), total))
@@ -120,7 +113,7 @@ def _with_activity(request: Request, wire: dict[str, Any]) -> dict[str, Any]:
 
 async def _config(conn: AsyncConnection, request: Request, account_id: str) -> dict[str, Any]:
     gateway_id, config_id = request.path_params["gateway_id"], request.path_params["config_id"]
-    await _gateway(conn, account_id, gateway_id)
+    await require_gateway(conn, account_id, gateway_id)
     row = await queries.get_config(conn, account_id, gateway_id, config_id)
     if row is None:
         raise NotFound(f"provider config {config_id[:64]!r} not found")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, TypeVar
 
@@ -99,6 +100,20 @@ def int_param(request: Request, name: str, default: int, *, minimum: int | None 
         raise ValidationError(f"{name}: must be >= {minimum}", path=["query", name])
     if maximum is not None and value > maximum:
         raise ValidationError(f"{name}: must be <= {maximum}", path=["query", name])
+    return value
+
+
+def number_param(request: Request, name: str) -> float | None:
+    """A finite number from the query string, or None when absent."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValidationError(f"{name}: must be a number", path=["query", name])
     return value
 
 
