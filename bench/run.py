@@ -75,6 +75,14 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
+def logs_dropped(base_url: str) -> int:
+    """Request logs the server has shed so far (``sluice_request_logs_dropped_total``, all reasons):
+    a throughput figure only counts if the logs kept up."""
+    text = urllib.request.urlopen(f"{base_url}/metrics", timeout=10).read().decode()
+    return int(sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.startswith("sluice_request_logs_dropped_total")))
+
+
 def wrk(url: str, body: Path, headers: list[str], conns: int, seconds: int) -> dict:
     argv = _pin("0", ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "10s",
                       "-s", str(HERE / "post.lua"), url, "--", str(body), *headers])
@@ -148,9 +156,10 @@ def run_cells(stack: Stack, cells: list[tuple[str, int]], duration: int, peer: P
         body = HERE / ("req_chat_stream.json" if mode == "stream" else "req_chat.json")
         wrk(f"{stack.gateway_base}/chat/completions", body, stack.headers, min(conns, 8), 2)  # warm-up
         direct = wrk(f"{stack.mock_url}/v1/chat/completions", body, ["Authorization: Bearer sk-direct"], conns, duration)
-        cpu0 = _cpu_seconds(stack.server.pid)
+        cpu0, dropped0 = _cpu_seconds(stack.server.pid), logs_dropped(stack.url)
         gw = wrk(f"{stack.gateway_base}/chat/completions", body, stack.headers, conns, duration)
         cpu = _cpu_seconds(stack.server.pid) - cpu0
+        dropped = logs_dropped(stack.url) - dropped0
         floor = None
         if peer is not None:
             wrk(f"{peer.url}/v1/chat/completions", body, ["Authorization: Bearer sk-direct"], min(conns, 8), 2)
@@ -158,21 +167,22 @@ def run_cells(stack: Stack, cells: list[tuple[str, int]], duration: int, peer: P
         rows.append({"cell": f"{mode} c={conns}", "direct": direct, "sluice": gw, "peer": floor,
                      "ratio": gw["rps"] / direct["rps"] if direct["rps"] else 0.0,
                      "added_p50_ms": (gw["p50_us"] - direct["p50_us"]) / 1000,
-                     "cpu_us_per_req": cpu * 1e6 / max(gw["requests"], 1), "rss_mib": _rss_mib(stack.server.pid)})
+                     "cpu_us_per_req": cpu * 1e6 / max(gw["requests"], 1), "rss_mib": _rss_mib(stack.server.pid),
+                     "logs_dropped": dropped})
     return rows
 
 
 def print_table(rows: list[dict]) -> None:
     print("| cell | direct RPS | py-aiohttp floor RPS | Sluice RPS | Sluice / direct | Sluice / floor "
-          "| Sluice p50 ms (added) | Sluice p99 ms | CPU µs/req | RSS MiB | errors |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "| Sluice p50 ms (added) | Sluice p99 ms | CPU µs/req | RSS MiB | errors | logs dropped |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         s, d, f = r["sluice"], r["direct"], r["peer"]
         floor = f"{f['rps']:,.0f}" if f else "-"
         vs_floor = f"{s['rps'] / f['rps']:.2f}" if f and f["rps"] else "-"
         print(f"| {r['cell']} | {d['rps']:,.0f} | {floor} | {s['rps']:,.0f} | {r['ratio']:.3f} | {vs_floor} "
               f"| {s['p50_us']/1000:.2f} (+{r['added_p50_ms']:.2f}) | {s['p99_us']/1000:.2f} "
-              f"| {r['cpu_us_per_req']:.0f} | {r['rss_mib']:.0f} | {s['errors']} |")
+              f"| {r['cpu_us_per_req']:.0f} | {r['rss_mib']:.0f} | {s['errors']} | {r['logs_dropped']} |")
 
 
 def compare_logging(stack: Stack, duration: int, rounds: int = 3) -> None:

@@ -26,9 +26,9 @@ def too_large(max_bytes: int) -> GatewayError:
 
 
 class StreamedBody:
-    """An async iterable of the rest of a large body, for aiohttp to send upstream.
+    """An async iterable of the rest of a large body, sent upstream as it arrives.
 
-    Errors cannot travel through aiohttp intact, so they are kept in ``error`` for the caller to
+    Errors are also kept in ``error`` (the upstream client may wrap what it sees) for the caller to
     raise; ``on_complete`` runs once the client's body has been read to the end.
     """
 

@@ -295,7 +295,7 @@ class DataPlane:
                 exchange.request_size = body.size
             exchange.status_code = response.status
             exchange.success = response.status < 400
-            content_type = response.headers.get("content-type")
+            content_type = response.content_type
             exchange.response_content_type = content_type
             exchange.stream = bool(content_type and content_type.startswith("text/event-stream"))
             extra = [(b"cf-aig-log-id", exchange.log_id.encode())]

@@ -1,13 +1,13 @@
-"""The only module that talks to upstream providers: one pooled aiohttp session for the process.
+"""The upstream leg: send the request to the provider, wait for its headers, relay the body.
 
-Bytes pass through untouched (``auto_decompress=False``, no cookie jar, no redirects followed, no
-headers added by the client library except ``Host`` and framing). Responses are relayed chunk by
-chunk as they arrive.
+Transport is ``client.py`` (a lean pooled HTTP/1.1 client; why not aiohttp: see there). Bytes pass
+through untouched: no decompression, no cookies, no redirects followed, no headers added except
+``host`` and framing. Responses are relayed chunk by chunk as they arrive.
 
 Timeouts: connect = ``upstream_connect_timeout_s``; time to the response headers =
 ``upstream_first_byte_timeout_s`` or the request's ``cf-aig-request-timeout``; both → 504 / 2007.
-Once streaming, a silence longer than the larger of the two also ends the stream (an idle timeout,
-so a hung provider cannot hold a connection forever).
+Once streaming, a silence longer than that same timeout also ends the stream (an idle timeout, so a
+hung provider cannot hold a connection forever).
 
 Retries (connection failures and 5xx only, never timeouts: a hung provider would multiply the
 wait) need the whole request body in hand, so they apply only to buffered bodies (see ``body.py``).
@@ -17,20 +17,18 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from typing import Any, AsyncIterable, Awaitable, Callable
-
-import aiohttp
-from yarl import URL
+from typing import AsyncIterable, Awaitable, Callable
 
 from sluice.errors import GatewayError
+from sluice.proxy import client
+from sluice.proxy.client import Response
 from sluice.settings import Settings
 
-# Transport-level failures: connection refused/reset, DNS, a connection closed before the answer.
-CONNECTION_ERRORS = (aiohttp.ClientError, OSError)
-# A pooled connection that turns out to be closed fails like this (aiohttp re-tries it by itself only
-# for idempotent methods). One extra attempt, outside the retry policy, for buffered bodies: the
-# common cause is a provider closing an idle keep-alive connection, not a half-processed request.
-STALE_ERRORS = (aiohttp.ServerDisconnectedError,)
+# A pooled connection that turns out to be closed fails like this. One extra attempt, outside the
+# retry policy, for buffered bodies: the common cause is a provider closing an idle keep-alive
+# connection, not a half-processed request.
+STALE_ERRORS = (client.StaleConnection,)
+CONNECTION_ERRORS = (client.ClientError, OSError)
 
 
 def attempts_allowed_stale(body: object) -> bool:
@@ -70,55 +68,52 @@ def unreachable_error() -> GatewayError:
 class Upstream:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.session: aiohttp.ClientSession | None = None
-        self._urls: dict[str, URL] = {}
+        self.pool: client.Pool | None = None
+        self._targets: dict[str, client.Target] = {}
         self.first_byte_s = settings.upstream_first_byte_timeout_s or None
-        self._timeout = aiohttp.ClientTimeout(
-            total=None, connect=settings.upstream_connect_timeout_s or None,
-            sock_connect=settings.upstream_connect_timeout_s or None, sock_read=self.first_byte_s,
-        )
 
     async def start(self) -> None:
-        connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=15)
-        self.session = aiohttp.ClientSession(
-            connector=connector, timeout=self._timeout, auto_decompress=False,
-            cookie_jar=aiohttp.DummyCookieJar(), skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding"),
-            raise_for_status=False,
-        )
+        self.pool = client.Pool(connect_timeout_s=self.settings.upstream_connect_timeout_s or None, keepalive_s=15.0)
 
     async def close(self) -> None:
-        if self.session is not None:
-            await self.session.close()
-            self.session = None
+        if self.pool is not None:
+            self.pool.close()
+            self.pool = None
+
+    def target(self, url: str) -> client.Target:
+        target = self._targets.get(url)
+        if target is None:
+            try:
+                target = client.parse_target(url)  # parsed once per URL: a measurable share otherwise
+            except client.InvalidRequest as exc:
+                raise GatewayError(400, 2002, str(exc)) from None
+            if len(self._targets) >= URL_CACHE_SIZE:
+                self._targets.clear()
+            self._targets[url] = target
+        return target
 
     async def open(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | AsyncIterable[bytes],
-                   timeout_s: float | None, retry: RetryPolicy) -> aiohttp.ClientResponse:
+                   timeout_s: float | None, retry: RetryPolicy) -> Response:
         """Send the request and wait for the response headers; the caller relays or releases it.
 
-        Raises ``GatewayError`` 504 / 2007 (timeout) or 502 / 2008 (connection failed). An upstream
-        4xx/5xx is returned like any response (the last attempt's, when retries run out).
+        Raises ``GatewayError`` 504 / 2007 (timeout), 502 / 2008 (connection failed) or 400 / 2002
+        (a request that cannot be written). An upstream 4xx/5xx is returned like any response (the
+        last attempt's, when retries run out).
         """
-        assert self.session is not None, "Upstream.start() was not called"
-        target = self._urls.get(url)
-        if target is None:
-            target = URL(url, encoded=True)  # parsing is a measurable share of a request: cached
-            if len(self._urls) >= URL_CACHE_SIZE:
-                self._urls.clear()
-            self._urls[url] = target
+        assert self.pool is not None, "Upstream.start() was not called"
+        target = self.target(url)
+        wait_s = timeout_s if timeout_s is not None else self.first_byte_s
         attempts = retry.attempts if isinstance(body, (bytes, bytearray)) else 1
-        options: dict[str, Any] = {"headers": headers, "data": body, "allow_redirects": False}
-        if timeout_s is not None:
-            # aiohttp's sock_read bounds the wait for the response headers (and any later silence)
-            options["timeout"] = aiohttp.ClientTimeout(total=None, connect=self._timeout.connect,
-                                                       sock_connect=self._timeout.sock_connect, sock_read=timeout_s)
         stale_retried = False
         attempt = 0
         while attempt < attempts:
             attempt += 1
             try:
-                response = await self.session.request(method, target, **options)
-            except TimeoutError:  # aiohttp's connect/read timeouts are TimeoutErrors too
+                response = await client.request(self.pool, method, target, headers, body, wait_s, wait_s)
+            except TimeoutError:
                 raise timeout_error() from None
+            except client.InvalidRequest as exc:
+                raise GatewayError(400, 2002, f"request cannot be forwarded: {exc}") from None
             except STALE_ERRORS:
                 if not stale_retried and attempts_allowed_stale(body):
                     stale_retried = True  # a pooled keep-alive connection the provider had closed
@@ -141,7 +136,7 @@ class Upstream:
         raise AssertionError("unreachable")  # pragma: no cover — the loop always returns or raises
 
     @staticmethod
-    async def relay(response: aiohttp.ClientResponse, send: Callable[[dict], Awaitable[None]],
+    async def relay(response: Response, send: Callable[[dict], Awaitable[None]],
                     tap: Callable[[bytes], None] | None) -> bool:
         """Copy the response body to the client as it arrives; False when the upstream broke off.
 
@@ -157,7 +152,7 @@ class Upstream:
                 response.release()
                 await send({"type": "http.response.body", "body": body, "more_body": False})
                 return True
-            async for chunk in response.content.iter_any():
+            async for chunk in response.iter_chunks():
                 if tap is not None:
                     tap(chunk)
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -172,5 +167,5 @@ class Upstream:
         return True
 
 
-def _is_event_stream(response: aiohttp.ClientResponse) -> bool:
-    return response.headers.get("content-type", "").startswith("text/event-stream")
+def _is_event_stream(response: Response) -> bool:
+    return (response.content_type or "").startswith("text/event-stream")
