@@ -11,6 +11,7 @@ from typing import Any
 from sluice.clock import rfc3339
 from sluice.observe import custom, redact
 from sluice.observe.pricing import PriceTable, default_table
+from sluice.providers.usage import model_from_request
 from sluice.proxy.exchange import Exchange
 
 _MODEL_TYPES = (  # first match on the provider path wins
@@ -49,6 +50,8 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
     tokens_in = usage.tokens_in if usage else None
     tokens_out = usage.tokens_out if usage else None
     model = exchange.model or (usage.model if usage else None)
+    if model is None and exchange.request_body and len(exchange.request_body) >= exchange.request_size:
+        model = model_from_request(bytes(exchange.request_body))  # parsed here, off the request path
     custom_cost = custom.parse_custom_cost(headers.get("cf-aig-custom-cost"))
     if exchange.cached:
         cost: float | None = 0.0  # a cache hit was not billed by the provider

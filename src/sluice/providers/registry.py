@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Mapping
 
@@ -47,6 +47,11 @@ class Provider:
     path_defaults: tuple[tuple[str, str], ...] = ()
     path_rewrite: tuple[tuple[str, str], ...] = ()
     base_url_when: tuple[tuple[str, str, str], ...] = ()  # (name, value, base)
+    _auth_names: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Read on every request: built once.
+        object.__setattr__(self, "_auth_names", (self.auth_header, *(name for name, _ in self.alt_auth)))
 
     def auth_value(self, key: str) -> str:
         """The auth header value for a stored key, e.g. ``"Bearer sk-..."``."""
@@ -58,7 +63,7 @@ class Provider:
 
         When a stored key is used, all of them are to be removed from the forwarded request.
         """
-        return (self.auth_header, *(name for name, _ in self.alt_auth))
+        return self._auth_names
 
     def strip_scheme(self, value: str, header: str | None = None) -> str:
         """The bare key of an auth header value (that header's scheme removed, case-insensitively)."""

@@ -356,7 +356,8 @@ class Pool:
             self._ssl = ssl.create_default_context()
         return self._ssl
 
-    async def acquire(self, target: Target) -> Connection:
+    def take_idle(self, target: Target) -> Connection | None:
+        """A pooled connection to the target's origin that is still open, or None."""
         idle = self._idle.get(target.key)
         if idle:
             now = time.monotonic()
@@ -367,6 +368,10 @@ class Pool:
                     conn.reused = True
                     return conn
                 conn.close()
+        return None
+
+    async def connect(self, target: Target) -> Connection:
+        """A new connection (``ClientError`` when it cannot be made; ``TimeoutError`` after the connect timeout)."""
         loop = asyncio.get_running_loop()
         connect = loop.create_connection(
             lambda: Connection(self, target.key), target.host, target.port,
@@ -413,7 +418,7 @@ async def request(pool: Pool, method: str, target: Target, headers: list[tuple[s
     (connect/transport/protocol failure), ``TimeoutError`` or ``InvalidRequest``. On any failure the
     connection is closed, never pooled.
     """
-    conn = await pool.acquire(target)
+    conn = pool.take_idle(target) or await pool.connect(target)
     try:
         await conn.send(method, target, headers, body)
         await conn.response_head(first_byte_timeout_s)

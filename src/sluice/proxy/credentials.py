@@ -53,9 +53,9 @@ def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str]
     """Apply SPEC §5.3 to one request; raises ``GatewayError`` (2009, 2006, 2005)."""
     token_id: str | None = None
     if gateway.authentication:
-        sent = control.get(GATEWAY_AUTH_HEADER, "")
-        if _bearer(sent):
-            token_id = _verify(_bearer(sent), tokens, gateway.account_id, now)
+        sent = _bearer(control.get(GATEWAY_AUTH_HEADER, ""))
+        if sent:
+            token_id = _verify(sent, tokens, gateway.account_id, now)
     own = False
     for name in provider.auth_header_names:
         value = control.get(name)
