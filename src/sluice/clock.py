@@ -22,6 +22,19 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+_second: list = [-1, ""]  # the last whole second formatted by ``rfc3339_ts``, and its text
+
+
+def rfc3339_ts(timestamp: float) -> str:
+    """``rfc3339`` of a Unix time. One formatting per second: a log batch is mostly one second."""
+    millis = int(timestamp * 1000)
+    second, ms = divmod(millis, 1000)
+    if second != _second[0]:
+        _second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second[0] = second
+    return f"{_second[1]}.{ms:03d}Z"
+
+
 def new_id() -> str:
     """32 lower-case hex characters, the shape of Cloudflare account / secret ids."""
     return secrets.token_hex(16)

@@ -76,7 +76,7 @@ SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("log_body_max_bytes", str(64 * 1024), _positive_int, "Request/response bytes kept in a stored log."),
     ("log_flush_interval_s", "0.2", _non_negative_float, "How often buffered request logs are written."),
     ("metrics_token", None, str, "When set, GET /metrics requires Authorization: Bearer <this value>."),
-    ("log_buffer_max_bytes", str(64 * 1024 * 1024), _positive_int, "Request logs held in memory before dropping (bytes)."),
+    ("log_buffer_max_bytes", str(16 * 1024 * 1024), _positive_int, "Request logs held in memory before dropping (bytes)."),
     ("cache_max_bytes", str(64 * 1024 * 1024), _positive_int, "In-memory response cache size (bytes, LRU)."),
 )
 
@@ -97,7 +97,7 @@ class Settings:
     log_body_max_bytes: int = 64 * 1024
     log_flush_interval_s: float = 0.2
     metrics_token: str | None = field(default=None, repr=False)
-    log_buffer_max_bytes: int = 64 * 1024 * 1024
+    log_buffer_max_bytes: int = 16 * 1024 * 1024
     cache_max_bytes: int = 64 * 1024 * 1024
     upstream_overrides: Mapping[str, str] = field(default_factory=dict)
 

@@ -111,3 +111,20 @@ async def test_activity_upsert(db: Database) -> None:
 async def test_fractional_bounds_on_whole_number_columns(db: Database) -> None:
     assert await matching(db, f("duration", "lt", "10.5")) == [0]  # 10 < 10.5, not 10 < 10
     assert await matching(db, f("duration", "gt", "1e12")) == []  # beyond any integer column: no error
+
+
+async def test_a_large_batch_spans_several_multi_row_inserts(db: Database) -> None:
+    gateway = db.test_gateway  # type: ignore[attr-defined]
+    count = logstore.SQLITE_ROWS_PER_INSERT * 2 + 7  # three INSERT statements on SQLite
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, batch_size=count)
+    made = [exchange(gateway, started_at=T0 + 10 + i / 1000, duration_ms=i, request_body=b'{"n":%d}' % i,
+                     request_size=len(b'{"n":%d}' % i)) for i in range(count)]
+    for item in made:
+        sink.record(item)
+    await sink.flush()
+    async with db.begin() as conn:
+        assert await logstore.count_logs(conn, ACCOUNT, gateway) == count + 3
+        for item in (made[0], made[logstore.SQLITE_ROWS_PER_INSERT], made[-1]):  # each statement's rows
+            stored = await logstore.get_log(conn, ACCOUNT, gateway, item.log_id)
+            assert stored is not None and stored["duration"] == item.duration_ms
+            assert stored["request_body"] == item.request_body

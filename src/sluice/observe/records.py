@@ -5,10 +5,9 @@ Pure (no I/O). Runs in the flush worker, so nothing here is on a request's path.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 from typing import Any
 
-from sluice.clock import rfc3339
+from sluice.clock import rfc3339_ts
 from sluice.observe import custom, redact
 from sluice.observe.pricing import PriceTable, default_table
 from sluice.providers.usage import model_from_request
@@ -60,12 +59,11 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
     else:
         price = (prices or default_table()).price(exchange.provider, model)
         cost = price.cost(tokens_in, tokens_out) if price and (tokens_in is not None or tokens_out is not None) else None
-    created = datetime.fromtimestamp(exchange.started_at, tz=timezone.utc)
     return {
         "id": exchange.log_id,
         "account_id": exchange.account_id,
         "gateway_id": exchange.gateway_id,
-        "created_at": rfc3339(created),
+        "created_at": rfc3339_ts(exchange.started_at),
         "provider": exchange.provider,
         "model": _text(model, 256),
         "model_type": model_type(exchange.path),

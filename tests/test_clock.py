@@ -1,0 +1,33 @@
+"""Wire formats of time and ids (``sluice.clock``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from sluice.clock import new_ulid, rfc3339, rfc3339_ts
+
+CROCKFORD = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
+
+
+def test_rfc3339_shape() -> None:
+    moment = datetime(2026, 11, 27, 7, 50, 1, 123456, tzinfo=timezone.utc)
+    assert rfc3339(moment) == "2026-11-27T07:50:01.123Z"
+    assert rfc3339_ts(moment.timestamp()) == "2026-11-27T07:50:01.123Z"
+
+
+@given(st.integers(min_value=0, max_value=4_000_000_000_000))
+def test_rfc3339_ts_agrees_with_datetime_formatting(millis: int) -> None:
+    # whole milliseconds are exact; the per-second cache must never leak one second into the next
+    moment = datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+    assert rfc3339_ts(millis / 1000 + 0.0001) == rfc3339(moment)
+
+
+def test_ulids_are_crockford_and_time_ordered() -> None:
+    ids = [new_ulid() for _ in range(1000)]
+    assert all(CROCKFORD.fullmatch(i) for i in ids)
+    assert len(set(ids)) == 1000
+    assert ids[0][:10] <= ids[-1][:10]  # the first 10 characters are the millisecond time
