@@ -27,6 +27,7 @@ log = structlog.get_logger("sluice.logs")
 PolicyLookup = Callable[[AsyncConnection, str, str], Awaitable["retention.Policy | None"]]
 COUNT_TTL_S = 30.0  # a cached per-gateway log count is re-read from the database this often
 SLICE_MIN_S, SLICE_PER_BACKLOG_S, SLICE_MAX_S = 0.002, 0.000004, 0.025  # see LogSink._rows
+BATCH_MAX_BYTES = 2 << 20
 OVERHEAD = 1024  # bytes accounted per buffered log besides its bodies
 
 
@@ -93,8 +94,7 @@ class LogSink:
         """Write every buffered log; returns when they are committed (or dropped and counted)."""
         async with self._lock:
             while self._buffer:
-                batch = [self._buffer.popleft() for _ in range(min(self.batch_size, len(self._buffer)))]
-                self._bytes -= sum(self._size(e) for e in batch)
+                batch = self._take_batch()
                 try:
                     rows = await self._rows(batch)
                     await self._write(rows)
@@ -102,6 +102,18 @@ class LogSink:
                     log.error("request log batch lost", error=type(exc).__name__, logs=len(batch))
                     self._drop("write_failed", len(batch))
                     self._counts.clear()
+
+    def _take_batch(self) -> list[Exchange]:
+        """Up to ``batch_size`` logs and about ``BATCH_MAX_BYTES`` (rows and the driver's copies
+        of their bodies exist at once while a batch is written: bounded to bound memory)."""
+        batch: list[Exchange] = []
+        size = 0
+        while self._buffer and len(batch) < self.batch_size and size < BATCH_MAX_BYTES:
+            exchange = self._buffer.popleft()
+            size += self._size(exchange)
+            batch.append(exchange)
+        self._bytes -= size
+        return batch
 
     async def _rows(self, batch: list[Exchange]) -> list[dict[str, Any]]:
         """Rows built on the event loop in time slices, yielding to requests in between.
