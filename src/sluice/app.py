@@ -12,11 +12,7 @@ import gc
 from typing import Any
 
 import structlog
-from starlette.applications import Starlette
-from starlette.routing import Mount
-
 from sluice import envelope
-from sluice.control.routes import ROUTES, management_app
 from sluice.errors import ApiError
 from sluice.observe import Observability
 from sluice.observe.endpoint import serve_metrics
@@ -40,8 +36,7 @@ class SluiceApp:
         self.services: Services | None = None
         self.dataplane: DataPlane | None = None
         self.observability: Observability | None = None
-        self.management: Starlette = management_app()
-        self.management.router.routes = [Mount("/client/v4", routes=ROUTES)]
+        self._management_app: Any = None
 
     async def startup(self) -> None:
         db = await open_database(self.settings.database_url)
@@ -49,7 +44,6 @@ class SluiceApp:
             settings=self.settings, db=db, keyring=load_keyring(self.settings),
             catalog=load_catalog(self.settings.upstream_overrides),
         )
-        self.management.state.services = self.services
         self.observability = Observability(self.settings, db)
         self.observability.install(self.services.extras)  # observer, activity, cache, metrics, on_gateway_delete
         await self.observability.start()
@@ -85,6 +79,20 @@ class SluiceApp:
         elif kind == "lifespan":
             await self._lifespan(receive, send)
 
+    def management(self) -> Any:
+        """The management API (Starlette), built on its first request: a process that only serves
+        the data plane never imports it (~10 MiB of resident memory: pydantic models, routes)."""
+        if self._management_app is None:
+            from starlette.routing import Mount
+
+            from sluice.control.routes import ROUTES, management_app
+
+            app = management_app()
+            app.router.routes = [Mount("/client/v4", routes=ROUTES)]
+            app.state.services = self.services
+            self._management_app = app
+        return self._management_app
+
     async def _management(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = False
 
@@ -95,7 +103,7 @@ class SluiceApp:
             await send(message)
 
         try:
-            await self.management(scope, receive, tracking_send)
+            await self.management()(scope, receive, tracking_send)
         except Exception as exc:  # noqa: BLE001 — the last line of defence; never echo the message
             log.error("unhandled error", path=scope.get("path"), error=type(exc).__name__)
             if not started:
