@@ -27,7 +27,7 @@ log = structlog.get_logger("sluice.logs")
 PolicyLookup = Callable[[AsyncConnection, str, str], Awaitable["retention.Policy | None"]]
 COUNT_TTL_S = 30.0  # a cached per-gateway log count is re-read from the database this often
 SLICE_MIN_S, SLICE_PER_BACKLOG_S, SLICE_MAX_S = 0.002, 0.000004, 0.025  # see LogSink._rows
-BATCH_MAX_BYTES = 2 << 20
+BATCH_MAX_BYTES = 8 << 20
 OVERHEAD = 1024  # bytes accounted per buffered log besides its bodies
 
 
