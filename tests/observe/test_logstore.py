@@ -128,3 +128,12 @@ async def test_a_large_batch_spans_several_multi_row_inserts(db: Database) -> No
             stored = await logstore.get_log(conn, ACCOUNT, gateway, item.log_id)
             assert stored is not None and stored["duration"] == item.duration_ms
             assert stored["request_body"] == item.request_body
+
+
+def test_batches_are_cut_into_few_distinct_statement_sizes() -> None:
+    # the driver caches one prepared statement per distinct SQL text, each holding its last bound
+    # bodies: the sizes must stay few whatever the batch length
+    sizes = {size for count in range(3 * logstore.SQLITE_ROWS_PER_INSERT) for size in logstore._chunk_sizes(count)}
+    assert len(sizes) <= logstore.SQLITE_ROWS_PER_INSERT.bit_length()
+    for count in (0, 1, 7, logstore.SQLITE_ROWS_PER_INSERT, 2001):
+        assert sum(logstore._chunk_sizes(count)) == count
