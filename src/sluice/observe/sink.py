@@ -112,10 +112,10 @@ class LogSink:
             exchange = self._buffer.popleft()
             size += self._size(exchange)
             batch.append(exchange)
-        # A backlog is written in whole INSERT chunks (logstore.SQLITE_ROWS_PER_INSERT): each
-        # statement is a round trip, and the odd rest waits for the next batch.
+        # On SQLite a backlog is written in whole INSERT chunks (logstore.SQLITE_ROWS_PER_INSERT):
+        # each statement is a round trip, and the odd rest waits for the next batch.
         whole = logstore.SQLITE_ROWS_PER_INSERT
-        if len(batch) > whole and len(batch) % whole:
+        if self.db.dialect == "sqlite" and len(batch) > whole and len(batch) % whole:
             for exchange in reversed(batch[len(batch) - len(batch) % whole:]):
                 self._buffer.appendleft(exchange)
                 size -= self._size(exchange)
