@@ -7,12 +7,11 @@ import signal
 import subprocess
 import sys
 import textwrap
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 
 from sluice.observe import logstore
-from sluice.observe.retention import DELETE_OLDEST, STOP_INSERTING, Policy
+from sluice.observe.retention import DELETE_OLDEST, STOP_INSERTING
 from sluice.observe.sink import LogSink
 from sluice.store import Database, open_database
 from tests.observe.support import ACCOUNT, exchange, sqlite_db
@@ -25,24 +24,20 @@ async def stored_ids(db: Database, gateway_id: str = "gw") -> list[str]:
 
 
 def counting_transactions(db: Database) -> list[int]:
-    """Patch db.begin to count transactions (one per batch is the contract)."""
+    """Patch db.write_batch to count transactions (one per batch is the contract)."""
     calls: list[int] = []
-    original = db.begin
+    original = db.write_batch
 
-    @asynccontextmanager
-    async def begin():  # type: ignore[no-untyped-def]
+    async def write_batch(work):  # type: ignore[no-untyped-def]
         calls.append(1)
-        async with original() as conn:
-            yield conn
+        return await original(work)
 
-    db.begin = begin  # type: ignore[method-assign]
+    db.write_batch = write_batch  # type: ignore[method-assign]
     return calls
 
 
-def fixed_policy(policy: Policy):  # type: ignore[no-untyped-def]
-    async def lookup(conn, account_id, gateway_id):  # type: ignore[no-untyped-def]
-        return policy
-    return lookup
+def limited(gateway_id: str, limit: int, strategy: str) -> tuple[str, dict]:
+    return gateway_id, {"collect_logs": True, "log_management": limit, "log_management_strategy": strategy}
 
 
 async def test_record_buffers_and_flush_writes_in_batches(tmp_path: Path) -> None:
@@ -90,8 +85,8 @@ async def test_collect_log_false_and_body_cap(tmp_path: Path) -> None:
 
 
 async def test_stop_inserting_keeps_the_first_and_drops_the_rest(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
-    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, policy=fixed_policy(Policy(3, STOP_INSERTING)))
+    db = await sqlite_db(tmp_path / "s.db", limited("gw", 3, STOP_INSERTING))
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
     first = [exchange(started_at=1_700_000_000 + i) for i in range(2)]
     for item in first:
         sink.record(item)
@@ -106,8 +101,8 @@ async def test_stop_inserting_keeps_the_first_and_drops_the_rest(tmp_path: Path)
 
 
 async def test_delete_oldest_makes_room(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw", "other")
-    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, policy=fixed_policy(Policy(3, DELETE_OLDEST)))
+    db = await sqlite_db(tmp_path / "s.db", limited("gw", 3, DELETE_OLDEST), limited("other", 3, DELETE_OLDEST))
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
     records = [exchange(started_at=1_700_000_000 + i) for i in range(3)]
     other = exchange("other", started_at=1_600_000_000)
     for item in [*records, other]:

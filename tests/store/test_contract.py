@@ -286,3 +286,59 @@ async def test_sqlite_transactions_queue_in_order_and_nesting_fails_loudly(tmp_p
                     pass
     finally:
         await db.close()
+
+
+async def test_write_batch_commits_or_rolls_back_as_one(db: Database, account: str) -> None:
+    def insert(gateway_id: str):  # type: ignore[no-untyped-def]
+        def work(conn):  # type: ignore[no-untyped-def]
+            conn.execute(text("INSERT INTO gateways (account_id, id, body, created_at, modified_at) "
+                              "VALUES (:a, :g, '{}', 'now', 'now')"), {"a": account, "g": gateway_id})
+            return queries.get_gateway_sync(conn, account, gateway_id)
+        return work
+
+    assert (await db.write_batch(insert("batch")))["id"] == "batch"  # type: ignore[index]
+
+    def two(conn):  # type: ignore[no-untyped-def]
+        insert("rolled-back")(conn)
+        insert("batch")(conn)  # violates the key: the whole batch is rolled back
+
+    with pytest.raises(IntegrityError):
+        await db.write_batch(two)
+    async with db.begin() as conn:
+        assert await queries.get_gateway(conn, account, "batch") is not None
+        assert await queries.get_gateway(conn, account, "rolled-back") is None
+
+
+async def test_sqlite_write_batch_runs_in_one_thread_and_queues_with_begin(tmp_path: Path) -> None:
+    """A batch is one hop to the batch thread; in-process writers wait for it instead of spinning
+    in SQLite's busy handler."""
+    import asyncio
+    import threading
+    import time
+
+    db = await open_database(f"sqlite:///{tmp_path / 'batch.db'}")
+    try:
+        order: list[str] = []
+        threads: set[str] = set()
+
+        def slow(conn):  # type: ignore[no-untyped-def]
+            threads.add(threading.current_thread().name)
+            conn.execute(text("INSERT INTO changes (account_id, kind, created_at) VALUES ('a', 'batch', 'now')"))
+            time.sleep(0.05)  # hold the write transaction while begin() queues
+            order.append("batch")
+
+        async def writer() -> None:
+            async with db.begin() as conn:
+                await queries.record_change(conn, "a", "begin")
+                order.append("begin")
+
+        batch = asyncio.ensure_future(db.write_batch(slow))
+        await asyncio.sleep(0)
+        await asyncio.gather(batch, writer())
+        assert order == ["batch", "begin"]
+        assert len(threads) == 1 and threading.current_thread().name not in threads
+        with pytest.raises(RuntimeError, match="deadlock"):
+            async with db.begin():
+                await db.write_batch(slow)
+    finally:
+        await db.close()

@@ -8,7 +8,7 @@ import sqlite3
 from typing import Any, Sequence
 
 import orjson
-from sqlalchemy import Float, and_, cast, delete, false, func, insert, null, or_, select, update
+from sqlalchemy import Connection, Float, and_, cast, delete, false, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sluice.observe.filters import NUMBER_KEYS, Filter
@@ -146,7 +146,8 @@ def _multi_row_insert(columns: tuple[str, ...], count: int) -> str:
     return f"INSERT INTO {T.name} ({', '.join(columns)}) VALUES {', '.join([one] * count)}"
 
 
-async def insert_logs(conn: AsyncConnection, rows: list[Row]) -> None:
+def insert_logs(conn: Connection, rows: list[Row]) -> None:
+    """Insert rows (synchronous: runs inside ``Database.write_batch``)."""
     if not rows:
         return
     if conn.dialect.name == "sqlite":
@@ -154,19 +155,16 @@ async def insert_logs(conn: AsyncConnection, rows: list[Row]) -> None:
         # row, and the driver's executemany releases and re-takes the GIL once per row: with the
         # event loop busy serving requests each re-take waited up to the 5 ms switch interval, so
         # the writer fell behind under load (measured). One statement per many rows avoids both.
-        # Statements go to the aiosqlite connection itself (inside this transaction): one thread
-        # hop each, where SQLAlchemy's adapter takes four (cursor, execute, close...), and each hop
-        # waits a whole event-loop iteration when the gateway is busy.
-        driver = (await conn.get_raw_connection()).driver_connection
+        driver = conn.connection.driver_connection
+        assert driver is not None
         columns = tuple(rows[0])
         start = 0
         for size in _chunk_sizes(len(rows)):
             chunk = rows[start:start + size]
             start += size
-            params = tuple(row[c] for row in chunk for c in columns)
-            await (await driver.execute(_multi_row_insert(columns, size), params)).close()
+            driver.execute(_multi_row_insert(columns, size), tuple(row[c] for row in chunk for c in columns)).close()
         return
-    await conn.execute(insert(T), rows)  # executemany: one statement, many rows
+    conn.execute(insert(T), rows)  # executemany: one statement, many rows
 
 
 async def list_logs(conn: AsyncConnection, condition: Any, order_by: str, descending: bool,
@@ -207,14 +205,23 @@ async def delete_logs(conn: AsyncConnection, condition: Any, order_by: str = "cr
     return int(result.rowcount or 0)
 
 
+def _count(account_id: str, gateway_id: str) -> Any:
+    return select(func.count()).select_from(T).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id)
+
+
 async def count_logs(conn: AsyncConnection, account_id: str, gateway_id: str) -> int:
-    stmt = select(func.count()).select_from(T).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id)
-    return int((await conn.execute(stmt)).scalar_one())
+    return int((await conn.execute(_count(account_id, gateway_id))).scalar_one())
 
 
-async def delete_oldest(conn: AsyncConnection, account_id: str, gateway_id: str, count: int) -> int:
-    return await delete_logs(conn, and_(T.c.account_id == account_id, T.c.gateway_id == gateway_id),
-                             limit=count)
+def count_logs_sync(conn: Connection, account_id: str, gateway_id: str) -> int:
+    return int(conn.execute(_count(account_id, gateway_id)).scalar_one())
+
+
+def delete_oldest(conn: Connection, account_id: str, gateway_id: str, count: int) -> int:
+    """Synchronous (inside ``Database.write_batch``): the gateway's ``count`` oldest logs."""
+    chosen = (select(T.c.id).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id)
+              .order_by(*_order("created_at", False)).limit(count))
+    return int(conn.execute(delete(T).where(T.c.id.in_(chosen.scalar_subquery()))).rowcount or 0)
 
 
 async def delete_gateway_logs(conn: AsyncConnection, account_id: str, gateway_id: str) -> int:

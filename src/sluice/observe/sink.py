@@ -1,5 +1,6 @@
 """``LogSink``: the request-log Observer. ``record`` appends to a bounded in-memory buffer and
-returns; a background task writes the buffer in batches (one transaction, one executemany each).
+returns; a background task writes the buffer in batches (one transaction each, run whole in one
+hop to the database's batch thread: ``Database.write_batch``).
 
 When the buffer is full a new log is dropped and counted — a request never waits for logging.
 ``flush()`` returns once everything recorded before it is committed (SQLite runs with
@@ -11,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection
 
 from sluice.observe import logstore, retention
 from sluice.observe.records import log_row
@@ -24,22 +25,21 @@ from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.logs")
 
-PolicyLookup = Callable[[AsyncConnection, str, str], Awaitable["retention.Policy | None"]]
 COUNT_TTL_S = 30.0  # a cached per-gateway log count is re-read from the database this often
 SLICE_MIN_S, SLICE_PER_BACKLOG_S, SLICE_MAX_S = 0.002, 0.000004, 0.025  # see LogSink._rows
 BATCH_MAX_BYTES = 8 << 20
 OVERHEAD = 1024  # bytes accounted per buffered log besides its bodies
 
 
-async def gateway_policy(conn: AsyncConnection, account_id: str, gateway_id: str) -> retention.Policy | None:
+def gateway_policy(conn: Connection, account_id: str, gateway_id: str) -> retention.Policy | None:
     """The gateway's log limits; None when the gateway no longer exists (its logs are dropped)."""
-    gateway = await queries.get_gateway(conn, account_id, gateway_id)
+    gateway = queries.get_gateway_sync(conn, account_id, gateway_id)
     return retention.policy_of(gateway) if gateway is not None else None
 
 
 class LogSink:
     def __init__(self, db: Database, *, interval_s: float, body_max_bytes: int, buffer_max_bytes: int = 16 << 20,
-                 buffer_max_logs: int = 50_000, batch_size: int = 2000, policy: PolicyLookup = gateway_policy,
+                 buffer_max_logs: int = 50_000, batch_size: int = 2000,
                  on_drop: Callable[[str, int], None] | None = None) -> None:
         self.db = db
         self.interval_s = interval_s
@@ -47,7 +47,6 @@ class LogSink:
         self.buffer_max_bytes = buffer_max_bytes
         self.buffer_max_logs = buffer_max_logs
         self.batch_size = batch_size
-        self.policy = policy
         self.on_drop = on_drop
         self.dropped: dict[str, int] = {}
         self._buffer: deque[Exchange] = deque()
@@ -150,38 +149,46 @@ class LogSink:
         by_gateway: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for row in rows:
             by_gateway.setdefault((row["account_id"], row["gateway_id"]), []).append(row)
-        changed: dict[tuple[str, str], int] = {}
-        async with self.db.begin() as conn:
-            for (account_id, gateway_id), group in by_gateway.items():
-                policy = await self.policy(conn, account_id, gateway_id)
-                if policy is None:
-                    self._drop("gateway_deleted", len(group))
-                    continue
-                stored = await self._stored(conn, account_id, gateway_id, len(group), policy)
-                keep, remove = retention.plan(stored, len(group), policy)
-                if remove:
-                    remove = await logstore.delete_oldest(conn, account_id, gateway_id, remove)
-                if keep < len(group):
-                    self._drop("log_limit", len(group) - keep)
-                group = sorted(group, key=lambda r: r["id"])  # ULIDs: arrival order
-                # STOP_INSERTING: the first ones arrived while there was room; DELETE_OLDEST: newest win.
-                group = group[:keep] if policy.strategy == retention.STOP_INSERTING else group[len(group) - keep:]
-                await logstore.insert_logs(conn, group)
-                changed[(account_id, gateway_id)] = stored - remove + len(group)
         now = time.monotonic()
-        for key, count in changed.items():
-            self._counts[key] = (count, self._counts.get(key, (0, now))[1])
+        known = {key: count for key, (count, at) in self._counts.items() if now - at <= COUNT_TTL_S}
+        outcomes = await self.db.write_batch(lambda conn: self._write_groups(conn, by_gateway, known))
+        for key, (stored, counted, dropped) in outcomes.items():
+            for reason, count in dropped.items():
+                self._drop(reason, count)
+            if stored is None:
+                self._counts.pop(key, None)
+            else:
+                self._counts[key] = (stored, now if counted else self._counts.get(key, (0, now))[1])
 
-    async def _stored(self, conn: AsyncConnection, account_id: str, gateway_id: str, incoming: int,
-                      policy: retention.Policy) -> int:
-        """Logs stored for the gateway: cached, re-read when old or when the limit is close."""
-        cached = self._counts.get((account_id, gateway_id))
-        now = time.monotonic()
-        if cached is None or now - cached[1] > COUNT_TTL_S or cached[0] + incoming > policy.limit:
-            count = await logstore.count_logs(conn, account_id, gateway_id)
-            self._counts[(account_id, gateway_id)] = (count, now)
-            return count
-        return cached[0]
+    def _write_groups(self, conn: Connection, by_gateway: dict[tuple[str, str], list[dict[str, Any]]],
+                      known: dict[tuple[str, str], int]) -> dict[tuple[str, str], tuple[int | None, bool, dict[str, int]]]:
+        """The batch's transaction (in the database's batch thread: touches no sink state).
+
+        Per gateway: (logs stored after the batch or None, whether that was counted afresh, drops).
+        """
+        outcomes: dict[tuple[str, str], tuple[int | None, bool, dict[str, int]]] = {}
+        for (account_id, gateway_id), group in by_gateway.items():
+            policy = gateway_policy(conn, account_id, gateway_id)
+            if policy is None:
+                outcomes[(account_id, gateway_id)] = (None, False, {"gateway_deleted": len(group)})
+                continue
+            # The cached count, re-read when old or when the limit is close.
+            stored = known.get((account_id, gateway_id))
+            counted = stored is None or stored + len(group) > policy.limit
+            if counted:
+                stored = logstore.count_logs_sync(conn, account_id, gateway_id)
+            assert stored is not None
+            incoming = len(group)
+            keep, remove = retention.plan(stored, incoming, policy)
+            if remove:
+                remove = logstore.delete_oldest(conn, account_id, gateway_id, remove)
+            group = sorted(group, key=lambda r: r["id"])  # ULIDs: arrival order
+            # STOP_INSERTING: the first ones arrived while there was room; DELETE_OLDEST: newest win.
+            group = group[:keep] if policy.strategy == retention.STOP_INSERTING else group[len(group) - keep:]
+            logstore.insert_logs(conn, group)
+            dropped = {"log_limit": incoming - keep} if keep < incoming else {}
+            outcomes[(account_id, gateway_id)] = (stored - remove + len(group), counted, dropped)
+        return outcomes
 
     def forget_gateway(self, account_id: str, gateway_id: str) -> None:
         """A deleted gateway: drop its buffered logs and its cached count."""

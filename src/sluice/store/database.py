@@ -11,17 +11,20 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import os
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator
+from typing import AsyncIterator, Callable, TypeVar
 
-from sqlalchemy import event, text
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("sluice_in_transaction", default=False)
 # The newest migration's revision id; tests/store check it against Alembic's own view of the head.
 HEAD_REVISION = "0002_request_logs"
+T = TypeVar("T")
 
 
 def engine_url(url: str) -> str:
@@ -48,6 +51,8 @@ class Database:
         # (request logs, change poller) could starve past busy_timeout and lose its batch. Measured
         # in a 10-minute soak. Other processes (CLI, workers) still meet on busy_timeout.
         self._writer: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
+        self._batch_engine: Engine | None = None  # SQLite: write_batch's own connection, made on first use
+        self._batch_thread: ThreadPoolExecutor | None = None
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -65,6 +70,41 @@ class Database:
                     yield conn
             finally:
                 _IN_TRANSACTION.reset(token)
+
+    async def write_batch(self, work: Callable[[Connection], T]) -> T:
+        """Run ``work`` on a synchronous connection inside one write transaction.
+
+        For bulk background writes (request logs). On SQLite the whole transaction runs in one hop
+        to a dedicated thread with its own connection, holding the in-process writer lock: through
+        aiosqlite every statement is a hop of its own, and each hop waits a full event-loop
+        iteration when the gateway is busy (measured: the log writer fell behind under load). On
+        PostgreSQL ``work`` runs through ``run_sync`` on a pooled asyncpg connection.
+        """
+        if self._writer is None:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(work)
+        if _IN_TRANSACTION.get():
+            raise RuntimeError("Database.write_batch() inside another transaction of the same task would deadlock")
+        if self._batch_engine is None:
+            self._batch_engine = create_engine("sqlite:///" + str(_sqlite_path(self.url)), poolclass=StaticPool,
+                                               connect_args={"check_same_thread": False})
+            _configure_sqlite(self._batch_engine)
+            self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="sluice-db-batch")
+        engine, thread = self._batch_engine, self._batch_thread
+        assert thread is not None
+
+        def transaction() -> T:
+            with engine.begin() as conn:
+                return work(conn)
+
+        async with self._writer:
+            # Shielded: if the caller is cancelled the lock is held until the thread has finished.
+            future = asyncio.get_running_loop().run_in_executor(thread, transaction)
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                await asyncio.wait([future])
+                raise
 
     async def ping(self) -> bool:
         try:
@@ -92,6 +132,11 @@ class Database:
         return list(versions) == [HEAD_REVISION]
 
     async def close(self) -> None:
+        if self._batch_thread is not None:
+            self._batch_thread.shutdown(wait=True)
+            assert self._batch_engine is not None
+            self._batch_engine.dispose()
+            self._batch_engine = self._batch_thread = None
         await self.engine.dispose()
 
 
@@ -105,8 +150,10 @@ def _upgrade(sync_conn: object) -> None:
     command.upgrade(cfg, "head")
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
+    sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+
+    @event.listens_for(sync_engine, "connect")
     def on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see on_begin)
         cursor = dbapi_conn.cursor()
@@ -116,7 +163,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(sync_engine, "begin")
     def on_begin(conn):  # type: ignore[no-untyped-def]
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 

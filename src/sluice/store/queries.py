@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import orjson
-from sqlalchemy import and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -165,9 +165,17 @@ async def insert_gateway(conn: AsyncConnection, account_id: str, gateway_id: str
                          "created_at": stamp, "modified_at": stamp})  # type: ignore[return-value]
 
 
+def _gateway(account_id: str, gateway_id: str) -> Any:
+    return select(gateways).where(gateways.c.account_id == account_id, gateways.c.id == gateway_id)
+
+
 async def get_gateway(conn: AsyncConnection, account_id: str, gateway_id: str) -> Row | None:
-    result = await conn.execute(select(gateways).where(gateways.c.account_id == account_id, gateways.c.id == gateway_id))
-    return _gateway_row(_one(result))
+    return _gateway_row(_one(await conn.execute(_gateway(account_id, gateway_id))))
+
+
+def get_gateway_sync(conn: Connection, account_id: str, gateway_id: str) -> Row | None:
+    """``get_gateway`` for synchronous batch work (``Database.write_batch``)."""
+    return _gateway_row(_one(conn.execute(_gateway(account_id, gateway_id))))
 
 
 async def list_gateways(conn: AsyncConnection, account_id: str | None, search: str | None = None,
