@@ -119,10 +119,10 @@ def _order(order_by: str, descending: bool) -> list[Any]:
 
 # Rows per multi-row INSERT: a power of two bounded by the SQLite library's limit on bound
 # parameters (32766 by default since 3.32, 999 before), 36 per row. A batch is cut into chunks of
-# power-of-two sizes, so at most ~10 distinct statements exist: the driver caches prepared
-# statements, and a cached statement keeps its last bound values (copies of the bodies) until it
-# is used again. One statement per remainder size grew resident memory by ~30 MiB a minute in a
-# soak (measured) until the cache's 128 entries were full.
+# power-of-two sizes, so few distinct statements exist. (The batch connection also caches no
+# statements — ``Database.write_batch`` — because a cached statement keeps its last bound values,
+# copies of the bodies: one cached statement per remainder size grew RSS by ~30 MiB a minute in a
+# soak before this was found.)
 SQLITE_ROWS_PER_INSERT = 1 << min(9, (sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 40)
                                   .bit_length() - 1)
 

@@ -50,7 +50,8 @@ class LogSink:
         self.on_drop = on_drop
         self.dropped: dict[str, int] = {}
         self._buffer: deque[Exchange] = deque()
-        self._bytes = 0
+        self._bytes = 0  # buffered logs
+        self._writing = 0  # logs taken for the batch being written: they still hold memory
         self._counts: dict[tuple[str, str], tuple[int, float]] = {}
         self._lock = asyncio.Lock()
         self._job = Periodic("sluice-log-sink", interval_s, self.flush)
@@ -61,7 +62,7 @@ class LogSink:
         if not exchange.collect_log:
             return
         size = self._size(exchange)
-        if len(self._buffer) >= self.buffer_max_logs or self._bytes + size > self.buffer_max_bytes:
+        if len(self._buffer) >= self.buffer_max_logs or self._bytes + self._writing + size > self.buffer_max_bytes:
             self._drop("buffer_full", 1)
             return
         self._buffer.append(exchange)
@@ -101,25 +102,20 @@ class LogSink:
                     log.error("request log batch lost", error=type(exc).__name__, logs=len(batch))
                     self._drop("write_failed", len(batch))
                     self._counts.clear()
+                finally:
+                    self._writing = 0
 
     def _take_batch(self) -> list[Exchange]:
-        """Up to ``batch_size`` logs and about ``BATCH_MAX_BYTES`` (rows and the driver's copies
-        of their bodies exist at once while a batch is written: bounded to bound memory)."""
+        """Up to ``batch_size`` logs and about ``BATCH_MAX_BYTES``. Until the batch is written its
+        logs still count against ``buffer_max_bytes``: the budget bounds all request-log memory."""
         batch: list[Exchange] = []
         size = 0
         while self._buffer and len(batch) < self.batch_size and size < BATCH_MAX_BYTES:
             exchange = self._buffer.popleft()
             size += self._size(exchange)
             batch.append(exchange)
-        # On SQLite a backlog is written in whole INSERT chunks (logstore.SQLITE_ROWS_PER_INSERT):
-        # each statement is a round trip, and the odd rest waits for the next batch.
-        whole = logstore.SQLITE_ROWS_PER_INSERT
-        if self.db.dialect == "sqlite" and len(batch) > whole and len(batch) % whole:
-            for exchange in reversed(batch[len(batch) - len(batch) % whole:]):
-                self._buffer.appendleft(exchange)
-                size -= self._size(exchange)
-            del batch[len(batch) - len(batch) % whole:]
         self._bytes -= size
+        self._writing = size
         return batch
 
     async def _rows(self, batch: list[Exchange]) -> list[dict[str, Any]]:
