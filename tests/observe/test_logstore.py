@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sluice.observe import logstore
+from sqlalchemy import select
+
+from sluice.observe import bodies, logstore, tables
 from sluice.observe.activity import ActivityTracker
 from sluice.observe.filters import parse_filters
 from sluice.observe.sink import LogSink
@@ -128,6 +130,22 @@ async def test_a_large_batch_spans_several_multi_row_inserts(db: Database) -> No
             stored = await logstore.get_log(conn, ACCOUNT, gateway, item.log_id)
             assert stored is not None and stored["duration"] == item.duration_ms
             assert stored["request_body"] == item.request_body
+
+
+async def test_large_bodies_are_stored_compressed_and_read_back_whole(db: Database) -> None:
+    gateway = db.test_gateway  # type: ignore[attr-defined]
+    sse = b"".join(b'data: {"choices":[{"delta":{"content":"w%d"}}]}\n\n' % i for i in range(200))
+    item = exchange(gateway, started_at=T0 + 50, response_body=sse, response_size=len(sse), stream=True)
+    sink = LogSink(db, interval_s=3600, body_max_bytes=64 * 1024)
+    sink.record(item)
+    await sink.flush()
+    async with db.begin() as conn:
+        stored = (await conn.execute(select(tables.request_logs.c.response_body, tables.request_logs.c.body_codec)
+                                     .where(tables.request_logs.c.id == item.log_id))).one()
+        assert stored.body_codec == bodies.RESPONSE and len(stored.response_body) < len(sse) // 5
+        row = await logstore.get_log(conn, ACCOUNT, gateway, item.log_id)
+    assert row is not None and row["response_body"] == sse and row["request_body"] == item.request_body
+    assert "body_codec" not in row
 
 
 def test_batches_are_cut_into_few_distinct_statement_sizes() -> None:

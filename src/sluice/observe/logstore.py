@@ -11,6 +11,7 @@ import orjson
 from sqlalchemy import Connection, Float, and_, cast, delete, false, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from sluice.observe import bodies
 from sluice.observe.filters import NUMBER_KEYS, Filter
 from sluice.observe.tables import request_logs as T
 
@@ -147,9 +148,11 @@ def _multi_row_insert(columns: tuple[str, ...], count: int) -> str:
 
 
 def insert_logs(conn: Connection, rows: list[Row]) -> None:
-    """Insert rows (synchronous: runs inside ``Database.write_batch``)."""
+    """Insert rows, large bodies compressed (synchronous: runs inside ``Database.write_batch``)."""
     if not rows:
         return
+    for row in rows:
+        bodies.pack(row)
     if conn.dialect.name == "sqlite":
         # Multi-row INSERTs on the driver directly. Core's parameter processing cost ~5x more per
         # row, and the driver's executemany releases and re-takes the GIL once per row: with the
@@ -187,7 +190,7 @@ async def aggregates(conn: AsyncConnection, condition: Any) -> Row:
 async def get_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str) -> Row | None:
     stmt = select(T).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id, T.c.id == log_id)
     row = (await conn.execute(stmt)).first()
-    return dict(row._mapping) if row is not None else None
+    return bodies.unpack(dict(row._mapping)) if row is not None else None
 
 
 async def update_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str, values: Row) -> None:

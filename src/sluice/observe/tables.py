@@ -1,9 +1,9 @@
-"""Tables owned by observability. Migration 0002 creates them (written out there on purpose: a
+"""Tables owned by observability. Migrations 0002 and 0003 create them (written out there on purpose: a
 migration must not change when this file does)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData, SmallInteger, String, Table, Text
 
 metadata = MetaData()
 
@@ -44,6 +44,7 @@ request_logs = Table(
     Column("score", Float),
     Column("step", Integer),
     Column("error", Text),
+    Column("body_codec", SmallInteger, nullable=False, server_default="0"),  # observe/bodies.py (0003)
 )
 
 provider_config_activity = Table(
