@@ -148,11 +148,9 @@ def _multi_row_insert(columns: tuple[str, ...], count: int) -> str:
 
 
 def insert_logs(conn: Connection, rows: list[Row]) -> None:
-    """Insert rows, large bodies compressed (synchronous: runs inside ``Database.write_batch``)."""
+    """Insert rows whose bodies ``bodies.pack`` has prepared (synchronous: inside ``Database.write_batch``)."""
     if not rows:
         return
-    for row in rows:
-        bodies.pack(row)
     if conn.dialect.name == "sqlite":
         # Multi-row INSERTs on the driver directly. Core's parameter processing cost ~5x more per
         # row, and the driver's executemany releases and re-takes the GIL once per row: with the
