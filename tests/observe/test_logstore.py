@@ -157,3 +157,34 @@ def test_batches_are_cut_into_few_distinct_statement_sizes() -> None:
     assert len(sizes) <= logstore.SQLITE_ROWS_PER_INSERT.bit_length()
     for count in (0, 1, 7, logstore.SQLITE_ROWS_PER_INSERT, 2001):
         assert sum(logstore._chunk_sizes(count)) == count
+
+
+async def test_logs_written_before_the_body_codec_read_back_after_the_upgrade(tmp_path: Path) -> None:
+    """A database at 0002 with a stored log: migration 0003 adds body_codec = 0 and the body reads as it was."""
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine, text
+
+    from sluice.store.database import MIGRATIONS
+
+    path = tmp_path / "old.db"
+    engine = create_engine(f"sqlite:///{path}")
+    with engine.begin() as conn:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002_request_logs")
+        body = b'{"big":"' + b"x" * 5000 + b'"}'  # large, but stored raw before 0003
+        conn.execute(text(
+            "INSERT INTO request_logs (id, account_id, gateway_id, created_at, provider, path, method, success, "
+            "cached, stream, duration, custom_cost, request_size, response_size, request_body, response_body) "
+            "VALUES ('01OLD', :a, 'gw', '2025-01-01T00:00:00.000Z', 'openai', 'chat/completions', 'POST', 1, 0, 0, "
+            "5, 0, :n, 2, :b, :ok)"), {"a": ACCOUNT, "n": len(body), "b": body, "ok": b"ok"})
+    engine.dispose()
+    db = await open_database(f"sqlite:///{path}")  # migrates to head
+    try:
+        async with db.begin() as conn:
+            row = await logstore.get_log(conn, ACCOUNT, "gw", "01OLD")
+        assert row is not None and row["request_body"] == body and row["response_body"] == b"ok"
+    finally:
+        await db.close()
