@@ -1,9 +1,10 @@
 """Stored request-log bodies: large ones are kept zstd-compressed, marked in ``body_codec``.
 
-Streamed responses are SSE text that compresses ~25× (a 7.4 KB OpenAI stream → ~300 bytes). Writing
-the compressed form takes a quarter of the SQLite time per stream log (WAL, synchronous=FULL:
-59 → 14 µs a row in a micro-benchmark, for 8 µs of compression) and shrinks the table ~10×. Small bodies stay as they are: below
-``COMPRESS_MIN`` compressing costs more than the smaller write saves.
+Streamed responses are SSE text that compresses ~25× (a 7.4 KB OpenAI stream → ~300 bytes).
+Writing the compressed form takes a quarter of the SQLite time per stream log (WAL,
+synchronous=FULL: 59 → 14 µs a row in a micro-benchmark, for 8 µs of compression) and shrinks the
+table ~10×. Small bodies stay as they are: below ``COMPRESS_MIN`` compressing costs more than the
+smaller write saves.
 
 ``body_codec`` is a bit set: ``REQUEST`` — ``request_body`` is a zstd frame; ``RESPONSE`` — likewise
 ``response_body``. Rows written before migration 0003 read as 0 (both raw).

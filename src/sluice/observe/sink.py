@@ -26,6 +26,8 @@ from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.logs")
 
+GatewayKey = tuple[str, str]  # (account_id, gateway_id)
+Outcome = tuple["int | None", bool, dict[str, int]]  # see LogSink._write_groups
 COUNT_TTL_S = 30.0  # a cached per-gateway log count is re-read from the database this often
 SLICE_MIN_S, SLICE_PER_BACKLOG_S, SLICE_MAX_S = 0.002, 0.000004, 0.025  # see LogSink._rows
 BATCH_MAX_BYTES = 8 << 20
@@ -157,13 +159,13 @@ class LogSink:
             else:
                 self._counts[key] = (stored, now if counted else self._counts.get(key, (0, now))[1])
 
-    def _write_groups(self, conn: Connection, by_gateway: dict[tuple[str, str], list[dict[str, Any]]],
-                      known: dict[tuple[str, str], int]) -> dict[tuple[str, str], tuple[int | None, bool, dict[str, int]]]:
+    def _write_groups(self, conn: Connection, by_gateway: dict[GatewayKey, list[dict[str, Any]]],
+                      known: dict[GatewayKey, int]) -> dict[GatewayKey, Outcome]:
         """The batch's transaction (in the database's batch thread: touches no sink state).
 
         Per gateway: (logs stored after the batch or None, whether that was counted afresh, drops).
         """
-        outcomes: dict[tuple[str, str], tuple[int | None, bool, dict[str, int]]] = {}
+        outcomes: dict[GatewayKey, Outcome] = {}
         for (account_id, gateway_id), group in by_gateway.items():
             policy = gateway_policy(conn, account_id, gateway_id)
             if policy is None:

@@ -1,9 +1,10 @@
-"""Tables owned by observability. Migrations 0002 and 0003 create them (written out there on purpose: a
-migration must not change when this file does)."""
+"""Tables owned by observability. Migrations 0002 and 0003 create them (written out there on
+purpose: a migration must not change when this file does)."""
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData, SmallInteger, String, Table, Text
+from sqlalchemy import (BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData, SmallInteger, String,
+                        Table, Text)
 
 metadata = MetaData()
 
