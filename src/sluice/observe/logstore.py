@@ -196,14 +196,16 @@ async def update_log(conn: AsyncConnection, account_id: str, gateway_id: str, lo
                                        T.c.id == log_id).values(**values))
 
 
+def _delete(condition: Any, order_by: str = "created_at", descending: bool = False, limit: int | None = None) -> Any:
+    if limit is None:
+        return delete(T).where(condition)
+    chosen = select(T.c.id).where(condition).order_by(*_order(order_by, descending)).limit(limit)
+    return delete(T).where(T.c.id.in_(chosen.scalar_subquery()))
+
+
 async def delete_logs(conn: AsyncConnection, condition: Any, order_by: str = "created_at", descending: bool = False,
                       limit: int | None = None) -> int:
-    if limit is None:
-        result = await conn.execute(delete(T).where(condition))
-    else:
-        chosen = select(T.c.id).where(condition).order_by(*_order(order_by, descending)).limit(limit)
-        result = await conn.execute(delete(T).where(T.c.id.in_(chosen.scalar_subquery())))
-    return int(result.rowcount or 0)
+    return int((await conn.execute(_delete(condition, order_by, descending, limit))).rowcount or 0)
 
 
 def _count(account_id: str, gateway_id: str) -> Any:
@@ -220,9 +222,8 @@ def count_logs_sync(conn: Connection, account_id: str, gateway_id: str) -> int:
 
 def delete_oldest(conn: Connection, account_id: str, gateway_id: str, count: int) -> int:
     """Synchronous (inside ``Database.write_batch``): the gateway's ``count`` oldest logs."""
-    chosen = (select(T.c.id).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id)
-              .order_by(*_order("created_at", False)).limit(count))
-    return int(conn.execute(delete(T).where(T.c.id.in_(chosen.scalar_subquery()))).rowcount or 0)
+    condition = and_(T.c.account_id == account_id, T.c.gateway_id == gateway_id)
+    return int(conn.execute(_delete(condition, limit=count)).rowcount or 0)
 
 
 async def delete_gateway_logs(conn: AsyncConnection, account_id: str, gateway_id: str) -> int:

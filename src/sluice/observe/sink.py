@@ -161,7 +161,8 @@ class LogSink:
 
     def _write_groups(self, conn: Connection, by_gateway: dict[GatewayKey, list[dict[str, Any]]],
                       known: dict[GatewayKey, int]) -> dict[GatewayKey, Outcome]:
-        """The batch's transaction (in the database's batch thread: touches no sink state).
+        """The batch's transaction, run by ``Database.write_batch`` (on SQLite in its batch thread,
+        so it touches no sink state).
 
         Per gateway: (logs stored after the batch or None, whether that was counted afresh, drops).
         """
