@@ -201,3 +201,16 @@ def test_overlong_line_is_skipped_not_buffered():
 )
 def test_model_from_request(body, expected):
     assert model_from_request(body) == expected
+
+
+@pytest.mark.parametrize(("fmt", "stream", "expected"), STREAM_CASES)
+def test_sse_with_crlf_line_ends(fmt, stream, expected):
+    crlf = stream.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    assert feed_all(fmt, [crlf]) == expected
+    assert feed_all(fmt, [crlf[i:i + 7] for i in range(0, len(crlf), 7)]) == expected
+
+
+def test_two_usage_markers_on_one_line_are_read_once_and_later_lines_still_count():
+    first = b'data: {"model":"m","usage":{"prompt_tokens":1,"completion_tokens":1},"x":{"usage":{}}}\n\n'
+    last = b'data: {"model":"m","usage":{"prompt_tokens":5,"completion_tokens":6}}\n\ndata: [DONE]\n\n'
+    assert feed_all("openai", [first + last]) == Usage("m", 5, 6)

@@ -217,14 +217,20 @@ class SSEUsage:
         else:
             block = bytes(chunk[: last + 1])
         self._buf += chunk[last + 1:]
-        if self._gate.search(block):
-            self._lines(block)
+        self._lines(block)
 
     def _lines(self, block: bytes) -> None:
-        for line in block.split(b"\n"):
-            if not self._gate.search(line):
-                continue
-            line = line.strip()
+        """Read the lines of ``block`` that hold the usage marker (found by the gate, not by
+        splitting the block: a stream carries its usage in one or two of many events)."""
+        end = 0
+        for match in self._gate.finditer(block):
+            if match.start() < end:
+                continue  # a second marker on a line already read
+            start = block.rfind(b"\n", 0, match.start()) + 1
+            end = block.find(b"\n", match.end())
+            if end < 0:
+                end = len(block)
+            line = block[start:end].strip()
             if line.startswith(b"data:"):
                 line = line[5:].strip()
             elif not line.startswith(b"{"):  # NDJSON (e.g. Cohere v1 streams) is accepted as well

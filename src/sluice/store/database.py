@@ -87,7 +87,7 @@ class Database:
             raise RuntimeError("Database.write_batch() inside another transaction of the same task would deadlock")
         if self._batch_engine is None:
             self._batch_engine = create_engine("sqlite:///" + str(_sqlite_path(self.url)), poolclass=StaticPool,
-                                               connect_args={"check_same_thread": False, "cached_statements": 0})
+                                               connect_args={"check_same_thread": False, "cached_statements": 1})
             _configure_sqlite(self._batch_engine)
             self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="sluice-db-batch")
         engine, thread = self._batch_engine, self._batch_thread
