@@ -185,3 +185,35 @@ async def test_flushed_logs_survive_kill_9(tmp_path: Path) -> None:
     db = await open_database(f"sqlite:///{path}")
     assert len(await stored_ids(db)) == 20
     await db.close()
+
+
+async def test_a_large_response_is_buffered_redacted_and_compressed_and_stored_whole(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=64 * 1024)
+    canary = b"sk-proj-CANARYcanaryCANARYcanary0123456789"
+    events = b"".join(b'data: {"choices":[{"delta":{"content":"word %d"}}]}\n\n' % i for i in range(200))
+    body = events + b'data: {"error":"bad key ' + canary + b'"}\n\n'
+    item = exchange(response_body=body, response_size=len(body))
+    sink.record(item)
+    assert item.response_packed and canary not in item.response_body
+    assert sink._bytes < 2048  # the buffer holds the compressed form (OVERHEAD + ~300 bytes)
+    await sink.flush()
+    async with db.begin() as conn:
+        stored = await logstore.get_log(conn, ACCOUNT, "gw", item.log_id)
+    assert stored is not None
+    assert stored["response_body"] == body.replace(canary, b"[REDACTED]")
+    assert stored["response_size"] == len(body)
+    await db.close()
+
+
+async def test_a_response_over_the_cap_is_cut_before_it_is_compressed(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=3000)
+    body = bytes(range(256)) * 40  # 10,240 bytes
+    item = exchange(response_body=body, response_size=len(body))
+    sink.record(item)
+    await sink.flush()
+    async with db.begin() as conn:
+        stored = await logstore.get_log(conn, ACCOUNT, "gw", item.log_id)
+    assert stored is not None and stored["response_body"] == body[:3000] and stored["response_size"] == len(body)
+    await db.close()

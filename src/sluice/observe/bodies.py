@@ -38,12 +38,17 @@ def _decompressor() -> zstandard.ZstdDecompressor:
     return found
 
 
+def compress(body: bytes) -> bytes:
+    return _compressor().compress(body)
+
+
 def pack(row: dict[str, Any]) -> None:
-    """Compress the row's large bodies in place and set ``body_codec``."""
-    codec = 0
+    """Compress the row's large bodies in place and update ``body_codec`` (a body whose bit is
+    already set was compressed earlier and is left alone)."""
+    codec = row.get("body_codec", 0)
     for field, bit in _FIELDS:
         body = row.get(field)
-        if body is not None and len(body) >= COMPRESS_MIN:
+        if not codec & bit and body is not None and len(body) >= COMPRESS_MIN:
             row[field] = _compressor().compress(body)
             codec |= bit
     row["body_codec"] = codec

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from sluice.clock import rfc3339_ts
-from sluice.observe import custom, redact
+from sluice.observe import bodies, custom, redact
 from sluice.observe.pricing import PriceTable, default_table
 from sluice.providers.usage import model_from_request
 from sluice.proxy.exchange import Exchange
@@ -89,7 +89,10 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "request_size": max(exchange.request_size, len(exchange.request_body)),
         "response_size": max(exchange.response_size, len(exchange.response_body)),
         "request_body": redact.redact_body(bytes(exchange.request_body)),
-        "response_body": redact.redact_body(bytes(exchange.response_body)),
+        # A packed body was redacted before it was compressed (LogSink.record).
+        "response_body": exchange.response_body if exchange.response_packed
+        else redact.redact_body(bytes(exchange.response_body)),
+        "body_codec": bodies.RESPONSE if exchange.response_packed else 0,
         "feedback": None,
         "score": None,
         "step": None,

