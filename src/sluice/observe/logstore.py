@@ -126,7 +126,7 @@ def _order(order_by: str, descending: bool) -> list[Any]:
 # after the first reuses it. A cached statement keeps copies of its last bound values (the
 # bodies), so ``insert_logs`` ends by evicting it: holding them once grew RSS by ~30 MiB a minute
 # in a soak.
-SQLITE_ROWS_PER_INSERT = 1 << min(9, (sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 40)
+SQLITE_ROWS_PER_INSERT = 1 << min(7, (sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 40)
                                   .bit_length() - 1)
 
 
