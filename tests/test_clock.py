@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import datetime, timezone
 
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluice.clock import new_ulid, rfc3339, rfc3339_ts
+from sluice.clock import new_id, new_ulid, rfc3339, rfc3339_ts
 
 CROCKFORD = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
@@ -31,3 +32,11 @@ def test_ulids_are_crockford_and_time_ordered() -> None:
     assert all(CROCKFORD.fullmatch(i) for i in ids)
     assert len(set(ids)) == 1000
     assert ids[0][:10] <= ids[-1][:10]  # the first 10 characters are the millisecond time
+
+
+def test_new_id_is_cloudflare_shaped_unique_and_increasing() -> None:
+    ids = [new_id() for _ in range(5000)]  # many share a millisecond
+    assert all(re.fullmatch(r"[0-9a-f]{32}", i) for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    # the first 12 hex digits are the creation time in milliseconds
+    assert abs(int(ids[-1][:12], 16) - time.time() * 1000) < 60_000
