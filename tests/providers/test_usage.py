@@ -214,3 +214,13 @@ def test_two_usage_markers_on_one_line_are_read_once_and_later_lines_still_count
     first = b'data: {"model":"m","usage":{"prompt_tokens":1,"completion_tokens":1},"x":{"usage":{}}}\n\n'
     last = b'data: {"model":"m","usage":{"prompt_tokens":5,"completion_tokens":6}}\n\ndata: [DONE]\n\n'
     assert feed_all("openai", [first + last]) == Usage("m", 5, 6)
+
+
+def test_every_gate_has_the_literals_its_matches_start_with():
+    from sluice.providers import usage as module
+
+    assert set(module._NEEDLES) == set(module._GATES)
+    for fmt, gate in module._GATES.items():
+        for case_fmt, stream, _ in STREAM_CASES:
+            for match in gate.finditer(stream) if case_fmt == fmt else ():
+                assert any(stream.startswith(n, match.start()) for n in module._NEEDLES[fmt])

@@ -112,6 +112,14 @@ _GATES: dict[str, re.Pattern[bytes]] = {
     "google": re.compile(rb'"usageMetadata"'),
     "cohere": re.compile(rb'"(?:billed_units|tokens)"'),
 }
+# A literal every gate match starts with: a substring search finds it several times faster than
+# the regex engine scans a stream's text (most blocks hold none).
+_NEEDLES: dict[str, tuple[bytes, ...]] = {
+    "openai": (b'"usage"',),
+    "anthropic": (b'"usage"',),
+    "google": (b'"usageMetadata"',),
+    "cohere": (b'"billed_units"', b'"tokens"'),
+}
 
 
 def _merge(old: Usage, new: Usage) -> Usage:
@@ -166,11 +174,12 @@ class SSEUsage:
     read at ``result()``.
     """
 
-    __slots__ = ("_extract", "_gate", "_buf", "_usage", "_mode", "_overflow")
+    __slots__ = ("_extract", "_gate", "_needles", "_buf", "_usage", "_mode", "_overflow")
 
     def __init__(self, fmt: str):
         self._extract = _EXTRACTORS.get(fmt)
         self._gate = _GATES.get(fmt)
+        self._needles = _NEEDLES.get(fmt, ())
         self._buf = bytearray()
         self._usage = EMPTY
         self._mode = "?"  # "?" until the first non-blank byte, then "sse" or "json"
@@ -222,8 +231,11 @@ class SSEUsage:
     def _lines(self, block: bytes) -> None:
         """Read the lines of ``block`` that hold the usage marker (found by the gate, not by
         splitting the block: a stream carries its usage in one or two of many events)."""
+        found = [at for at in (block.find(needle) for needle in self._needles) if at >= 0]
+        if not found:
+            return
         end = 0
-        for match in self._gate.finditer(block):
+        for match in self._gate.finditer(block, min(found)):
             if match.start() < end:
                 continue  # a second marker on a line already read
             start = block.rfind(b"\n", 0, match.start()) + 1
