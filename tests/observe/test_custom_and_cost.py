@@ -49,6 +49,18 @@ def test_price_lookup_exact_prefix_and_fallbacks() -> None:
     assert prices.price("openai", None) is None
 
 
+def test_price_memo_answers_alike_and_stays_bounded() -> None:
+    from sluice.observe import pricing
+
+    prices = pricing.PriceTable({"openai": {"gpt-4o": {"in": 2.5, "out": 10}}, "*": {"mock": {"in": 1, "out": 2}}})
+    first = prices.price("openai", "gpt-4o-2024-08-06")
+    assert first is not None and prices.price("openai", "gpt-4o-2024-08-06") is first  # remembered
+    assert prices.price("openai", "gpt-4oz") is None and prices.price("openai", "gpt-4oz") is None
+    for i in range(pricing.FOUND_MAX + 10):  # caller-chosen model names never grow it past the bound
+        assert prices.price("openai", f"mock-{i}") == prices.price("x", "mock")
+    assert len(prices._found) <= pricing.FOUND_MAX
+
+
 def test_cost_of_a_log() -> None:
     assert log_row(exchange(tokens=(1000, 500)))["cost"] == pytest.approx(1000 * 1e-6 + 500 * 2e-6)
     assert log_row(exchange(model="unknown-model"))["cost"] is None

@@ -10,6 +10,7 @@ from pathlib import Path
 PRICES = Path(__file__).with_name("prices.toml")
 PER = 1_000_000  # the table is per million tokens
 _SEPARATORS = ("-", "@", ":")
+FOUND_MAX = 4096  # (provider, model) pairs remembered by PriceTable.price
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +29,7 @@ class PriceTable:
             provider: {model: Price(p["in"] / PER, p["out"] / PER) for model, p in models.items()}
             for provider, models in data.items() if provider != "aliases"
         }
+        self._found: dict[tuple[str, str], Price | None] = {}
 
     def _match(self, provider: str, model: str) -> Price | None:
         table = self.tables.get(self.aliases.get(provider, provider), {})
@@ -40,8 +42,22 @@ class PriceTable:
         return best[1] if best else None
 
     def price(self, provider: str, model: str | None) -> Price | None:
+        """The price of ``model`` at ``provider`` (or of any provider, ``*``); looked up once per
+        pair: every request log asks, and a prefix match scans the provider's table."""
         if not model:
             return None
+        key = (provider, model)
+        try:
+            return self._found[key]
+        except KeyError:
+            pass
+        found = self._lookup(provider, model)
+        if len(self._found) >= FOUND_MAX:  # model names come from callers: bound the memo
+            self._found.clear()
+        self._found[key] = found
+        return found
+
+    def _lookup(self, provider: str, model: str) -> Price | None:
         model = model.removeprefix("models/")  # Google's resource names
         found = self._match(provider, model)
         if found is None and "/" in model:  # OpenRouter-style "openai/gpt-4o"
