@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+import operator
 import sqlite3
-
+from itertools import chain
 from typing import Any, Sequence
 
 import orjson
@@ -161,11 +162,12 @@ def insert_logs(conn: Connection, rows: list[Row]) -> None:
         driver = conn.connection.driver_connection
         assert driver is not None
         columns = tuple(rows[0])
+        values = operator.itemgetter(*columns)  # one row's values in one C call
         start = 0
         for size in _chunk_sizes(len(rows)):
             chunk = rows[start:start + size]
             start += size
-            driver.execute(_multi_row_insert(columns, size), tuple(row[c] for row in chunk for c in columns)).close()
+            driver.execute(_multi_row_insert(columns, size), tuple(chain.from_iterable(map(values, chunk)))).close()
         driver.execute("SELECT 1").close()  # evicts the cached INSERT, freeing its copies of the bodies
         return
     conn.execute(insert(T), rows)  # executemany: one statement, many rows
