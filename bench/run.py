@@ -203,12 +203,13 @@ def compare_logging(stack: Stack, duration: int, rounds: int = 3) -> None:
 
 def soak(stack: Stack, seconds: int, slice_s: int = 60) -> None:
     body = HERE / "req_chat.json"
-    print("| minute | RPS | p50 ms | p99 ms | RSS MiB | errors |\n|---|---|---|---|---|---|")
+    print("| minute | RPS | p50 ms | p99 ms | RSS MiB | errors | logs dropped |\n|---|---|---|---|---|---|---|")
     start_rss = _rss_mib(stack.server.pid)
     for i in range(max(1, seconds // slice_s)):
+        dropped = logs_dropped(stack.url)
         r = wrk(f"{stack.gateway_base}/chat/completions", body, stack.headers, 64, slice_s)
         print(f"| {i + 1} | {r['rps']:,.0f} | {r['p50_us']/1000:.2f} | {r['p99_us']/1000:.2f} "
-              f"| {_rss_mib(stack.server.pid):.0f} | {r['errors']} |", flush=True)
+              f"| {_rss_mib(stack.server.pid):.0f} | {r['errors']} | {logs_dropped(stack.url) - dropped} |", flush=True)
     print(f"RSS growth over the soak: {(_rss_mib(stack.server.pid) / start_rss - 1) * 100:+.1f}% (from {start_rss:.0f} MiB)")
 
 

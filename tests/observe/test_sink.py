@@ -217,3 +217,25 @@ async def test_a_response_over_the_cap_is_cut_before_it_is_compressed(tmp_path: 
         stored = await logstore.get_log(conn, ACCOUNT, "gw", item.log_id)
     assert stored is not None and stored["response_body"] == body[:3000] and stored["response_size"] == len(body)
     await db.close()
+
+
+async def test_freed_memory_is_handed_back_after_enough_is_written(tmp_path: Path, monkeypatch) -> None:
+    from sluice.observe import sink as module
+
+    calls: list[int] = []
+    monkeypatch.setattr(module, "release_free_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(module, "TRIM_AFTER_BYTES", 50_000)
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=64 * 1024)
+    sink.record(exchange(request_body=b"x" * 1000))
+    await sink.flush()
+    assert calls == []  # ~2 KB written: not yet
+    for _ in range(30):
+        sink.record(exchange(request_body=b"x" * 2000))
+    await sink.flush()
+    assert calls == [1]
+    for _ in range(30):
+        sink.record(exchange(request_body=b"x" * 2000))
+    await sink.flush()
+    assert calls == [1]  # at most every TRIM_INTERVAL_S
+    await db.close()

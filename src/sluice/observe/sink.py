@@ -19,6 +19,7 @@ from typing import Any, Callable
 import structlog
 from sqlalchemy import Connection
 
+from sluice.memory import release_free_memory
 from sluice.observe import bodies, logstore, redact, retention
 from sluice.observe.records import log_row
 from sluice.proxy.exchange import Exchange
@@ -32,6 +33,8 @@ Outcome = tuple["int | None", bool, dict[str, int]]  # see LogSink._write_groups
 COUNT_TTL_S = 30.0  # a cached per-gateway log count is re-read from the database this often
 SLICE_MIN_S, SLICE_PER_BACKLOG_S, SLICE_MAX_S = 0.002, 0.000004, 0.025  # see LogSink._rows
 BATCH_MAX_BYTES = 8 << 20
+TRIM_AFTER_BYTES = 8 << 20  # written since freed memory was last handed back to the OS ...
+TRIM_INTERVAL_S = 10.0  # ... and at most this often (sluice/memory.py)
 OVERHEAD = 1024  # bytes accounted per buffered log besides its bodies
 
 
@@ -56,6 +59,8 @@ class LogSink:
         self._buffer: deque[Exchange] = deque()
         self._bytes = 0  # buffered logs
         self._writing = 0  # logs taken for the batch being written: they still hold memory
+        self._written_bytes = 0  # since the last release_free_memory
+        self._trimmed_at = 0.0
         self._counts: dict[tuple[str, str], tuple[int, float]] = {}
         self._lock = asyncio.Lock()
         self._job = Periodic("sluice-log-sink", interval_s, self.flush)
@@ -114,7 +119,11 @@ class LogSink:
                     self._drop("write_failed", len(batch))
                     self._counts.clear()
                 finally:
+                    self._written_bytes += self._writing
                     self._writing = 0
+            if self._written_bytes >= TRIM_AFTER_BYTES and time.monotonic() - self._trimmed_at >= TRIM_INTERVAL_S:
+                self._written_bytes, self._trimmed_at = 0, time.monotonic()
+                await asyncio.to_thread(release_free_memory)
 
     def _take_batch(self) -> list[Exchange]:
         """Up to ``batch_size`` logs and about ``BATCH_MAX_BYTES``. Until the batch is written its
