@@ -3,7 +3,8 @@
 Credential headers are never handed to the observer in the first place (the Exchange carries only
 selected headers). What remains is text a caller controls — the path (Google accepts ``?key=`` in
 the query) and bodies — so well-known key shapes are masked there before a row is written. This
-runs in the flush worker, never on the request path.
+runs once a response has been sent: when the log is recorded (a large response body, which is
+compressed there) or when its row is built in the flush worker.
 """
 
 from __future__ import annotations
