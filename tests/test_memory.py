@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import sys
+import platform
 
 from sluice.memory import release_free_memory
 
@@ -14,8 +14,10 @@ def rss_mib() -> float:
 
 
 def test_release_hands_freed_pages_back() -> None:
-    assert sys.platform == "linux"  # CI's platform: glibc, so the call must be available
-    assert release_free_memory() is True
+    if platform.libc_ver()[0] != "glibc":  # nothing to call elsewhere: it must say so, not pretend
+        assert release_free_memory() is False
+        return
+    assert release_free_memory() is True  # CI (Debian) is glibc: the call must be found
     kept = []
     junk = [os.urandom(64) * (40 + i % 100) for i in range(12_000)]  # ~50 MB of 2.5-9 KB blocks
     kept.append(junk[::97])  # a few survivors pin the heap's top, as long-lived objects do

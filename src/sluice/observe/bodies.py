@@ -49,7 +49,7 @@ def pack(row: dict[str, Any]) -> None:
     for field, bit in _FIELDS:
         body = row.get(field)
         if not codec & bit and body is not None and len(body) >= COMPRESS_MIN:
-            row[field] = _compressor().compress(body)
+            row[field] = compress(body)
             codec |= bit
     row["body_codec"] = codec
 
