@@ -20,6 +20,11 @@ class Periodic:
         self.interval_s = interval_s
         self.work = work
         self._task: asyncio.Task | None = None
+        self._woken = asyncio.Event()
+
+    def wake(self) -> None:
+        """Run the job now instead of at the end of the current interval."""
+        self._woken.set()
 
     def start(self) -> None:
         if self._task is None:
@@ -37,7 +42,12 @@ class Periodic:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval_s)
+            try:
+                async with asyncio.timeout(self.interval_s):
+                    await self._woken.wait()
+            except TimeoutError:
+                pass
+            self._woken.clear()
             try:
                 await self.work()
             except asyncio.CancelledError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -51,6 +52,47 @@ async def test_record_buffers_and_flush_writes_in_batches(tmp_path: Path) -> Non
     await sink.flush()
     assert len(transactions) == 3  # 2 + 2 + 1
     assert await stored_ids(db) == [e.log_id for e in records] and sink.pending == 0
+    await db.close()
+
+
+async def test_flush_writes_what_was_buffered_when_it_started(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, batch_size=2)
+    before = [exchange(started_at=1_700_000_000 + i) for i in range(3)]
+    for item in before:
+        sink.record(item)
+    arrivals = [exchange(started_at=1_700_000_100 + i) for i in range(2)]
+    original = db.write_batch
+
+    async def write_batch(work):  # type: ignore[no-untyped-def]
+        if arrivals:
+            sink.record(arrivals.pop(0))  # a request finishes while the batch is written
+        return await original(work)
+
+    db.write_batch = write_batch  # type: ignore[method-assign]
+    await sink.flush()
+    assert await stored_ids(db) == [e.log_id for e in before]  # all three, in two batches ...
+    assert sink.pending == 2  # ... and the late arrivals wait for the next tick
+    db.write_batch = original  # type: ignore[method-assign]
+    await sink.flush()
+    assert len(await stored_ids(db)) == 5 and sink.pending == 0
+    await db.close()
+
+
+async def test_a_quarter_full_buffer_starts_a_batch_before_the_tick(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=4096, buffer_max_bytes=16_000)
+    await sink.start()
+    sink.record(exchange(request_body=b"x" * 900))
+    sink.record(exchange(request_body=b"x" * 900))  # 2 x 1,955 bytes buffered: below a quarter
+    await asyncio.sleep(0.05)
+    assert sink.pending == 2
+    sink.record(exchange(request_body=b"x" * 900))  # crosses 16,000 / 4: the writer wakes
+    async with asyncio.timeout(10):  # a guard, not a measurement: the tick is an hour away
+        while len(await stored_ids(db)) < 3:
+            await asyncio.sleep(0.01)
+    assert sink.pending == 0 and sink.dropped == {}
+    await sink.close()
     await db.close()
 
 
