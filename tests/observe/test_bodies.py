@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 from hypothesis import given, strategies as st
 
 from sluice.observe import bodies
@@ -31,3 +33,15 @@ def test_any_bodies_round_trip(request_body: bytes, response_body: bytes | None)
     bodies.pack(row)
     assert row["body_codec"] in (0, 1, 2, 3)
     assert bodies.unpack(row) == {"request_body": request_body, "response_body": response_body}
+
+
+def test_a_compressed_body_holds_only_its_own_bytes() -> None:
+    sse = b"".join(b'data: {"choices":[{"delta":{"content":"word %d"}}]}\n\n' % i for i in range(100))
+    tracemalloc.start()
+    try:
+        kept = [bodies.compress(sse) for _ in range(100)]
+        held, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert len(kept[0]) < len(sse) // 10
+    assert held < 100 * (len(kept[0]) + 200)  # not ~100 x len(sse): no worst-case buffer kept

@@ -39,7 +39,11 @@ def _decompressor() -> zstandard.ZstdDecompressor:
 
 
 def compress(body: bytes) -> bytes:
-    return _compressor().compress(body)
+    # Copied to its own size: python-zstandard returns a bytes object that keeps the whole
+    # worst-case output buffer allocated (a 262-byte frame of 5 KB of SSE held 5.3 KB), and a
+    # buffered stream log holds its compressed body until it is written (measured: 15 MiB of the
+    # gateway's resident memory at c=64).
+    return bytes(memoryview(_compressor().compress(body)))
 
 
 def pack(row: dict[str, Any]) -> None:
