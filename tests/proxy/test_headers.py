@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sluice.proxy.headers import response_headers, split_request, with_stored_key
+from sluice.proxy.headers import connection_options, response_headers, split_request, with_stored_key
 
 WATCHED = frozenset({b"authorization", b"x-api-key"})
 
@@ -52,3 +52,15 @@ def test_response_filtering() -> None:
     out = response_headers(raw, [(b"cf-aig-log-id", b"01J")])
     assert out == [(b"content-type", b"text/event-stream"), (b"content-length", b"5"), (b"x-request-id", b"r1"),
                    (b"cf-aig-log-id", b"01J")]
+
+
+def test_headers_a_connection_header_names_are_hop_by_hop() -> None:
+    assert connection_options(b"keep-alive") == set() and connection_options(b"Close") == set()
+    assert connection_options(b"Keep-Alive, X-Hop ,x-other,, close") == {b"x-hop", b"x-other"}
+    raw = [(b"connection", b"keep-alive, X-Hop"), (b"x-hop", b"1"), (b"x-kept", b"2"),
+           (b"connection", b"x-second"), (b"x-second", b"3"), (b"cf-aig-byok-alias", b"main")]
+    forward, control = split_request(raw, WATCHED)
+    assert forward == [("x-kept", "2")]
+    assert control == {"cf-aig-byok-alias": "main"}  # the gateway is the hop that reads its own headers
+    out = response_headers(((b"Connection", b"X-Trace"), (b"X-Trace", b"t"), (b"X-Request-Id", b"r1")), [])
+    assert out == [(b"x-request-id", b"r1")]

@@ -72,3 +72,12 @@ def test_method_query_and_body_pass_through(server, api, gateway, upstream) -> N
     assert seen["body"].encode("latin-1") == body
     assert seen["headers"]["x-custom"] == "kept" and seen["headers"]["content-type"] == "application/octet-stream"
     assert not any(name.startswith("cf-aig-") for name in seen["headers"])
+
+
+def test_headers_the_connection_header_names_stay_on_the_client_hop(server, api, gateway, upstream) -> None:
+    add_config(api, gateway, "openai")
+    response = httpx.post(f"{gateway_url(server, gateway)}/chat/completions", json={"model": "m", "messages": []},
+                          headers={"connection": "keep-alive, x-hop", "x-hop": "private", "x-end": "kept"})
+    assert response.status_code == 200
+    (seen,) = upstream_requests(upstream)
+    assert seen["headers"]["x-end"] == "kept" and "x-hop" not in seen["headers"]

@@ -1,6 +1,7 @@
 """Header filtering between client and upstream, in one pass over the raw ASGI header list.
 
-Request side: hop-by-hop headers, ``host``, ``content-length`` (recomputed by the client library),
+Request side: hop-by-hop headers (the fixed set and any header the ``connection`` header names,
+RFC 9110 §7.6.1), ``host``, ``content-length`` (recomputed by the client library),
 ``expect`` (the ASGI server already answered it) and every ``cf-aig-*`` header never go upstream.
 Any header whose value holds a Sluice token (``sluice_``) is removed too, wherever it appears, so a
 gateway credential can never reach a provider. ``cf-aig-*`` headers and the provider's auth headers
@@ -16,10 +17,18 @@ HOP_BY_HOP = frozenset({
 REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length", b"expect"}
 # ``date``: the ASGI server adds its own; two would confuse clients.
 RESPONSE_DROP = HOP_BY_HOP | {b"date"}
+PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b""})  # name no other header
 GATEWAY_PREFIX = b"cf-aig-"
 TOKEN_MARK = b"sluice_"
 
 Pairs = list[tuple[str, str]]
+
+
+def connection_options(value: bytes) -> set[bytes]:
+    """Header names a ``connection`` header lists: they belong to that hop only and are dropped."""
+    if value.lower() in PLAIN_CONNECTION:
+        return set()
+    return {t for t in (part.strip().lower() for part in value.split(b",")) if t and t not in PLAIN_CONNECTION}
 
 
 def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> tuple[Pairs, dict[str, str]]:
@@ -31,10 +40,13 @@ def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> 
     """
     forward: Pairs = []
     control: dict[str, str] = {}
+    listed: set[bytes] = set()
     for name, value in raw:
         if name in REQUEST_DROP or name.startswith(b"proxy-"):
             if name == b"content-length":
                 control.setdefault("content-length", value.decode("latin-1"))
+            elif name == b"connection":
+                listed |= connection_options(value)
             continue
         if name.startswith(GATEWAY_PREFIX):
             control.setdefault(name.decode("latin-1"), value.decode("latin-1"))
@@ -47,6 +59,8 @@ def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> 
         if name in watched:
             control.setdefault(key, text)
         forward.append((key, text))
+    if listed:
+        forward = [pair for pair in forward if pair[0].encode("latin-1") not in listed]
     return forward, control
 
 
@@ -63,11 +77,17 @@ def with_stored_key(forward: Pairs, strip: frozenset[str], auth: tuple[str, str]
 
 
 def response_headers(raw: tuple[tuple[bytes, bytes], ...], extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Upstream response headers for the client: hop-by-hop removed, names lower-cased, ``extra`` added."""
+    """Upstream response headers for the client: hop-by-hop removed (with those ``connection``
+    names), names lower-cased, ``extra`` added."""
     out = []
+    listed: set[bytes] = set()
     for name, value in raw:
         lower = name.lower()
         if lower not in RESPONSE_DROP:
             out.append((lower, value))
+        elif lower == b"connection":
+            listed |= connection_options(value)
+    if listed:
+        out = [pair for pair in out if pair[0] not in listed]
     out.extend(extra)
     return out
