@@ -2,7 +2,7 @@
 
     make bench                      # or: .venv/bin/python bench/run.py [--duration 10] [--cells chat:1,chat:64,stream:64]
     make soak                       # 10 minutes at c=64: RSS and p99 per minute
-    .venv/bin/python bench/run.py --compare-logging   # request logging on vs off, same run
+    .venv/bin/python bench/run.py --compare-logging [--mode stream]   # request logging on vs off, same run
 
 Pinning (2 cores): core 0 runs wrk and the mock (bench/fast_mock.py), core 1 runs Sluice. Sluice is
 configured as a real deployment is: gateway authentication on (cf-aig-authorization), a stored key
@@ -66,6 +66,20 @@ def _cpu_seconds(pid: int) -> float:
         except (FileNotFoundError, IndexError):
             pass
     return total
+
+
+def _thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
+    """(user, system) seconds per thread of the process: the main thread runs the event loop."""
+    tick = os.sysconf("SC_CLK_TCK")
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        label = "event loop" if task.name == str(pid) else f"thread {task.name}"
+        found[label] = (int(fields[11]) / tick, int(fields[12]) / tick)
+    return found
 
 
 def _rss_mib(pid: int) -> float:
@@ -185,20 +199,31 @@ def print_table(rows: list[dict]) -> None:
               f"| {r['cpu_us_per_req']:.0f} | {r['rss_mib']:.0f} | {s['errors']} | {r['logs_dropped']} |")
 
 
-def compare_logging(stack: Stack, duration: int, rounds: int = 3) -> None:
-    """Chat c=64 through two gateways that differ only in collect_logs, alternating, same run."""
-    body = HERE / "req_chat.json"
+def compare_logging(stack: Stack, duration: int, mode: str = "chat", rounds: int = 3) -> None:
+    """c=64 through two gateways that differ only in collect_logs, alternating, same run; with the
+    CPU each of the server's threads spent per request (user + system µs)."""
+    body = HERE / ("req_chat_stream.json" if mode == "stream" else "req_chat.json")
     results: dict[str, list[float]] = {"logs on": [], "logs off": []}
     for base in (stack.gateway_base, stack.gateway_base_no_logs):
         wrk(f"{base}/chat/completions", body, stack.headers, 8, 2)  # warm-up
-    for _ in range(rounds):
+    print(f"| round | gateway | {mode} c=64 RPS | CPU µs per request by thread (user + system) |\n|---|---|---|---|")
+    for i in range(rounds):
         for name, base in (("logs on", stack.gateway_base), ("logs off", stack.gateway_base_no_logs)):
-            results[name].append(wrk(f"{base}/chat/completions", body, stack.headers, 64, duration)["rps"])
+            before = _thread_cpu(stack.server.pid)
+            r = wrk(f"{base}/chat/completions", body, stack.headers, 64, duration)
+            time.sleep(1.5)  # the last batch of logs is written
+            after = _thread_cpu(stack.server.pid)
+            results[name].append(r["rps"])
+            count = max(1.0, r["rps"] * duration)
+            threads = []
+            for label, (user, system) in after.items():
+                user -= before.get(label, (0.0, 0.0))[0]
+                system -= before.get(label, (0.0, 0.0))[1]
+                if (user + system) * 1e6 / count >= 1:
+                    threads.append(f"{label} {user * 1e6 / count:.0f} + {system * 1e6 / count:.0f}")
+            print(f"| {i + 1} | {name} | {r['rps']:,.0f} | {'; '.join(threads)} |", flush=True)
     on, off = sorted(results["logs on"])[rounds // 2], sorted(results["logs off"])[rounds // 2]
-    print("| gateway | chat c=64 RPS per round | median |\n|---|---|---|")
-    for name, values in results.items():
-        print(f"| {name} | {', '.join(f'{v:,.0f}' for v in values)} | {sorted(values)[rounds // 2]:,.0f} |")
-    print(f"logging on / off = {on / off:.3f}")
+    print(f"median RPS: logs on {on:,.0f}, logs off {off:,.0f}; logging on / off = {on / off:.3f}")
 
 
 def soak(stack: Stack, seconds: int, slice_s: int = 60) -> None:
@@ -220,6 +245,7 @@ def main() -> None:
     parser.add_argument("--soak", type=int, default=0, help="instead of cells: soak at c=64 for N seconds")
     parser.add_argument("--compare-logging", action="store_true",
                         help="instead of cells: logging on vs off (two gateways, alternating rounds)")
+    parser.add_argument("--mode", default="chat", choices=("chat", "stream"), help="what --compare-logging sends")
     parser.add_argument("--port", type=int, default=18790)
     parser.add_argument("--mock-port", type=int, default=18791)
     parser.add_argument("--peer", default=str(PEER), help="aiohttp pass-through to compare with ('' to skip)")
@@ -231,7 +257,7 @@ def main() -> None:
         if args.soak:
             soak(stack, args.soak)
         elif args.compare_logging:
-            compare_logging(stack, args.duration)
+            compare_logging(stack, args.duration, args.mode)
         else:
             cells = [(m, int(c)) for m, c in (cell.split(":") for cell in args.cells.split(","))]
             peer = Peer(Path(args.peer), stack.mock_url, args.port + 2) if args.peer and Path(args.peer).exists() else None
