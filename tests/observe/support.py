@@ -46,3 +46,13 @@ async def add_gateways(db: Database, *gateways: str | tuple[str, dict], account_
         for item in gateways:
             gateway_id, body = (item, {}) if isinstance(item, str) else item
             await queries.insert_gateway(conn, account_id, gateway_id, body)
+
+
+async def add_config(db: Database, config_id: str, gateway_id: str = "gw", *, account_id: str = ACCOUNT) -> None:
+    """A provider config row (activity is kept only for configs that exist)."""
+    stamp = "2026-01-01T00:00:00.000Z"
+    async with db.begin() as conn:
+        await queries.insert_config(conn, {
+            "id": config_id, "account_id": account_id, "gateway_id": gateway_id, "provider_slug": "openai",
+            "alias": config_id[:8], "default_config": False, "secret_id": "s" * 32, "rate_limit": None,
+            "rate_limit_period": 60, "created_at": stamp, "modified_at": stamp})

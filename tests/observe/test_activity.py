@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from sqlalchemy import select
+
 from sluice.observe.activity import ActivityTracker
-from tests.observe.support import exchange, sqlite_db
+from sluice.observe.tables import provider_config_activity as A
+from sluice.store import queries
+from tests.observe.support import add_config, exchange, sqlite_db
 
 CONFIG = "c" * 32
 CREATED = "2026-01-01T00:00:00.000Z"
@@ -35,6 +39,7 @@ async def test_counts_uses_and_errors_of_a_key(tmp_path: Path) -> None:
 
 async def test_totals_persist_and_add_up_across_processes(tmp_path: Path) -> None:
     db = await sqlite_db(tmp_path / "a.db", "gw")
+    await add_config(db, CONFIG)
     one, two = ActivityTracker(db), ActivityTracker(db)
     await one.start()
     await two.start()
@@ -73,6 +78,8 @@ async def test_stale_after_ninety_days_from_use_or_creation(tmp_path: Path) -> N
 
 async def test_gateway_delete_forgets_its_keys(tmp_path: Path) -> None:
     db = await sqlite_db(tmp_path / "a.db", "gw", "other")
+    await add_config(db, CONFIG)
+    await add_config(db, "d" * 32, "other")
     tracker = ActivityTracker(db)
     await tracker.start()
     tracker.record(exchange(config_id=CONFIG))
@@ -84,4 +91,48 @@ async def test_gateway_delete_forgets_its_keys(tmp_path: Path) -> None:
     assert tracker.annotate(wire())["request_count"] == 0
     assert tracker.annotate(wire("d" * 32))["request_count"] == 1
     await tracker.close()
+    await db.close()
+
+
+async def stored_configs(db) -> list[str]:  # type: ignore[no-untyped-def]
+    async with db.begin() as conn:
+        return sorted((await conn.execute(select(A.c.config_id))).scalars())
+
+
+async def test_config_delete_forgets_its_counts(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "a.db", "gw")
+    await add_config(db, CONFIG)
+    await add_config(db, "d" * 32)
+    tracker = ActivityTracker(db)
+    await tracker.start()
+    tracker.record(exchange(config_id=CONFIG))
+    tracker.record(exchange(config_id="d" * 32))
+    await tracker.flush()
+    tracker.record(exchange(config_id=CONFIG))  # not yet written when the config goes
+    async with db.begin() as conn:
+        await queries.delete_config(conn, CONFIG)
+        await tracker.forget_config(conn, CONFIG)
+    assert tracker.annotate(wire())["request_count"] == 0
+    await tracker.flush()
+    assert await stored_configs(db) == ["d" * 32]
+    assert tracker.annotate(wire("d" * 32))["request_count"] == 1
+    await tracker.close()
+    await db.close()
+
+
+async def test_a_use_ending_after_its_config_was_deleted_leaves_no_row(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "a.db", "gw")
+    await add_config(db, CONFIG)
+    here, elsewhere = ActivityTracker(db), ActivityTracker(db)  # two processes
+    await here.start()
+    await elsewhere.start()
+    async with db.begin() as conn:
+        await queries.delete_config(conn, CONFIG)
+        await here.forget_config(conn, CONFIG)
+    elsewhere.record(exchange(config_id=CONFIG))  # its request was in flight during the delete
+    await elsewhere.flush()
+    assert await stored_configs(db) == []
+    assert elsewhere.annotate(wire())["request_count"] == 0
+    await here.close()
+    await elsewhere.close()
     await db.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ from sluice.observe import bodies, logstore, tables
 from sluice.observe.activity import ActivityTracker
 from sluice.observe.filters import parse_filters
 from sluice.observe.sink import LogSink
-from sluice.store import Database, open_database
-from tests.observe.support import ACCOUNT, add_gateways, exchange
+from sluice.observe.tables import provider_config_activity as A
+from sluice.store import Database, open_database, queries
+from tests.observe.support import ACCOUNT, add_config, add_gateways, exchange
 
 T0 = 1_750_000_000
 
@@ -100,13 +102,22 @@ async def test_aggregates_order_and_delete(db: Database) -> None:
     assert deleted == 1 and await matching(db, []) == [0, 1]
 
 
-async def test_activity_upsert(db: Database) -> None:
+async def test_activity_upsert_and_sweep(db: Database) -> None:
+    config_id = uuid.uuid4().hex  # the PostgreSQL database is shared between runs
+    await add_config(db, config_id, db.test_gateway)  # type: ignore[attr-defined]
     tracker = ActivityTracker(db)
     await tracker.start()
     for _ in range(2):
-        tracker.record(exchange(db.test_gateway, config_id="c" * 32, started_at=T0))  # type: ignore[attr-defined]
+        tracker.record(exchange(db.test_gateway, config_id=config_id, started_at=T0))  # type: ignore[attr-defined]
         await tracker.flush()
-    assert tracker.annotate({"id": "c" * 32, "created_at": "2025-01-01T00:00:00.000Z"})["request_count"] == 2
+    assert tracker.annotate({"id": config_id, "created_at": "2025-01-01T00:00:00.000Z"})["request_count"] == 2
+    async with db.begin() as conn:
+        await queries.delete_config(conn, config_id)
+    tracker.record(exchange(db.test_gateway, config_id=config_id, started_at=T0))  # type: ignore[attr-defined]
+    await tracker.flush()  # the deleted config's row is swept, not updated
+    async with db.begin() as conn:
+        left = (await conn.execute(select(A.c.config_id).where(A.c.config_id == config_id))).all()
+    assert left == []
     await tracker.close()
 
 

@@ -160,6 +160,9 @@ async def delete_config(request: Request) -> Response:
         await queries.lock_config_writes(conn, account_id)
         row = await _config(conn, request, account_id)
         await queries.delete_config(conn, row["id"])
+        activity = services(request).extras.get("activity")
+        if activity is not None:
+            await activity.forget_config(conn, row["id"])
         if await queries.secret_references(conn, row["secret_id"]) == 0:
             await queries.delete_secret(conn, row["secret_id"])
         await queries.record_change(conn, account_id, "provider_config")

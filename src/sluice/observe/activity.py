@@ -4,7 +4,9 @@ Counted in memory from Exchanges (cheap, on the request path), written in the ba
 this process's deltas to the stored totals, so several processes sharing a database add up.
 ``annotate`` reads memory only (stored totals as last loaded + this process's unflushed deltas).
 Only upstream uses of a stored key count: requests rejected before forwarding and cache hits did
-not use the key.
+not use the key. A deleted config's row goes with it (``forget_config``, in the delete's
+transaction); a use that finishes after the delete, here or in another process, may add the row
+back, so every write also sweeps rows whose config is gone.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sluice.clock import rfc3339
 from sluice.observe.tables import provider_config_activity as A
 from sluice.proxy.exchange import Exchange
 from sluice.store import Database
+from sluice.store.schema import provider_configs
 from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.activity")
@@ -113,6 +116,7 @@ class ActivityTracker:
                     async with self.db.begin() as conn:
                         for config_id, counts in pending.items():
                             await _add(conn, self.db.dialect, config_id, counts)
+                        await _sweep(conn)
             except Exception:
                 self._inflight = {}
                 for config_id, counts in pending.items():  # keep the deltas for the next try
@@ -128,11 +132,23 @@ class ActivityTracker:
         if counts.last_used_at and (current.last_used_at is None or counts.last_used_at > current.last_used_at):
             current.last_used_at = counts.last_used_at
 
+    async def forget_config(self, conn: AsyncConnection, config_id: str) -> None:
+        """Inside the config-delete transaction: its stored counts and this process's go."""
+        await conn.execute(delete(A).where(A.c.config_id == config_id))
+        for table in (self._stored, self._inflight, self._pending):
+            table.pop(config_id, None)
+
     async def forget_gateway(self, conn: AsyncConnection, account_id: str, gateway_id: str) -> None:
         await conn.execute(delete(A).where(A.c.account_id == account_id, A.c.gateway_id == gateway_id))
         for table in (self._stored, self._inflight, self._pending):
             for config_id in [k for k, c in table.items() if (c.account_id, c.gateway_id) == (account_id, gateway_id)]:
                 del table[config_id]
+
+
+async def _sweep(conn: AsyncConnection) -> None:
+    """Drop rows of configs deleted since (a use that ended after its config's delete wrote one)."""
+    await conn.execute(delete(A).where(~select(provider_configs.c.id)
+                                       .where(provider_configs.c.id == A.c.config_id).exists()))
 
 
 async def _add(conn: AsyncConnection, dialect: str, config_id: str, counts: Counts) -> None:
