@@ -27,6 +27,15 @@ def test_rows_from_before_the_codec_read_as_they_are() -> None:
         assert bodies.unpack(row) == {"request_body": SSE, "response_body": None}
 
 
+def test_a_damaged_frame_reads_as_no_body() -> None:
+    row = {"id": "01J", "request_body": b'{"model":"m"}', "response_body": SSE}
+    bodies.pack(row)
+    frame = row["response_body"]
+    for damaged in (frame[:10], b"\x28\xb5\x2f\xfd" + b"\x00" * 8, b"not a frame at all"):
+        broken = {**row, "response_body": damaged}
+        assert bodies.unpack(broken) == {"id": "01J", "request_body": b'{"model":"m"}', "response_body": None}
+
+
 @given(st.binary(max_size=6000), st.one_of(st.none(), st.binary(max_size=6000)))
 def test_any_bodies_round_trip(request_body: bytes, response_body: bytes | None) -> None:
     row = {"request_body": request_body, "response_body": response_body}

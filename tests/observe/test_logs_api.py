@@ -7,6 +7,7 @@ second process write) — the same code path the data plane feeds.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from typing import Any
 
 import cloudflare
@@ -108,6 +109,21 @@ def test_get_request_response(cf, server: Server, gateway: str) -> None:  # type
     assert cf.ai_gateway.logs.response(ids[2], account_id=account, gateway_id=gateway) == 'data: {"x":1}\n\n'
     with pytest.raises(cloudflare.NotFoundError):
         cf.ai_gateway.logs.get("01" + "0" * 24, account_id=account, gateway_id=gateway)
+
+
+def test_a_damaged_stored_body_reads_as_missing(cf, server: Server, gateway: str, api: httpx.Client) -> None:  # type: ignore[no-untyped-def]
+    sse = b"".join(b'data: {"choices":[{"delta":{"content":"w%d"}}]}\n\n' % i for i in range(100))
+    [log_id] = write_logs(server, [exchange(gateway, account_id=server.account_id, started_at=T0, stream=True,
+                                            response_body=sse, response_size=len(sse),
+                                            response_content_type="text/event-stream")])
+    with sqlite3.connect(server.data_dir / "sluice.db") as conn:  # a frame damaged on disk
+        assert conn.execute("UPDATE request_logs SET response_body = substr(response_body, 1, 12) "
+                            "WHERE id = ? AND body_codec = 2", (log_id,)).rowcount == 1
+    one = cf.ai_gateway.logs.get(log_id, account_id=server.account_id, gateway_id=gateway)
+    assert (one.response_head, one.response_head_complete, one.response_size) == ("", False, len(sse))
+    assert one.request_head.startswith('{"model":"mock-model"')  # the rest of the log is intact
+    raw = api.get(f"/ai-gateway/gateways/{gateway}/logs/{log_id}/response")
+    assert raw.status_code == 200 and raw.content == b"" and raw.headers["x-sluice-body-complete"] == "false"
 
 
 def test_edit_feedback_score_metadata(cf, server: Server, gateway: str, api: httpx.Client) -> None:  # type: ignore[no-untyped-def]

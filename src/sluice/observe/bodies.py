@@ -7,7 +7,8 @@ table ~10×. Small bodies stay as they are: below ``COMPRESS_MIN`` compressing c
 smaller write saves.
 
 ``body_codec`` is a bit set: ``REQUEST`` — ``request_body`` is a zstd frame; ``RESPONSE`` — likewise
-``response_body``. Rows written before migration 0003 read as 0 (both raw).
+``response_body``. Rows written before migration 0003 read as 0 (both raw). A frame that does not
+decompress (damaged on disk, edited by hand) reads as no body rather than failing the whole log.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import structlog
 import zstandard
 
 REQUEST, RESPONSE = 1, 2
 COMPRESS_MIN = 2048  # bytes
 LEVEL = 1  # as small as level 3 on SSE text, 25 % faster (measured: 5.0 vs 6.6 µs for 6.4 KB)
+log = structlog.get_logger("sluice.logs")
 _FIELDS = (("request_body", REQUEST), ("response_body", RESPONSE))
 _local = threading.local()  # zstd contexts are not thread-safe; the writer and readers each get one
 
@@ -63,5 +66,9 @@ def unpack(row: dict[str, Any]) -> dict[str, Any]:
     codec = row.pop("body_codec", 0) or 0
     for field, bit in _FIELDS:
         if codec & bit and row.get(field) is not None:
-            row[field] = _decompressor().decompress(bytes(row[field]))
+            try:
+                row[field] = _decompressor().decompress(bytes(row[field]))
+            except zstandard.ZstdError as exc:
+                log.error("stored log body unreadable", log_id=row.get("id"), field=field, error=str(exc))
+                row[field] = None
     return row
