@@ -1,5 +1,6 @@
-"""Concurrent provider-config writes against a server on PostgreSQL (SQLite serialises writers with
-BEGIN IMMEDIATE; PostgreSQL's READ COMMITTED does not, so the invariants need their own proof)."""
+"""Concurrent provider-config and Secrets Store writes against a server on PostgreSQL (SQLite
+serialises writers with BEGIN IMMEDIATE; PostgreSQL's READ COMMITTED does not, so the invariants
+need their own proof)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import asyncpg
 import httpx
 import pytest
 
+from sluice.store.queries import KEY_WRITES_LOCK
 from tests.control.assertions import assert_ok
 from tests.support.server import Server
 
@@ -94,3 +96,73 @@ def test_concurrent_first_configs_share_one_default_store(pg_server: Server) -> 
     assert [r.status_code for r in responses] == [200] * WORKERS, [r.text for r in responses if r.status_code != 200]
     stores = {assert_ok(httpx.get(f"{base}/{g}", headers=srv.headers()))["store_id"] for g in gateways}
     assert len(stores) == 1
+
+
+def _store_with_secret(srv: Server) -> tuple[str, str]:
+    base = f"{srv.api}/accounts/{srv.account_id}/secrets_store/stores"
+    store = assert_ok(httpx.post(base, json={"name": "s-" + secrets.token_hex(4)}, headers=srv.headers()))
+    [secret] = assert_ok(httpx.post(f"{base}/{store['id']}/secrets", headers=srv.headers(), json=[
+        {"name": "k-" + secrets.token_hex(4), "value": "sk-lock-test-12345678", "scopes": ["ai_gateway"]}]))
+    return f"{base}/{store['id']}", secret["id"]
+
+
+@pytest.mark.parametrize("operation", ["delete secret", "create secrets", "patch secret", "duplicate secret",
+                                       "delete store"])
+def test_secrets_store_writes_wait_for_the_accounts_key_lock(pg_server: Server, operation: str) -> None:
+    """Each write takes the lock provider-config writes take, so neither acts on what the other is changing."""
+    srv = pg_server
+    store_url, secret_id = _store_with_secret(srv)
+    send = {
+        "delete secret": lambda: httpx.delete(f"{store_url}/secrets/{secret_id}", headers=srv.headers(), timeout=60),
+        "create secrets": lambda: httpx.post(f"{store_url}/secrets", headers=srv.headers(), timeout=60, json=[
+            {"name": "new-" + secrets.token_hex(4), "value": "sk-another-12345678", "scopes": ["ai_gateway"]}]),
+        "patch secret": lambda: httpx.patch(f"{store_url}/secrets/{secret_id}", headers=srv.headers(), timeout=60,
+                                            json={"comment": "rotated"}),
+        "duplicate secret": lambda: httpx.post(f"{store_url}/secrets/{secret_id}/duplicate", headers=srv.headers(),
+                                               timeout=60, json={"name": "dup-" + secrets.token_hex(4),
+                                                                 "scopes": ["ai_gateway"]}),
+        "delete store": lambda: httpx.delete(store_url, params={"force": "true"}, headers=srv.headers(), timeout=60),
+    }[operation]
+
+    async def run() -> httpx.Response:
+        holder = await asyncpg.connect(srv.env["SLUICE_DATABASE_URL"])  # advisory locks are per database
+        try:
+            await holder.execute("SELECT pg_advisory_lock($1, hashtext($2))", KEY_WRITES_LOCK, srv.account_id)
+            with ThreadPoolExecutor(1) as pool:
+                pending = asyncio.get_running_loop().run_in_executor(pool, send)
+                done, _ = await asyncio.wait([pending], timeout=1.5)
+                assert not done, f"{operation} went ahead while the account's key writes were locked"
+                await holder.execute("SELECT pg_advisory_unlock($1, hashtext($2))", KEY_WRITES_LOCK, srv.account_id)
+                return await pending
+        finally:
+            await holder.close()
+
+    response = asyncio.run(run())
+    assert response.status_code == 200, response.text
+
+
+def test_a_secret_deleted_while_configs_are_created_with_it_is_never_left_in_use(pg_server: Server) -> None:
+    srv = pg_server
+    for _ in range(3):
+        store_url, secret_id = _store_with_secret(srv)
+        gateway = _gateway(srv)
+        configs_url = f"{srv.api}/accounts/{srv.account_id}/ai-gateway/gateways/{gateway}/provider_configs"
+
+        def create(i: int) -> httpx.Response:
+            return httpx.post(configs_url, headers=srv.headers(), timeout=60, json={
+                "provider_slug": "openai", "alias": f"a{i}", "default_config": False, "secret_id": secret_id})
+
+        def delete() -> httpx.Response:
+            return httpx.delete(f"{store_url}/secrets/{secret_id}", headers=srv.headers(), timeout=60)
+
+        with ThreadPoolExecutor(WORKERS) as pool:
+            made = [pool.submit(create, i) for i in range(WORKERS - 1)]
+            deleted = pool.submit(delete).result()
+            results = [f.result() for f in made]
+        configs = assert_ok(httpx.get(configs_url, headers=srv.headers()))
+        assert sorted({r.status_code for r in results}) in ([200], [200, 400], [400]), [r.text for r in results]
+        if deleted.status_code == 200:  # it went first: no config may point at it
+            assert configs == [], configs
+        else:  # some config was created first: the delete is refused and the secret stays
+            assert deleted.status_code == 409 and configs, deleted.text
+            assert httpx.get(f"{store_url}/secrets/{secret_id}", headers=srv.headers()).status_code == 200

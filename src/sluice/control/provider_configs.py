@@ -71,7 +71,7 @@ async def create_config(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request, CONFIG_WRITE) as (account_id, conn, _):
         body = parse_model(ProviderConfigCreate, require_object(await read_json(request)))
-        await queries.lock_config_writes(conn, account_id)
+        await queries.lock_key_writes(conn, account_id)
         gateway = await require_gateway(conn, account_id, gateway_id)
         if await queries.config_by_alias(conn, account_id, gateway_id, body.provider_slug, body.alias):
             raise Conflict(f"alias {body.alias!r} already exists for provider {body.provider_slug!r} on this gateway")
@@ -132,7 +132,7 @@ async def update_config(request: Request) -> Response:
         if not body.model_fields_set:
             raise ValidationError("body: send at least one of secret, rate_limit, rate_limit_period, "
                                   "default_config", path=["body"])
-        await queries.lock_config_writes(conn, account_id)
+        await queries.lock_key_writes(conn, account_id)
         row = await _config(conn, request, account_id)
         if body.secret is not None:
             secret = await queries.get_secret(conn, account_id, row["secret_id"])
@@ -157,7 +157,7 @@ async def update_config(request: Request) -> Response:
 
 async def delete_config(request: Request) -> Response:
     async with authorized(request, CONFIG_WRITE) as (account_id, conn, _):
-        await queries.lock_config_writes(conn, account_id)
+        await queries.lock_key_writes(conn, account_id)
         row = await _config(conn, request, account_id)
         await queries.delete_config(conn, row["id"])
         activity = services(request).extras.get("activity")

@@ -48,6 +48,7 @@ async def _secret(conn: AsyncConnection, account_id: str, store_id: str, secret_
 async def create_store(request: Request) -> Response:
     async with authorized(request, STORE_WRITE) as (account_id, conn, _):
         body = parse_model(StoreCreate, require_object(await read_json(request)))
+        await queries.lock_key_writes(conn, account_id)
         if await queries.store_by_name(conn, account_id, body.name):
             raise Conflict(f"a store named {body.name!r} already exists")
         stamp = rfc3339(now())
@@ -74,6 +75,7 @@ async def get_store(request: Request) -> Response:
 async def delete_store(request: Request) -> Response:
     async with authorized(request, STORE_WRITE) as (account_id, conn, _):
         force = bool_param(request, "force")
+        await queries.lock_key_writes(conn, account_id)
         row = await _store(conn, account_id, request.path_params["store_id"])
         if not force and await queries.count_secrets(conn, store_id=row["id"]):
             raise StoreNotEmpty()
@@ -100,6 +102,7 @@ async def create_secrets(request: Request) -> Response:
         names = [i.name for i in items]
         if len(set(names)) != len(names):
             raise ValidationError("body: secret names must be unique within one request", path=["body"])
+        await queries.lock_key_writes(conn, account_id)
         store = await _store(conn, account_id, request.path_params["store_id"])
         if await queries.count_secrets(conn, account_id=account_id) + len(items) > SECRETS_QUOTA:
             raise ValidationError(f"body: the account's quota of {SECRETS_QUOTA} secrets would be exceeded", path=["body"])
@@ -140,6 +143,7 @@ async def patch_secret(request: Request) -> Response:
         body = parse_model(SecretPatch, require_object(await read_json(request)))
         if not body.model_fields_set:
             raise ValidationError("body: send at least one of value, scopes, comment", path=["body"])
+        await queries.lock_key_writes(conn, account_id)
         row = await _secret(conn, account_id, request.path_params["store_id"], request.path_params["secret_id"])
         if body.value is not None:
             await vault.replace_value(conn, services(request).keyring, row, body.value)
@@ -157,6 +161,7 @@ async def patch_secret(request: Request) -> Response:
 
 async def delete_secret(request: Request) -> Response:
     async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+        await queries.lock_key_writes(conn, account_id)
         row = await _secret(conn, account_id, request.path_params["store_id"], request.path_params["secret_id"])
         users = await queries.secret_references(conn, row["id"])
         if users:
@@ -170,6 +175,7 @@ async def delete_secret(request: Request) -> Response:
 async def duplicate_secret(request: Request) -> Response:
     async with authorized(request, STORE_WRITE) as (account_id, conn, _):
         body = parse_model(SecretDuplicate, require_object(await read_json(request)))
+        await queries.lock_key_writes(conn, account_id)
         store_id = request.path_params["store_id"]
         await _secret(conn, account_id, store_id, request.path_params["secret_id"])
         if await queries.secret_by_name(conn, store_id, body.name):

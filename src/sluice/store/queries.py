@@ -336,12 +336,16 @@ async def list_configs(conn: AsyncConnection, account_id: str, gateway_id: str |
     return _rows(await conn.execute(_page(stmt, page, per_page))), await _count(conn, provider_configs, where)
 
 
-async def lock_config_writes(conn: AsyncConnection, account_id: str) -> None:
-    """Serialise one account's provider-config writes until the transaction ends, so check-then-insert
-    (alias, conventional secret, default store) and default demotion stay race-free. PostgreSQL only:
-    on SQLite, BEGIN IMMEDIATE already serialises every writer."""
+KEY_WRITES_LOCK = 7466325  # pg_advisory_xact_lock(KEY_WRITES_LOCK, hashtext(account_id))
+
+
+async def lock_key_writes(conn: AsyncConnection, account_id: str) -> None:
+    """Serialise one account's provider-config and Secrets Store writes until the transaction ends, so
+    check-then-act stays race-free: alias, conventional secret and default store on create, default
+    demotion, the secrets quota and names, and a secret deleted while a config is created to use it.
+    PostgreSQL only: on SQLite, BEGIN IMMEDIATE already serialises every writer."""
     if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(7466325, hashtext(:account_id))"),
+        await conn.execute(text(f"SELECT pg_advisory_xact_lock({KEY_WRITES_LOCK}, hashtext(:account_id))"),
                            {"account_id": account_id})
 
 
