@@ -107,11 +107,13 @@ def _store_with_secret(srv: Server) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("operation", ["delete secret", "create secrets", "patch secret", "duplicate secret",
-                                       "delete store"])
-def test_secrets_store_writes_wait_for_the_accounts_key_lock(pg_server: Server, operation: str) -> None:
-    """Each write takes the lock provider-config writes take, so neither acts on what the other is changing."""
+                                       "delete store", "delete gateway"])
+def test_key_writes_wait_for_the_accounts_key_lock(pg_server: Server, operation: str) -> None:
+    """Secrets Store writes and gateway deletes (which delete configs and their secrets) take the lock
+    provider-config writes take, so none acts on what another is changing."""
     srv = pg_server
     store_url, secret_id = _store_with_secret(srv)
+    gateway_url = f"{srv.api}/accounts/{srv.account_id}/ai-gateway/gateways/{_gateway(srv)}"
     send = {
         "delete secret": lambda: httpx.delete(f"{store_url}/secrets/{secret_id}", headers=srv.headers(), timeout=60),
         "create secrets": lambda: httpx.post(f"{store_url}/secrets", headers=srv.headers(), timeout=60, json=[
@@ -122,6 +124,7 @@ def test_secrets_store_writes_wait_for_the_accounts_key_lock(pg_server: Server, 
                                                timeout=60, json={"name": "dup-" + secrets.token_hex(4),
                                                                  "scopes": ["ai_gateway"]}),
         "delete store": lambda: httpx.delete(store_url, params={"force": "true"}, headers=srv.headers(), timeout=60),
+        "delete gateway": lambda: httpx.delete(gateway_url, headers=srv.headers(), timeout=60),
     }[operation]
 
     async def run() -> httpx.Response:

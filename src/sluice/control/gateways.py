@@ -71,6 +71,7 @@ async def update_gateway(request: Request) -> Response:
 async def delete_gateway(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+        await queries.lock_key_writes(conn, account_id)  # its configs and their secrets go too
         row = await require_gateway(conn, account_id, gateway_id)
         await queries.delete_gateway(conn, account_id, gateway_id)
         hook = services(request).extras.get("on_gateway_delete")

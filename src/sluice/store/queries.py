@@ -340,9 +340,10 @@ KEY_WRITES_LOCK = 7466325  # pg_advisory_xact_lock(KEY_WRITES_LOCK, hashtext(acc
 
 
 async def lock_key_writes(conn: AsyncConnection, account_id: str) -> None:
-    """Serialise one account's provider-config and Secrets Store writes until the transaction ends, so
-    check-then-act stays race-free: alias, conventional secret and default store on create, default
-    demotion, the secrets quota and names, and a secret deleted while a config is created to use it.
+    """Serialise one account's provider-config writes, Secrets Store writes and gateway deletes until
+    the transaction ends, so check-then-act stays race-free: alias, conventional secret and default
+    store on create, default demotion, the secrets quota and names, a secret deleted while a config
+    is created to use it, a config created on a gateway being deleted.
     PostgreSQL only: on SQLite, BEGIN IMMEDIATE already serialises every writer."""
     if conn.dialect.name == "postgresql":
         await conn.execute(text(f"SELECT pg_advisory_xact_lock({KEY_WRITES_LOCK}, hashtext(:account_id))"),
