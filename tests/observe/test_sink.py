@@ -14,6 +14,7 @@ from pathlib import Path
 from sluice.observe import logstore
 from sluice.observe.retention import DELETE_OLDEST, STOP_INSERTING
 from sluice.observe.sink import LogSink
+from sluice.proxy.exchange import Exchange
 from sluice.store import Database, open_database
 from tests.observe.support import ACCOUNT, exchange, sqlite_db
 
@@ -41,12 +42,18 @@ def limited(gateway_id: str, limit: int, strategy: str) -> tuple[str, dict]:
     return gateway_id, {"collect_logs": True, "log_management": limit, "log_management_strategy": strategy}
 
 
-async def test_record_buffers_and_flush_writes_in_batches(tmp_path: Path) -> None:
+async def sink_holding(tmp_path: Path, count: int) -> tuple[Database, LogSink, list[Exchange]]:
+    """A sink in batches of 2 that will not flush by itself, with ``count`` logs recorded."""
     db = await sqlite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024, batch_size=2)
-    records = [exchange(started_at=1_700_000_000 + i) for i in range(5)]
+    records = [exchange(started_at=1_700_000_000 + i) for i in range(count)]
     for item in records:
         sink.record(item)
+    return db, sink, records
+
+
+async def test_record_buffers_and_flush_writes_in_batches(tmp_path: Path) -> None:
+    db, sink, records = await sink_holding(tmp_path, 5)
     assert await stored_ids(db) == [] and sink.pending == 5  # nothing written on the request path
     transactions = counting_transactions(db)
     await sink.flush()
@@ -56,11 +63,7 @@ async def test_record_buffers_and_flush_writes_in_batches(tmp_path: Path) -> Non
 
 
 async def test_flush_writes_what_was_buffered_when_it_started(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
-    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, batch_size=2)
-    before = [exchange(started_at=1_700_000_000 + i) for i in range(3)]
-    for item in before:
-        sink.record(item)
+    db, sink, before = await sink_holding(tmp_path, 3)
     arrivals = [exchange(started_at=1_700_000_100 + i) for i in range(2)]
     original = db.write_batch
 
