@@ -14,14 +14,14 @@ from typing import Any
 import structlog
 from sluice import envelope
 from sluice.errors import ApiError
-from sluice.observe import Observability
+from sluice.observe.observer import Observability
 from sluice.observe.endpoint import serve_metrics
 from sluice.providers.registry import load_catalog
-from sluice.proxy import DataPlane
+from sluice.proxy.dataplane import DataPlane
 from sluice.secrets.keyfile import load_keyring
 from sluice.services import Services
 from sluice.settings import Settings
-from sluice.store import open_database
+from sluice.store.database import open_database
 
 log = structlog.get_logger("sluice")
 

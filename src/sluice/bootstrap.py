@@ -10,7 +10,8 @@ from sluice.identity.credentials import hash_value, new_global_key, new_token
 from sluice.identity.permissions import ALL_GROUPS
 from sluice.secrets.keyfile import create_key_file
 from sluice.settings import Settings
-from sluice.store import open_database, queries
+from sluice.store.database import open_database
+from sluice.store import queries
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable
 from sluice.providers.registry import Provider
 from sluice.secrets.crypto import Keyring
 from sluice.settings import Settings
-from sluice.store import Database
+from sluice.store.database import Database
 
 
 @dataclass

@@ -7,9 +7,10 @@ from typing import Any
 
 from ulid import ULID
 
-from sluice.proxy.exchange import Exchange
+from sluice.exchange import Exchange
 from sluice.providers.usage import Usage
-from sluice.store import Database, open_database, queries
+from sluice.store.database import Database, open_database
+from sluice.store import queries
 
 ACCOUNT = "a" * 32
 

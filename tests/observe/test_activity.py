@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from sluice.observe.activity import ActivityTracker
-from sluice.observe.tables import provider_config_activity as A
+from sluice.store.log_tables import provider_config_activity as A
 from sluice.store import queries
 from tests.observe.support import add_config, exchange, sqlite_db
 

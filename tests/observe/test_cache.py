@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.observe.cache import (
-    DEFAULT_CUSTOM_KEY_TTL,
-    MAX_TTL,
-    MIN_TTL,
-    CachedResponse,
-    MemoryCache,
-    cache_key,
-    cacheable_request,
-    cacheable_response,
-    effective_ttl,
-    gateway_prefix,
-    skip_cache,
-    storable_headers,
-)
+from sluice.cache.base import CachedResponse
+from sluice.cache.keys import cache_key, gateway_prefix
+from sluice.cache.memory import MemoryCache
+from sluice.cache.rules import (DEFAULT_CUSTOM_KEY_TTL, MAX_TTL, MIN_TTL, cacheable_request, cacheable_response,
+                                effective_ttl, skip_cache, storable_headers)
 
 BASE = ("a" * 32, "gw", "openai", "POST", "chat/completions", "", b'{"model":"m"}')
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.observe.custom import CustomCost, metadata_text, parse_custom_cost, parse_metadata
-from sluice.observe.pricing import default_table
-from sluice.observe.records import log_row, model_type
+from sluice.logs.custom import CustomCost, metadata_text, parse_custom_cost, parse_metadata
+from sluice.logs.pricing import default_table
+from sluice.logs.records import log_row, model_type
 from tests.observe.support import exchange
 
 
@@ -50,7 +50,7 @@ def test_price_lookup_exact_prefix_and_fallbacks() -> None:
 
 
 def test_price_memo_answers_alike_and_stays_bounded() -> None:
-    from sluice.observe import pricing
+    from sluice.logs import pricing
 
     prices = pricing.PriceTable({"openai": {"gpt-4o": {"in": 2.5, "out": 10}}, "*": {"mock": {"in": 1, "out": 2}}})
     first = prices.price("openai", "gpt-4o-2024-08-06")

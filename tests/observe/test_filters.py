@@ -9,7 +9,7 @@ import pytest
 from cloudflare import Cloudflare
 
 from sluice.errors import ValidationError
-from sluice.observe.filters import Filter, parse_filters
+from sluice.logs.filters import Filter, parse_filters
 
 
 def sdk_query(**params) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]

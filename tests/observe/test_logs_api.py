@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from sluice.observe.sink import LogSink
-from sluice.proxy.exchange import Exchange
-from sluice.store import open_database
+from sluice.exchange import Exchange
+from sluice.store.database import open_database
 from tests.conftest import unique_id
 from tests.control.assertions import assert_ok, assert_v4_error
 from tests.observe.support import exchange

@@ -9,12 +9,15 @@ import pytest
 
 from sqlalchemy import select
 
-from sluice.observe import bodies, logstore, tables
+from sluice.logs import bodies
+from sluice.store import log_tables as tables
+from sluice.store import logs as logstore
 from sluice.observe.activity import ActivityTracker
-from sluice.observe.filters import parse_filters
+from sluice.logs.filters import parse_filters
 from sluice.observe.sink import LogSink
-from sluice.observe.tables import provider_config_activity as A
-from sluice.store import Database, open_database, queries
+from sluice.store.log_tables import provider_config_activity as A
+from sluice.store.database import Database, open_database
+from sluice.store import queries
 from tests.observe.support import ACCOUNT, add_config, add_gateways, exchange
 
 T0 = 1_750_000_000

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sluice.observe import Observability
+from sluice.observe.observer import Observability
 from sluice.settings import load_settings
 from tests.observe.support import ACCOUNT, exchange, sqlite_db
 

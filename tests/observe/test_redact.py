@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluice.observe import redact
+from sluice.logs import redact
 
 KEYS = [
     b"sluice_" + b"A" * 24,

@@ -11,11 +11,11 @@ import textwrap
 from pathlib import Path
 
 
-from sluice.observe import logstore
-from sluice.observe.retention import DELETE_OLDEST, STOP_INSERTING
+from sluice.store import logs as logstore
+from sluice.logs.retention import DELETE_OLDEST, STOP_INSERTING
 from sluice.observe.sink import LogSink
-from sluice.proxy.exchange import Exchange
-from sluice.store import Database, open_database
+from sluice.exchange import Exchange
+from sluice.store.database import Database, open_database
 from tests.observe.support import ACCOUNT, exchange, sqlite_db
 
 

@@ -17,7 +17,8 @@ from sluice.clock import new_id, now, rfc3339
 from sluice.errors import CryptoError
 from sluice.secrets import vault
 from sluice.secrets.crypto import Keyring
-from sluice.store import open_database, queries
+from sluice.store.database import open_database
+from sluice.store import queries
 from sluice.store.database import Database
 from sluice.store.queries import IntegrityError
 
@@ -262,7 +263,7 @@ async def test_sqlite_transactions_queue_in_order_and_nesting_fails_loudly(tmp_p
 
     import pytest
 
-    from sluice.store import open_database
+    from sluice.store.database import open_database
 
     db = await open_database(f"sqlite:///{tmp_path / 'order.db'}")
     try:

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from sluice.secrets import keyfile, vault
 from sluice.settings import load_settings
-from sluice.store import open_database, queries
+from sluice.store.database import open_database
+from sluice.store import queries
 
 
 async def read_secret_values(data_dir: Path, secret_ids: list[str]) -> dict[str, str]:

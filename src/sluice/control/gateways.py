@@ -12,7 +12,7 @@ from sluice.control.schemas import GatewayCreate, GatewayFields, gateway_body, g
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, ValidationError
 from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
-from sluice.observe.cache.keys import gateway_prefix
+from sluice.cache.keys import gateway_prefix
 from sluice.store import queries
 
 

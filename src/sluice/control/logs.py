@@ -1,8 +1,8 @@
 """Logs API (Cloudflare-compatible): /accounts/{account_id}/ai-gateway/gateways/{gateway_id}/logs…
 
 List (filters, order, paging, aggregates), get, raw request/response bodies, patch (feedback,
-score, metadata) and delete by filters. Filter parsing lives in ``observe/filters.py``, SQL in
-``observe/logstore.py``.
+score, metadata) and delete by filters. Filter parsing lives in ``logs/filters.py``, SQL in
+``store/logs.py``.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from sluice.control.validation import (
 )
 from sluice.errors import NotFound, ValidationError
 from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
-from sluice.observe import custom, logstore
-from sluice.observe.filters import Filter, parse_date, parse_filters
+from sluice.logs import custom
+from sluice.store import logs as logstore
+from sluice.logs.filters import Filter, parse_date, parse_filters
 
 HEAD_MAX = 8192  # characters of a body shown inline by GET /logs/{id}
 DEPRECATED_EQ = ("model", "model_type", "provider", "request_content_type", "response_content_type")

@@ -17,7 +17,8 @@ from pydantic import BaseModel
 from sluice.control import schemas as s
 from sluice.control.validation import MAX_MANAGEMENT_BODY, MAX_PAGE
 from sluice.identity.permissions import ALL_GROUPS
-from sluice.observe import filters, logstore
+from sluice.logs import filters
+from sluice.store import logs as logstore
 from sluice.providers.registry import CATALOG_SLUGS
 
 Schema = dict[str, Any]

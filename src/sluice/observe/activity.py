@@ -17,16 +17,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import structlog
-from sqlalchemy import case, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sluice.clock import now as utc_now
 from sluice.clock import rfc3339
-from sluice.observe.tables import provider_config_activity as A
-from sluice.proxy.exchange import Exchange
-from sluice.store import Database
-from sluice.store.schema import provider_configs
+from sluice.exchange import Exchange
+from sluice.store.activity import (add_activity, all_activity, delete_config_activity, delete_gateway_activity,
+                                   sweep_activity)
+from sluice.store.database import Database
 from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.activity")
@@ -99,7 +97,7 @@ class ActivityTracker:
 
     async def load(self) -> None:
         async with self.db.begin() as conn:
-            rows = (await conn.execute(select(A))).all()
+            rows = await all_activity(conn)
         self._stored = {r.config_id: Counts(r.account_id, r.gateway_id, r.last_used_at, int(r.request_count),
                                             int(r.error_count)) for r in rows}
         self._inflight = {}  # same step as the reload: no moment counts them twice or not at all
@@ -115,8 +113,10 @@ class ActivityTracker:
                 if pending:
                     async with self.db.begin() as conn:
                         for config_id, counts in pending.items():
-                            await _add(conn, self.db.dialect, config_id, counts)
-                        await _sweep(conn)
+                            await add_activity(conn, self.db.dialect, config_id, counts.account_id,
+                                               counts.gateway_id, counts.last_used_at, counts.requests,
+                                               counts.errors)
+                        await sweep_activity(conn)
             except Exception:
                 self._inflight = {}
                 for config_id, counts in pending.items():  # keep the deltas for the next try
@@ -134,33 +134,13 @@ class ActivityTracker:
 
     async def forget_config(self, conn: AsyncConnection, config_id: str) -> None:
         """Inside the config-delete transaction: its stored counts and this process's go."""
-        await conn.execute(delete(A).where(A.c.config_id == config_id))
+        await delete_config_activity(conn, config_id)
         for table in (self._stored, self._inflight, self._pending):
             table.pop(config_id, None)
 
     async def forget_gateway(self, conn: AsyncConnection, account_id: str, gateway_id: str) -> None:
-        await conn.execute(delete(A).where(A.c.account_id == account_id, A.c.gateway_id == gateway_id))
+        await delete_gateway_activity(conn, account_id, gateway_id)
         for table in (self._stored, self._inflight, self._pending):
             for config_id in [k for k, c in table.items() if (c.account_id, c.gateway_id) == (account_id, gateway_id)]:
                 del table[config_id]
 
-
-async def _sweep(conn: AsyncConnection) -> None:
-    """Drop rows of configs deleted since (a use that ended after its config's delete wrote one)."""
-    await conn.execute(delete(A).where(~select(provider_configs.c.id)
-                                       .where(provider_configs.c.id == A.c.config_id).exists()))
-
-
-async def _add(conn: AsyncConnection, dialect: str, config_id: str, counts: Counts) -> None:
-    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = build(A).values(config_id=config_id, account_id=counts.account_id, gateway_id=counts.gateway_id,
-                           last_used_at=counts.last_used_at, request_count=counts.requests,
-                           error_count=counts.errors)
-    newer = case((A.c.last_used_at.is_(None), stmt.excluded.last_used_at),
-                 (stmt.excluded.last_used_at > A.c.last_used_at, stmt.excluded.last_used_at),
-                 else_=A.c.last_used_at)
-    await conn.execute(stmt.on_conflict_do_update(index_elements=[A.c.config_id], set_={
-        "request_count": A.c.request_count + stmt.excluded.request_count,
-        "error_count": A.c.error_count + stmt.excluded.error_count,
-        "last_used_at": newer,
-    }))

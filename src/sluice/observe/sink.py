@@ -21,10 +21,12 @@ import structlog
 from sqlalchemy import Connection
 
 from sluice.memory import release_free_memory
-from sluice.observe import bodies, logstore, redact, retention
-from sluice.observe.records import log_row
-from sluice.proxy.exchange import Exchange
-from sluice.store import Database, queries
+from sluice.logs import bodies, redact, retention
+from sluice.store import logs as logstore
+from sluice.logs.records import log_row
+from sluice.exchange import Exchange
+from sluice.store.database import Database
+from sluice.store import queries
 from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.logs")

@@ -8,20 +8,14 @@ lines of chunks that contain a usage marker and only JSON-parses those lines.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import orjson
 
+from sluice.exchange import Usage
+
 MAX_LINE = 4 * 1024 * 1024  # a longer SSE line / JSON body is skipped rather than buffered
 MAX_MODEL_LEN = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    model: str | None = None
-    tokens_in: int | None = None
-    tokens_out: int | None = None
 
 
 EMPTY = Usage()

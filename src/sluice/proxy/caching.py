@@ -17,17 +17,10 @@ from typing import Any, Awaitable, Callable, Mapping
 
 import structlog
 
-from sluice.observe.cache import (
-    CachedResponse,
-    ResponseCache,
-    cache_key,
-    cacheable_request,
-    cacheable_response,
-    effective_ttl,
-    skip_cache,
-    storable_headers,
-)
-from sluice.proxy.exchange import Exchange
+from sluice.cache.base import CachedResponse, ResponseCache
+from sluice.cache.keys import cache_key
+from sluice.cache.rules import cacheable_request, cacheable_response, effective_ttl, skip_cache, storable_headers
+from sluice.exchange import Exchange
 
 log = structlog.get_logger("sluice.proxy")
 

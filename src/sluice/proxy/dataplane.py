@@ -30,10 +30,10 @@ from sluice.providers.usage import SSEUsage
 from sluice.proxy import caching, options
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
 from sluice.proxy.credentials import choose
-from sluice.proxy.exchange import Exchange, NullObserver, Observer
+from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.proxy.forward import Upstream
 from sluice.proxy.headers import response_headers, split_request, with_stored_key
-from sluice.proxy.ratelimit import make_limiter
+from sluice.ratelimit.backends import make_limiter
 from sluice.proxy.sync import StateSync
 from sluice.services import Services
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from sluice.proxy.forward import NO_RETRY, RetryPolicy
+from sluice.proxy.retry import NO_RETRY, RetryPolicy
 from sluice.proxy.state import GatewayState
 
 BACKOFFS = ("constant", "linear", "exponential")

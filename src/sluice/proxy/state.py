@@ -1,8 +1,8 @@
 """What the hot path needs, held in memory: gateways, stored keys (already decrypted) and tokens.
 
-Requests never touch the database. An account's state is rebuilt as a whole and swapped in with
-one dict assignment, so a request sees either the old or the new state, never a mix. Keys are
-decrypted here, at load time, never per request.
+Pure builders from rows; ``sync.py`` loads the rows and decrypts the keys, at load time, never per
+request. Requests never touch the database. An account's state is rebuilt as a whole and swapped in
+with one dict assignment, so a request sees either the old or the new state, never a mix.
 """
 
 from __future__ import annotations
@@ -13,17 +13,11 @@ from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sluice.errors import CryptoError
 from sluice.identity.permissions import AI_GATEWAY_RUN
 from sluice.providers.registry import Provider
-from sluice.secrets.crypto import Keyring
-from sluice.secrets.vault import open_row
-from sluice.store import queries
 
 log = structlog.get_logger("sluice.proxy")
-ALL = 10**9  # "every row" for the paged list queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,28 +127,6 @@ def provider_keys(configs: list[dict[str, Any]], plaintext: dict[str, str],
             defaults[provider.slug] = key
     return {slug: ProviderKeys(by_alias=aliases, default=defaults.get(slug) or aliases.get("default"))
             for slug, aliases in grouped.items()}
-
-
-def open_secrets(keyring: Keyring, sealed: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
-    """Decrypt every row; returns plaintext by secret id and the ids that did not open."""
-    opened: dict[str, str] = {}
-    failed: list[str] = []
-    for row in sealed:
-        try:
-            opened[row["id"]] = open_row(keyring, row)
-        except CryptoError:
-            failed.append(row["id"])
-    return opened, failed
-
-
-async def load_account(conn: AsyncConnection, account_id: str) -> tuple[list, list, list, list]:
-    """The rows one account's state is built from (gateways, configs, sealed secrets, tokens)."""
-    gateways, _ = await queries.list_gateways(conn, account_id, None, 1, ALL)
-    configs, _ = await queries.list_configs(conn, account_id, None, 1, ALL)
-    secret_ids = sorted({c["secret_id"] for c in configs})
-    sealed = await queries.sealed_secrets(conn, secret_ids) if secret_ids else []
-    tokens, _ = await queries.list_tokens(conn, account_id, 1, ALL)
-    return gateways, configs, sealed, tokens
 
 
 def build_account(gateways: list, configs: list, plaintext: dict[str, str],

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sluice.clock import now, rfc3339
-from sluice.proxy.state import AccountState, build_account, load_account, open_secrets
+from sluice.errors import CryptoError
+from sluice.proxy.state import AccountState, build_account
+from sluice.secrets.crypto import Keyring
 from sluice.secrets.keyfile import load_keyring
+from sluice.secrets.vault import open_row
 from sluice.services import Services
-from sluice.tasks import Periodic
 from sluice.store import queries
+from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.proxy")
 TOUCH_EVERY_S = 5.0  # last_used_on is coarse; one write per few seconds is plenty
@@ -99,3 +104,28 @@ class StateSync:
         if time.monotonic() - self._last_touch >= TOUCH_EVERY_S:
             self._last_touch = time.monotonic()
             await self.flush_touches()
+
+
+ALL = 10**9  # "every row" for the paged list queries
+
+
+def open_secrets(keyring: Keyring, sealed: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
+    """Decrypt every row; returns plaintext by secret id and the ids that did not open."""
+    opened: dict[str, str] = {}
+    failed: list[str] = []
+    for row in sealed:
+        try:
+            opened[row["id"]] = open_row(keyring, row)
+        except CryptoError:
+            failed.append(row["id"])
+    return opened, failed
+
+
+async def load_account(conn: AsyncConnection, account_id: str) -> tuple[list, list, list, list]:
+    """The rows one account's state is built from (gateways, configs, sealed secrets, tokens)."""
+    gateways, _ = await queries.list_gateways(conn, account_id, None, 1, ALL)
+    configs, _ = await queries.list_configs(conn, account_id, None, 1, ALL)
+    secret_ids = sorted({c["secret_id"] for c in configs})
+    sealed = await queries.sealed_secrets(conn, secret_ids) if secret_ids else []
+    tokens, _ = await queries.list_tokens(conn, account_id, 1, ALL)
+    return gateways, configs, sealed, tokens

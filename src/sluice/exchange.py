@@ -1,4 +1,5 @@
-"""The seam between the data plane and observability (request logs, metrics, key activity).
+"""The per-request record: the seam between the data plane and observability (request logs,
+metrics, key activity). Foundation layer: it imports nothing of Sluice.
 
 The data plane fills one ``Exchange`` per request and hands it to the ``Observer`` when the response
 is complete. ``record`` must never block or raise: implementations queue and return.
@@ -9,7 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from sluice.providers.usage import Usage
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Token usage and model as read from a provider's response (``providers/usage.py``)."""
+
+    model: str | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
 
 
 @dataclass(slots=True)

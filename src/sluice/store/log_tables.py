@@ -1,12 +1,12 @@
-"""Tables owned by observability. Migrations 0002 and 0003 create them (written out there on
-purpose: a migration must not change when this file does)."""
+"""Request-log and key-activity tables, on the one ``schema.metadata``. Migrations 0002 and 0003
+create them (written out there on purpose: a migration must not change when this file does)."""
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData, SmallInteger, String,
+from sqlalchemy import (BigInteger, Boolean, Column, Float, Integer, LargeBinary, SmallInteger, String,
                         Table, Text)
 
-metadata = MetaData()
+from sluice.store.schema import metadata
 
 request_logs = Table(
     "request_logs",
@@ -45,7 +45,7 @@ request_logs = Table(
     Column("score", Float),
     Column("step", Integer),
     Column("error", Text),
-    Column("body_codec", SmallInteger, nullable=False, server_default="0"),  # observe/bodies.py (0003)
+    Column("body_codec", SmallInteger, nullable=False, server_default="0"),  # logs/bodies.py (0003)
 )
 
 provider_config_activity = Table(

@@ -14,7 +14,7 @@ import time
 from collections import deque
 from typing import Callable
 
-from sluice.proxy.ratelimit.base import Technique
+from sluice.ratelimit.base import Technique
 
 SWEEP_EVERY = 4096  # hits between sweeps of keys whose window has passed (bounded memory)
 

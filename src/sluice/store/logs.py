@@ -12,9 +12,9 @@ import orjson
 from sqlalchemy import Connection, Float, and_, cast, delete, false, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sluice.observe import bodies
-from sluice.observe.filters import NUMBER_KEYS, Filter
-from sluice.observe.tables import request_logs as T
+from sluice.logs import bodies
+from sluice.logs.filters import NUMBER_KEYS, Filter
+from sluice.store.log_tables import request_logs as T
 
 Row = dict[str, Any]
 

@@ -6,7 +6,7 @@ import time
 from collections import OrderedDict
 from typing import Callable
 
-from sluice.observe.cache.base import CachedResponse
+from sluice.cache.base import CachedResponse
 
 
 class MemoryCache:
