@@ -18,8 +18,7 @@ from sluice.observe.observer import Observability
 from sluice.observe.endpoint import serve_metrics
 from sluice.providers.registry import load_catalog
 from sluice.proxy.dataplane import DataPlane
-from sluice.secrets.keyfile import load_keyring
-from sluice.services import Services
+from sluice.services import Keys, Services
 from sluice.settings import Settings
 from sluice.store.database import open_database
 
@@ -40,15 +39,16 @@ class SluiceApp:
 
     async def startup(self) -> None:
         db = await open_database(self.settings.database_url)
+        observability = self.observability = Observability(self.settings, db)
         self.services = Services(
-            settings=self.settings, db=db, keyring=load_keyring(self.settings),
-            catalog=load_catalog(self.settings.upstream_overrides),
+            settings=self.settings, db=db, keys=Keys(self.settings),
+            catalog=load_catalog(self.settings.upstream_overrides), observer=observability,
+            cache=observability.cache, activity=observability.activity,
+            on_gateway_delete=observability.on_gateway_delete,
         )
-        self.observability = Observability(self.settings, db)
-        self.observability.install(self.services.extras)  # observer, activity, cache, metrics, on_gateway_delete
-        await self.observability.start()
+        await observability.start()
         self.dataplane = DataPlane(self.services)
-        self.services.on_change = self.dataplane.refresh
+        self.services.on_change.add(self.dataplane.refresh)
         await self.dataplane.start()
         tune_gc()
         log.info("sluice ready", database=db.dialect, providers=len(self.services.catalog))

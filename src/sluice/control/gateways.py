@@ -62,7 +62,7 @@ async def update_gateway(request: Request) -> Response:
         row = await queries.update_gateway(conn, account_id, gateway_id, gateway_body(fields, current))
         await queries.record_change(conn, account_id, "gateway")
     await services(request).on_change(account_id)
-    cache = services(request).extras.get("cache")
+    cache = services(request).cache
     if cache is not None and row and row.get("cache_invalidate_on_update"):
         await cache.invalidate(gateway_prefix(account_id, gateway_id))
     return envelope.ok(gateway_wire(row))  # type: ignore[arg-type]
@@ -74,9 +74,7 @@ async def delete_gateway(request: Request) -> Response:
         await queries.lock_key_writes(conn, account_id)  # its configs and their secrets go too
         row = await require_gateway(conn, account_id, gateway_id)
         await queries.delete_gateway(conn, account_id, gateway_id)
-        hook = services(request).extras.get("on_gateway_delete")
-        if hook is not None:
-            await hook(conn, account_id, gateway_id)  # e.g. the request logs of that gateway
+        await services(request).on_gateway_delete(conn, account_id, gateway_id)  # its logs, activity, cache
         await queries.record_change(conn, account_id, "gateway")
     await services(request).on_change(account_id)
     return envelope.ok(gateway_wire(row))

@@ -107,7 +107,7 @@ async def list_configs(request: Request) -> Response:
 
 def _with_activity(request: Request, wire: dict[str, Any]) -> dict[str, Any]:
     """Adds last_used_at / counts when the activity tracker is running (request logs feature)."""
-    activity = services(request).extras.get("activity")
+    activity = services(request).activity
     return activity.annotate(wire) if activity is not None else wire
 
 
@@ -160,7 +160,7 @@ async def delete_config(request: Request) -> Response:
         await queries.lock_key_writes(conn, account_id)
         row = await _config(conn, request, account_id)
         await queries.delete_config(conn, row["id"])
-        activity = services(request).extras.get("activity")
+        activity = services(request).activity
         if activity is not None:
             await activity.forget_config(conn, row["id"])
         if await queries.secret_references(conn, row["secret_id"]) == 0:

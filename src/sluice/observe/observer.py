@@ -1,13 +1,11 @@
 """Observability: request logs, provider-key activity, metrics and the response cache.
 
-``Observability`` is the one Observer the data plane sees (``services.extras["observer"]``): its
+``Observability`` is the one Observer the data plane sees (``services.observer``): its
 ``record`` fans an Exchange out to metrics, key activity and the log sink, each of which only
 touches memory; the sink and the activity tracker write to the database in the background.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -52,10 +50,6 @@ class Observability:
         await self.activity.forget_gateway(conn, account_id, gateway_id)
         self.sink.forget_gateway(account_id, gateway_id)
         await self.cache.invalidate(gateway_prefix(account_id, gateway_id))
-
-    def install(self, extras: dict[str, Any]) -> None:
-        extras.update(observer=self, activity=self.activity, metrics=self.metrics, cache=self.cache,
-                      log_sink=self.sink, on_gateway_delete=self.on_gateway_delete)
 
     async def start(self) -> None:
         await self.activity.start()

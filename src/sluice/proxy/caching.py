@@ -21,6 +21,7 @@ from sluice.cache.base import CachedResponse, ResponseCache
 from sluice.cache.keys import cache_key
 from sluice.cache.rules import cacheable_request, cacheable_response, effective_ttl, skip_cache, storable_headers
 from sluice.exchange import Exchange
+from sluice.proxy.state import GatewayState
 
 log = structlog.get_logger("sluice.proxy")
 
@@ -32,12 +33,12 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Taps = tuple[Callable[[bytes], None], Callable[[], None]]
 
 
-def applies(gateway: Any, control: Mapping[str, str]) -> bool:
+def applies(gateway: GatewayState, control: Mapping[str, str]) -> bool:
     """The hot-path gate: could this request use the cache at all?"""
     return gateway.cache_ttl > 0 or "cf-aig-cache-ttl" in control or "cf-aig-cache-key" in control
 
 
-def plan(cache: ResponseCache | None, gateway: Any, control: Mapping[str, str],
+def plan(cache: ResponseCache | None, gateway: GatewayState, control: Mapping[str, str],
          method: str) -> "CachePlan | None":
     """The request's cache plan, or None: no cache, TTL off (e.g. ``cf-aig-cache-ttl: 0``),
     ``cf-aig-skip-cache`` (no lookup and no store), or a method that is never cached."""

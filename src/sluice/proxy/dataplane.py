@@ -34,12 +34,12 @@ from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.proxy.forward import Upstream
 from sluice.proxy.headers import response_headers, split_request, with_stored_key
 from sluice.ratelimit.backends import make_limiter
+from sluice.proxy.state import GatewayState, StoredKey
 from sluice.proxy.sync import StateSync
 from sluice.services import Services
 
 log = structlog.get_logger("sluice.proxy")
 
-NULL_OBSERVER = NullObserver()
 JSON_TYPE = (b"content-type", b"application/json")
 LOGGED_CONTROL = ("cf-aig-metadata", "cf-aig-custom-cost", "cf-aig-event-id")
 LOGGED_FORWARD = ("content-type", "user-agent")
@@ -125,7 +125,7 @@ class DataPlane:
         exchange = Exchange(log_id=new_ulid(), account_id="", gateway_id="", provider="", method=scope["method"],
                             path="", started_at=time.time())
         began = time.perf_counter()
-        observer: Observer = self.services.extras.get("observer") or NULL_OBSERVER
+        observer: Observer = self.services.observer
         call = Call(receive)
         try:
             await self._serve(scope, send, call, exchange, observer)
@@ -216,13 +216,13 @@ class DataPlane:
                                       provider.extra_headers)
         # The response cache (caching.py); None in the common case. With a plan the key limit waits
         # until after the lookup: a cache hit uses no stored key, so it does not count against it.
-        plan = caching.plan(self.services.extras.get("cache"), gateway, control, exchange.method) \
+        plan = caching.plan(self.services.cache, gateway, control, exchange.method) \
             if caching.applies(gateway, control) else None
         await self._check_limits(gateway, key if plan is None else None, exchange)
 
         # -- body --
         body = await read_body(call.receive, max_bytes, call.watch)
-        observing = observer is not NULL_OBSERVER and not isinstance(observer, NullObserver)
+        observing = not isinstance(observer, NullObserver)
         if isinstance(body, StreamedBody):
             if declared is not None and declared.isdigit():
                 forward.append(("Content-Length", declared))  # keep the client's framing (no chunked upload)
@@ -256,7 +256,7 @@ class DataPlane:
         finally:
             call.cancellable = False
 
-    async def _check_limits(self, gateway: Any, key: Any, exchange: Exchange) -> None:
+    async def _check_limits(self, gateway: GatewayState, key: StoredKey | None, exchange: Exchange) -> None:
         counted = False
         if gateway.rate_limit > 0 and gateway.rate_interval > 0:
             wait = await self.limiter.hit(gateway.rate_key, gateway.rate_limit, gateway.rate_interval,
@@ -269,7 +269,7 @@ class DataPlane:
             counted = True
         await self._check_key_limit(gateway, key, exchange, counted)
 
-    async def _check_key_limit(self, gateway: Any, key: Any, exchange: Exchange, counted: bool) -> None:
+    async def _check_key_limit(self, gateway: GatewayState, key: StoredKey | None, exchange: Exchange, counted: bool) -> None:
         """The stored key's limit; a refusal gives back the gateway count taken for this request."""
         if key is not None and key.rate_limit > 0:
             wait = await self.limiter.hit(f"key:{key.config_id}", key.rate_limit, key.rate_limit_period, "fixed")
@@ -291,7 +291,7 @@ class DataPlane:
 
     async def _forward(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange, url: str,
                        forward: list[tuple[str, str]], body: bytes | StreamedBody, control: dict[str, str],
-                       gateway: Any, key: Any, usage_format: str | None) -> None:
+                       gateway: GatewayState, key: StoredKey | None, usage_format: str | None) -> None:
         try:
             response = await self.upstream.open(scope["method"], url, forward, body,
                                                 options.request_timeout_s(control),

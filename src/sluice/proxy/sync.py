@@ -20,7 +20,6 @@ from sluice.clock import now, rfc3339
 from sluice.errors import CryptoError
 from sluice.proxy.state import AccountState, build_account
 from sluice.secrets.crypto import Keyring
-from sluice.secrets.keyfile import load_keyring
 from sluice.secrets.vault import open_row
 from sluice.services import Services
 from sluice.store import queries
@@ -75,7 +74,7 @@ class StateSync:
 
     def _reload_keyring(self) -> None:
         try:
-            self.services.keyring = load_keyring(self.services.settings)
+            self.services.keys.reload()
         except Exception as exc:  # noqa: BLE001 — keep the old keyring; say only what kind of failure
             log.error("keyring reload failed", error=type(exc).__name__)
 
