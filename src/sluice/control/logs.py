@@ -29,7 +29,7 @@ from sluice.control.validation import (
 from sluice.errors import NotFound, ValidationError
 from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
 from sluice.observe import custom, logstore
-from sluice.observe.filters import Filter, parse_date, parse_filters
+from sluice.observe.filters import Filter, check_query, parse_date, parse_filters
 
 HEAD_MAX = 8192  # characters of a body shown inline by GET /logs/{id}
 DEPRECATED_EQ = ("model", "model_type", "provider", "request_content_type", "response_content_type")
@@ -90,6 +90,7 @@ def _detail(row: dict[str, Any]) -> dict[str, Any]:
 async def list_logs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request, GATEWAY_READ) as (account_id, conn, _):  # 401 before any 400
+        check_query(request.scope.get("query_string", b""))  # before anything parses the query
         page, per_page = paging(request, max_per_page=50)
         filters = parse_filters(request.query_params.multi_items()) + _deprecated_filters(request)
         order_by = choice_param(request, "order_by", "created_at", logstore.ORDER_COLUMNS)
@@ -187,6 +188,7 @@ async def edit_log(request: Request) -> Response:
 async def delete_logs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):  # 401 before any 400
+        check_query(request.scope.get("query_string", b""))  # before anything parses the query
         filters = parse_filters(request.query_params.multi_items())
         order_by = choice_param(request, "order_by", "created_at", logstore.DELETE_ORDER_COLUMNS)
         direction = choice_param(request, "order_by_direction", "asc", ("asc", "desc"))
