@@ -78,8 +78,13 @@ def _head(body: bytes | None, size: int) -> tuple[str, bool]:
 
 def _detail(row: dict[str, Any]) -> dict[str, Any]:
     out = _item(row)
-    request_head, request_complete = _head(row["request_body"], row["request_size"])
-    response_head, response_complete = _head(row["response_body"], row["response_size"])
+    request_head: str | None
+    response_head: str | None
+    if row["payload_collected"]:
+        request_head, request_complete = _head(row["request_body"], row["request_size"])
+        response_head, response_complete = _head(row["response_body"], row["response_size"])
+    else:  # cf-aig-collect-log-payload: false — no body was stored, so there is no head to show
+        request_head, request_complete, response_head, response_complete = None, False, None, False
     out.update(request_head=request_head, request_head_complete=request_complete, request_size=row["request_size"],
                response_head=response_head, response_head_complete=response_complete,
                response_size=row["response_size"], method=row["method"], stream=bool(row["stream"]),
@@ -134,15 +139,23 @@ def _raw(body: bytes | None, size: int, content_type: str | None) -> Response:
     return Response(body, media_type=media, headers=headers)
 
 
+def _require_payload(row: dict[str, Any], which: str) -> None:
+    if not row["payload_collected"]:
+        raise NotFound(f"log {row['id']}: the {which} body was not stored: the request was sent with "
+                       "cf-aig-collect-log-payload: false")
+
+
 async def get_log_request(request: Request) -> Response:
     async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
+    _require_payload(row, "request")
     return _raw(row["request_body"], row["request_size"], row["request_content_type"])
 
 
 async def get_log_response(request: Request) -> Response:
     async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
+    _require_payload(row, "response")
     return _raw(row["response_body"], row["response_size"], row["response_content_type"])
 
 
