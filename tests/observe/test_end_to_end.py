@@ -76,8 +76,8 @@ def test_collect_log_false_is_honoured(cf, server: Server, gateway: str, api: ht
     assert skipped.headers["cf-aig-log-id"] not in ids
 
 
-def test_collect_log_payload_false_logs_metadata_never_bodies(cf, server: Server, gateway: str,  # type: ignore[no-untyped-def]
-                                                              api: httpx.Client, mock_upstream) -> None:
+def test_collect_log_payload_false_logs_metadata_never_bodies(  # type: ignore[no-untyped-def]
+        cf, server: Server, gateway: str, api: httpx.Client, mock_upstream) -> None:
     add_config(api, gateway)
     client = openai.OpenAI(base_url=gateway_url(server, gateway), api_key=create_token(api), max_retries=0,
                            default_headers={"cf-aig-collect-log-payload": "false"})

@@ -57,7 +57,8 @@ def test_the_python_sdk_sends_columns() -> None:
     # httpx groups repeated names: every key, then every operator, then every value.
     query = sdk_query(filters=[{"key": "provider", "operator": "eq", "value": ["openai", "anthropic"]},
                                {"key": "model", "operator": "eq", "value": ["gpt-4o"]}])
-    assert [name for name, _ in query] == ["filters.key"] * 2 + ["filters.operator"] * 2 + ["filters.value"] * 3
+    names = ["filters.key"] * 2 + ["filters.operator"] * 2 + ["filters.value"] * 3
+    assert [name for name, _ in query] == names
 
 
 def test_two_multi_valued_filters_in_the_sdk_form() -> None:
@@ -89,18 +90,21 @@ def test_filters_sent_one_after_another_are_grouped_whatever_the_order_of_their_
                    ("filters.value", "c"), ("filters.value", "d"), ("filters.key", "model_type"),
                    ("filters.operator", "eq"), ("filters.key", "tokens"), ("filters.operator", "gt"),
                    ("filters.value", "5")]
-    assert parse_filters(interleaved) == [Filter("model", "eq", ("a", "b")), Filter("event_id", "neq", ("c", "d")),
-                                          Filter("model_type", "eq", (None,)), Filter("tokens", "gt", (5.0,))]
+    assert parse_filters(interleaved) == [
+        Filter("model", "eq", ("a", "b")), Filter("event_id", "neq", ("c", "d")),
+        Filter("model_type", "eq", (None,)), Filter("tokens", "gt", (5.0,))]
     values_first = [("filters.value", "a"), ("filters.value", "b"), ("filters.key", "model"),
                     ("filters.operator", "eq"), ("filters.value", "c"), ("filters.operator", "neq"),
                     ("filters.key", "event_id")]
-    assert parse_filters(values_first) == [Filter("model", "eq", ("a", "b")), Filter("event_id", "neq", ("c",))]
+    assert parse_filters(values_first) == [Filter("model", "eq", ("a", "b")),
+                                           Filter("event_id", "neq", ("c",))]
 
 
 def test_the_column_form_pairs_one_value_per_filter() -> None:
     columns = [("filters.key", "model"), ("filters.key", "provider"), ("filters.operator", "contains"),
                ("filters.operator", "neq"), ("filters.value", "gpt"), ("filters.value", "groq")]
-    assert parse_filters(columns) == [Filter("model", "contains", ("gpt",)), Filter("provider", "neq", ("groq",))]
+    assert parse_filters(columns) == [Filter("model", "contains", ("gpt",)),
+                                      Filter("provider", "neq", ("groq",))]
     with pytest.raises(ValidationError) as caught:
         parse_filters(columns + [("filters.value", "three")])
     assert caught.value.path == ["query", "filters.value"]
@@ -114,7 +118,8 @@ def test_the_column_form_pairs_one_value_per_filter() -> None:
     ([("filters", '{"key":"tokens","operator":"eq","value":{"n":1}}')], "filters[0].value"),
     ([("filters.key", "model"), ("filters.operator", "eq"), ("filters.value[]", "x")], "filters.value[]"),
 ])
-def test_a_value_that_is_not_a_scalar_is_refused_naming_the_field(query: list[tuple[str, str]], field: str) -> None:
+def test_a_value_that_is_not_a_scalar_is_refused_naming_the_field(query: list[tuple[str, str]],
+                                                                   field: str) -> None:
     with pytest.raises(ValidationError) as caught:
         parse_filters(query)
     assert caught.value.path == ["query", field]
@@ -181,6 +186,9 @@ def test_sdk_none_value_means_is_null() -> None:
     ([("filters.key", "model"), ("filters.key", "provider"), ("filters.operator", "eq"), ("filters.value", "x"),
       ("filters.value", "y")], "filters.operator"),
     ([("filters", "not json")], "filters"),
+    ([("filters.value", "x")], "filters.key"),
+    ([("filters.key", "model"), ("filters.key", "provider"), ("filters.operator", "eq"), ("filters.operator", "eq"),
+      ("filters.value", "x")], "filters.value"),
 ])
 def test_bad_filters_name_the_field(items: list[tuple[str, str]], field: str) -> None:
     with pytest.raises(ValidationError) as caught:

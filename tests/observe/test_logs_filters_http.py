@@ -30,7 +30,8 @@ def _rows(server: Server, gateway: str) -> list[str]:
     ])
 
 
-def test_sdk_two_multi_valued_filters_return_the_right_rows(cf, server: Server, gateway: str) -> None:  # type: ignore[no-untyped-def]
+def test_sdk_two_multi_valued_filters_return_the_right_rows(  # type: ignore[no-untyped-def]
+        cf, server: Server, gateway: str) -> None:
     ids = _rows(server, gateway)
     found = cf.ai_gateway.logs.list(gateway, account_id=server.account_id, filters=[
         {"key": "provider", "operator": "eq", "value": ["openai", "anthropic"]},
@@ -49,13 +50,14 @@ def test_sdk_two_multi_valued_filters_return_the_right_rows(cf, server: Server, 
     ([("filters", '[{"key":"model","operator":"eq","value":{"a":1}}]')], "filters[0].value"),
     ([("filters.key", "cost"), ("filters.operator", "eq"), ("filters.value.a", "1")], "filters.value.a"),
 ])
-def test_a_non_scalar_filter_value_is_a_400_naming_the_field(api: httpx.Client, gateway: str,
-                                                             params: list[tuple[str, str]], field: str) -> None:
+def test_a_non_scalar_filter_value_is_a_400_naming_the_field(
+        api: httpx.Client, gateway: str, params: list[tuple[str, str]], field: str) -> None:
     assert_v4_error(api.get(f"/ai-gateway/gateways/{gateway}/logs", params=params), 400, 7001,
                     path=["query", field])
 
 
-def test_the_sdk_sending_an_object_as_a_value_gets_a_400(cf, server: Server, gateway: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_sdk_sending_an_object_as_a_value_gets_a_400(  # type: ignore[no-untyped-def]
+        cf, server: Server, gateway: str) -> None:
     with pytest.raises(cloudflare.BadRequestError) as caught:
         list(cf.ai_gateway.logs.list(gateway, account_id=server.account_id,
                                      filters=[{"key": "cost", "operator": "eq", "value": [{"a": 1}]}]))

@@ -157,7 +157,8 @@ def test_deprecated_cache_headers_still_work_and_stay_here(server, api, gateway,
     skipped = _chat(client, "old ttl", **{"cf-cache-ttl": "60", "cf-skip-cache": "true"})
     assert STATUS not in skipped.headers and skipped.parse().id != first.parse().id
     # the new header wins over the old one
-    assert _chat(client, "old ttl", **{"cf-aig-cache-ttl": "0", "cf-cache-ttl": "60"}).headers.get(STATUS) is None
+    both = {"cf-aig-cache-ttl": "0", "cf-cache-ttl": "60"}
+    assert _chat(client, "old ttl", **both).headers.get(STATUS) is None
     sent = upstream_requests(upstream, "/openai/chat/completions")
     assert len(sent) == 4
     for request in sent:

@@ -7,9 +7,10 @@ table ~10×. Small bodies stay as they are: below ``COMPRESS_MIN`` compressing c
 smaller write saves.
 
 ``body_codec`` is a bit set: ``REQUEST`` — ``request_body`` is a zstd frame; ``RESPONSE`` — likewise
-``response_body``; ``OMITTED`` — the client sent ``cf-aig-collect-log-payload: false``, so neither
-body was stored (both are NULL). Rows written before migration 0003 read as 0 (both raw). A frame that does not
-decompress (damaged on disk, edited by hand) reads as no body rather than failing the whole log.
+``response_body``; ``OMITTED`` — the client sent ``cf-aig-collect-log-payload: false``, so
+neither body was stored (both are NULL). Rows written before migration 0003 read as 0 (both raw).
+A frame that does not decompress (damaged on disk, edited by hand) reads as no body rather than
+failing the whole log.
 """
 
 from __future__ import annotations

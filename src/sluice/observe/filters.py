@@ -235,13 +235,16 @@ def _dotted(fields: list[tuple[str, str]]) -> list[Filter]:
     keys = [v for n, v in fields if n == "key"]
     operators = [v for n, v in fields if n == "operator"]
     values = [v for n, v in fields if n == "value"]
+    if not keys:
+        raise _bad("filters.value without filters.key and filters.operator", "filters.key")
     if len(operators) != len(keys):
-        raise _bad(f"{len(keys)} filters.key but {len(operators)} filters.operator; send one of each per filter",
-                   "filters.operator")
+        raise _bad(f"{len(keys)} filters.key but {len(operators)} filters.operator; send one of each "
+                   "per filter", "filters.operator")
     if len(keys) == 1:
         return [make_filter(keys[0], operators[0], values)]
     if len(values) < len(keys):
-        raise _bad(f"{len(keys)} filters but only {len(values)} values; every filter needs a value", "filters.value")
+        raise _bad(f"{len(keys)} filters but only {len(values)} values; every filter needs a value",
+                   "filters.value")
     for key, operator in zip(keys, operators):  # reported by name before any splitting
         _check_names(key, operator, "filters")
     runs = _split(keys, operators, values)

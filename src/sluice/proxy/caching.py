@@ -2,7 +2,8 @@
 after relaying. Keys and rules live in ``observe/cache``; this module applies them to one request.
 
 Cost when a request does not use the cache (gateway ``cache_ttl`` 0 and no ``cf-aig-cache-ttl`` /
-``cf-cache-ttl`` / ``cf-aig-cache-key``): ``applies`` only — an attribute read and three dict lookups. No hashing, no
+``cf-cache-ttl`` / ``cf-aig-cache-key``): ``applies`` only — an attribute read and three dict
+lookups. No hashing, no
 body copy, no wrapper around ``send``.
 
 A miss is stored by wrapping ``send``: the response start and body chunks pass through unchanged

@@ -37,9 +37,9 @@ def connection_options(value: bytes) -> set[bytes]:
 def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> tuple[Pairs, dict[str, str]]:
     """``(headers to forward, control headers)``.
 
-    Control holds every ``cf-aig-*`` header (and the deprecated cache ones), ``content-length``, the ``watched`` headers (the
-    provider's auth headers, which are ALSO forwarded unless they hold a Sluice token) and any
-    header holding a Sluice token. The first occurrence of a name wins.
+    Control holds every ``cf-aig-*`` header (and the deprecated cache ones), ``content-length``,
+    the ``watched`` headers (the provider's auth headers, which are ALSO forwarded unless they hold
+    a Sluice token) and any header holding a Sluice token. The first occurrence of a name wins.
     """
     forward: Pairs = []
     control: dict[str, str] = {}
