@@ -38,6 +38,9 @@ class Exchange:
     alias: str | None = None  # the stored key's alias when one was used
     config_id: str | None = None
     collect_log: bool = True  # gateway collect_logs, flipped by cf-aig-collect-log
+    # False with cf-aig-collect-log-payload: false: the log keeps metadata, never the bodies (the
+    # request body is held until the log row is built, only to read the model from it).
+    collect_payload: bool = True
     # Selected request headers (never credentials): cf-aig-metadata, cf-aig-custom-cost,
     # cf-aig-event-id, content-type, user-agent.
     request_headers: dict[str, str] = field(default_factory=dict)

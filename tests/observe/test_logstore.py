@@ -164,6 +164,35 @@ async def test_large_bodies_are_redacted_then_stored_compressed_and_read_back_wh
     assert "body_codec" not in row
 
 
+async def test_a_log_without_payload_stores_metadata_and_no_body(db: Database) -> None:
+    # cf-aig-collect-log-payload: false — large and small bodies alike are never stored.
+    gateway = db.test_gateway  # type: ignore[attr-defined]
+    sse = b"".join(b'data: {"choices":[{"delta":{"content":"w%d"}}]}\n\n' % i for i in range(200))
+    request = b'{"model":"mock-model","messages":[]}'
+    items = [exchange(gateway, started_at=T0 + 60, collect_payload=False, model=None, request_body=request,
+                      request_size=len(request)),
+             exchange(gateway, started_at=T0 + 61, collect_payload=False, response_body=sse,
+                      response_size=len(sse), stream=True)]
+    sink = LogSink(db, interval_s=3600, body_max_bytes=64 * 1024)
+    for item in items:
+        sink.record(item)
+    await sink.flush()
+    async with db.begin() as conn:
+        for item in items:
+            stored = (await conn.execute(
+                select(tables.request_logs.c.request_body, tables.request_logs.c.response_body,
+                       tables.request_logs.c.body_codec).where(tables.request_logs.c.id == item.log_id))).one()
+            assert tuple(stored) == (None, None, bodies.OMITTED)
+            row = await logstore.get_log(conn, ACCOUNT, gateway, item.log_id)
+            assert row is not None and row["payload_collected"] is False
+            assert (row["request_size"], row["tokens_in"]) == (item.request_size, 10)
+        assert items[0].model is None
+        row = await logstore.get_log(conn, ACCOUNT, gateway, items[0].log_id)
+        assert row is not None and row["model"] == "mock-model"  # still read from the request body
+        kept = await logstore.get_log(conn, ACCOUNT, gateway, db.test_ids[0])  # type: ignore[attr-defined]
+        assert kept is not None and kept["payload_collected"] is True and kept["request_body"]
+
+
 def test_batches_are_cut_into_few_distinct_statement_sizes() -> None:
     # the driver caches one prepared statement per distinct SQL text, each holding its last bound
     # bodies: the sizes must stay few whatever the batch length

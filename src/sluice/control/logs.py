@@ -30,7 +30,7 @@ from sluice.errors import NotFound, ValidationError
 from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
 from sluice.logs import custom
 from sluice.store import logs as logstore
-from sluice.logs.filters import Filter, parse_date, parse_filters
+from sluice.logs.filters import Filter, check_query, parse_date, parse_filters
 
 HEAD_MAX = 8192  # characters of a body shown inline by GET /logs/{id}
 DEPRECATED_EQ = ("model", "model_type", "provider", "request_content_type", "response_content_type")
@@ -79,8 +79,13 @@ def _head(body: bytes | None, size: int) -> tuple[str, bool]:
 
 def _detail(row: dict[str, Any]) -> dict[str, Any]:
     out = _item(row)
-    request_head, request_complete = _head(row["request_body"], row["request_size"])
-    response_head, response_complete = _head(row["response_body"], row["response_size"])
+    request_head: str | None
+    response_head: str | None
+    if row["payload_collected"]:
+        request_head, request_complete = _head(row["request_body"], row["request_size"])
+        response_head, response_complete = _head(row["response_body"], row["response_size"])
+    else:  # cf-aig-collect-log-payload: false — no body was stored, so there is no head to show
+        request_head, request_complete, response_head, response_complete = None, False, None, False
     out.update(request_head=request_head, request_head_complete=request_complete, request_size=row["request_size"],
                response_head=response_head, response_head_complete=response_complete,
                response_size=row["response_size"], method=row["method"], stream=bool(row["stream"]),
@@ -91,6 +96,7 @@ def _detail(row: dict[str, Any]) -> dict[str, Any]:
 async def list_logs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request, GATEWAY_READ) as (account_id, conn, _):  # 401 before any 400
+        check_query(request.scope.get("query_string", b""))  # before anything parses the query
         page, per_page = paging(request, max_per_page=50)
         filters = parse_filters(request.query_params.multi_items()) + _deprecated_filters(request)
         order_by = choice_param(request, "order_by", "created_at", logstore.ORDER_COLUMNS)
@@ -134,15 +140,23 @@ def _raw(body: bytes | None, size: int, content_type: str | None) -> Response:
     return Response(body, media_type=media, headers=headers)
 
 
+def _require_payload(row: dict[str, Any], which: str) -> None:
+    if not row["payload_collected"]:
+        raise NotFound(f"log {row['id']}: the {which} body was not stored: the request was sent with "
+                       "cf-aig-collect-log-payload: false")
+
+
 async def get_log_request(request: Request) -> Response:
     async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
+    _require_payload(row, "request")
     return _raw(row["request_body"], row["request_size"], row["request_content_type"])
 
 
 async def get_log_response(request: Request) -> Response:
     async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
+    _require_payload(row, "response")
     return _raw(row["response_body"], row["response_size"], row["response_content_type"])
 
 
@@ -188,6 +202,7 @@ async def edit_log(request: Request) -> Response:
 async def delete_logs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):  # 401 before any 400
+        check_query(request.scope.get("query_string", b""))  # before anything parses the query
         filters = parse_filters(request.query_params.multi_items())
         order_by = choice_param(request, "order_by", "created_at", logstore.DELETE_ORDER_COLUMNS)
         direction = choice_param(request, "order_by_direction", "asc", ("asc", "desc"))

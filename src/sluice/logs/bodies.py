@@ -7,8 +7,10 @@ table ~10×. Small bodies stay as they are: below ``COMPRESS_MIN`` compressing c
 smaller write saves.
 
 ``body_codec`` is a bit set: ``REQUEST`` — ``request_body`` is a zstd frame; ``RESPONSE`` — likewise
-``response_body``. Rows written before migration 0003 read as 0 (both raw). A frame that does not
-decompress (damaged on disk, edited by hand) reads as no body rather than failing the whole log.
+``response_body``; ``OMITTED`` — the client sent ``cf-aig-collect-log-payload: false``, so
+neither body was stored (both are NULL). Rows written before migration 0003 read as 0 (both raw).
+A frame that does not decompress (damaged on disk, edited by hand) reads as no body rather than
+failing the whole log.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import structlog
 import zstandard
 
-REQUEST, RESPONSE = 1, 2
+REQUEST, RESPONSE, OMITTED = 1, 2, 4
 COMPRESS_MIN = 2048  # bytes
 LEVEL = 1  # as small as level 3 on SSE text, 25 % faster (measured: 5.0 vs 6.6 µs for 6.4 KB)
 log = structlog.get_logger("sluice.logs")
@@ -59,6 +61,11 @@ def pack(row: dict[str, Any]) -> None:
             row[field] = compress(body)
             codec |= bit
     row["body_codec"] = codec
+
+
+def omitted(row: dict[str, Any]) -> bool:
+    """Whether the stored row's bodies were left out on the client's request (before ``unpack``)."""
+    return bool((row.get("body_codec") or 0) & OMITTED)
 
 
 def unpack(row: dict[str, Any]) -> dict[str, Any]:

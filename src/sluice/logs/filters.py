@@ -1,28 +1,32 @@
 """Logs API filters, parsed from the query string into typed ``Filter`` values (no SQL here).
 
-The official SDKs send ``filters`` flattened with dots and repeated keys:
-``filters.key=provider&filters.operator=eq&filters.value=openai&filters.value=anthropic``. With
-several filters every key, operator and value is simply repeated in order, so which values belong
-to which filter is not on the wire. Sluice splits the values in order, one filter after another,
-using each key's type (numbers for ``cost``, booleans for ``success`` …; ``lt``/``gt`` take exactly
-one value). When more than one split fits, the request is refused (400) rather than guessed; the
-unambiguous forms ``filters[0][key]=…&filters[0][value]=…`` and ``filters=<JSON array>`` are
-accepted as well. Values the SDK sends as ``None`` are dropped by it; a lone filter without values
-therefore means "is null".
+The official SDKs send ``filters`` flattened with dots and repeated keys, one filter after another:
+``filters.key=provider&filters.operator=eq&filters.value=openai&filters.value=anthropic&filters.key=…``.
+Each filter's fields are contiguous on the wire, so one pass groups them: a filter ends where its
+key or operator comes again, or where a value follows the filter's run of values. The indexed form
+``filters[0][key]=…&filters[0][value]=…`` and ``filters=<JSON array>`` are accepted as well, and so
+is the column form (every key, then every operator, then every value) when each filter has exactly
+one value. Values the SDK sends as ``None`` are dropped by it; a filter without values therefore
+means "is null". A value that is not a string, number, boolean or null (the SDK flattens an object
+into ``filters.value.<name>``) is refused.
+
+Hostile input: the query string's size and the number of filters and values are capped before
+anything is parsed (``check_query``, ``_count``), and every step after that is one linear pass.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import orjson
 
 from sluice.clock import rfc3339
 from sluice.errors import ValidationError
+from sluice.providers.registry import CATALOG_SLUGS
 
 STRING_KEYS = ("id", "request_content_type", "response_content_type", "request_type", "provider", "model",
                "model_type", "event_id", "user_agent", "dlp_action", "metadata.key", "metadata.value")
@@ -34,6 +38,10 @@ OPERATORS = ("eq", "neq", "contains", "lt", "gt")
 ORDERED = ("lt", "gt", "le", "ge")  # le/ge only come from the deprecated min_/max_ parameters
 MAX_FILTERS = 20
 MAX_VALUES = 100
+MAX_QUERY_BYTES = 16 * 1024  # 100 values of ~100 characters each, with room to spare
+MAX_QUERY_PARAMS = 3 * MAX_FILTERS + MAX_VALUES + 40  # every filter field plus the other parameters
+_NOT_A_FIELD = ("not a filter field: send filters.key, filters.operator and filters.value, whose values are "
+                "strings, numbers, booleans or null")
 
 Value = str | float | bool | None
 
@@ -92,21 +100,15 @@ def _typed(key: str, raw: Any) -> Value:
     return str(raw)[:1024]
 
 
-def _fits(key: str, operator: str, raw: Any) -> bool:
-    try:
-        value = _typed(key, raw)
-    except (ValueError, ValidationError):
-        return False
-    if operator in ORDERED and key in STRING_KEYS:
-        return False  # ordering compares numbers and dates only
-    return value is not None or operator in ("eq", "neq")
-
-
-def make_filter(key: Any, operator: Any, raw_values: list[Any], name: str = "filters") -> Filter:
+def _check_names(key: Any, operator: Any, name: str) -> None:
     if key not in KEYS:
         raise _bad(f"unknown key {str(key)[:64]!r}; use one of {', '.join(KEYS)}", f"{name}.key")
     if operator not in OPERATORS:
         raise _bad(f"unknown operator {str(operator)[:16]!r}; use one of {', '.join(OPERATORS)}", f"{name}.operator")
+
+
+def make_filter(key: Any, operator: Any, raw_values: list[Any], name: str = "filters") -> Filter:
+    _check_names(key, operator, name)
     if operator in ("lt", "gt") and len(raw_values) != 1:
         raise _bad(f"operator {operator} takes exactly one value", f"{name}.value")
     if operator == "contains" and not raw_values:
@@ -115,6 +117,9 @@ def make_filter(key: Any, operator: Any, raw_values: list[Any], name: str = "fil
         raise _bad(f"operator {operator} compares numbers and dates; {key} is text", f"{name}.operator")
     values = []
     for raw in raw_values:
+        if isinstance(raw, (dict, list)):
+            raise _bad(f"{key} values must be strings, numbers, booleans or null, not "
+                       f"{'an object' if isinstance(raw, dict) else 'a list'}", f"{name}.value")
         try:
             values.append(_typed(key, raw))
         except ValueError as exc:
@@ -122,64 +127,171 @@ def make_filter(key: Any, operator: Any, raw_values: list[Any], name: str = "fil
     return Filter(key, operator, tuple(values) if values else (None,))
 
 
+_ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$", re.IGNORECASE)
+_SLUGS = frozenset(CATALOG_SLUGS)
+# What a stored log holds, used only to tell apart the values of several filters in the column form:
+# a provider is a catalog slug, a log id a ULID, and no model is named like either.
+_DOMAINS: dict[str, Callable[[str], bool]] = {
+    "provider": lambda v: v in _SLUGS,
+    "id": lambda v: _ULID.match(v) is not None,
+    "model": lambda v: v not in _SLUGS and _ULID.match(v) is None,
+}
+
+
+def _fits(key: str, operator: str, raw: str, strict: bool) -> bool:
+    if operator in ORDERED and key in STRING_KEYS:
+        return False
+    try:
+        value = _typed(key, raw)
+    except (ValueError, ValidationError):
+        return False
+    domain = _DOMAINS.get(key) if strict and operator in ("eq", "neq") else None
+    return domain is None or (isinstance(value, str) and domain(value))
+
+
+def _ways(keys: list[str], operators: list[str], values: list[str], strict: bool) -> list[list[int]]:
+    """``ways[i][j]``: the ways (capped at 2) to give ``values[:j]`` to the first ``i`` filters, each
+    a non-empty run of values that fit its key and operator. O(filters × values): the runs that may
+    end at ``j`` start anywhere after the last value before ``j`` that does not fit, so each cell is
+    one difference of prefix sums."""
+    m = len(values)
+    ways = [[1] + [0] * m]
+    for key, operator in zip(keys, operators):
+        previous = ways[-1]
+        prefix = [0]
+        for count in previous:
+            prefix.append(prefix[-1] + count)
+        longest = 1 if operator in ("lt", "gt") else m
+        row = [0] * (m + 1)
+        misfit = -1  # index of the last value so far that does not fit this filter
+        for j in range(1, m + 1):
+            if not _fits(key, operator, values[j - 1], strict):
+                misfit = j - 1
+            low = max(misfit + 1, j - longest)
+            if low <= j - 1:
+                row[j] = min(2, prefix[j] - prefix[low])
+        ways.append(row)
+    return ways
+
+
 def _split(keys: list[str], operators: list[str], values: list[str]) -> list[list[str]]:
-    """Split the flattened values into one non-empty run per filter, in order; exactly one way."""
+    """The column form's values split into one run per filter, in order, when exactly one split fits
+    (first with what a stored log can hold, then by type alone); otherwise a 400, never a guess."""
     n, m = len(keys), len(values)
     if m == n:
         return [[v] for v in values]
-    if n == 1:
-        return [values]
-    if m < n:
-        raise _bad(f"{n} filters but only {m} values; every filter needs a value", "filters.value")
-    for key in keys:  # unknown keys are reported by name before any splitting
-        if key not in KEYS:
-            raise _bad(f"unknown key {key[:64]!r}; use one of {', '.join(KEYS)}", "filters.key")
-    # ways[i][j]: number of ways (capped at 2) to give values[:j] to filters[:i].
-    ways = [[0] * (m + 1) for _ in range(n + 1)]
-    ways[0][0] = 1
-    for i in range(1, n + 1):
-        key, op = keys[i - 1], operators[i - 1]
-        longest = 1 if op in ("lt", "gt") else m
-        for j in range(i, m + 1):
-            total = 0
-            for k in range(max(i - 1, j - longest), j):
-                if ways[i - 1][k] and all(_fits(key, op, v) for v in values[k:j]):
-                    total = min(2, total + ways[i - 1][k])
-            ways[i][j] = total
+    ways = _ways(keys, operators, values, strict=True)
+    if ways[n][m] == 0:
+        ways = _ways(keys, operators, values, strict=False)
     if ways[n][m] == 0:
         raise _bad("the values do not fit the filters' keys and operators", "filters.value")
     if ways[n][m] > 1:
-        raise _bad("several filters with several values each cannot be told apart in the flattened form; "
-                   "send filters[0][key]=…&filters[0][value]=… or filters=<JSON array>", "filters.value")
+        raise _bad("several filters with several values each cannot be told apart in this form; send "
+                   "filters[0][key]=…&filters[0][value]=… or filters=<JSON array>", "filters.value")
     runs: list[list[str]] = []
     j = m
-    for i in range(n, 0, -1):  # walk back along the one valid path
-        key, op = keys[i - 1], operators[i - 1]
-        for k in range(j - 1, i - 2, -1):
-            if ways[i - 1][k] and all(_fits(key, op, v) for v in values[k:j]):
-                runs.append(values[k:j])
-                j = k
-                break
+    for i in range(n, 0, -1):  # walk back along the one valid path: its run starts at the only
+        k = j - 1              # k in reach with a way to fill the filters before it
+        while not ways[i - 1][k]:
+            k -= 1
+        runs.append(values[k:j])
+        j = k
     return runs[::-1]
 
 
-_INDEXED = re.compile(r"^filters\[(\d+)\]\[(key|operator|value)\](?:\[\d*\])?$")
+@dataclass(slots=True)
+class _Flat:
+    """One filter being gathered from the dotted form."""
+    key: str | None = None
+    operator: str | None = None
+    values: list[str] = field(default_factory=list)
+    values_ended: bool = False  # another field followed the values: a further value starts a new filter
+
+
+def _group(fields: list[tuple[str, str]]) -> list[_Flat]:
+    """The dotted ``(field, value)`` items split into filters in one pass (see the module doc)."""
+    groups: list[_Flat] = []
+    current: _Flat | None = None
+    for name, value in fields:
+        if name == "value":
+            if current is None or current.values_ended:
+                current = _Flat()
+                groups.append(current)
+            current.values.append(value)
+            continue
+        if current is None or getattr(current, name) is not None:
+            current = _Flat()
+            groups.append(current)
+        setattr(current, name, value)
+        current.values_ended = bool(current.values)
+    return groups
+
+
+def _dotted(fields: list[tuple[str, str]]) -> list[Filter]:
+    groups = _group(fields)
+    if all(g.key is not None and g.operator is not None for g in groups):
+        return [make_filter(g.key, g.operator, g.values) for g in groups]
+    # The column form (every key, then every operator, then every value): what the Python SDK sends.
+    keys = [v for n, v in fields if n == "key"]
+    operators = [v for n, v in fields if n == "operator"]
+    values = [v for n, v in fields if n == "value"]
+    if not keys:
+        raise _bad("filters.value without filters.key and filters.operator", "filters.key")
+    if len(operators) != len(keys):
+        raise _bad(f"{len(keys)} filters.key but {len(operators)} filters.operator; send one of each "
+                   "per filter", "filters.operator")
+    if len(keys) == 1:
+        return [make_filter(keys[0], operators[0], values)]
+    if len(values) < len(keys):
+        raise _bad(f"{len(keys)} filters but only {len(values)} values; every filter needs a value",
+                   "filters.value")
+    for key, operator in zip(keys, operators):  # reported by name before any splitting
+        _check_names(key, operator, "filters")
+    runs = _split(keys, operators, values)
+    return [make_filter(k, o, run) for k, o, run in zip(keys, operators, runs)]
+
+
+_INDEXED = re.compile(r"^filters\[(\d{1,4})\]\[(key|operator|value)\](?:\[\d{0,4}\])?$")
+_DOTTED = {"filters.key": "key", "filters.operator": "operator", "filters.value": "value"}
+
+
+def check_query(raw: bytes) -> None:
+    """Refuse an oversized query string before anything parses it."""
+    if len(raw) > MAX_QUERY_BYTES:
+        raise _bad(f"the query string is {len(raw)} bytes; the limit is {MAX_QUERY_BYTES}", "query")
+    if raw.count(b"&") >= MAX_QUERY_PARAMS:
+        raise _bad(f"more than {MAX_QUERY_PARAMS} query parameters", "query")
+
+
+def _count(items: list[tuple[str, str]]) -> None:
+    """Caps on the number of filters and values, counted before any of them is parsed."""
+    filters = values = 0
+    for name, _ in items:
+        if name in ("filters.key", "filters"):
+            filters += 1
+        elif name == "filters.value":
+            values += 1
+        elif name.startswith("filters["):
+            if name.endswith("[key]"):
+                filters += 1
+            elif "[value]" in name:
+                values += 1
+    if filters > MAX_FILTERS:
+        raise _bad(f"{filters} filters; at most {MAX_FILTERS} are allowed")
+    if values > MAX_VALUES:
+        raise _bad(f"{values} filter values; at most {MAX_VALUES} are allowed", "filters.value")
 
 
 def parse_filters(items: Iterable[tuple[str, str]]) -> list[Filter]:
     """All filters in a query string given as (name, value) pairs, in any accepted form."""
-    keys: list[str] = []
-    operators: list[str] = []
-    values: list[str] = []
+    items = list(items)
+    _count(items)
+    dotted: list[tuple[str, str]] = []
     indexed: dict[int, dict[str, Any]] = {}
     out: list[Filter] = []
     for name, value in items:
-        if name == "filters.key":
-            keys.append(value)
-        elif name == "filters.operator":
-            operators.append(value)
-        elif name == "filters.value":
-            values.append(value)
+        if name in _DOTTED:
+            dotted.append((_DOTTED[name], value))
         elif name == "filters":
             out += _json_filters(value)
         elif (match := _INDEXED.match(name)) is not None:
@@ -188,11 +300,10 @@ def parse_filters(items: Iterable[tuple[str, str]]) -> list[Filter]:
                 slot["value"].append(value)
             else:
                 slot[match.group(2)] = value
-    if keys or operators or values:
-        if len(operators) != len(keys):
-            raise _bad(f"{len(keys)} filters.key but {len(operators)} filters.operator; send one of each per filter",
-                       "filters.operator")
-        out += [make_filter(k, o, v) for k, o, v in zip(keys, operators, _split(keys, operators, values))]
+        elif name.startswith(("filters.", "filters[")):
+            raise _bad(_NOT_A_FIELD, name[:64])
+    if dotted:
+        out = _dotted(dotted) + out
     for index in sorted(indexed):
         slot = indexed[index]
         out.append(make_filter(slot.get("key"), slot.get("operator"), slot["value"], f"filters[{index}]"))
@@ -210,9 +321,11 @@ def _json_filters(text: str) -> list[Filter]:
         data = [data]
     if not isinstance(data, list) or not all(isinstance(d, dict) for d in data):
         raise _bad("expected a JSON array of {key, operator, value}")
+    raws = [item.get("value", []) for item in data]
+    if len(data) > MAX_FILTERS or sum(len(r) if isinstance(r, list) else 1 for r in raws) > MAX_VALUES:
+        raise _bad(f"at most {MAX_FILTERS} filters and {MAX_VALUES} values")
     out = []
-    for index, item in enumerate(data):
-        raw = item.get("value", [])
+    for index, (item, raw) in enumerate(zip(data, raws)):
         out.append(make_filter(item.get("key"), item.get("operator"), raw if isinstance(raw, list) else [raw],
                                f"filters[{index}]"))
     return out

@@ -59,7 +59,7 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
     else:
         price = (prices or default_table()).price(exchange.provider, model)
         cost = price.cost(tokens_in, tokens_out) if price and (tokens_in is not None or tokens_out is not None) else None
-    return {
+    row = {
         "id": exchange.log_id,
         "account_id": exchange.account_id,
         "gateway_id": exchange.gateway_id,
@@ -98,3 +98,6 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "step": None,
         "error": _text(exchange.error, 1024),
     }
+    if not exchange.collect_payload:  # cf-aig-collect-log-payload: false — metadata only
+        row.update(request_body=None, response_body=None, body_codec=bodies.OMITTED)
+    return row

@@ -75,6 +75,8 @@ class LogSink:
     def record(self, exchange: Exchange) -> None:
         if not exchange.collect_log:
             return
+        if not exchange.collect_payload:
+            exchange.response_body = b""  # never stored; usage was read from it already
         body = exchange.response_body
         if len(body) >= bodies.COMPRESS_MIN and not exchange.response_packed:
             # Redacted and compressed now rather than in the batch: a buffered stream log then holds
@@ -170,8 +172,9 @@ class LogSink:
                 budget = min(SLICE_MAX_S, SLICE_MIN_S + SLICE_PER_BACKLOG_S * len(self._buffer))
                 deadline = clock() + budget
             row = log_row(exchange)
-            row["request_body"] = row["request_body"][: self.body_max_bytes]
-            if not exchange.response_packed:
+            if row["request_body"] is not None:  # None: the payload was not collected
+                row["request_body"] = row["request_body"][: self.body_max_bytes]
+            if not exchange.response_packed and row["response_body"] is not None:
                 row["response_body"] = row["response_body"][: self.body_max_bytes]
             rows.append(row)
         return rows

@@ -2,7 +2,8 @@
 after relaying. Keys and rules live in ``observe/cache``; this module applies them to one request.
 
 Cost when a request does not use the cache (gateway ``cache_ttl`` 0 and no ``cf-aig-cache-ttl`` /
-``cf-aig-cache-key``): ``applies`` only — an attribute read and two dict lookups. No hashing, no
+``cf-cache-ttl`` / ``cf-aig-cache-key``): ``applies`` only — an attribute read and three dict
+lookups. No hashing, no
 body copy, no wrapper around ``send``.
 
 A miss is stored by wrapping ``send``: the response start and body chunks pass through unchanged
@@ -35,7 +36,8 @@ Taps = tuple[Callable[[bytes], None], Callable[[], None]]
 
 def applies(gateway: GatewayState, control: Mapping[str, str]) -> bool:
     """The hot-path gate: could this request use the cache at all?"""
-    return gateway.cache_ttl > 0 or "cf-aig-cache-ttl" in control or "cf-aig-cache-key" in control
+    return gateway.cache_ttl > 0 or "cf-aig-cache-ttl" in control or "cf-aig-cache-key" in control \
+        or "cf-cache-ttl" in control  # the deprecated alias, still honoured
 
 
 def plan(cache: ResponseCache | None, gateway: GatewayState, control: Mapping[str, str],

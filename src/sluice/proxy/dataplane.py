@@ -199,6 +199,7 @@ class DataPlane:
             raise GatewayError(400, 2002, str(exc)) from None
         forward, control = split_request(scope["headers"], self._watched[slug])
         exchange.collect_log = options.collect_log(control, gateway)
+        exchange.collect_payload = options.collect_log_payload(control)
         declared = control.get("content-length")
         max_bytes = self.settings.max_body_bytes
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
@@ -333,7 +334,7 @@ class DataPlane:
     def _tap(self, exchange: Exchange, usage_format: str) -> tuple[Callable[[bytes], None], Callable[[], None]]:
         """Feed passing chunks to usage accounting and keep the first bytes for the request log."""
         usage = SSEUsage(usage_format)
-        cap = self.settings.log_body_max_bytes
+        cap = self.settings.log_body_max_bytes if exchange.collect_payload else 0
         kept = bytearray()
         size = 0
 

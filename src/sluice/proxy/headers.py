@@ -2,9 +2,11 @@
 
 Request side: hop-by-hop headers (the fixed set and any header the ``connection`` header names,
 RFC 9110 §7.6.1), ``host``, ``content-length`` (recomputed by the client library),
-``expect`` (the ASGI server already answered it) and every ``cf-aig-*`` header never go upstream.
+``expect`` (the ASGI server already answered it), every ``cf-aig-*`` header and the deprecated
+``cf-cache-ttl`` / ``cf-skip-cache`` (aliases of ``cf-aig-cache-ttl`` / ``cf-aig-skip-cache``) never go
+upstream.
 Any header whose value holds a Sluice token (``sluice_``) is removed too, wherever it appears, so a
-gateway credential can never reach a provider. ``cf-aig-*`` headers and the provider's auth headers
+gateway credential can never reach a provider. Those gateway headers and the provider's auth headers
 are handed to the caller as a small dict for the credential and option logic.
 """
 
@@ -19,6 +21,7 @@ REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length", b"expect"}
 RESPONSE_DROP = HOP_BY_HOP | {b"date"}
 PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b""})  # name no other header
 GATEWAY_PREFIX = b"cf-aig-"
+DEPRECATED_GATEWAY = frozenset({b"cf-cache-ttl", b"cf-skip-cache"})  # still honoured, as on Cloudflare
 TOKEN_MARK = b"sluice_"
 
 Pairs = list[tuple[str, str]]
@@ -34,9 +37,9 @@ def connection_options(value: bytes) -> set[bytes]:
 def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> tuple[Pairs, dict[str, str]]:
     """``(headers to forward, control headers)``.
 
-    Control holds every ``cf-aig-*`` header, ``content-length``, the ``watched`` headers (the
-    provider's auth headers, which are ALSO forwarded unless they hold a Sluice token) and any
-    header holding a Sluice token. The first occurrence of a name wins.
+    Control holds every ``cf-aig-*`` header (and the deprecated cache ones), ``content-length``,
+    the ``watched`` headers (the provider's auth headers, which are ALSO forwarded unless they hold
+    a Sluice token) and any header holding a Sluice token. The first occurrence of a name wins.
     """
     forward: Pairs = []
     control: dict[str, str] = {}
@@ -48,7 +51,7 @@ def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> 
             elif name == b"connection":
                 listed |= connection_options(value)
             continue
-        if name.startswith(GATEWAY_PREFIX):
+        if name.startswith(GATEWAY_PREFIX) or name in DEPRECATED_GATEWAY:
             control.setdefault(name.decode("latin-1"), value.decode("latin-1"))
             continue
         text = value.decode("latin-1")

@@ -43,6 +43,12 @@ def retry_policy(control: Mapping[str, str], gateway: GatewayState) -> RetryPoli
     return NO_RETRY if policy == NO_RETRY else policy
 
 
+def collect_log_payload(control: Mapping[str, str]) -> bool:
+    """``cf-aig-collect-log-payload: false``: log the metadata but never the request/response bodies."""
+    value = control.get("cf-aig-collect-log-payload")
+    return value is None or value.strip().lower() not in ("false", "0", "no")
+
+
 def collect_log(control: Mapping[str, str], gateway: GatewayState) -> bool:
     value = control.get("cf-aig-collect-log")
     if value is None:

@@ -192,8 +192,12 @@ async def aggregates(conn: AsyncConnection, condition: Any) -> Row:
 
 async def get_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str) -> Row | None:
     stmt = select(T).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id, T.c.id == log_id)
-    row = (await conn.execute(stmt)).first()
-    return bodies.unpack(dict(row._mapping)) if row is not None else None
+    found = (await conn.execute(stmt)).first()
+    if found is None:
+        return None
+    row = dict(found._mapping)
+    payload_collected = not bodies.omitted(row)
+    return {**bodies.unpack(row), "payload_collected": payload_collected}
 
 
 async def update_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str, values: Row) -> None:
