@@ -3,7 +3,7 @@ create them (written out there on purpose: a migration must not change when this
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Float, Integer, LargeBinary, SmallInteger, String,
+from sqlalchemy import (BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, SmallInteger, String,
                         Table, Text)
 
 from sluice.store.schema import metadata
@@ -46,6 +46,8 @@ request_logs = Table(
     Column("step", Integer),
     Column("error", Text),
     Column("body_codec", SmallInteger, nullable=False, server_default="0"),  # logs/bodies.py (0003)
+    # Every Logs API query is scoped to one gateway and ordered by time.
+    Index("ix_request_logs_gateway_time", "account_id", "gateway_id", "created_at", "id"),
 )
 
 provider_config_activity = Table(
@@ -57,4 +59,5 @@ provider_config_activity = Table(
     Column("last_used_at", String(30)),
     Column("request_count", BigInteger, nullable=False),
     Column("error_count", BigInteger, nullable=False),
+    Index("ix_activity_gateway", "account_id", "gateway_id"),
 )
