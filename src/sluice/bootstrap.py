@@ -46,12 +46,3 @@ async def initialise(settings: Settings, email: str = "admin@example.com") -> Bo
             return Bootstrap(account_id, token, email, key)
     finally:
         await db.close()
-
-
-async def is_initialised(settings: Settings) -> bool:
-    db = await open_database(settings.database_url)
-    try:
-        async with db.begin() as conn:
-            return await queries.count_accounts(conn) > 0
-    finally:
-        await db.close()

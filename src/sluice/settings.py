@@ -41,15 +41,6 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return cast
 
 
-def _bool(value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError("must be true or false")
-
-
 def _master_keys(value: str) -> tuple[bytes, ...]:
     keys = []
     for part in value.split(","):

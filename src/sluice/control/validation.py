@@ -16,7 +16,6 @@ from sluice.errors import BodyTooLarge, NoRoute, ValidationError
 Model = TypeVar("Model", bound=BaseModel)
 
 ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
-GATEWAY_ID = re.compile(r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$")
 MAX_MANAGEMENT_BODY = 1024 * 1024
 MAX_PAGE = 1_000_000_000  # keeps (page - 1) * per_page inside a 64-bit SQL OFFSET
 

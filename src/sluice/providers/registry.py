@@ -87,11 +87,6 @@ class Provider:
                 return name, value
         return None
 
-    def credential_from(self, headers: Mapping[str, str]) -> str | None:
-        """The caller's own provider key header value, raw, or None (see ``credential_header``)."""
-        found = self.credential_header(headers)
-        return found[1] if found else None
-
     def upstream_url(self, path: str, query: str, account_id: str) -> str:
         """Where to send a gateway request; ValueError (with a readable reason) when it cannot be built.
 

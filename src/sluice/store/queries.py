@@ -100,16 +100,6 @@ async def user_accounts(conn: AsyncConnection, email: str, api_key_hash: str) ->
     return [r[0] for r in result]
 
 
-async def all_users(conn: AsyncConnection) -> list[Row]:
-    """Every user with their account ids (the data plane keeps these in memory)."""
-    result = await conn.execute(
-        select(users.c.email, users.c.api_key_hash, account_members.c.account_id).join(
-            account_members, account_members.c.user_id == users.c.id
-        )
-    )
-    return _rows(result)
-
-
 # -- tokens ----------------------------------------------------------------------------------------
 
 async def insert_token(conn: AsyncConnection, row: Row) -> Row:
@@ -133,10 +123,6 @@ async def get_token(conn: AsyncConnection, account_id: str, token_id: str) -> Ro
 
 async def delete_token(conn: AsyncConnection, token_id: str) -> int:
     return (await conn.execute(delete(tokens).where(tokens.c.id == token_id))).rowcount
-
-
-async def all_tokens(conn: AsyncConnection) -> list[Row]:
-    return _rows(await conn.execute(select(tokens)))
 
 
 async def touch_tokens(conn: AsyncConnection, token_ids: Iterable[str], at: str) -> None:

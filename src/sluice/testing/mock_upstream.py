@@ -36,7 +36,6 @@ ANTHROPIC_INPUT_TOKENS = 13
 ANTHROPIC_OUTPUT_TOKENS = 9
 GOOGLE_PROMPT_TOKENS = 17
 GOOGLE_CANDIDATES_TOKENS = 5
-GOOGLE_TOTAL_TOKENS = GOOGLE_PROMPT_TOKENS + GOOGLE_CANDIDATES_TOKENS  # 22
 DROP_AFTER_EVENTS = 2  # "drop" sends this many SSE events, then aborts the connection
 MOCK_MODELS = ("mock-model", "gpt-4o-mini", "gpt-4o")
 CONTROL_PATH = "/__mock__/requests"
