@@ -1,4 +1,4 @@
-"""SPEC §2: who may call what. 401 without valid credentials, 403/10000 naming the missing
+"""Who may call what (docs/api.md#authentication). 401 without valid credentials, 403/10000 naming the missing
 permission, 403/9109 on another account's path (never revealing whether it exists)."""
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""SPEC §4: a secret's plaintext appears in no response, no byte of the data directory, no log line.
+"""A secret's plaintext appears in no response, no byte of the data directory, no log line
+(docs/security.md#what-never-contains-a-secret).
 
 A unique canary value is stored as a provider key and as a Secrets Store secret, rotated, and
 planted in refused requests; then every response, every file of the data dir and the server's

@@ -1,4 +1,4 @@
-"""SPEC §3.1: every failure, whatever the route, is the same v4 envelope with the documented code."""
+"""Every failure, whatever the route, is the same v4 envelope with the code docs/api.md#errors lists."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SPEC §3.2: gateway validation, conflicts, search, paging and the delete cascade."""
+"""Gateways (docs/api.md): validation, conflicts, search, paging and the delete cascade."""
 
 from __future__ import annotations
 

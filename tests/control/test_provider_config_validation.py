@@ -1,4 +1,4 @@
-"""SPEC §3.3: every validation rule of provider-config create, one case each.
+"""Every validation rule of provider-config create (docs/api.md, Provider configs), one case each.
 
 Each refused request answers 400 / 7001 with the field named in ``path`` and a message, and leaves
 nothing behind: the gateway's config count and the account's secret count are unchanged.

@@ -1,4 +1,5 @@
-"""SPEC §3.3 behaviour: the four secret sources, uniqueness, defaults, preview, update, get, delete."""
+"""Provider configs (docs/api.md): the four secret sources, uniqueness, defaults, preview, update, get,
+delete."""
 
 from __future__ import annotations
 

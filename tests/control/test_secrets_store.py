@@ -1,4 +1,4 @@
-"""SPEC §3.4: Secrets Store endpoints; ``value`` is write-only everywhere."""
+"""Secrets Store endpoints (docs/api.md); ``value`` is write-only everywhere."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""SPEC §2 tokens API: create (value once), list, get, delete; deleted and expired tokens stop working."""
+"""Tokens API (docs/api.md): create (value once), list, get, delete; deleted and expired tokens stop
+working."""
 
 from __future__ import annotations
 

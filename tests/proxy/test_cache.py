@@ -1,5 +1,5 @@
-"""The response cache through the real data plane (SPEC §6, research §4.3), driven by the official
-OpenAI SDK: HIT/MISS, scope per gateway, skip, streams stored only when complete, custom keys,
+"""The response cache through the real data plane (docs/gateway.md, docs/observability.md), driven by
+the official OpenAI SDK: HIT/MISS, scope per gateway, skip, streams stored only when complete, custom keys,
 authentication and the key rate limit on hits. The mock numbers every response (``chatcmpl-mock…``),
 so a HIT is recognisable by repeating the first response's id, and the mock's request log shows
 what reached the provider."""

@@ -1,4 +1,5 @@
-"""Credential selection (SPEC §5.3) as a pure function over in-memory state."""
+"""Credential selection (docs/gateway.md#credentials-in-this-order) as a pure function over in-memory
+state."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Upstream faults, client disconnects, oversize bodies and routing errors (SPEC §5.5, §5.6)."""
+"""Upstream faults, client disconnects, oversize bodies and routing errors (docs/gateway.md#errors)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Exact rate limits (SPEC §5.4): per stored key, per gateway (fixed and sliding); refusals are never forwarded."""
+"""Exact rate limits (docs/gateway.md, Rate limits): per stored key, per gateway (fixed and sliding);
+refusals are never forwarded."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Official openai / anthropic SDKs through the gateway: which credential reaches the provider (SPEC §5.3)."""
+"""Official openai / anthropic SDKs through the gateway: which credential reaches the provider
+(docs/gateway.md#credentials-in-this-order)."""
 
 from __future__ import annotations
 

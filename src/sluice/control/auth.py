@@ -1,4 +1,4 @@
-"""Who is calling the management API, and may they do this on this account (SPEC §2)."""
+"""Who is calling the management API, and may they do this on this account (docs/api.md#authentication)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Provider configs API: stored provider keys under an alias (SPEC §3.3)."""
+"""Provider configs API: stored provider keys under an alias (docs/api.md, Provider configs)."""
 
 from __future__ import annotations
 
@@ -39,7 +39,7 @@ def _is_ai_gateway_secret(secret: dict[str, Any]) -> bool:
 
 async def _resolve_secret(conn: AsyncConnection, request: Request, account_id: str, gateway: dict[str, Any],
                           body: ProviderConfigCreate, config_id: str) -> str:
-    """The four secret-source cases of SPEC §3.3; returns the secret id the config points at."""
+    """The four secret sources (docs/api.md, Provider configs); returns the secret id the config points at."""
     keyring = services(request).keyring
     if body.secret_id is not None:
         secret = await queries.get_secret(conn, account_id, body.secret_id)

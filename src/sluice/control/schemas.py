@@ -66,7 +66,7 @@ class GatewayFields(Strict):
     log_classification: StrictBool | None = None
     zdr: StrictBool | None = None
     workers_ai_billing_mode: Literal["postpaid", "unified"] | None = None
-    # Stored and returned, not acted on yet (SPEC §3.2); validated for shape only.
+    # Stored and returned, not acted on yet (docs/api.md, Gateways); validated for shape only.
     dlp: dict[str, Any] | None = None
     guardrails: dict[str, Any] | None = None
     otel: list[dict[str, Any]] | None = None

@@ -1,4 +1,4 @@
-"""Account API tokens API and token verification (SPEC §2)."""
+"""Account API tokens API and token verification (docs/api.md: Authentication, Tokens)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ ALL_GROUPS: tuple[str, ...] = (
     AI_GATEWAY_READ, AI_GATEWAY_WRITE, AI_GATEWAY_RUN, SECRETS_READ, SECRETS_WRITE, TOKENS_READ, TOKENS_WRITE,
 )
 
-# operation -> accepted permission groups (holding at least one is enough); SPEC §2 table.
+# operation -> accepted permission groups (holding at least one is enough); docs/api.md#authentication.
 CONFIG_WRITE = (SECRETS_WRITE,)
 CONFIG_READ = (SECRETS_READ, SECRETS_WRITE, AI_GATEWAY_READ, AI_GATEWAY_WRITE)
 GATEWAY_WRITE = (AI_GATEWAY_WRITE,)

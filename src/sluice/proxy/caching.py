@@ -1,5 +1,6 @@
-"""The response cache on the data plane (SPEC §6, research §4.3): look up before forwarding, store
-after relaying. Keys and rules live in ``observe/cache``; this module applies them to one request.
+"""The response cache on the data plane (docs/observability.md#response-cache): look up before
+forwarding, store after relaying. Keys and rules live in ``sluice/cache``; this module applies them
+to one request.
 
 Cost when a request does not use the cache (gateway ``cache_ttl`` 0 and no ``cf-aig-cache-ttl`` /
 ``cf-cache-ttl`` / ``cf-aig-cache-key``): ``applies`` only — an attribute read and three dict

@@ -1,10 +1,11 @@
-"""Which credential a request goes upstream with (SPEC §5.3), as a pure function of in-memory state.
+"""Which credential a request goes upstream with, as a pure function of in-memory state.
 
-Order: (1) gateway authentication, (2) the caller's own provider key — unless it is a Sluice token,
-which authenticates the caller to the gateway instead, (3) a stored key chosen by
-``cf-aig-byok-alias``, else the provider's default config, else alias ``default``, (4) 401.
+Order (docs/gateway.md#credentials-in-this-order): (1) gateway authentication, (2) the caller's
+own provider key — unless it is a Sluice token, which authenticates the caller to the gateway
+instead, (3) a stored key chosen by ``cf-aig-byok-alias``, else the provider's default config, else
+alias ``default``, (4) 401.
 
-Choices where the spec is silent:
+Choices where Cloudflare is silent:
 * ``cf-aig-authorization`` on a gateway with authentication off is ignored (never verified, never
   forwarded), as Cloudflare does.
 * Every Sluice token in the provider's auth headers is verified; an invalid one is a 401 even when
@@ -50,7 +51,7 @@ def _verify(token: str, tokens: Mapping[str, TokenState], account_id: str, now: 
 
 def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str],
            tokens: Mapping[str, TokenState], now: float) -> Credentials:
-    """Apply SPEC §5.3 to one request; raises ``GatewayError`` (2009, 2006, 2005)."""
+    """Apply the credential order to one request; raises ``GatewayError`` (2009, 2006, 2005)."""
     token_id: str | None = None
     if gateway.authentication:
         sent = _bearer(control.get(GATEWAY_AUTH_HEADER, ""))

@@ -1,4 +1,4 @@
-"""The data plane: ``/v1/{account_id}/{gateway_id}/{provider_slug}/{path…}`` → the provider (SPEC §5).
+"""The data plane: ``/v1/{account_id}/{gateway_id}/{provider_slug}/{path…}`` → the provider (docs/gateway.md).
 
 Raw ASGI on purpose (this is the hot path). Per request: route against in-memory state, choose the
 credential (``credentials.py``), check rate limits (gateway first, then the key), read the body
