@@ -1,4 +1,4 @@
-"""The cache interface the data plane uses; in memory now, Redis-backed when scaled out."""
+"""The cache interface the data plane uses; the one implementation keeps entries in process memory."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """The rate-limiter seam: the data plane asks "may this request pass?" and nothing more.
 
-Implementations: ``local.LocalRateLimiter`` (exact, one process). A Redis implementation (exact
-across processes and instances) plugs in behind the same Protocol; ``make_limiter`` chooses.
+Implementations: ``local.LocalRateLimiter`` (exact, one process). A limiter shared across processes
+and instances (not implemented yet) would plug in behind the same Protocol; ``backends.make_limiter`` chooses.
 """
 
 from __future__ import annotations
