@@ -5,8 +5,9 @@ credential (``credentials.py``), check rate limits (gateway first, then the key)
 (``body.py``), forward and relay (``forward.py``), and hand one ``Exchange`` to the observer.
 No database query and no decryption happen here.
 
-Rate limits: the gateway limit is checked first. A request the key limit then rejects is taken
-back from the gateway's count, so a request that was never forwarded never uses up gateway quota.
+Rate limits (``limits.py``): the gateway limit is checked first. A request the key limit then rejects
+is taken back from the gateway's count, so a request that was never forwarded never uses up gateway
+quota.
 
 Client disconnects: once the body is read, a watcher task waits on ``receive()``; on
 ``http.disconnect`` it cancels the request task while it waits on the upstream, which closes the
@@ -33,6 +34,7 @@ from sluice.proxy.credentials import choose
 from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.proxy.forward import Upstream
 from sluice.proxy.headers import response_headers, split_request, with_stored_key
+from sluice.proxy.limits import admit, admit_key
 from sluice.ratelimit.backends import make_limiter
 from sluice.proxy.state import GatewayState, StoredKey
 from sluice.proxy.sync import StateSync
@@ -219,7 +221,7 @@ class DataPlane:
         # until after the lookup: a cache hit uses no stored key, so it does not count against it.
         plan = caching.plan(self.services.cache, gateway, control, exchange.method) \
             if caching.applies(gateway, control) else None
-        await self._check_limits(gateway, key if plan is None else None, exchange)
+        await admit(self.limiter, gateway, key if plan is None else None)
 
         # -- body --
         body = await read_body(call.receive, max_bytes, call.watch)
@@ -243,8 +245,7 @@ class DataPlane:
                 taps = self._tap(exchange, provider.usage_format) if observing else None
                 await caching.serve(send, hit, exchange, taps)
                 return
-            counted = gateway.rate_limit > 0 and gateway.rate_interval > 0  # passed _check_limits above
-            await self._check_key_limit(gateway, key, exchange, counted)
+            await admit_key(self.limiter, gateway, key)
             send = plan.recorder(send, exchange)
 
         # -- forward and relay; a disconnect cancels us while we wait on the upstream --
@@ -256,31 +257,6 @@ class DataPlane:
                                 provider.usage_format if observing else None)
         finally:
             call.cancellable = False
-
-    async def _check_limits(self, gateway: GatewayState, key: StoredKey | None, exchange: Exchange) -> None:
-        counted = False
-        if gateway.rate_limit > 0 and gateway.rate_interval > 0:
-            wait = await self.limiter.hit(gateway.rate_key, gateway.rate_limit, gateway.rate_interval,
-                                          gateway.rate_technique)
-            if wait is not None:
-                exchange.rejected_by = "gateway_rate_limit"
-                raise GatewayError(429, 2003, f"rate limit exceeded for gateway {gateway.id!r}: at most "
-                                              f"{gateway.rate_limit} requests per {gateway.rate_interval}s",
-                                   {"retry-after": str(int(wait))})
-            counted = True
-        await self._check_key_limit(gateway, key, exchange, counted)
-
-    async def _check_key_limit(self, gateway: GatewayState, key: StoredKey | None, exchange: Exchange, counted: bool) -> None:
-        """The stored key's limit; a refusal gives back the gateway count taken for this request."""
-        if key is not None and key.rate_limit > 0:
-            wait = await self.limiter.hit(f"key:{key.config_id}", key.rate_limit, key.rate_limit_period, "fixed")
-            if wait is not None:
-                if counted:
-                    await self.limiter.undo(gateway.rate_key, gateway.rate_interval, gateway.rate_technique)
-                exchange.rejected_by = "key_rate_limit"
-                raise GatewayError(429, 2004, f"rate limit exceeded for stored key {key.alias!r} of provider "
-                                              f"{key.provider!r}: at most {key.rate_limit} requests per "
-                                              f"{key.rate_limit_period}s", {"retry-after": str(int(wait))})
 
     @staticmethod
     def _logged_headers(control: dict[str, str], forward: list[tuple[str, str]]) -> dict[str, str]:
