@@ -37,12 +37,13 @@ def test_every_cli_command_is_documented() -> None:
 
 
 SOURCES = ("src", "tests", "docs", "bench", "scripts")
+TEXT_SUFFIXES = (".py", ".md", ".toml", ".sh")
 
 
 def _texts() -> list[Path]:
     files = [ROOT / "README.md", ROOT / "Makefile", ROOT / "pyproject.toml"]
     for top in SOURCES:
-        files += [p for p in (ROOT / top).rglob("*") if p.is_file() and p.suffix in (".py", ".md", ".toml", ".sh")]
+        files += [p for p in (ROOT / top).rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES]
     return files
 
 

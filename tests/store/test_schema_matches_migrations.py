@@ -18,7 +18,8 @@ from sluice.store.schema import metadata
 
 
 def _differences(sync_conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(sync_conn, opts={"compare_type": True, "compare_server_default": True})
+    options = {"compare_type": True, "compare_server_default": True}
+    context = MigrationContext.configure(sync_conn, opts=options)
     return [diff for diff in compare_metadata(context, metadata) if not _is_alembic_version(diff)]
 
 
