@@ -179,7 +179,7 @@ def _strip_null(schema: Schema) -> Schema:
 
 def _gateway_result() -> Schema:
     props = copy.deepcopy(s.GatewayCreate.model_json_schema(ref_template=REF)["properties"])
-    always = [k for k in s.GATEWAY_DEFAULTS if k not in ("store_id", "cache_ttl")]
+    always = [k for k in s.GATEWAY_DEFAULTS if k not in s.NULLABLE_GATEWAY_FIELDS]
     for key in always:
         props[key] = _strip_null(props[key])
     props.update(created_at=STAMP, modified_at=STAMP, is_default={"type": "boolean"})
@@ -229,7 +229,8 @@ def _results() -> dict[str, Schema]:
             "gateway_id": {"type": "string"}, "modified_at": STAMP, "created_at": STAMP,
             "provider_slug": {"type": "string"}, "secret_id": {"type": "string"},
             "secret_preview": {"type": "string", "maxLength": 9, "description": "never the secret itself"},
-            "rate_limit": {"type": "integer", "minimum": 0}, "rate_limit_period": {"type": "integer",
+            "rate_limit": _nullable({"type": "integer", "minimum": 0, "description": "null: never set"}),
+            "rate_limit_period": {"type": "integer",
                                                                                    "minimum": 1}}},
         "Store": {"type": "object", "required": ["id", "name", "created", "modified", "account_id"],
                   "properties": {"id": HEX32, "name": {"type": "string"}, "created": STAMP,
