@@ -155,6 +155,9 @@ def _bodies() -> dict[str, Schema]:
                              "description": "secret names must be unique within the request"},
         "SecretPatch": {**_model(s.SecretPatch, defs, value=_nullable(SECRET_VALUE)), "minProperties": 1},
         "SecretDuplicate": _model(s.SecretDuplicate, defs),
+        "SecretRef": _model(s.SecretRef, defs),
+        "SecretDeleteList": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _ref("SecretRef"),
+                             "description": "Cloudflare's bulk delete body; each id once, all or nothing"},
         "LogPatch": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
             "feedback": {"enum": [-1, 0, 1, None]},
             "score": _nullable({"type": "number", "minimum": 0, "maximum": 100}),
@@ -411,6 +414,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", A + "/tokens/{token_id}"): Op("delete_token", "Delete an API token", "tokens", "TokenId"),
     ("GET", "/user/tokens/verify"): Op("verify_user_token", "Verify the calling token", "tokens",
                                        "TokenVerification", security=tuple(BEARER)),
+    ("DELETE", SS + "/stores/{store_id}/secrets"): Op(
+        "delete_secrets", "Delete secrets in bulk (409 if a provider config uses any; all or nothing)",
+        "secrets store", "Secret", listed=True, body="SecretDeleteList", errors=(409,)),
 }
 
 

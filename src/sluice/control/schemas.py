@@ -236,6 +236,10 @@ class SecretDuplicate(Strict):
     comment: Annotated[StrictStr, Field(max_length=1024)] | None = None
 
 
+class SecretRef(Strict):
+    id: Annotated[StrictStr, Field(min_length=1, max_length=32)]
+
+
 def store_wire(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "name": row["name"], "created": row["created"], "modified": row["modified"],
             "account_id": row["account_id"]}
