@@ -21,3 +21,13 @@ def test_rate_limit_cleared_with_null_stops_limiting(server: Server, api: httpx.
     set_gateway(api, gateway, rate_limiting_limit=None, rate_limiting_interval=None)
     assert [httpx.get(url).status_code for _ in range(3)] == [200, 200, 200]
     assert len(upstream_requests(upstream, "/openai/")) == 4
+
+
+def test_every_cleared_setting_acts_as_its_default() -> None:
+    """Pure: a stored gateway whose nullable settings are all null is served as one with the defaults."""
+    from sluice.control.schemas import GATEWAY_DEFAULTS, NULLABLE_GATEWAY_FIELDS
+    from sluice.proxy.state import gateway_state
+
+    base = {"account_id": "a" * 32, "id": "gw"}
+    cleared = gateway_state({**base, **GATEWAY_DEFAULTS, **dict.fromkeys(NULLABLE_GATEWAY_FIELDS)}, {})
+    assert cleared == gateway_state({**base, **GATEWAY_DEFAULTS}, {})
