@@ -59,6 +59,7 @@ ROUTES: list[tuple[str, str, Any, tuple[str, ...]]] = [
     ("POST", "/tokens", {}, TOKEN_WRITE),
     ("GET", f"/tokens/{NOPE}", None, TOKEN_READ),
     ("DELETE", f"/tokens/{NOPE}", None, TOKEN_WRITE),
+    ("DELETE", f"/secrets_store/stores/{NOPE}/secrets", [{"id": NOPE}], STORE_WRITE),
 ]
 ROUTE_IDS = [f"{m} {p}" for m, p, _, _ in ROUTES]
 

@@ -119,3 +119,21 @@ def test_secrets_store_through_sdk(cf, server: Server) -> None:  # type: ignore[
     cf.secrets_store.stores.delete(store.id, account_id=account, force=True)
     with pytest.raises(cloudflare.NotFoundError):
         cf.secrets_store.stores.get(store.id, account_id=account)
+
+
+def test_unset_rate_limit_reads_back_as_null(cf, api, server: Server,  # type: ignore[no-untyped-def]
+                                             gateway: str) -> None:
+    """The SDK types a provider config's rate_limit optional: never set (or set to null) it is null, not 0."""
+    unset = cf.ai_gateway.provider_configs.create(gateway, account_id=server.account_id, alias="unset",
+                                                  default_config=False, provider_slug="openai",
+                                                  secret="sk-unset-" + secrets.token_hex(8))
+    zero = cf.ai_gateway.provider_configs.create(gateway, account_id=server.account_id, alias="zero",
+                                                 default_config=False, provider_slug="openai",
+                                                 secret="sk-zero-" + secrets.token_hex(8), rate_limit=0)
+    assert (unset.rate_limit, zero.rate_limit) == (None, 0)
+    configs = cf.ai_gateway.provider_configs.list(gateway, account_id=server.account_id)
+    listed = {c.alias: c.rate_limit for c in configs}
+    assert listed == {"unset": None, "zero": 0}
+    url = f"/ai-gateway/gateways/{gateway}/provider_configs/{zero.id}"
+    assert api.put(url, json={"rate_limit": 5}).json()["result"]["rate_limit"] == 5
+    assert api.put(url, json={"rate_limit": None}).json()["result"]["rate_limit"] is None

@@ -25,8 +25,10 @@ def test_create_applies_defaults(api: httpx.Client) -> None:
 
 def test_unacted_fields_are_stored_and_returned(api: httpx.Client) -> None:
     gateway_id = f"extras-{secrets.token_hex(3)}"
-    extras = {"dlp": {"enabled": False}, "otel": [{"url": "http://collector", "authorization": "x"}],
-              "spend_limits": {"daily": 5}}
+    extras = {"dlp": {"action": "FLAG", "enabled": False, "profiles": []},
+              "otel": [{"url": "http://collector", "headers": {}, "authorization": "x"}],
+              "spend_limits": {"enabled": True,
+                               "rules": [{"limit": 5.0, "limitType": "cost", "window": 86400}]}}
     assert_ok(api.post(GW, json={"id": gateway_id, **extras}))
     got = assert_ok(api.get(f"{GW}/{gateway_id}"))
     assert {k: got[k] for k in extras} == extras

@@ -107,7 +107,7 @@ def _store_with_secret(srv: Server) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("operation", ["delete secret", "create secrets", "patch secret", "duplicate secret",
-                                       "delete store", "delete gateway"])
+                                       "delete store", "delete gateway", "bulk delete secrets"])
 def test_key_writes_wait_for_the_accounts_key_lock(pg_server: Server, operation: str) -> None:
     """Secrets Store writes and gateway deletes (which delete configs and their secrets) take the lock
     provider-config writes take, so none acts on what another is changing."""
@@ -125,6 +125,8 @@ def test_key_writes_wait_for_the_accounts_key_lock(pg_server: Server, operation:
                                                                  "scopes": ["ai_gateway"]}),
         "delete store": lambda: httpx.delete(store_url, params={"force": "true"}, headers=srv.headers(), timeout=60),
         "delete gateway": lambda: httpx.delete(gateway_url, headers=srv.headers(), timeout=60),
+        "bulk delete secrets": lambda: httpx.request("DELETE", f"{store_url}/secrets", headers=srv.headers(),
+                                                     timeout=60, json=[{"id": secret_id}]),
     }[operation]
 
     async def run() -> httpx.Response:
@@ -144,7 +146,9 @@ def test_key_writes_wait_for_the_accounts_key_lock(pg_server: Server, operation:
     assert response.status_code == 200, response.text
 
 
-def test_a_secret_deleted_while_configs_are_created_with_it_is_never_left_in_use(pg_server: Server) -> None:
+@pytest.mark.parametrize("bulk", [False, True], ids=["delete", "bulk-delete"])
+def test_a_secret_deleted_while_configs_are_created_with_it_is_never_left_in_use(pg_server: Server,
+                                                                                 bulk: bool) -> None:
     srv = pg_server
     for _ in range(3):
         store_url, secret_id = _store_with_secret(srv)
@@ -156,6 +160,9 @@ def test_a_secret_deleted_while_configs_are_created_with_it_is_never_left_in_use
                 "provider_slug": "openai", "alias": f"a{i}", "default_config": False, "secret_id": secret_id})
 
         def delete() -> httpx.Response:
+            if bulk:
+                return httpx.request("DELETE", f"{store_url}/secrets", headers=srv.headers(), timeout=60,
+                                     json=[{"id": secret_id}])
             return httpx.delete(f"{store_url}/secrets/{secret_id}", headers=srv.headers(), timeout=60)
 
         with ThreadPoolExecutor(WORKERS) as pool:

@@ -156,6 +156,9 @@ def _bodies() -> dict[str, Schema]:
                              "description": "secret names must be unique within the request"},
         "SecretPatch": {**_model(s.SecretPatch, defs, value=_nullable(SECRET_VALUE)), "minProperties": 1},
         "SecretDuplicate": _model(s.SecretDuplicate, defs),
+        "SecretRef": _model(s.SecretRef, defs),
+        "SecretDeleteList": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _ref("SecretRef"),
+                             "description": "Cloudflare's bulk delete body; each id once, all or nothing"},
         "LogPatch": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
             "feedback": {"enum": [-1, 0, 1, None]},
             "score": _nullable({"type": "number", "minimum": 0, "maximum": 100}),
@@ -180,7 +183,7 @@ def _strip_null(schema: Schema) -> Schema:
 
 def _gateway_result() -> Schema:
     props = copy.deepcopy(s.GatewayCreate.model_json_schema(ref_template=REF)["properties"])
-    always = [k for k in s.GATEWAY_DEFAULTS if k not in ("store_id", "cache_ttl")]
+    always = [k for k in s.GATEWAY_DEFAULTS if k not in s.NULLABLE_GATEWAY_FIELDS]
     for key in always:
         props[key] = _strip_null(props[key])
     props.update(created_at=STAMP, modified_at=STAMP, is_default={"type": "boolean"})
@@ -230,7 +233,8 @@ def _results() -> dict[str, Schema]:
             "gateway_id": {"type": "string"}, "modified_at": STAMP, "created_at": STAMP,
             "provider_slug": {"type": "string"}, "secret_id": {"type": "string"},
             "secret_preview": {"type": "string", "maxLength": 9, "description": "never the secret itself"},
-            "rate_limit": {"type": "integer", "minimum": 0}, "rate_limit_period": {"type": "integer",
+            "rate_limit": _nullable({"type": "integer", "minimum": 0, "description": "null: never set"}),
+            "rate_limit_period": {"type": "integer",
                                                                                    "minimum": 1}}},
         "Store": {"type": "object", "required": ["id", "name", "created", "modified", "account_id"],
                   "properties": {"id": HEX32, "name": {"type": "string"}, "created": STAMP,
@@ -411,6 +415,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", A + "/tokens/{token_id}"): Op("delete_token", "Delete an API token", "tokens", "TokenId"),
     ("GET", "/user/tokens/verify"): Op("verify_user_token", "Verify the calling token", "tokens",
                                        "TokenVerification", security=tuple(BEARER)),
+    ("DELETE", SS + "/stores/{store_id}/secrets"): Op(
+        "delete_secrets", "Delete secrets in bulk (409 if a provider config uses any; all or nothing)",
+        "secrets store", "Secret", listed=True, body="SecretDeleteList", errors=(409,)),
 }
 
 

@@ -82,7 +82,7 @@ async def create_config(request: Request) -> Response:
             await queries.insert_config(conn, {
                 "id": config_id, "account_id": account_id, "gateway_id": gateway_id,
                 "provider_slug": body.provider_slug, "alias": body.alias, "default_config": body.default_config,
-                "secret_id": secret_id, "rate_limit": body.rate_limit or None,
+                "secret_id": secret_id, "rate_limit": body.rate_limit,
                 "rate_limit_period": body.rate_limit_period or 60, "created_at": stamp, "modified_at": stamp,
             })
         except IntegrityError:
@@ -141,7 +141,7 @@ async def update_config(request: Request) -> Response:
             await vault.replace_value(conn, services(request).keyring, secret, body.secret)
         values: dict[str, Any] = {"modified_at": rfc3339(now())}
         if "rate_limit" in body.model_fields_set:
-            values["rate_limit"] = body.rate_limit or None
+            values["rate_limit"] = body.rate_limit  # null: unset again (unlimited), read back as null
         if "rate_limit_period" in body.model_fields_set:
             values["rate_limit_period"] = body.rate_limit_period or 60
         if body.default_config is not None:

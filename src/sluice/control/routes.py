@@ -75,6 +75,7 @@ ROUTES = [
     Route(A + "/tokens/{token_id:hex32}", tokens.delete_token, methods=["DELETE"]),
     Route("/user/tokens/verify", tokens.verify, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
+    Route(SS + "/stores/{store_id}/secrets", secrets_store.delete_secrets, methods=["DELETE"]),
 ]
 
 

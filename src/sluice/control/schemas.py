@@ -8,6 +8,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
+from sluice.control import gateway_settings as settings
+from sluice.control.gateway_settings import omittable
 from sluice.identity.permissions import ALL_GROUPS
 from sluice.providers.registry import CATALOG_SLUGS
 
@@ -47,31 +49,34 @@ NonNegative = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 
 
 class GatewayFields(Strict):
-    cache_invalidate_on_update: StrictBool | None = None
+    """Typed as the official SDK's update params: a field it types nullable takes null (clearing it), any
+    other field may be left out but not sent as null."""
+
+    cache_invalidate_on_update: StrictBool = omittable()
     cache_ttl: NonNegative | None = None
-    collect_logs: StrictBool | None = None
+    collect_logs: StrictBool = omittable()
     rate_limiting_interval: NonNegative | None = None
     rate_limiting_limit: NonNegative | None = None
     rate_limiting_technique: Literal["fixed", "sliding"] | None = None
-    authentication: StrictBool | None = None
-    byok_only: StrictBool | None = None
+    authentication: StrictBool = omittable()
+    byok_only: StrictBool = omittable()
     store_id: Annotated[StrictStr, Field(min_length=1, max_length=32)] | None = None
     retry_max_attempts: Annotated[StrictInt, Field(ge=1, le=5)] | None = None
     retry_delay: Annotated[StrictInt, Field(ge=0, le=60000)] | None = None
     retry_backoff: Literal["constant", "linear", "exponential"] | None = None
     log_management: Annotated[StrictInt, Field(ge=10_000, le=10_000_000)] | None = None
     log_management_strategy: Literal["STOP_INSERTING", "DELETE_OLDEST"] | None = None
-    logpush: StrictBool | None = None
+    logpush: StrictBool = omittable()
     logpush_public_key: Annotated[StrictStr, Field(min_length=16, max_length=1024)] | None = None
-    log_classification: StrictBool | None = None
-    zdr: StrictBool | None = None
-    workers_ai_billing_mode: Literal["postpaid", "unified"] | None = None
-    # Stored and returned, not acted on yet (docs/api.md, Gateways); validated for shape only.
-    dlp: dict[str, Any] | None = None
-    guardrails: dict[str, Any] | None = None
-    otel: list[dict[str, Any]] | None = None
-    spend_limits: dict[str, Any] | None = None
-    stripe: dict[str, Any] | None = None
+    log_classification: StrictBool = omittable()
+    zdr: StrictBool = omittable()
+    workers_ai_billing_mode: Literal["postpaid", "unified"] = omittable()
+    # Stored and returned, not acted on yet; validated against the SDK's types (gateway_settings).
+    dlp: settings.Dlp = omittable()
+    guardrails: settings.Guardrails | None = None
+    otel: list[settings.Otel] | None = None
+    spend_limits: settings.SpendLimits | None = None
+    stripe: settings.Stripe | None = None
 
 
 class GatewayCreate(GatewayFields):
@@ -94,15 +99,23 @@ GATEWAY_DEFAULTS: dict[str, Any] = {
     "log_management": 10_000_000,
     "log_management_strategy": "STOP_INSERTING",
 }
+# Fields the SDK types nullable: null is stored and read back as null (the data plane then acts as for
+# the default: no cache, no rate limit, one attempt, the default log limit).
+NULLABLE_GATEWAY_FIELDS = frozenset({
+    "cache_ttl", "rate_limiting_interval", "rate_limiting_limit", "rate_limiting_technique", "store_id",
+    "retry_max_attempts", "retry_delay", "retry_backoff", "log_management", "log_management_strategy",
+    "logpush_public_key", "guardrails", "otel", "spend_limits", "stripe"})
 
 
 def gateway_body(fields: GatewayFields, current: dict[str, Any] | None) -> dict[str, Any]:
-    """Stored settings: current (or defaults) overlaid with the fields the caller sent."""
+    """Stored settings: current (or defaults) overlaid with every field the caller sent, null included.
+
+    PUT is a merge (docs/api.md): a field left out keeps its value, a field sent as null is cleared.
+    """
     body = dict(GATEWAY_DEFAULTS) if current is None else {
         k: v for k, v in current.items() if k not in ("id", "account_id", "created_at", "modified_at")
     }
-    sent = fields.model_dump(exclude_unset=True, exclude={"id"})
-    body.update({k: v for k, v in sent.items() if v is not None or k in ("store_id", "cache_ttl")})
+    body.update(fields.model_dump(exclude_unset=True, exclude={"id"}))
     return body
 
 
@@ -180,7 +193,7 @@ def config_wire(row: dict[str, Any]) -> dict[str, Any]:
         "provider_slug": row["provider_slug"],
         "secret_id": row["secret_id"],
         "secret_preview": row.get("secret_preview") or "****",
-        "rate_limit": row["rate_limit"] if row["rate_limit"] is not None else 0,
+        "rate_limit": row["rate_limit"],  # null when never set, as Cloudflare's SDK types it
         "rate_limit_period": row["rate_limit_period"],
         "created_at": row["created_at"],
     }
@@ -221,6 +234,10 @@ class SecretDuplicate(Strict):
     name: SecretName
     scopes: Annotated[list[Scope], Field(min_length=1)]
     comment: Annotated[StrictStr, Field(max_length=1024)] | None = None
+
+
+class SecretRef(Strict):
+    id: Annotated[StrictStr, Field(min_length=1, max_length=32)]
 
 
 def store_wire(row: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,15 @@ from starlette.responses import Response
 from sluice import envelope
 from sluice.clock import new_id, now, rfc3339
 from sluice.control.common import authorized, services
-from sluice.control.schemas import SecretCreate, SecretDuplicate, SecretPatch, StoreCreate, secret_wire, store_wire
+from sluice.control.schemas import (
+    SecretCreate,
+    SecretDuplicate,
+    SecretPatch,
+    SecretRef,
+    StoreCreate,
+    secret_wire,
+    store_wire,
+)
 from sluice.control.validation import (
     FieldErrors,
     bool_param,
@@ -170,6 +178,47 @@ async def delete_secret(request: Request) -> Response:
         await queries.record_change(conn, account_id, "secret")
     await services(request).on_change(account_id)
     return envelope.ok(secret_wire(row))
+
+
+def _secret_ids(data: Any) -> list[str]:
+    """The ids of a bulk delete: Cloudflare's body, a JSON array of ``{"id": ...}``, each id once."""
+    if not isinstance(data, list) or not data:
+        raise ValidationError('body: expected a non-empty JSON array of {"id": "<secret id>"}', path=["body"])
+    if len(data) > SECRETS_QUOTA:
+        raise ValidationError(f"body: at most {SECRETS_QUOTA} secrets per request", path=["body"])
+    ids: list[str] = []
+    errors: list[tuple[list[str | int], str]] = []
+    for index, item in enumerate(data):
+        try:
+            ids.append(parse_model(SecretRef, item).id)
+        except FieldErrors as exc:
+            errors.extend(([p[0], index, *p[1:]], m) for p, m in exc.items)
+    if errors:
+        raise FieldErrors(errors)
+    if len(set(ids)) != len(ids):
+        raise ValidationError("body: each secret id may appear only once", path=["body"])
+    return ids
+
+
+async def delete_secrets(request: Request) -> Response:
+    """Bulk delete, all or nothing, under the same lock and rules as deleting one secret."""
+    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+        ids = _secret_ids(await read_json(request))
+        await queries.lock_key_writes(conn, account_id)
+        store = await _store(conn, account_id, request.path_params["store_id"])
+        found = {row["id"]: row for row in await queries.store_secrets(conn, store["id"], ids)}
+        missing = [secret_id for secret_id in ids if secret_id not in found]
+        if missing:
+            raise NotFound(f"secret {missing[0][:64]!r} not found in this store; nothing was deleted")
+        in_use = await queries.secrets_references(conn, ids)
+        if in_use:
+            secret_id, users = next((i, in_use[i]) for i in ids if i in in_use)
+            raise Conflict(f"secret {secret_id!r} is used by {users} provider config(s); delete those first; "
+                           "nothing was deleted")
+        await queries.delete_secrets(conn, ids)
+        await queries.record_change(conn, account_id, "secret")
+    await services(request).on_change(account_id)
+    return envelope.ok([secret_wire(found[secret_id]) for secret_id in ids])
 
 
 async def duplicate_secret(request: Request) -> Response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -11,6 +12,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
 from starlette.requests import Request
 
+from sluice.control.gateway_settings import VARIANT
 from sluice.errors import BodyTooLarge, NoRoute, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -28,13 +30,20 @@ class FieldErrors(Exception):
         super().__init__("; ".join(f"{'.'.join(map(str, p))}: {m}" for p, m in items))
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _location(error: Mapping[str, Any]) -> list[str | int]:
+    """Where the error is, without the tags pydantic puts in for the variant of a union it tried."""
+    return [p for p in error["loc"] if not (isinstance(p, str) and p.startswith(VARIANT))]
+
+
+def _describe(error: Mapping[str, Any]) -> str:
     kind = error["type"]
-    field = ".".join(str(p) for p in error["loc"]) or "body"
+    field = ".".join(str(p) for p in _location(error)) or "body"
     if kind == "extra_forbidden":
         return f"{field}: unknown field; remove it"
     if kind == "missing":
         return f"{field}: field required"
+    if error.get("input", ...) is None:
+        return f"{field}: must not be null"
     message = error["msg"]
     # pydantic prefixes custom ValueErrors with "Value error, "; the rest already reads well.
     message = message.removeprefix("Value error, ")
@@ -47,7 +56,7 @@ def parse_model(model: type[Model], data: Any, root: str = "body") -> Model:
     except PydanticError as exc:
         items = []
         for error in exc.errors(include_url=False):
-            path: list[str | int] = [root, *[p for p in error["loc"]]]
+            path: list[str | int] = [root, *_location(error)]
             # input values are never echoed: they may be secrets
             items.append((path, _describe(error)))
         raise FieldErrors(items) from None

@@ -245,6 +245,12 @@ async def get_secret(conn: AsyncConnection, account_id: str, secret_id: str, *, 
     return _one(result)
 
 
+async def store_secrets(conn: AsyncConnection, store_id: str, secret_ids: Iterable[str]) -> list[Row]:
+    """Those of the given secrets that are in the store (any order)."""
+    stmt = select(*SECRET_PUBLIC).where(secrets.c.store_id == store_id, secrets.c.id.in_(list(secret_ids)))
+    return _rows(await conn.execute(stmt))
+
+
 async def secret_by_name(conn: AsyncConnection, store_id: str, name: str) -> Row | None:
     return _one(await conn.execute(select(*SECRET_PUBLIC).where(secrets.c.store_id == store_id, secrets.c.name == name)))
 
@@ -270,6 +276,10 @@ async def update_secret(conn: AsyncConnection, secret_id: str, values: Row) -> N
 
 async def delete_secret(conn: AsyncConnection, secret_id: str) -> None:
     await conn.execute(delete(secrets).where(secrets.c.id == secret_id))
+
+
+async def delete_secrets(conn: AsyncConnection, secret_ids: Iterable[str]) -> None:
+    await conn.execute(delete(secrets).where(secrets.c.id.in_(list(secret_ids))))
 
 
 async def sealed_secrets(conn: AsyncConnection, secret_ids: Iterable[str] | None = None) -> list[Row]:
@@ -356,3 +366,10 @@ async def delete_config(conn: AsyncConnection, config_id: str) -> None:
 
 async def secret_references(conn: AsyncConnection, secret_id: str) -> int:
     return await _count(conn, provider_configs, provider_configs.c.secret_id == secret_id)
+
+
+async def secrets_references(conn: AsyncConnection, secret_ids: Iterable[str]) -> dict[str, int]:
+    """How many provider configs use each of the secrets (secrets no config uses are left out)."""
+    stmt = (select(provider_configs.c.secret_id, func.count())
+            .where(provider_configs.c.secret_id.in_(list(secret_ids))).group_by(provider_configs.c.secret_id))
+    return {r[0]: int(r[1]) for r in await conn.execute(stmt)}
