@@ -75,6 +75,9 @@ ROUTES = [
     Route(A + "/tokens/{token_id:hex32}", tokens.delete_token, methods=["DELETE"]),
     Route("/user/tokens/verify", tokens.verify, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
+    Route(A + "/tokens/permission_groups", tokens.permission_groups, methods=["GET"]),
+    Route(A + "/tokens/{token_id:hex32}", tokens.update_token, methods=["PUT"]),
+    Route(A + "/tokens/{token_id:hex32}/value", tokens.roll_token, methods=["PUT"]),
 ]
 
 
