@@ -217,3 +217,32 @@ def test_expiry_checks_with_an_injected_now() -> None:
         window(body, "2026-01-01T00:00:00.000Z")
     # a PUT that repeats a token's (now past) expiry is not a new expiry in the past
     assert window(body, "2027-01-01T00:00:00.000Z", current_expiry="2026-01-01T00:00:00.000Z")[1] is not None
+
+
+def test_a_token_read_back_can_be_put_back(api: httpx.Client) -> None:
+    token = make(api, [READ, WRITE], condition={"request_ip": {"not_in": ["192.0.2.0/24"]}},
+                 expires_on="2999-01-01T00:00:00Z")
+    got = assert_ok(api.get(f"/tokens/{token['id']}"))
+    body = {k: got[k] for k in ("name", "policies", "condition", "expires_on", "not_before", "status")}
+    put = assert_ok(api.put(f"/tokens/{token['id']}", json=body))
+    assert {k: put[k] for k in ("permissions", "condition", "expires_on", "status")} == \
+        {k: got[k] for k in ("permissions", "condition", "expires_on", "status")}
+
+
+def test_management_check_with_an_injected_clock_and_peer() -> None:
+    from sluice.control.auth import check_token
+    from sluice.errors import AccountForbidden, AuthenticationError
+
+    token = {"status": "active", "not_before": "2030-01-01T00:00:00.000Z",
+             "expires_on": "2030-01-02T00:00:00.000Z",
+             "condition": '{"request_ip": {"in": ["2001:db8::/32"], "not_in": []}}'}
+    start = 1_893_456_000.0  # 2030-01-01T00:00:00Z
+    check_token(token, start, "2001:db8::7")
+    for moment in (start - 0.001, start + 86_400):
+        with pytest.raises(AuthenticationError):
+            check_token(token, moment, "2001:db8::7")
+    with pytest.raises(AccountForbidden) as caught:
+        check_token(token, start, "127.0.0.1")
+    assert caught.value.code == 9109
+    with pytest.raises(AuthenticationError):
+        check_token({**token, "status": "disabled"}, start, "2001:db8::7")
