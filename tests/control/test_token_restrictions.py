@@ -246,3 +246,10 @@ def test_management_check_with_an_injected_clock_and_peer() -> None:
     assert caught.value.code == 9109
     with pytest.raises(AuthenticationError):
         check_token({**token, "status": "disabled"}, start, "2001:db8::7")
+
+
+def test_sluice_permissions_form_takes_cloudflare_ids_too(api: httpx.Client) -> None:
+    created = make(api, [GROUP_IDS["AI Gateway Run"], READ])
+    assert created["permissions"] == ["AI Gateway Read", "AI Gateway Run"]
+    assert {g["id"] for g in created["policies"][0]["permission_groups"]} == {
+        GROUP_IDS["AI Gateway Run"], GROUP_IDS[READ]}

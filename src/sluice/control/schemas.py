@@ -6,10 +6,20 @@ import math
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+)
 
 from sluice.clock import now, rfc3339
-from sluice.identity.permissions import ACCOUNT_SCOPE, ALL_GROUPS, GROUP_IDS
+from sluice.identity.permissions import ACCOUNT_SCOPE, ALL_GROUPS, GROUP_IDS, group_name
 from sluice.identity.restrictions import MAX_CIDRS, cidr_list
 from sluice.providers.registry import CATALOG_SLUGS
 
@@ -245,7 +255,16 @@ def secret_wire(row: dict[str, Any]) -> dict[str, Any]:
 
 # -- tokens ----------------------------------------------------------------------------------------
 
-Permission = Literal[ALL_GROUPS]  # type: ignore[valid-type]
+def _group_name(value: str) -> str:
+    name = group_name(value)
+    if name is None:
+        raise ValueError(f"unknown permission group; known (name or Cloudflare id): {', '.join(ALL_GROUPS)}")
+    return name
+
+
+# A group's name or its Cloudflare id; stored and returned as the name.
+Permission = Annotated[StrictStr, AfterValidator(_group_name),
+                       WithJsonSchema({"type": "string", "enum": [*ALL_GROUPS, *GROUP_IDS.values()]})]
 CidrList = Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(max_length=MAX_CIDRS)]
 
 
@@ -288,7 +307,7 @@ class Condition(Strict):
 
 class TokenCreate(Strict):
     name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
-    permissions: list[Permission] | None = None  # Sluice form: permission group names
+    permissions: list[Permission] | None = None  # Sluice form: permission groups by name (or id)
     policies: Annotated[list[Policy], Field(max_length=20)] | None = None  # Cloudflare form
     expires_on: StrictStr | None = None
     not_before: StrictStr | None = None
