@@ -60,6 +60,9 @@ ROUTES: list[tuple[str, str, Any, tuple[str, ...]]] = [
     ("GET", f"/tokens/{NOPE}", None, TOKEN_READ),
     ("DELETE", f"/tokens/{NOPE}", None, TOKEN_WRITE),
     ("DELETE", f"/secrets_store/stores/{NOPE}/secrets", [{"id": NOPE}], STORE_WRITE),
+    ("GET", "/tokens/permission_groups", None, TOKEN_READ),
+    ("PUT", f"/tokens/{NOPE}", {}, TOKEN_WRITE),
+    ("PUT", f"/tokens/{NOPE}/value", None, TOKEN_WRITE),
 ]
 ROUTE_IDS = [f"{m} {p}" for m, p, _, _ in ROUTES]
 
@@ -170,7 +173,7 @@ def test_legacy_global_api_key(server: Server, other_account: dict[str, str]) ->
 def test_token_verify(server: Server, other_account: dict[str, str]) -> None:
     for url in (f"{server.api}/user/tokens/verify", f"{server.api}/accounts/{server.account_id}/tokens/verify"):
         result = assert_ok(httpx.get(url, headers=server.headers()))
-        assert set(result) == {"id", "status", "expires_on"} and result["status"] == "active"
+        assert set(result) == {"id", "status", "expires_on", "not_before"} and result["status"] == "active"
         assert_v4_error(httpx.get(url), 401, 10000)
         assert_v4_error(httpx.get(url, headers=server.headers("sluice_" + "x" * 43)), 401, 10000)
     assert_ok(httpx.get(f"{server.api}/user/tokens/verify", headers=server.headers(other_account["token"])))

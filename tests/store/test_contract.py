@@ -233,6 +233,25 @@ async def test_token_and_user_lookups(db: Database, account: str) -> None:
             await queries.insert_user(conn, new_id(), email, secrets.token_hex(32))
 
 
+async def test_token_restrictions_round_trip(db: Database, account: str) -> None:
+    from sluice.control.tokens import token_row
+    from sluice.identity.restrictions import restrictions
+
+    row = token_row(account, "restricted", "sluice_" + secrets.token_urlsafe(32), ["AI Gateway Run"],
+                    "2031-01-01T00:00:00.000Z", not_before="2030-01-01T00:00:00.000Z",
+                    condition='{"request_ip": {"in": ["10.0.0.0/8"], "not_in": ["::1/128"]}}', policies="[]")
+    async with db.begin() as conn:
+        await queries.insert_token(conn, row)
+        stored = await queries.token_by_hash(conn, row["value_hash"])
+        assert stored is not None and stored["condition"] == row["condition"]
+        rules = restrictions(stored)
+        assert rules.ip is not None and rules.ip.permits("10.1.2.3") and not rules.ip.permits("::1")
+        assert not rules.in_window(1_893_456_000.0 - 1) and rules.in_window(1_893_456_000.0)  # 2030-01-01
+        await queries.update_token(conn, row["id"], {"condition": None, "not_before": None})
+        cleared = await queries.get_token(conn, account, row["id"])
+    assert cleared is not None and restrictions(cleared).ip is None and cleared["not_before"] is None
+
+
 def test_sqlite_file_is_private(tmp_path: Path) -> None:
     import asyncio
 

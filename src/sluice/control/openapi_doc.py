@@ -78,6 +78,8 @@ SEARCH = _query("search", {"type": "string"}, "substring match")
 SCOPES_QUERY = {**_query("scopes", {"type": "array", "items": {"type": "string", "enum": list(s.SCOPES)}},
                          "only secrets holding every listed scope"), "style": "form", "explode": True}
 FORCE = _query("force", {"type": "boolean", "default": False}, "delete the store with its secrets")
+PERMISSION_GROUP_QUERY = (_query("name", {"type": "string"}, "only the group of this name"),
+                          _query("scope", {"type": "string"}, "only groups of this scope"))
 
 
 def _logs_query() -> tuple[Schema, ...]:
@@ -167,9 +169,14 @@ def _bodies() -> dict[str, Schema]:
                                                                                      "boolean"]},
                 "description": "replaces the whole object"})}},
         "TokenCreate": _model(s.TokenCreate, defs, expires_on=_nullable({"type": "string",
-                                                                         "format": "date-time"})),
+                                                                         "format": "date-time"}),
+                              not_before=_nullable({"type": "string", "format": "date-time"})),
+        "TokenUpdate": _model(s.TokenUpdate, defs, expires_on=_nullable({"type": "string",
+                                                                         "format": "date-time"}),
+                              not_before=_nullable({"type": "string", "format": "date-time"})),
     }
-    bodies["TokenCreate"]["description"] = "give permission groups in permissions, policies, or both"
+    for name in ("TokenCreate", "TokenUpdate"):
+        bodies[name]["description"] = "give permission groups in permissions, policies, or both"
     return {**defs, **bodies}
 
 
@@ -218,9 +225,12 @@ def _log_result(*, detail: bool) -> Schema:
 def _results() -> dict[str, Schema]:
     scopes = {"type": "array", "items": {"type": "string", "enum": list(s.SCOPES)}}
     token_props = {
-        "id": HEX32, "name": {"type": "string"}, "status": {"type": "string", "enum": ["active", "disabled"]},
+        "id": HEX32, "name": {"type": "string"},
+        "status": {"type": "string", "enum": ["active", "disabled", "expired"]},
         "issued_on": STAMP, "modified_on": STAMP, "expires_on": _nullable(STAMP),
+        "not_before": _nullable(STAMP),
         "last_used_on": _nullable(STAMP),
+        "condition": {"type": "object", "description": "{} or {request_ip: {in: [CIDR], not_in: [CIDR]}}"},
         "permissions": {"type": "array", "items": {"type": "string", "enum": list(ALL_GROUPS)}},
         "policies": {"type": "array", "items": {"type": "object"}},
     }
@@ -251,9 +261,15 @@ def _results() -> dict[str, Schema]:
         "CreatedToken": {"allOf": [_ref("Token"), {"type": "object", "required": ["value"], "properties": {
             "value": {"type": "string", "pattern": "^sluice_", "description": "shown once"}}}]},
         "TokenId": {"type": "object", "required": ["id"], "properties": {"id": HEX32}},
-        "TokenVerification": {"type": "object", "required": ["id", "status", "expires_on"], "properties": {
-            "id": HEX32, "status": {"type": "string", "enum": ["active", "disabled"]},
-            "expires_on": _nullable(STAMP)}},
+        "RolledToken": {"type": "string", "pattern": "^sluice_", "description": "the new value, shown once"},
+        "PermissionGroup": {"type": "object", "required": ["id", "name", "is_selectable", "scopes"],
+                            "properties": {
+            "id": HEX32, "name": {"type": "string", "enum": list(ALL_GROUPS)}, "is_selectable": {
+                "type": "boolean", "description": "whether the caller holds it, and so may grant it"},
+            "scopes": {"type": "array", "items": {"type": "string"}}}},
+        "TokenVerification": {"type": "object", "required": ["id", "status", "expires_on", "not_before"],
+                              "properties": {"id": HEX32, "status": {"type": "string", "enum": ["active"]},
+                                             "expires_on": _nullable(STAMP), "not_before": _nullable(STAMP)}},
         "GatewayUrl": {"type": "string", "format": "uri"},
         "Log": _log_result(detail=False),
         "LogDetail": _log_result(detail=True),
@@ -418,6 +434,13 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("DELETE", SS + "/stores/{store_id}/secrets"): Op(
         "delete_secrets", "Delete secrets in bulk (409 if a provider config uses any; all or nothing)",
         "secrets store", "Secret", listed=True, body="SecretDeleteList", errors=(409,)),
+    ("GET", A + "/tokens/permission_groups"): Op(
+        "list_token_permission_groups", "Permission groups a token can hold (names and Cloudflare ids)",
+        "tokens", "PermissionGroup", listed=True, query=PERMISSION_GROUP_QUERY),
+    ("PUT", A + "/tokens/{token_id}"): Op("update_token", "Replace a token's name, policies and restrictions",
+                                          "tokens", "Token", body="TokenUpdate"),
+    ("PUT", A + "/tokens/{token_id}/value"): Op("roll_token", "Roll a token: a new value, shown once",
+                                                "tokens", "RolledToken"),
 }
 
 

@@ -76,6 +76,9 @@ ROUTES = [
     Route("/user/tokens/verify", tokens.verify, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
     Route(SS + "/stores/{store_id}/secrets", secrets_store.delete_secrets, methods=["DELETE"]),
+    Route(A + "/tokens/permission_groups", tokens.permission_groups, methods=["GET"]),
+    Route(A + "/tokens/{token_id:hex32}", tokens.update_token, methods=["PUT"]),
+    Route(A + "/tokens/{token_id:hex32}/value", tokens.roll_token, methods=["PUT"]),
 ]
 
 

@@ -6,11 +6,23 @@ import math
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+)
 
 from sluice.control import gateway_settings as settings
 from sluice.control.gateway_settings import omittable
-from sluice.identity.permissions import ALL_GROUPS
+from sluice.clock import now, rfc3339
+from sluice.identity.permissions import ACCOUNT_SCOPE, ALL_GROUPS, GROUP_IDS, group_name
+from sluice.identity.restrictions import MAX_CIDRS, cidr_list
 from sluice.providers.registry import CATALOG_SLUGS
 
 GATEWAY_ID_PATTERN = r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$"
@@ -260,41 +272,94 @@ def secret_wire(row: dict[str, Any]) -> dict[str, Any]:
 
 # -- tokens ----------------------------------------------------------------------------------------
 
-Permission = Literal[ALL_GROUPS]  # type: ignore[valid-type]
+def _group_name(value: str) -> str:
+    name = group_name(value)
+    if name is None:
+        raise ValueError(f"unknown permission group; known (name or Cloudflare id): {', '.join(ALL_GROUPS)}")
+    return name
 
 
-class PolicyGroup(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: StrictStr | None = None
-    name: StrictStr | None = None
+# A group's name or its Cloudflare id; stored and returned as the name.
+Permission = Annotated[StrictStr, AfterValidator(_group_name),
+                       WithJsonSchema({"type": "string", "enum": [*ALL_GROUPS, *GROUP_IDS.values()]})]
+CidrList = Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(max_length=MAX_CIDRS)]
 
 
-class Policy(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    effect: Literal["allow"] = "allow"
-    permission_groups: list[PolicyGroup]
+class PolicyGroup(Strict):
+    id: Annotated[StrictStr, Field(max_length=64)] | None = None  # Cloudflare's group id (or its name)
+    name: Annotated[StrictStr, Field(max_length=64)] | None = None
+    meta: dict[str, Any] | None = None  # descriptive attributes of the group (Cloudflare's shape); not used
+
+
+class Policy(Strict):
+    id: Annotated[StrictStr, Field(max_length=64)] | None = None  # sent back by a GET → PUT round trip
+    effect: StrictStr = "allow"
+    permission_groups: Annotated[list[PolicyGroup], Field(min_length=1, max_length=len(ALL_GROUPS))]
+    resources: dict[str, Any] | None = None  # checked against the account in control/tokens.py
+
+    @field_validator("effect")
+    @classmethod
+    def _allow_only(cls, value: str) -> str:
+        if value != "allow":
+            raise ValueError("must be 'allow': a token is the union of what its policies allow; "
+                             "'deny' policies are refused, not ignored")
+        return value
+
+
+class RequestIp(Strict):
+    # Strict models take no aliases in input by default; "in" is a Python keyword, hence the alias.
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+    allow: CidrList | None = Field(default=None, alias="in")
+    not_in: CidrList | None = None
+
+    @field_validator("allow", "not_in")
+    @classmethod
+    def _cidrs(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else cidr_list(value)
+
+
+class Condition(Strict):
+    request_ip: RequestIp | None = None
 
 
 class TokenCreate(Strict):
     name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
-    permissions: list[Permission] | None = None  # Sluice form: permission group names
-    policies: list[Policy] | None = None  # Cloudflare form: policies[].permission_groups[].name
+    permissions: list[Permission] | None = None  # Sluice form: permission groups by name (or id)
+    policies: Annotated[list[Policy], Field(max_length=20)] | None = None  # Cloudflare form
     expires_on: StrictStr | None = None
     not_before: StrictStr | None = None
-    condition: dict[str, Any] | None = None
+    condition: Condition | None = None
 
 
-def token_wire(row: dict[str, Any]) -> dict[str, Any]:
+class TokenUpdate(TokenCreate):
+    status: Literal["active", "disabled"] | None = None  # "expired" follows from expires_on
+
+
+def token_status(row: dict[str, Any], at: str) -> str:
+    if row["status"] == "active" and row["expires_on"] is not None and row["expires_on"] <= at:
+        return "expired"
+    return row["status"]
+
+
+def token_wire(row: dict[str, Any], at: str | None = None) -> dict[str, Any]:
+    """A token as Cloudflare shows it (never its value), plus Sluice's flat ``permissions`` list."""
     permissions = orjson.loads(row["permissions"])
+    if row.get("policies"):
+        policies = orjson.loads(row["policies"])
+    else:  # made before policies were stored: one policy over the whole account
+        policies = [{"id": row["id"], "effect": "allow",
+                     "permission_groups": [{"id": GROUP_IDS.get(p, p), "name": p} for p in permissions],
+                     "resources": {f"{ACCOUNT_SCOPE}.{row['account_id']}": "*"}}]
     return {
         "id": row["id"],
         "name": row["name"],
-        "status": row["status"],
+        "status": token_status(row, at or rfc3339(now())),
         "issued_on": row["issued_on"],
         "modified_on": row["modified_on"],
         "expires_on": row["expires_on"],
+        "not_before": row.get("not_before"),
         "last_used_on": row["last_used_on"],
+        "condition": orjson.loads(row["condition"]) if row.get("condition") else {},
         "permissions": permissions,
-        "policies": [{"effect": "allow", "permission_groups": [{"id": p, "name": p} for p in permissions],
-                      "resources": {}}],
+        "policies": policies,
     }

@@ -40,23 +40,26 @@ def _bearer(value: str) -> str:
     return value
 
 
-def _verify(token: str, tokens: Mapping[str, TokenState], account_id: str, now: float) -> str:
-    """The token's id when it may run this account's gateways; otherwise 401 / 2009."""
+def _verify(token: str, tokens: Mapping[str, TokenState], account_id: str, now: float,
+            host: str | None) -> str:
+    """The token's id when it may run this account's gateways from this address; otherwise 401 / 2009."""
     state = tokens.get(hash_value(token)) if is_sluice_token(token) else None
-    if state is None or not state.usable(account_id, now):
-        raise GatewayError(401, 2009, "gateway authentication failed: the token is invalid, expired, disabled, "
+    if state is None or not state.usable(account_id, now, host):
+        raise GatewayError(401, 2009, "gateway authentication failed: the token is invalid, expired, not yet "
+                                      "valid, disabled, refused from this address (condition.request_ip), "
                                       "or lacks AI Gateway Run on this account")
     return state.id
 
 
 def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str],
-           tokens: Mapping[str, TokenState], now: float) -> Credentials:
-    """Apply the credential order to one request; raises ``GatewayError`` (2009, 2006, 2005)."""
+           tokens: Mapping[str, TokenState], now: float, host: str | None = None) -> Credentials:
+    """Apply the credential order to one request from ``host`` (the peer address); raises
+    ``GatewayError`` (2009, 2006, 2005)."""
     token_id: str | None = None
     if gateway.authentication:
         sent = _bearer(control.get(GATEWAY_AUTH_HEADER, ""))
         if sent:
-            token_id = _verify(sent, tokens, gateway.account_id, now)
+            token_id = _verify(sent, tokens, gateway.account_id, now, host)
     own = False
     for name in provider.auth_header_names:
         value = control.get(name)
@@ -64,7 +67,7 @@ def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str]
         if not bare:
             continue
         if is_sluice_token(bare):
-            token_id = _verify(bare, tokens, gateway.account_id, now)
+            token_id = _verify(bare, tokens, gateway.account_id, now, host)
         else:
             own = True
     if gateway.authentication and token_id is None:

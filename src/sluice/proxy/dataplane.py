@@ -209,7 +209,9 @@ class DataPlane:
 
         # -- credentials, then limits (nothing is forwarded on a refusal) --
         now = time.time()
-        chosen = choose(gateway, provider, control, account.tokens, now)  # type: ignore[union-attr]
+        peer = scope.get("client")
+        chosen = choose(gateway, provider, control, account.tokens, now,  # type: ignore[union-attr]
+                        peer[0] if peer else None)
         if chosen.token_id is not None:
             self.sync.touched.add(chosen.token_id)
         key = chosen.key

@@ -8,13 +8,13 @@ with one dict assignment, so a request sees either the old or the new state, nev
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import orjson
 import structlog
 
 from sluice.identity.permissions import AI_GATEWAY_RUN
+from sluice.identity.restrictions import IpRule, restrictions
 from sluice.providers.registry import Provider
 
 log = structlog.get_logger("sluice.proxy")
@@ -66,10 +66,14 @@ class TokenState:
     can_run: bool  # holds AI Gateway Run
     active: bool
     expires_at: float | None  # epoch seconds
+    not_before: float | None = None  # epoch seconds
+    ip: IpRule | None = None  # condition.request_ip, networks parsed at load time
 
-    def usable(self, account_id: str, now: float) -> bool:
+    def usable(self, account_id: str, now: float, host: str | None = None) -> bool:
         return (self.active and self.can_run and self.account_id == account_id
-                and (self.expires_at is None or now < self.expires_at))
+                and (self.expires_at is None or now < self.expires_at)
+                and (self.not_before is None or now >= self.not_before)
+                and (self.ip is None or self.ip.permits(host)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,20 +82,16 @@ class AccountState:
     tokens: dict[str, TokenState]  # value hash -> token
 
 
-def _epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
 def _int(value: Any, default: int = 0) -> int:
     return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else default
 
 
 def token_state(row: dict[str, Any]) -> TokenState:
     permissions = orjson.loads(row["permissions"]) if row.get("permissions") else []
+    rules = restrictions(row)
     return TokenState(id=row["id"], account_id=row["account_id"], can_run=AI_GATEWAY_RUN in permissions,
-                      active=row.get("status") == "active", expires_at=_epoch(row.get("expires_on")))
+                      active=row.get("status") == "active", expires_at=rules.expires_at,
+                      not_before=rules.not_before, ip=rules.ip)
 
 
 def gateway_state(row: dict[str, Any], keys: dict[str, ProviderKeys]) -> GatewayState:

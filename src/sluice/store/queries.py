@@ -121,6 +121,10 @@ async def get_token(conn: AsyncConnection, account_id: str, token_id: str) -> Ro
     return _one(await conn.execute(select(tokens).where(tokens.c.account_id == account_id, tokens.c.id == token_id)))
 
 
+async def update_token(conn: AsyncConnection, token_id: str, values: Row) -> None:
+    await conn.execute(update(tokens).where(tokens.c.id == token_id).values(**values))
+
+
 async def delete_token(conn: AsyncConnection, token_id: str) -> int:
     return (await conn.execute(delete(tokens).where(tokens.c.id == token_id))).rowcount
 

@@ -57,6 +57,9 @@ tokens = Table(
     Column("last_used_on", String(30)),
     Column("issued_on", String(30), nullable=False),
     Column("modified_on", String(30), nullable=False),
+    Column("not_before", String(30)),
+    Column("condition", Text),  # {"request_ip": {"in": [...], "not_in": [...]}} as JSON, or NULL
+    Column("policies", Text),  # the policies as granted (JSON), or NULL for tokens made before them
 )
 
 gateways = Table(
