@@ -107,7 +107,7 @@ class SluiceApp:
         except Exception as exc:  # noqa: BLE001 — the last line of defence; never echo the message
             log.error("unhandled error", path=scope.get("path"), error=type(exc).__name__)
             if not started:
-                await _json(send, 500, envelope.JSONResponse(INTERNAL_ERROR).body)
+                await _json(send, 500, bytes(envelope.JSONResponse(INTERNAL_ERROR).body))
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:

@@ -23,7 +23,7 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-_second: list = [-1, ""]  # the last whole second formatted by ``rfc3339_ts``, and its text
+_second: list[int | str] = [-1, ""]  # the last whole second formatted by ``rfc3339_ts``, and its text
 
 
 def rfc3339_ts(timestamp: float) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,7 +17,7 @@ from sluice.observe.cache.keys import gateway_prefix
 from sluice.store import queries
 
 
-async def _check_store(conn, account_id: str, store_id: str | None) -> None:  # type: ignore[no-untyped-def]
+async def _check_store(conn: AsyncConnection, account_id: str, store_id: str | None) -> None:
     if store_id is not None and await queries.get_store(conn, account_id, store_id) is None:
         raise ValidationError(f"store_id: no secrets store {store_id!r} in this account", path=["body", "store_id"])
 

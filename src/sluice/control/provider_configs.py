@@ -150,9 +150,10 @@ async def update_config(request: Request) -> Response:
         if body.default_config:
             await queries.demote_defaults(conn, account_id, row["gateway_id"], row["provider_slug"], row["id"])
         await queries.record_change(conn, account_id, "provider_config")
-        row = await queries.get_config(conn, account_id, row["gateway_id"], row["id"])
+        updated = await queries.get_config(conn, account_id, row["gateway_id"], row["id"])
+        assert updated is not None  # updated above in this transaction, under the key-write lock
     await services(request).on_change(account_id)
-    return envelope.ok(config_wire(row))  # type: ignore[arg-type]
+    return envelope.ok(config_wire(updated))
 
 
 async def delete_config(request: Request) -> Response:

@@ -154,9 +154,10 @@ async def patch_secret(request: Request) -> Response:
             values["comment"] = body.comment
         await queries.update_secret(conn, row["id"], values)
         await queries.record_change(conn, account_id, "secret")
-        row = await queries.get_secret(conn, account_id, row["id"])
+        updated = await queries.get_secret(conn, account_id, row["id"])
+        assert updated is not None  # updated above in this transaction, under the key-write lock
     await services(request).on_change(account_id)
-    return envelope.ok(secret_wire(row))  # type: ignore[arg-type]
+    return envelope.ok(secret_wire(updated))
 
 
 async def delete_secret(request: Request) -> Response:

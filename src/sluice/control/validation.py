@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
+from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from sluice.errors import BodyTooLarge, NoRoute, ValidationError
@@ -29,7 +30,7 @@ class FieldErrors(Exception):
         super().__init__("; ".join(f"{'.'.join(map(str, p))}: {m}" for p, m in items))
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     kind = error["type"]
     field = ".".join(str(p) for p in error["loc"]) or "body"
     if kind == "extra_forbidden":
@@ -75,7 +76,7 @@ def require_object(data: Any) -> dict[str, Any]:
 
 
 def account_id_param(request: Request) -> str:
-    account_id = request.path_params["account_id"]
+    account_id: str = request.path_params["account_id"]
     if not ACCOUNT_ID.match(account_id):
         raise NoRoute()
     return account_id

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import orjson
 from sqlalchemy import Connection, Float, and_, cast, delete, false, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from sluice.observe import bodies
 from sluice.observe.filters import NUMBER_KEYS, Filter
@@ -64,7 +65,7 @@ def _metadata_condition(f: Filter) -> Any:
     # Canonical JSON has no spaces; inside strings '"' is always escaped, so '{"k":' / ',"k":' only
     # match a key and ':"v",' / ':"v"}' only match a whole value.
     col = T.c.metadata
-    parts = []
+    parts: list[ColumnElement[bool]] = []
     for value in f.values:
         if f.operator == "contains":
             parts.append(func.lower(col).like(_like(str(value)), escape="\\"))

@@ -3,7 +3,10 @@ alias, key, token or account-chosen free text beyond the gateway id."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
 
 from sluice.proxy.exchange import Exchange
 
@@ -48,7 +51,7 @@ class Metrics:
         if exchange.cache_status == "MISS":
             self._child(self.cache, gateway, provider, "miss").inc()
 
-    def _child(self, metric, *labels: str):  # type: ignore[no-untyped-def]
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
         """``metric.labels(...)`` takes a lock and validates every call (measured on the hot path);
         the labelled child for a label tuple never changes, so it is looked up once."""
         key = (id(metric), labels)

@@ -228,14 +228,14 @@ class Connection(asyncio.Protocol):
                 lines.append(f"\r\n{name}: {value}".encode("latin-1"))
             except UnicodeEncodeError:
                 raise InvalidRequest("a header value is not Latin-1 text") from None
-        streamed = not isinstance(body, (bytes, bytearray))
+        payload = body if isinstance(body, (bytes, bytearray)) else None  # None: streamed
         breaks = 3 + len(headers)  # line breaks written: request line, headers, the blank line
-        if streamed:
+        if payload is None:
             if not declared:
                 lines.append(b"\r\ntransfer-encoding: chunked")
                 breaks += 1
-        elif body or method in BODY_METHODS:
-            lines.append(b"\r\ncontent-length: %d" % len(body))
+        elif payload or method in BODY_METHODS:
+            lines.append(b"\r\ncontent-length: %d" % len(payload))
             breaks += 1
         lines.append(b"\r\n\r\n")
         head = b"".join(lines)
@@ -245,8 +245,8 @@ class Connection(asyncio.Protocol):
         self.skip_body = method == "HEAD"
         transport = self.transport
         assert transport is not None
-        if not streamed:
-            transport.write(head + body if body else head)
+        if payload is not None:
+            transport.write(head + payload if payload else head)
             return
         transport.write(head)
         async for chunk in body:  # type: ignore[union-attr]

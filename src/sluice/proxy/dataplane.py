@@ -136,7 +136,8 @@ class DataPlane:
         except asyncio.CancelledError:
             if not call.client_gone:
                 raise
-            call.task.uncancel()  # type: ignore[union-attr] — our own cancel: the client left
+            if call.task is not None:  # our own cancel: the client left
+                call.task.uncancel()
             self._gone(exchange)
         except Exception as exc:  # noqa: BLE001 — the data plane never crashes; never echo the message
             log.error("data plane error", error=type(exc).__name__)

@@ -10,6 +10,8 @@ are handed to the caller as a small dict for the credential and option logic.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"proxy-connection",
     b"te", b"trailer", b"transfer-encoding", b"upgrade",
@@ -76,7 +78,8 @@ def with_stored_key(forward: Pairs, strip: frozenset[str], auth: tuple[str, str]
     return out
 
 
-def response_headers(raw: tuple[tuple[bytes, bytes], ...], extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def response_headers(raw: Iterable[tuple[bytes, bytes]],
+                     extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """Upstream response headers for the client: hop-by-hop removed (with those ``connection``
     names), names lower-cased, ``extra`` added."""
     out = []
