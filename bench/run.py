@@ -101,7 +101,7 @@ def wrk(url: str, body: Path, headers: list[str], conns: int, seconds: int) -> d
     argv = _pin("0", ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "10s",
                       "-s", str(HERE / "post.lua"), url, "--", str(body), *headers])
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    line = next(l for l in out.splitlines() if l.startswith("WRKJSON "))
+    line = next(row for row in out.splitlines() if row.startswith("WRKJSON "))
     return json.loads(line[len("WRKJSON "):])
 
 

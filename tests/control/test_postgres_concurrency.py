@@ -151,11 +151,11 @@ def test_a_secret_deleted_while_configs_are_created_with_it_is_never_left_in_use
         gateway = _gateway(srv)
         configs_url = f"{srv.api}/accounts/{srv.account_id}/ai-gateway/gateways/{gateway}/provider_configs"
 
-        def create(i: int) -> httpx.Response:
+        def create(i: int, configs_url: str = configs_url, secret_id: str = secret_id) -> httpx.Response:
             return httpx.post(configs_url, headers=srv.headers(), timeout=60, json={
                 "provider_slug": "openai", "alias": f"a{i}", "default_config": False, "secret_id": secret_id})
 
-        def delete() -> httpx.Response:
+        def delete(store_url: str = store_url, secret_id: str = secret_id) -> httpx.Response:
             return httpx.delete(f"{store_url}/secrets/{secret_id}", headers=srv.headers(), timeout=60)
 
         with ThreadPoolExecutor(WORKERS) as pool:

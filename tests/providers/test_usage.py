@@ -146,7 +146,7 @@ def test_sse_split_at_every_position(fmt, stream, expected):
 def test_sse_random_chunking(data):
     fmt, stream, expected = data.draw(st.sampled_from(STREAM_CASES))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))
-    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])]
+    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
     assert feed_all(fmt, pieces) == expected
 
 

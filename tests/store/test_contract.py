@@ -117,7 +117,7 @@ async def test_unique_constraints(db: Database, account: str) -> None:
             async with db.begin() as conn:
                 await attempt(conn)
     async with db.begin() as conn:
-        rows, total = await queries.list_configs(conn, account, "uniq")
+        _, total = await queries.list_configs(conn, account, "uniq")
         assert total == 1
         # same alias on another gateway or provider is fine
         await queries.insert_config(conn, config_row(account, "uniq", "a", secret["id"], slug="groq"))

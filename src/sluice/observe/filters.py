@@ -192,7 +192,7 @@ def parse_filters(items: Iterable[tuple[str, str]]) -> list[Filter]:
         if len(operators) != len(keys):
             raise _bad(f"{len(keys)} filters.key but {len(operators)} filters.operator; send one of each per filter",
                        "filters.operator")
-        out += [make_filter(k, o, v) for k, o, v in zip(keys, operators, _split(keys, operators, values))]
+        out += [make_filter(k, o, v) for k, o, v in zip(keys, operators, _split(keys, operators, values), strict=True)]
     for index in sorted(indexed):
         slot = indexed[index]
         out.append(make_filter(slot.get("key"), slot.get("operator"), slot["value"], f"filters[{index}]"))

@@ -117,7 +117,7 @@ class Provider:
         expected = "/".join(self.path_template)
         if len(parts) < len(self.path_template):
             raise ValueError(f"{self.slug}: the path must start with {expected}/")
-        for pattern, segment in zip(self.path_template, parts):
+        for pattern, segment in zip(self.path_template, parts, strict=False):  # parts may go on
             if pattern.startswith("{"):
                 if not segment:
                     raise ValueError(f"{self.slug}: the path must start with {expected}/ ({pattern} empty)")
