@@ -204,7 +204,8 @@ def smoke(work: Path) -> None:
     bin_dir = install(build_wheel(work), work)
     data_dir = work / "data"
     env = clean_env()
-    creds = json.loads(run(bin_dir / "sluice", "init", "--data-dir", data_dir, "--json", env=env, cwd=work).stdout)
+    init = run(bin_dir / "sluice", "init", "--data-dir", data_dir, "--json", env=env, cwd=work)
+    creds = json.loads(init.stdout)
     mock, mock_url = start_mock(work)
     try:
         env["SLUICE_UPSTREAM_OPENAI"] = f"{mock_url}/openai"

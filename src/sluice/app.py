@@ -45,7 +45,8 @@ class SluiceApp:
             catalog=load_catalog(self.settings.upstream_overrides),
         )
         self.observability = Observability(self.settings, db)
-        self.observability.install(self.services.extras)  # observer, activity, cache, metrics, on_gateway_delete
+        # observer, activity, cache, metrics, on_gateway_delete
+        self.observability.install(self.services.extras)
         await self.observability.start()
         self.dataplane = DataPlane(self.services)
         self.services.on_change = self.dataplane.refresh
@@ -73,7 +74,8 @@ class SluiceApp:
                 await serve_metrics(scope, send, self.observability.metrics, self.settings.metrics_token)  # type: ignore[union-attr]
             elif path == "/readyz":
                 ready = await self.services.db.ping()  # type: ignore[union-attr]
-                await _json(send, 200 if ready else 503, b'{"status":"ready"}' if ready else b'{"status":"database unreachable"}')
+                await _json(send, 200 if ready else 503,
+                            b'{"status":"ready"}' if ready else b'{"status":"database unreachable"}')
             else:
                 await self._management(scope, receive, send)
         elif kind == "lifespan":
@@ -127,7 +129,8 @@ class SluiceApp:
 
 async def _json(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -28,7 +28,8 @@ class Principal:
         if account_id not in self.accounts:
             raise AccountForbidden()
         if not self.permissions.intersection(accepted):
-            raise Forbidden(f"Authentication error: this token lacks the permission {' or '.join(repr(p) for p in accepted)}")
+            wanted = " or ".join(repr(p) for p in accepted)
+            raise Forbidden(f"Authentication error: this token lacks the permission {wanted}")
 
 
 def token_usable(token: dict, at: str) -> bool:
@@ -45,7 +46,8 @@ async def authenticate(request: Request, conn: AsyncConnection) -> Principal:
         token = await queries.token_by_hash(conn, hash_value(value.strip()))
         if token is None or not token_usable(token, rfc3339(now())):
             raise AuthenticationError()
-        return Principal(frozenset({token["account_id"]}), frozenset(orjson.loads(token["permissions"])), token)
+        return Principal(frozenset({token["account_id"]}), frozenset(orjson.loads(token["permissions"])),
+                         token)
     email, key = headers.get("x-auth-email", ""), headers.get("x-auth-key", "")
     if email and key:
         account_ids = await queries.user_accounts(conn, email, hash_value(key))

@@ -33,7 +33,8 @@ from sluice.observe.filters import Filter, parse_date, parse_filters
 
 HEAD_MAX = 8192  # characters of a body shown inline by GET /logs/{id}
 DEPRECATED_EQ = ("model", "model_type", "provider", "request_content_type", "response_content_type")
-DEPRECATED_RANGES = {"cost": "cost", "duration": "duration", "tokens_in": "tokens_in", "tokens_out": "tokens_out",
+DEPRECATED_RANGES = {"cost": "cost", "duration": "duration", "tokens_in": "tokens_in",
+                     "tokens_out": "tokens_out",
                      "total_tokens": "tokens"}
 
 
@@ -45,7 +46,8 @@ def _deprecated_filters(request: Request) -> list[Filter]:
         if name in params:
             out.append(Filter(name, "eq", (bool_param(request, name),)))
     if "feedback" in params:
-        out.append(Filter("feedback", "eq", (float(int_param(request, "feedback", 0, minimum=-1, maximum=1)),)))
+        out.append(Filter("feedback", "eq",
+                          (float(int_param(request, "feedback", 0, minimum=-1, maximum=1)),)))
     out += [Filter(name, "eq", (params[name],)) for name in DEPRECATED_EQ if name in params]
     for suffix, key in DEPRECATED_RANGES.items():
         for bound, operator in (("min", "ge"), ("max", "le")):
@@ -80,7 +82,8 @@ def _detail(row: dict[str, Any]) -> dict[str, Any]:
     out = _item(row)
     request_head, request_complete = _head(row["request_body"], row["request_size"])
     response_head, response_complete = _head(row["response_body"], row["response_size"])
-    out.update(request_head=request_head, request_head_complete=request_complete, request_size=row["request_size"],
+    out.update(request_head=request_head, request_head_complete=request_complete,
+               request_size=row["request_size"],
                response_head=response_head, response_head_complete=response_complete,
                response_size=row["response_size"], method=row["method"], stream=bool(row["stream"]),
                user_agent=row["user_agent"], error=row["error"])
@@ -128,7 +131,9 @@ def _raw(body: bytes | None, size: int, content_type: str | None) -> Response:
         orjson.loads(body)
         media = "application/json"
     except orjson.JSONDecodeError:
-        media = content_type if content_type and "json" not in content_type.lower() else "text/plain; charset=utf-8"
+        media = "text/plain; charset=utf-8"  # what the stored content type says, unless it claims JSON
+        if content_type and "json" not in content_type.lower():
+            media = content_type
     headers = {"x-sluice-body-complete": "true" if len(body) >= size else "false"}
     return Response(body, media_type=media, headers=headers)
 

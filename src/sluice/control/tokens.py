@@ -40,7 +40,8 @@ def _expiry(value: str | None) -> str | None:
     try:
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise ValidationError("expires_on: must be an RFC 3339 timestamp", path=["body", "expires_on"]) from None
+        raise ValidationError("expires_on: must be an RFC 3339 timestamp",
+                              path=["body", "expires_on"]) from None
     if moment.tzinfo is None:
         raise ValidationError("expires_on: must include a time zone (e.g. Z)", path=["body", "expires_on"])
     try:
@@ -49,7 +50,8 @@ def _expiry(value: str | None) -> str | None:
         raise ValidationError("expires_on: out of range", path=["body", "expires_on"]) from None
 
 
-def token_row(account_id: str, name: str, value: str, permissions: list[str], expires_on: str | None = None) -> dict:
+def token_row(account_id: str, name: str, value: str, permissions: list[str],
+              expires_on: str | None = None) -> dict:
     stamp = rfc3339(now())
     return {"id": new_id(), "account_id": account_id, "name": name, "value_hash": hash_value(value),
             "permissions": orjson.dumps(permissions).decode(), "status": "active", "expires_on": expires_on,
@@ -71,7 +73,8 @@ async def list_tokens(request: Request) -> Response:
     async with authorized(request, TOKEN_READ) as (account_id, conn, _):
         page, per_page = paging(request, max_per_page=50)
         rows, total = await queries.list_tokens(conn, account_id, page, per_page)
-    return envelope.ok([token_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
+    return envelope.ok([token_wire(r) for r in rows],
+                       result_info=envelope.page_info(page, per_page, len(rows), total))
 
 
 async def get_token(request: Request) -> Response:

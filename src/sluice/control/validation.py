@@ -66,7 +66,8 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"body: malformed JSON ({exc.msg} at position {exc.pos})", path=["body"]) from None
+        raise ValidationError(f"body: malformed JSON ({exc.msg} at position {exc.pos})",
+                              path=["body"]) from None
 
 
 def require_object(data: Any) -> dict[str, Any]:
@@ -89,7 +90,8 @@ def paging(request: Request, *, max_per_page: int = 100, default_per_page: int =
     )
 
 
-def int_param(request: Request, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def int_param(request: Request, name: str, default: int, *, minimum: int | None = None,
+              maximum: int | None = None) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default

@@ -27,7 +27,8 @@ log = structlog.get_logger("sluice.observe")
 class Observability:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.metrics = Metrics()
-        self.sink = LogSink(db, interval_s=settings.log_flush_interval_s, body_max_bytes=settings.log_body_max_bytes,
+        self.sink = LogSink(db, interval_s=settings.log_flush_interval_s,
+                            body_max_bytes=settings.log_body_max_bytes,
                             buffer_max_bytes=settings.log_buffer_max_bytes, on_drop=self.metrics.log_dropped)
         self.activity = ActivityTracker(db)
         self.cache = MemoryCache(settings.cache_max_bytes)
@@ -66,4 +67,5 @@ class Observability:
             try:
                 await part.close()
             except Exception as exc:  # noqa: BLE001
-                log.error("observer shutdown flush failed", part=type(part).__name__, error=type(exc).__name__)
+                log.error("observer shutdown flush failed", part=type(part).__name__,
+                          error=type(exc).__name__)

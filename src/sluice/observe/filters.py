@@ -106,7 +106,8 @@ def make_filter(key: Any, operator: Any, raw_values: list[Any], name: str = "fil
     if key not in KEYS:
         raise _bad(f"unknown key {str(key)[:64]!r}; use one of {', '.join(KEYS)}", f"{name}.key")
     if operator not in OPERATORS:
-        raise _bad(f"unknown operator {str(operator)[:16]!r}; use one of {', '.join(OPERATORS)}", f"{name}.operator")
+        raise _bad(f"unknown operator {str(operator)[:16]!r}; use one of {', '.join(OPERATORS)}",
+                   f"{name}.operator")
     if operator in ("lt", "gt") and len(raw_values) != 1:
         raise _bad(f"operator {operator} takes exactly one value", f"{name}.value")
     if operator == "contains" and not raw_values:
@@ -190,9 +191,10 @@ def parse_filters(items: Iterable[tuple[str, str]]) -> list[Filter]:
                 slot[match.group(2)] = value
     if keys or operators or values:
         if len(operators) != len(keys):
-            raise _bad(f"{len(keys)} filters.key but {len(operators)} filters.operator; send one of each per filter",
-                       "filters.operator")
-        out += [make_filter(k, o, v) for k, o, v in zip(keys, operators, _split(keys, operators, values), strict=True)]
+            raise _bad(f"{len(keys)} filters.key but {len(operators)} filters.operator; "
+                       "send one of each per filter", "filters.operator")
+        out += [make_filter(k, o, v) for k, o, v in zip(keys, operators, _split(keys, operators, values),
+                                                        strict=True)]
     for index in sorted(indexed):
         slot = indexed[index]
         out.append(make_filter(slot.get("key"), slot.get("operator"), slot["value"], f"filters[{index}]"))

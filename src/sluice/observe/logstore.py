@@ -71,9 +71,11 @@ def _metadata_condition(f: Filter) -> Any:
             parts.append(func.lower(col).like(_like(str(value)), escape="\\"))
         elif f.key == "metadata.key":
             quoted = orjson.dumps(str(value)).decode()
-            parts.append(or_(col.like(f"%{{{_esc(quoted)}:%", escape="\\"), col.like(f"%,{_esc(quoted)}:%", escape="\\")))
+            parts.append(or_(col.like(f"%{{{_esc(quoted)}:%", escape="\\"),
+                             col.like(f"%,{_esc(quoted)}:%", escape="\\")))
         else:
-            parts += [or_(col.like(f"%:{_esc(form)},%", escape="\\"), col.like(f"%:{_esc(form)}}}", escape="\\"))
+            parts += [or_(col.like(f"%:{_esc(form)},%", escape="\\"),
+                          col.like(f"%:{_esc(form)}}}", escape="\\"))
                       for form in _json_scalar(value)]
     matched = or_(*parts)
     if f.operator == "neq":
@@ -107,11 +109,13 @@ def _condition(f: Filter) -> Any:
 
 
 def where(account_id: str, gateway_id: str, filters: Sequence[Filter], search: str | None = None) -> Any:
-    conditions = [T.c.account_id == account_id, T.c.gateway_id == gateway_id, *[_condition(f) for f in filters]]
+    conditions = [T.c.account_id == account_id, T.c.gateway_id == gateway_id,
+                  *[_condition(f) for f in filters]]
     if search:
         pattern = _like(search)
         conditions.append(or_(*[func.lower(func.coalesce(c, "")).like(pattern, escape="\\")
-                                for c in (T.c.id, T.c.model, T.c.provider, T.c.path, T.c.metadata, T.c.event_id)]))
+                                for c in (T.c.id, T.c.model, T.c.provider, T.c.path, T.c.metadata,
+                                          T.c.event_id)]))
     return and_(*conditions)
 
 
@@ -128,8 +132,8 @@ def _order(order_by: str, descending: bool) -> list[Any]:
 # after the first reuses it. A cached statement keeps copies of its last bound values (the
 # bodies), so ``insert_logs`` ends by evicting it: holding them once grew RSS by ~30 MiB a minute
 # in a soak.
-SQLITE_ROWS_PER_INSERT = 1 << min(7, (sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 40)
-                                  .bit_length() - 1)
+_SQLITE_VARIABLES = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+SQLITE_ROWS_PER_INSERT = 1 << min(7, (_SQLITE_VARIABLES // 40).bit_length() - 1)
 
 
 def _chunk_sizes(count: int) -> list[int]:
@@ -152,7 +156,8 @@ def _multi_row_insert(columns: tuple[str, ...], count: int) -> str:
 
 
 def insert_logs(conn: Connection, rows: list[Row]) -> None:
-    """Insert rows whose bodies ``bodies.pack`` has prepared (synchronous: inside ``Database.write_batch``)."""
+    """Insert rows whose bodies ``bodies.pack`` has prepared (synchronous: inside
+    ``Database.write_batch``)."""
     if not rows:
         return
     if conn.dialect.name == "sqlite":
@@ -168,7 +173,8 @@ def insert_logs(conn: Connection, rows: list[Row]) -> None:
         for size in _chunk_sizes(len(rows)):
             chunk = rows[start:start + size]
             start += size
-            driver.execute(_multi_row_insert(columns, size), tuple(chain.from_iterable(map(values, chunk)))).close()
+            params = tuple(chain.from_iterable(map(values, chunk)))
+            driver.execute(_multi_row_insert(columns, size), params).close()
         driver.execute("SELECT 1").close()  # evicts the cached INSERT, freeing its copies of the bodies
         return
     conn.execute(insert(T), rows)  # executemany: one statement, many rows
@@ -197,25 +203,29 @@ async def get_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_i
     return bodies.unpack(dict(row._mapping)) if row is not None else None
 
 
-async def update_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str, values: Row) -> None:
+async def update_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str,
+                     values: Row) -> None:
     await conn.execute(update(T).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id,
                                        T.c.id == log_id).values(**values))
 
 
-def _delete(condition: Any, order_by: str = "created_at", descending: bool = False, limit: int | None = None) -> Any:
+def _delete(condition: Any, order_by: str = "created_at", descending: bool = False,
+            limit: int | None = None) -> Any:
     if limit is None:
         return delete(T).where(condition)
     chosen = select(T.c.id).where(condition).order_by(*_order(order_by, descending)).limit(limit)
     return delete(T).where(T.c.id.in_(chosen.scalar_subquery()))
 
 
-async def delete_logs(conn: AsyncConnection, condition: Any, order_by: str = "created_at", descending: bool = False,
+async def delete_logs(conn: AsyncConnection, condition: Any, order_by: str = "created_at",
+                      descending: bool = False,
                       limit: int | None = None) -> int:
     return int((await conn.execute(_delete(condition, order_by, descending, limit))).rowcount or 0)
 
 
 def _count(account_id: str, gateway_id: str) -> Any:
-    return select(func.count()).select_from(T).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id)
+    return select(func.count()).select_from(T).where(T.c.account_id == account_id,
+                                                     T.c.gateway_id == gateway_id)
 
 
 async def count_logs(conn: AsyncConnection, account_id: str, gateway_id: str) -> int:

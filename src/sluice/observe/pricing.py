@@ -38,7 +38,8 @@ class PriceTable:
             return table[model]
         best = None
         for name, price in table.items():
-            if model.startswith(name) and model[len(name)] in _SEPARATORS and (best is None or len(name) > len(best[0])):
+            longer = best is None or len(name) > len(best[0])
+            if model.startswith(name) and model[len(name)] in _SEPARATORS and longer:
                 best = (name, price)
         return best[1] if best else None
 

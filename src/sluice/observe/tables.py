@@ -3,7 +3,8 @@ purpose: a migration must not change when this file does)."""
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData, SmallInteger, String,
+from sqlalchemy import (BigInteger, Boolean, Column, Float, Integer, LargeBinary, MetaData, SmallInteger,
+                        String,
                         Table, Text)
 
 metadata = MetaData()

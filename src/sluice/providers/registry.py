@@ -195,7 +195,8 @@ def _provider(slug: str, entry: Any, override: str | None) -> Provider:
         raise CatalogError(f"provider {slug!r}: extra_headers names must be lower-case header names")
     alt_auth = _str_table(slug, "alt_auth", entry.get("alt_auth", {}))
     if not all(_HEADER_NAME.fullmatch(name) and name != auth_header for name in alt_auth):
-        raise CatalogError(f"provider {slug!r}: alt_auth names must be lower-case headers other than auth_header")
+        raise CatalogError(f"provider {slug!r}: alt_auth names must be lower-case headers other than "
+                           "auth_header")
     template = entry.get("path_template", "")
     if not isinstance(template, str):
         raise CatalogError(f"provider {slug!r}: path_template must be a string")

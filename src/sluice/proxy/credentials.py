@@ -43,7 +43,8 @@ def _verify(token: str, tokens: Mapping[str, TokenState], account_id: str, now: 
     """The token's id when it may run this account's gateways; otherwise 401 / 2009."""
     state = tokens.get(hash_value(token)) if is_sluice_token(token) else None
     if state is None or not state.usable(account_id, now):
-        raise GatewayError(401, 2009, "gateway authentication failed: the token is invalid, expired, disabled, "
+        raise GatewayError(401, 2009,
+                           "gateway authentication failed: the token is invalid, expired, disabled, "
                                       "or lacks AI Gateway Run on this account")
     return state.id
 
@@ -67,12 +68,14 @@ def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str]
         else:
             own = True
     if gateway.authentication and token_id is None:
-        raise GatewayError(401, 2009, "gateway authentication required: send cf-aig-authorization: Bearer <token "
+        raise GatewayError(401, 2009,
+                           "gateway authentication required: send cf-aig-authorization: Bearer <token "
                                       "with AI Gateway Run>, or a Sluice token as the provider key")
     if own:
         return Credentials(None, token_id)
     if not provider.stored_keys:
-        raise GatewayError(401, 2005, f"provider {provider.slug!r} takes only the caller's own signed credentials; "
+        raise GatewayError(401, 2005,
+                           f"provider {provider.slug!r} takes only the caller's own signed credentials; "
                                       "no provider key was sent")
     keys = gateway.keys.get(provider.slug)
     alias = control.get(ALIAS_HEADER, "").strip()

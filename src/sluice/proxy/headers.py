@@ -30,7 +30,8 @@ def connection_options(value: bytes) -> set[bytes]:
     """Header names a ``connection`` header lists: they belong to that hop only and are dropped."""
     if value.lower() in PLAIN_CONNECTION:
         return set()
-    return {t for t in (part.strip().lower() for part in value.split(b",")) if t and t not in PLAIN_CONNECTION}
+    tokens = (part.strip().lower() for part in value.split(b","))
+    return {t for t in tokens if t and t not in PLAIN_CONNECTION}
 
 
 def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> tuple[Pairs, dict[str, str]]:

@@ -87,10 +87,13 @@ class Database:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(work)
         if _IN_TRANSACTION.get():
-            raise RuntimeError("Database.write_batch() inside another transaction of the same task would deadlock")
+            raise RuntimeError("Database.write_batch() inside another transaction of the same task "
+                               "would deadlock")
         if self._batch_engine is None:
-            self._batch_engine = create_engine("sqlite:///" + str(_sqlite_path(self.url)), poolclass=StaticPool,
-                                               connect_args={"check_same_thread": False, "cached_statements": 1})
+            self._batch_engine = create_engine("sqlite:///" + str(_sqlite_path(self.url)),
+                                               poolclass=StaticPool,
+                                               connect_args={"check_same_thread": False,
+                                                             "cached_statements": 1})
             _configure_sqlite(self._batch_engine)
             self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="sluice-db-batch")
         engine, thread = self._batch_engine, self._batch_thread
@@ -129,7 +132,8 @@ class Database:
     async def _at_head(self) -> bool:
         try:
             async with self.begin() as conn:
-                versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
+                result = await conn.execute(text("SELECT version_num FROM alembic_version"))
+                versions = result.scalars().all()
         except Exception:  # no table yet: a new database
             return False
         return list(versions) == [HEAD_REVISION]
