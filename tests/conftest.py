@@ -65,15 +65,17 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         if fixtures & SERVER_FIXTURES or any(f is not None and _starts_subprocess(f) for f in funcs):
             item.add_marker(pytest.mark.server)
         params = getattr(getattr(item, "callspec", None), "params", {})
-        if "pg_url" in fixtures or any(isinstance(v, str) and v.startswith("postgres") for v in params.values()):
+        on_postgres = any(isinstance(v, str) and v.startswith("postgres") for v in params.values())
+        if "pg_url" in fixtures or on_postgres:
             item.add_marker(pytest.mark.postgres)
 
 
 class _NoServerProcess(subprocess.Popen):  # type: ignore[type-arg]
     def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
         if any("sluice" in str(arg) for arg in ([args] if isinstance(args, (str, bytes)) else args)):
-            raise AssertionError(f"the fast tier starts no server ({args!r}): conftest's automatic `server` "
-                                 "mark missed this test; add `@pytest.mark.server` or teach SUBPROCESS_STARTERS")
+            raise AssertionError(f"the fast tier starts no server ({args!r}): conftest's automatic "
+                                 "`server` mark missed this test; add `@pytest.mark.server` or teach "
+                                 "SUBPROCESS_STARTERS")
         super().__init__(args, *rest, **kwargs)
 
 

@@ -19,7 +19,8 @@ def samples(metrics: Metrics) -> dict[tuple[str, tuple], float]:
 def test_requests_latency_upstream_rejections_cache() -> None:
     metrics = Metrics()
     metrics.record(exchange("gw1", duration_ms=30))
-    metrics.record(exchange("gw1", status_code=429, success=False, rejected_by="key_rate_limit", error="limited"))
+    metrics.record(exchange("gw1", status_code=429, success=False, rejected_by="key_rate_limit",
+                            error="limited"))
     metrics.record(exchange("gw1", status_code=502, success=False, error="upstream unreachable"))
     metrics.record(exchange("gw1", status_code=500, success=False))
     metrics.record(exchange("gw1", cached=True))
@@ -34,7 +35,8 @@ def test_requests_latency_upstream_rejections_cache() -> None:
     assert got[("sluice_rejections_total", tuple(sorted((*gw, ("kind", "key_rate_limit")))))] == 1
     assert got[("sluice_upstream_responses_total", tuple(sorted((*gw, ("code", "200")))))] == 1
     assert got[("sluice_upstream_responses_total", tuple(sorted((*gw, ("code", "500")))))] == 1
-    assert ("sluice_upstream_responses_total", tuple(sorted((*gw, ("code", "502"))))) not in got  # gateway's own
+    # the gateway's own 502 is no upstream response
+    assert ("sluice_upstream_responses_total", tuple(sorted((*gw, ("code", "502"))))) not in got
     assert got[("sluice_cache_lookups_total", tuple(sorted((*gw, ("result", "hit")))))] == 1
     assert got[("sluice_request_logs_dropped_total", (("reason", "buffer_full"),))] == 3
 

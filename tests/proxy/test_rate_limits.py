@@ -1,4 +1,4 @@
-"""Exact rate limits (SPEC §5.4): per stored key, per gateway (fixed and sliding); refusals are never forwarded."""
+"""Exact rate limits: per stored key, per gateway (fixed and sliding); refusals are never forwarded."""
 
 from __future__ import annotations
 
@@ -40,7 +40,8 @@ def test_key_rate_limit_is_exact(server, api, gateway, upstream) -> None:
 
 def test_gateway_rate_limit_fixed(server, api, gateway, upstream) -> None:
     add_config(api, gateway, "openai")
-    set_gateway(api, gateway, rate_limiting_limit=3, rate_limiting_interval=PERIOD, rate_limiting_technique="fixed")
+    set_gateway(api, gateway, rate_limiting_limit=3, rate_limiting_interval=PERIOD,
+                rate_limiting_technique="fixed")
     _away_from_window_edge()
     responses = _burst(gateway_url(server, gateway) + "/models", 5)
     assert [r.status_code for r in responses] == [200, 200, 200, 429, 429]
@@ -51,7 +52,8 @@ def test_gateway_rate_limit_fixed(server, api, gateway, upstream) -> None:
 
 def test_gateway_rate_limit_sliding(server, api, gateway, upstream) -> None:
     add_config(api, gateway, "openai")
-    set_gateway(api, gateway, rate_limiting_limit=3, rate_limiting_interval=PERIOD, rate_limiting_technique="sliding")
+    set_gateway(api, gateway, rate_limiting_limit=3, rate_limiting_interval=PERIOD,
+                rate_limiting_technique="sliding")
     responses = _burst(gateway_url(server, gateway) + "/models", 5)
     assert [r.status_code for r in responses] == [200, 200, 200, 429, 429]
     assert all(r.json()["internalCode"] == 2003 for r in responses[3:])
@@ -63,7 +65,8 @@ def test_gateway_rate_limit_sliding(server, api, gateway, upstream) -> None:
 def test_key_refusal_does_not_use_gateway_quota(server, api, gateway, upstream) -> None:
     add_config(api, gateway, "openai", alias="one", rate_limit=1, rate_limit_period=PERIOD)
     add_config(api, gateway, "openai", alias="two", default=False)
-    set_gateway(api, gateway, rate_limiting_limit=3, rate_limiting_interval=PERIOD, rate_limiting_technique="sliding")
+    set_gateway(api, gateway, rate_limiting_limit=3, rate_limiting_interval=PERIOD,
+                rate_limiting_technique="sliding")
     url = gateway_url(server, gateway) + "/models"
     codes = [httpx.get(url).status_code for _ in range(3)]  # key "one": 200, 429, 429
     assert codes == [200, 429, 429]
