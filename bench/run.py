@@ -50,7 +50,7 @@ def _wait(url: str, timeout: float = 30) -> None:
         try:
             urllib.request.urlopen(url, timeout=1)
             return
-        except Exception:
+        except Exception:  # noqa: BLE001 — not up yet, whatever the error
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer")
 

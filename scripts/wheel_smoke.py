@@ -117,7 +117,7 @@ class Process:
 
     def __init__(self, argv: list[str | Path], log: Path, **kwargs: Any) -> None:
         self.log = log
-        self._out = open(log, "wb")  # noqa: SIM115 -- closed in stop()
+        self._out = open(log, "wb")  # closed in stop()
         self.proc = subprocess.Popen([str(a) for a in argv], stdout=self._out, stderr=subprocess.STDOUT,
                                      **kwargs)
 

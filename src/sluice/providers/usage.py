@@ -150,7 +150,7 @@ def usage_from_json(fmt: str, body: bytes) -> Usage:
         return EMPTY
     try:
         return _from_value(extract, orjson.loads(body))
-    except Exception:
+    except Exception:  # noqa: BLE001 — usage is best effort: a body it cannot read has none
         return EMPTY
 
 
@@ -160,7 +160,7 @@ def model_from_request(body: bytes) -> str | None:
         if not body or b'"model"' not in body:
             return None
         value = orjson.loads(body)
-    except Exception:
+    except Exception:  # noqa: BLE001 — best effort, as above
         return None
     return _str(value.get("model")) if isinstance(value, dict) else None
 
@@ -188,7 +188,7 @@ class SSEUsage:
     def feed(self, chunk: bytes) -> None:
         try:
             self._feed(chunk)
-        except Exception:  # never let usage accounting break a stream
+        except Exception:  # noqa: BLE001 — never let usage accounting break a stream
             self._extract = None
 
     def _feed(self, chunk: bytes) -> None:
@@ -267,6 +267,6 @@ class SSEUsage:
                     self._lines(body)  # NDJSON
             else:
                 self._lines(body)  # a last line without its newline
-        except Exception:
+        except Exception:  # noqa: BLE001 — best effort: keep the usage seen so far
             pass
         return self._usage

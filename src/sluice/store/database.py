@@ -117,7 +117,7 @@ class Database:
             async with self.begin() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
-        except Exception:
+        except Exception:  # noqa: BLE001 — any failure means not ready
             return False
 
     async def migrate(self) -> None:
@@ -134,7 +134,7 @@ class Database:
             async with self.begin() as conn:
                 result = await conn.execute(text("SELECT version_num FROM alembic_version"))
                 versions = result.scalars().all()
-        except Exception:  # no table yet: a new database
+        except Exception:  # noqa: BLE001 — no table yet: a new database
             return False
         return list(versions) == [HEAD_REVISION]
 
