@@ -40,10 +40,12 @@ def prepare(data: Path, port: int, env: dict[str, str] | None = None) -> tuple[s
         _wait(f"http://127.0.0.1:{port}/healthz")
         api = f"http://127.0.0.1:{port}/client/v4/accounts/{creds['account_id']}"
         admin = creds["api_token"]
-        _call("POST", f"{api}/ai-gateway/gateways", admin, {"id": GATEWAY, "authentication": True, "collect_logs": True})
+        _call("POST", f"{api}/ai-gateway/gateways", admin,
+              {"id": GATEWAY, "authentication": True, "collect_logs": True})
         _call("POST", f"{api}/ai-gateway/gateways/{GATEWAY}/provider_configs", admin,
               {"provider_slug": "openai", "alias": "default", "default_config": True,
-               "secret": "sk-bench-stored-key-0000000000000000", "rate_limit": 1_000_000_000, "rate_limit_period": 60})
+               "secret": "sk-bench-stored-key-0000000000000000", "rate_limit": 1_000_000_000,
+               "rate_limit_period": 60})
         token = _call("POST", f"{api}/tokens", admin, {"name": "bench", "permissions": ["AI Gateway Run"]})
     finally:
         server.terminate()

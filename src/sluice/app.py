@@ -73,7 +73,8 @@ class SluiceApp:
                 await serve_metrics(scope, send, self.observability.metrics, self.settings.metrics_token)  # type: ignore[union-attr]
             elif path == "/readyz":
                 ready = await self.services.db.ping()  # type: ignore[union-attr]
-                await _json(send, 200 if ready else 503, b'{"status":"ready"}' if ready else b'{"status":"database unreachable"}')
+                await _json(send, 200 if ready else 503,
+                            b'{"status":"ready"}' if ready else b'{"status":"database unreachable"}')
             else:
                 await self._management(scope, receive, send)
         elif kind == "lifespan":
@@ -107,7 +108,7 @@ class SluiceApp:
         except Exception as exc:  # noqa: BLE001 — the last line of defence; never echo the message
             log.error("unhandled error", path=scope.get("path"), error=type(exc).__name__)
             if not started:
-                await _json(send, 500, envelope.JSONResponse(INTERNAL_ERROR).body)
+                await _json(send, 500, bytes(envelope.JSONResponse(INTERNAL_ERROR).body))
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -127,7 +128,8 @@ class SluiceApp:
 
 async def _json(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 

@@ -42,7 +42,8 @@ async def initialise(settings: Settings, email: str = "admin@example.com") -> Bo
             await queries.insert_account(conn, account_id, "default")
             await queries.insert_user(conn, user_id, email, hash_value(key))
             await queries.add_member(conn, account_id, user_id)
-            await queries.insert_token(conn, token_row(account_id, "bootstrap admin", token, list(ALL_GROUPS)))
+            await queries.insert_token(conn,
+                                       token_row(account_id, "bootstrap admin", token, list(ALL_GROUPS)))
             return Bootstrap(account_id, token, email, key)
     finally:
         await db.close()

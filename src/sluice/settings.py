@@ -69,11 +69,13 @@ SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("max_body_bytes", str(25 * 1024 * 1024), _positive_int, "Largest request body accepted (bytes)."),
     ("upstream_connect_timeout_s", "10", _non_negative_float, "Upstream connect timeout (seconds)."),
     ("upstream_first_byte_timeout_s", "120", _non_negative_float, "Upstream time to first byte (seconds)."),
-    ("change_poll_interval_s", "0.5", _non_negative_float, "How often other processes' changes are picked up."),
+    ("change_poll_interval_s", "0.5", _non_negative_float,
+     "How often other processes' changes are picked up."),
     ("log_body_max_bytes", str(64 * 1024), _positive_int, "Request/response bytes kept in a stored log."),
     ("log_flush_interval_s", "0.2", _non_negative_float, "How often buffered request logs are written."),
     ("metrics_token", None, str, "When set, GET /metrics requires Authorization: Bearer <this value>."),
-    ("log_buffer_max_bytes", str(16 * 1024 * 1024), _positive_int, "Request logs held in memory before dropping (bytes)."),
+    ("log_buffer_max_bytes", str(16 * 1024 * 1024), _positive_int,
+     "Request logs held in memory before dropping (bytes)."),
     ("cache_max_bytes", str(64 * 1024 * 1024), _positive_int, "In-memory response cache size (bytes, LRU)."),
 )
 

@@ -49,7 +49,8 @@ def test_canary_never_leaves_memory(own_server: Server) -> None:
     store_canary = canary + "-store"
     responses: list[httpx.Response] = []
 
-    with httpx.Client(base_url=f"{srv.api}/accounts/{srv.account_id}", headers=srv.headers(), timeout=30) as api:
+    base_url = f"{srv.api}/accounts/{srv.account_id}"
+    with httpx.Client(base_url=base_url, headers=srv.headers(), timeout=30) as api:
         def send(method: str, url: str, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
             response = api.request(method, url, **kwargs)
             responses.append(response)
@@ -57,7 +58,8 @@ def test_canary_never_leaves_memory(own_server: Server) -> None:
 
         assert_ok(send("POST", "/ai-gateway/gateways", json={"id": "canary", "authentication": False}))
         configs = "/ai-gateway/gateways/canary/provider_configs"
-        config = assert_ok(send("POST", configs, json={"provider_slug": "openai", "alias": "c", "default_config": True,
+        config = assert_ok(send("POST", configs,
+                                json={"provider_slug": "openai", "alias": "c", "default_config": True,
                                                        "secret": canary}))
         send("GET", configs)
         send("GET", f"{configs}/{config['id']}")
@@ -67,16 +69,19 @@ def test_canary_never_leaves_memory(own_server: Server) -> None:
         send("GET", f"/secrets_store/stores/{gateway['store_id']}/secrets")
 
         store = assert_ok(send("POST", "/secrets_store/stores", json={"name": "canary-store"}))
-        secret = assert_ok(send("POST", f"/secrets_store/stores/{store['id']}/secrets",
-                                json=[{"name": "canary", "value": store_canary, "scopes": ["ai_gateway"]}]))[0]
+        store_secret = {"name": "canary", "value": store_canary, "scopes": ["ai_gateway"]}
+        secrets_url = f"/secrets_store/stores/{store['id']}/secrets"
+        secret = assert_ok(send("POST", secrets_url, json=[store_secret]))[0]
         send("GET", f"/secrets_store/stores/{store['id']}/secrets/{secret['id']}")
-        send("PATCH", f"/secrets_store/stores/{store['id']}/secrets/{secret['id']}", json={"value": store_canary + "2"})
+        send("PATCH", f"/secrets_store/stores/{store['id']}/secrets/{secret['id']}",
+             json={"value": store_canary + "2"})
         send("POST", f"/secrets_store/stores/{store['id']}/secrets/{secret['id']}/duplicate",
              json={"name": "canary_copy", "scopes": ["ai_gateway"]})
 
         # refused requests carrying the canary
         refused = [
-            ("POST", configs, {"json": {"provider_slug": "openai", "alias": "bad alias", "default_config": False,
+            ("POST", configs,
+             {"json": {"provider_slug": "openai", "alias": "bad alias", "default_config": False,
                                         "secret": canary}}),
             ("POST", configs, {"json": {"provider_slug": "openai", "alias": "c", "default_config": False,
                                         "secret": canary}}),  # duplicate alias
@@ -92,7 +97,8 @@ def test_canary_never_leaves_memory(own_server: Server) -> None:
             ("PUT", f"{configs}/{config['id']}", {"json": {"secret": canary + "\x00"}}),
             ("POST", f"/secrets_store/stores/{store['id']}/secrets",
              {"json": [{"name": "canary", "value": canary, "scopes": ["ai_gateway"]}]}),  # duplicate name
-            ("PATCH", f"/secrets_store/stores/{store['id']}/secrets/{secret['id']}", {"json": {"value": canary + "\t"}}),
+            ("PATCH", f"/secrets_store/stores/{store['id']}/secrets/{secret['id']}",
+             {"json": {"value": canary + "\t"}}),
         ]
         for method, url, kwargs in refused:
             assert send(method, url, **kwargs).status_code >= 400
@@ -100,7 +106,8 @@ def test_canary_never_leaves_memory(own_server: Server) -> None:
     needles = [n for value in (canary, rotated, store_canary) for n in forms(value)]
     for response in responses:
         body = response.content + str(response.headers).encode()
-        assert not any(n in body for n in needles), f"{response.request.method} {response.request.url}: {response.text}"
+        assert not any(n in body for n in needles), (
+            f"{response.request.method} {response.request.url}: {response.text}")
     assert canary[8:] not in srv.output()
     assert files_containing(srv.data_dir, needles) == []  # while running: sluice.db, -wal, -shm, master.key
     srv.stop()

@@ -86,7 +86,8 @@ def test_every_reference_resolves(document: dict[str, Any]) -> None:
 
 def test_every_route_is_documented(document: dict[str, Any]) -> None:
     """A route added to routes.py without an entry in openapi_doc.OPERATIONS fails here."""
-    expected = {(doc_path(route.path), m.lower()) for route in ROUTES for m in route.methods or () if m != "HEAD"}
+    expected = {(doc_path(route.path), m.lower())
+                for route in ROUTES for m in route.methods or () if m != "HEAD"}
     documented = {(path, method) for path, method, _ in _operations(document)}
     assert documented == expected
     undocumented = [(p, m) for p, m, op in _operations(document) if op.get("x-undocumented")]

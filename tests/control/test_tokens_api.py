@@ -72,7 +72,8 @@ def test_expired_token_is_refused(api: httpx.Client, server: Server) -> None:
     ({"name": "x", "policies": [{"permission_groups": [{"name": "Root"}]}]},
      ["body", "policies", 0, "permission_groups", 0]),
     ({"name": "x", "permissions": ["AI Gateway Read"], "expires_on": "tomorrow"}, ["body", "expires_on"]),
-    ({"name": "x", "permissions": ["AI Gateway Read"], "expires_on": "2030-01-01T00:00:00"}, ["body", "expires_on"]),
+    ({"name": "x", "permissions": ["AI Gateway Read"], "expires_on": "2030-01-01T00:00:00"},
+     ["body", "expires_on"]),
     ({"name": "x", "permissions": ["AI Gateway Read"], "value": "sluice_mine"}, ["body", "value"]),
 ], ids=["no-name", "empty-name", "unknown-group", "no-permissions", "unknown-policy-group", "bad-expiry",
         "naive-expiry", "chosen-value"])

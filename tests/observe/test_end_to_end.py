@@ -39,7 +39,8 @@ def test_a_request_is_logged_with_cost_alias_and_no_key(cf, server: Server, gate
     config = add_config(api, gateway, alias="team-a", secret=key)
     token = create_token(api)
     client = openai.OpenAI(base_url=gateway_url(server, gateway), api_key=token, max_retries=0,
-                           default_headers={"cf-aig-metadata": '{"user":"ann","n":1}', "cf-aig-event-id": "e-7"})
+                           default_headers={"cf-aig-metadata": '{"user":"ann","n":1}',
+                                            "cf-aig-event-id": "e-7"})
     raw = client.chat.completions.with_raw_response.create(model="mock-model", messages=MESSAGES)
     completion = raw.parse()
     log_id = raw.headers["cf-aig-log-id"]

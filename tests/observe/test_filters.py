@@ -51,7 +51,8 @@ def test_several_filters_split_by_type() -> None:
 def test_one_value_each_pairs_in_order() -> None:
     query = sdk_query(filters=[{"key": "model", "operator": "contains", "value": ["gpt"]},
                                {"key": "provider", "operator": "neq", "value": ["groq"]}])
-    assert parse_filters(query) == [Filter("model", "contains", ("gpt",)), Filter("provider", "neq", ("groq",))]
+    assert parse_filters(query) == [Filter("model", "contains", ("gpt",)),
+                                    Filter("provider", "neq", ("groq",))]
 
 
 def test_the_python_sdk_sends_columns() -> None:
@@ -179,8 +180,10 @@ def test_query_string_size_and_parameter_count_are_capped() -> None:
 
 
 def test_indexed_and_json_forms_are_unambiguous() -> None:
-    indexed = [("filters[0][key]", "provider"), ("filters[0][operator]", "eq"), ("filters[0][value][]", "openai"),
-               ("filters[0][value][]", "anthropic"), ("filters[1][key]", "model"), ("filters[1][operator]", "eq"),
+    indexed = [("filters[0][key]", "provider"), ("filters[0][operator]", "eq"),
+               ("filters[0][value][]", "openai"),
+               ("filters[0][value][]", "anthropic"), ("filters[1][key]", "model"),
+               ("filters[1][operator]", "eq"),
                ("filters[1][value]", "gpt-4o")]
     expected = [Filter("provider", "eq", ("openai", "anthropic")), Filter("model", "eq", ("gpt-4o",))]
     assert parse_filters(indexed) == expected
@@ -199,11 +202,13 @@ def test_sdk_none_value_means_is_null() -> None:
     ([("filters.key", "model"), ("filters.operator", "like"), ("filters.value", "x")], "filters.operator"),
     ([("filters.key", "cost"), ("filters.operator", "gt"), ("filters.value", "cheap")], "filters.value"),
     ([("filters.key", "success"), ("filters.operator", "eq"), ("filters.value", "maybe")], "filters.value"),
-    ([("filters.key", "created_at"), ("filters.operator", "gt"), ("filters.value", "yesterday")], "filters.value"),
+    ([("filters.key", "created_at"), ("filters.operator", "gt"), ("filters.value", "yesterday")],
+     "filters.value"),
     ([("filters.key", "model"), ("filters.operator", "lt"), ("filters.value", "a")], "filters.operator"),
     ([("filters.key", "cost"), ("filters.operator", "gt"), ("filters.value", "1"), ("filters.value", "2")],
      "filters.value"),
-    ([("filters.key", "model"), ("filters.key", "provider"), ("filters.operator", "eq"), ("filters.value", "x"),
+    ([("filters.key", "model"), ("filters.key", "provider"), ("filters.operator", "eq"),
+      ("filters.value", "x"),
       ("filters.value", "y")], "filters.operator"),
     ([("filters", "not json")], "filters"),
     ([("filters.value", "x")], "filters.key"),

@@ -43,15 +43,17 @@ def test_credentials_never_leak(server, api, gateway, upstream) -> None:
         pass
     auth = {"cf-aig-authorization": f"Bearer {gateway_token}"}
     with anthropic.Anthropic(base_url=gateway_url(server, gateway, "anthropic"), api_key=None,
-                             default_headers={"Authorization": anthropic.Omit(), **auth}, max_retries=0) as claude:
+                             default_headers={"Authorization": anthropic.Omit(), **auth},
+                             max_retries=0) as claude:
         # anthropic uses its own HTTP library: capture the raw responses instead of a hook
         raw = claude.messages.with_raw_response.create(model="m", max_tokens=5, messages=MESSAGES)
         seen.append(raw.http_response.text + str(dict(raw.headers)))
         with claude.messages.with_streaming_response.create(model="m", max_tokens=5, messages=MESSAGES,
                                                             stream=True) as streamed:
             seen.append(streamed.http_response.read().decode() + str(dict(streamed.headers)))
+    # the token as Authorization: Bearer, the key as x-api-key
     with anthropic.Anthropic(base_url=gateway_url(server, gateway, "anthropic"), api_key=token,
-                             max_retries=0) as claude:  # the token as Authorization: Bearer, the key as x-api-key
+                             max_retries=0) as claude:
         raw = claude.messages.with_raw_response.create(model="m", max_tokens=5, messages=MESSAGES)
         seen.append(raw.http_response.text + str(dict(raw.headers)))
     # errors: upstream 4xx/5xx, bad alias, key rate limit, timeout, unknown provider, bad token

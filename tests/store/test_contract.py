@@ -53,7 +53,8 @@ KEYRING = Keyring((os.urandom(32),))
 def config_row(account_id: str, gateway_id: str, alias: str, secret_id: str, default: bool = False,
                slug: str = "openai") -> dict:
     stamp = rfc3339(now())
-    return {"id": new_id(), "account_id": account_id, "gateway_id": gateway_id, "provider_slug": slug, "alias": alias,
+    return {"id": new_id(), "account_id": account_id, "gateway_id": gateway_id, "provider_slug": slug,
+            "alias": alias,
             "default_config": default, "secret_id": secret_id, "rate_limit": None, "rate_limit_period": 60,
             "created_at": stamp, "modified_at": stamp}
 
@@ -87,7 +88,8 @@ async def test_gateway_insert_get_list_paging_order(db: Database, account: str) 
         assert await queries.get_gateway(conn, new_id(), ids[0]) is None, "scoped by account"
         rows, total = await queries.list_gateways(conn, account, None, 1, 100)
         # same created_at millisecond is possible: the order is (created_at, id), stable either way
-        assert total == 5 and [r["id"] for r in rows] == [r["id"] for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
+        ordered = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+        assert total == 5 and [r["id"] for r in rows] == [r["id"] for r in ordered]
         assert sorted(r["id"] for r in rows) == sorted(ids)
         page2, _ = await queries.list_gateways(conn, account, None, 2, 2)
         assert [r["id"] for r in page2] == [r["id"] for r in rows[2:4]]
@@ -95,7 +97,8 @@ async def test_gateway_insert_get_list_paging_order(db: Database, account: str) 
         assert past == [] and total == 5
         found, total = await queries.list_gateways(conn, account, ids[3], 1, 10)
         assert [r["id"] for r in found] == [ids[3]] and total == 1
-        assert (await queries.list_gateways(conn, account, "gw-_", 1, 10))[0] == [], "LIKE wildcards are literal"
+        # LIKE wildcards are literal
+        assert (await queries.list_gateways(conn, account, "gw-_", 1, 10))[0] == []
 
 
 async def test_unique_constraints(db: Database, account: str) -> None:
@@ -118,7 +121,7 @@ async def test_unique_constraints(db: Database, account: str) -> None:
             async with db.begin() as conn:
                 await attempt(conn)
     async with db.begin() as conn:
-        rows, total = await queries.list_configs(conn, account, "uniq")
+        _, total = await queries.list_configs(conn, account, "uniq")
         assert total == 1
         # same alias on another gateway or provider is fine
         await queries.insert_config(conn, config_row(account, "uniq", "a", secret["id"], slug="groq"))
@@ -142,11 +145,13 @@ async def test_delete_gateway_cascades(db: Database, account: str) -> None:
         for gateway_id in ("doomed", "kept"):
             config = config_row(account, gateway_id, "k", "")
             secret = await vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"],
-                                               name=f"{gateway_id}_openai_k", value="v-x", scopes=["ai_gateway"],
+                                               name=f"{gateway_id}_openai_k", value="v-x",
+                                               scopes=["ai_gateway"],
                                                created_by=config["id"])
             await queries.insert_config(conn, {**config, "secret_id": secret["id"]})
             made.append(secret["id"])
-        foreign = await vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"], name="user-made",
+        foreign = await vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"],
+                                            name="user-made",
                                             value="v-y", scopes=["ai_gateway"])
         await queries.insert_config(conn, config_row(account, "doomed", "byid", foreign["id"]))
     async with db.begin() as conn:
@@ -203,7 +208,8 @@ async def test_sealed_secret_roundtrip_and_binding(db: Database, account: str) -
     # copy the first row's sealed columns onto the second row: it must not decrypt there
     first = rows[ids["first"]]
     async with db.begin() as conn:
-        await queries.update_secret(conn, ids["second"], {"kek_id": first["kek_id"], "wrapped_key": first["wrapped_key"],
+        await queries.update_secret(conn, ids["second"],
+                                    {"kek_id": first["kek_id"], "wrapped_key": first["wrapped_key"],
                                                           "ciphertext": first["ciphertext"]})
         moved = (await queries.sealed_secrets(conn, [ids["second"]]))[0]
     with pytest.raises(CryptoError):
@@ -343,7 +349,8 @@ async def test_sqlite_write_batch_runs_in_one_thread_and_queues_with_begin(tmp_p
 
         def slow(conn):  # type: ignore[no-untyped-def]
             threads.add(threading.current_thread().name)
-            conn.execute(text("INSERT INTO changes (account_id, kind, created_at) VALUES ('a', 'batch', 'now')"))
+            conn.execute(text("INSERT INTO changes (account_id, kind, created_at) "
+                              "VALUES ('a', 'batch', 'now')"))
             time.sleep(0.05)  # hold the write transaction while begin() queues
             order.append("batch")
 

@@ -27,4 +27,5 @@ def cache_key(account_id: str, gateway_id: str, provider: str, method: str, path
     prefix = gateway_prefix(account_id, gateway_id)
     if custom_key:
         return prefix + "k:" + _digest(custom_key.encode())
-    return prefix + "r:" + _digest(provider.encode(), method.upper().encode(), path.encode(), query.encode(), body)
+    return prefix + "r:" + _digest(provider.encode(), method.upper().encode(), path.encode(), query.encode(),
+                                   body)

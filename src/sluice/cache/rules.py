@@ -72,4 +72,5 @@ def cacheable_response(status: int, *, complete: bool = True) -> bool:
 
 
 def storable_headers(headers: Iterable[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
-    return tuple((k, v) for k, v in headers if k.lower() not in _NOT_STORED and not k.lower().startswith("cf-aig-"))
+    return tuple((k, v) for k, v in headers
+                 if k.lower() not in _NOT_STORED and not k.lower().startswith("cf-aig-"))

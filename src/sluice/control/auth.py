@@ -29,7 +29,8 @@ class Principal:
         if account_id not in self.accounts:
             raise AccountForbidden()
         if not self.permissions.intersection(accepted):
-            raise Forbidden(f"Authentication error: this token lacks the permission {' or '.join(repr(p) for p in accepted)}")
+            wanted = " or ".join(repr(p) for p in accepted)
+            raise Forbidden(f"Authentication error: this token lacks the permission {wanted}")
 
 
 class LocationForbidden(AccountForbidden):

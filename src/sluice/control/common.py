@@ -28,7 +28,8 @@ def services(request: Request) -> Services:
 
 
 @asynccontextmanager
-async def authorized(request: Request, accepted: tuple[str, ...]) -> AsyncIterator[tuple[str, AsyncConnection, Principal]]:
+async def authorized(request: Request,
+                     accepted: tuple[str, ...]) -> AsyncIterator[tuple[str, AsyncConnection, Principal]]:
     """Authenticate, check the account and permission, and hand out one transaction for the work."""
     svc = services(request)
     async with svc.db.begin() as conn:

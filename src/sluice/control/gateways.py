@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -16,9 +17,10 @@ from sluice.cache.keys import gateway_prefix
 from sluice.store import queries
 
 
-async def _check_store(conn, account_id: str, store_id: str | None) -> None:  # type: ignore[no-untyped-def]
+async def _check_store(conn: AsyncConnection, account_id: str, store_id: str | None) -> None:
     if store_id is not None and await queries.get_store(conn, account_id, store_id) is None:
-        raise ValidationError(f"store_id: no secrets store {store_id!r} in this account", path=["body", "store_id"])
+        raise ValidationError(f"store_id: no secrets store {store_id!r} in this account",
+                              path=["body", "store_id"])
 
 
 async def create_gateway(request: Request) -> Response:
@@ -41,7 +43,8 @@ async def list_gateways(request: Request) -> Response:
         page, per_page = paging(request)
         search = request.query_params.get("search") or None
         rows, total = await queries.list_gateways(conn, account_id, search, page, per_page)
-    return envelope.ok([gateway_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
+    return envelope.ok([gateway_wire(r) for r in rows],
+                       result_info=envelope.page_info(page, per_page, len(rows), total))
 
 
 async def get_gateway(request: Request) -> Response:

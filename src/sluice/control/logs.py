@@ -34,7 +34,8 @@ from sluice.logs.filters import Filter, check_query, parse_date, parse_filters
 
 HEAD_MAX = 8192  # characters of a body shown inline by GET /logs/{id}
 DEPRECATED_EQ = ("model", "model_type", "provider", "request_content_type", "response_content_type")
-DEPRECATED_RANGES = {"cost": "cost", "duration": "duration", "tokens_in": "tokens_in", "tokens_out": "tokens_out",
+DEPRECATED_RANGES = {"cost": "cost", "duration": "duration", "tokens_in": "tokens_in",
+                     "tokens_out": "tokens_out",
                      "total_tokens": "tokens"}
 
 
@@ -46,7 +47,8 @@ def _deprecated_filters(request: Request) -> list[Filter]:
         if name in params:
             out.append(Filter(name, "eq", (bool_param(request, name),)))
     if "feedback" in params:
-        out.append(Filter("feedback", "eq", (float(int_param(request, "feedback", 0, minimum=-1, maximum=1)),)))
+        out.append(Filter("feedback", "eq",
+                          (float(int_param(request, "feedback", 0, minimum=-1, maximum=1)),)))
     out += [Filter(name, "eq", (params[name],)) for name in DEPRECATED_EQ if name in params]
     for suffix, key in DEPRECATED_RANGES.items():
         for bound, operator in (("min", "ge"), ("max", "le")):
@@ -135,7 +137,9 @@ def _raw(body: bytes | None, size: int, content_type: str | None) -> Response:
         orjson.loads(body)
         media = "application/json"
     except orjson.JSONDecodeError:
-        media = content_type if content_type and "json" not in content_type.lower() else "text/plain; charset=utf-8"
+        media = "text/plain; charset=utf-8"  # what the stored content type says, unless it claims JSON
+        if content_type and "json" not in content_type.lower():
+            media = content_type
     headers = {"x-sluice-body-complete": "true" if len(body) >= size else "false"}
     return Response(body, media_type=media, headers=headers)
 

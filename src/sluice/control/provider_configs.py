@@ -44,9 +44,11 @@ async def _resolve_secret(conn: AsyncConnection, request: Request, account_id: s
     if body.secret_id is not None:
         secret = await queries.get_secret(conn, account_id, body.secret_id)
         if secret is None:
-            raise ValidationError("secret_id: no secret with this id in this account", path=["body", "secret_id"])
+            raise ValidationError("secret_id: no secret with this id in this account",
+                                  path=["body", "secret_id"])
         if not _is_ai_gateway_secret(secret):
-            raise ValidationError("secret_id: the secret lacks the ai_gateway scope", path=["body", "secret_id"])
+            raise ValidationError("secret_id: the secret lacks the ai_gateway scope",
+                                  path=["body", "secret_id"])
         if body.secret is not None:
             await vault.replace_value(conn, keyring, secret, body.secret)
         return secret["id"]
@@ -57,13 +59,14 @@ async def _resolve_secret(conn: AsyncConnection, request: Request, account_id: s
         if existing is not None:
             raise Conflict(f"a secret named {name!r} already exists in store {store['id']}; "
                            "pass its id as secret_id to use or rotate it")
-        created = await vault.create_secret(conn, keyring, account_id=account_id, store_id=store["id"], name=name,
+        created = await vault.create_secret(conn, keyring, account_id=account_id, store_id=store["id"],
+                                            name=name,
                                             value=body.secret, scopes=["ai_gateway"], created_by=config_id)
         return created["id"]
     if existing is None or not _is_ai_gateway_secret(existing):
         raise ValidationError(
-            f"secret: no secret given, and no secret named {name!r} with scope ai_gateway exists in the gateway's "
-            "secrets store; send secret or secret_id", path=["body", "secret"])
+            f"secret: no secret given, and no secret named {name!r} with scope ai_gateway exists in the "
+            "gateway's secrets store; send secret or secret_id", path=["body", "secret"])
     return existing["id"]
 
 
@@ -74,7 +77,8 @@ async def create_config(request: Request) -> Response:
         await queries.lock_key_writes(conn, account_id)
         gateway = await require_gateway(conn, account_id, gateway_id)
         if await queries.config_by_alias(conn, account_id, gateway_id, body.provider_slug, body.alias):
-            raise Conflict(f"alias {body.alias!r} already exists for provider {body.provider_slug!r} on this gateway")
+            raise Conflict(f"alias {body.alias!r} already exists for provider {body.provider_slug!r} "
+                           "on this gateway")
         config_id = new_id()
         secret_id = await _resolve_secret(conn, request, account_id, gateway, body, config_id)
         stamp = rfc3339(now())
@@ -86,7 +90,8 @@ async def create_config(request: Request) -> Response:
                 "rate_limit_period": body.rate_limit_period or 60, "created_at": stamp, "modified_at": stamp,
             })
         except IntegrityError:
-            raise Conflict(f"alias {body.alias!r} already exists for provider {body.provider_slug!r}") from None
+            raise Conflict(f"alias {body.alias!r} already exists for provider "
+                           f"{body.provider_slug!r}") from None
         if body.default_config:
             await queries.demote_defaults(conn, account_id, gateway_id, body.provider_slug, config_id)
         await queries.record_change(conn, account_id, "provider_config")
@@ -148,11 +153,13 @@ async def update_config(request: Request) -> Response:
             values["default_config"] = body.default_config
         await queries.update_config(conn, row["id"], values)
         if body.default_config:
-            await queries.demote_defaults(conn, account_id, row["gateway_id"], row["provider_slug"], row["id"])
+            await queries.demote_defaults(conn, account_id, row["gateway_id"], row["provider_slug"],
+                                          row["id"])
         await queries.record_change(conn, account_id, "provider_config")
-        row = await queries.get_config(conn, account_id, row["gateway_id"], row["id"])
+        updated = await queries.get_config(conn, account_id, row["gateway_id"], row["id"])
+        assert updated is not None  # updated above in this transaction, under the key-write lock
     await services(request).on_change(account_id)
-    return envelope.ok(config_wire(row))  # type: ignore[arg-type]
+    return envelope.ok(config_wire(updated))
 
 
 async def delete_config(request: Request) -> Response:

@@ -71,7 +71,8 @@ async def list_stores(request: Request) -> Response:
         order = choice_param(request, "order", "created", ("name", "created", "modified"))
         descending = choice_param(request, "direction", "asc", ("asc", "desc")) == "desc"
         rows, total = await queries.list_stores(conn, account_id, order, descending, page, per_page)
-    return envelope.ok([store_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
+    return envelope.ok([store_wire(r) for r in rows],
+                       result_info=envelope.page_info(page, per_page, len(rows), total))
 
 
 async def get_store(request: Request) -> Response:
@@ -113,14 +114,16 @@ async def create_secrets(request: Request) -> Response:
         await queries.lock_key_writes(conn, account_id)
         store = await _store(conn, account_id, request.path_params["store_id"])
         if await queries.count_secrets(conn, account_id=account_id) + len(items) > SECRETS_QUOTA:
-            raise ValidationError(f"body: the account's quota of {SECRETS_QUOTA} secrets would be exceeded", path=["body"])
+            raise ValidationError(f"body: the account's quota of {SECRETS_QUOTA} secrets would be exceeded",
+                                  path=["body"])
         created = []
         for item in items:
             if await queries.secret_by_name(conn, store["id"], item.name):
                 raise Conflict(f"a secret named {item.name!r} already exists in this store")
             try:
                 created.append(await vault.create_secret(
-                    conn, services(request).keyring, account_id=account_id, store_id=store["id"], name=item.name,
+                    conn, services(request).keyring, account_id=account_id, store_id=store["id"],
+                    name=item.name,
                     value=item.value, scopes=list(item.scopes), comment=item.comment))
             except IntegrityError:
                 raise Conflict(f"a secret named {item.name!r} already exists in this store") from None
@@ -130,19 +133,22 @@ async def create_secrets(request: Request) -> Response:
 async def list_secrets(request: Request) -> Response:
     async with authorized(request, STORE_READ) as (account_id, conn, _):
         page, per_page = paging(request)
-        order = choice_param(request, "order", "created", ("name", "comment", "created", "modified", "status"))
+        order = choice_param(request, "order", "created",
+                             ("name", "comment", "created", "modified", "status"))
         descending = choice_param(request, "direction", "asc", ("asc", "desc")) == "desc"
         scopes = request.query_params.getlist("scopes") or None
         store = await _store(conn, account_id, request.path_params["store_id"])
         rows, total = await queries.list_secrets(conn, store["id"], search=request.query_params.get("search"),
                                                  scopes=scopes, order=order, descending=descending,
                                                  page=page, per_page=per_page)
-    return envelope.ok([secret_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
+    return envelope.ok([secret_wire(r) for r in rows],
+                       result_info=envelope.page_info(page, per_page, len(rows), total))
 
 
 async def get_secret(request: Request) -> Response:
     async with authorized(request, STORE_READ) as (account_id, conn, _):
-        row = await _secret(conn, account_id, request.path_params["store_id"], request.path_params["secret_id"])
+        row = await _secret(conn, account_id, request.path_params["store_id"],
+                            request.path_params["secret_id"])
     return envelope.ok(secret_wire(row))
 
 
@@ -152,7 +158,8 @@ async def patch_secret(request: Request) -> Response:
         if not body.model_fields_set:
             raise ValidationError("body: send at least one of value, scopes, comment", path=["body"])
         await queries.lock_key_writes(conn, account_id)
-        row = await _secret(conn, account_id, request.path_params["store_id"], request.path_params["secret_id"])
+        row = await _secret(conn, account_id, request.path_params["store_id"],
+                            request.path_params["secret_id"])
         if body.value is not None:
             await vault.replace_value(conn, services(request).keyring, row, body.value)
         values: dict[str, Any] = {"modified": rfc3339(now())}
@@ -162,15 +169,17 @@ async def patch_secret(request: Request) -> Response:
             values["comment"] = body.comment
         await queries.update_secret(conn, row["id"], values)
         await queries.record_change(conn, account_id, "secret")
-        row = await queries.get_secret(conn, account_id, row["id"])
+        updated = await queries.get_secret(conn, account_id, row["id"])
+        assert updated is not None  # updated above in this transaction, under the key-write lock
     await services(request).on_change(account_id)
-    return envelope.ok(secret_wire(row))  # type: ignore[arg-type]
+    return envelope.ok(secret_wire(updated))
 
 
 async def delete_secret(request: Request) -> Response:
     async with authorized(request, STORE_WRITE) as (account_id, conn, _):
         await queries.lock_key_writes(conn, account_id)
-        row = await _secret(conn, account_id, request.path_params["store_id"], request.path_params["secret_id"])
+        row = await _secret(conn, account_id, request.path_params["store_id"],
+                            request.path_params["secret_id"])
         users = await queries.secret_references(conn, row["id"])
         if users:
             raise Conflict(f"secret is used by {users} provider config(s); delete those first")
@@ -232,7 +241,8 @@ async def duplicate_secret(request: Request) -> Response:
         sealed = await queries.get_secret(conn, account_id, request.path_params["secret_id"], sealed=True)
         keyring = services(request).keyring
         value = vault.open_row(keyring, sealed)  # type: ignore[arg-type]
-        row = await vault.create_secret(conn, keyring, account_id=account_id, store_id=store_id, name=body.name,
+        row = await vault.create_secret(conn, keyring, account_id=account_id, store_id=store_id,
+                                        name=body.name,
                                         value=value, scopes=list(body.scopes), comment=body.comment)
     return envelope.ok(secret_wire(row))
 

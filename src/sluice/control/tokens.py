@@ -199,7 +199,8 @@ async def list_tokens(request: Request) -> Response:
     async with authorized(request, TOKEN_READ) as (account_id, conn, _):
         page, per_page = paging(request, max_per_page=50)
         rows, total = await queries.list_tokens(conn, account_id, page, per_page)
-    return envelope.ok([token_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
+    return envelope.ok([token_wire(r) for r in rows],
+                       result_info=envelope.page_info(page, per_page, len(rows), total))
 
 
 async def get_token(request: Request) -> Response:

@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
+from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from sluice.control.gateway_settings import VARIANT
@@ -73,7 +74,8 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"body: malformed JSON ({exc.msg} at position {exc.pos})", path=["body"]) from None
+        raise ValidationError(f"body: malformed JSON ({exc.msg} at position {exc.pos})",
+                              path=["body"]) from None
 
 
 def require_object(data: Any) -> dict[str, Any]:
@@ -83,7 +85,7 @@ def require_object(data: Any) -> dict[str, Any]:
 
 
 def account_id_param(request: Request) -> str:
-    account_id = request.path_params["account_id"]
+    account_id: str = request.path_params["account_id"]
     if not ACCOUNT_ID.match(account_id):
         raise NoRoute()
     return account_id
@@ -96,7 +98,8 @@ def paging(request: Request, *, max_per_page: int = 100, default_per_page: int =
     )
 
 
-def int_param(request: Request, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def int_param(request: Request, name: str, default: int, *, minimum: int | None = None,
+              maximum: int | None = None) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default

@@ -6,6 +6,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 PRICES = Path(__file__).with_name("prices.toml")
 PER = 1_000_000  # the table is per million tokens
@@ -23,7 +24,7 @@ class Price:
 
 
 class PriceTable:
-    def __init__(self, data: dict) -> None:
+    def __init__(self, data: dict[str, Any]) -> None:
         self.aliases: dict[str, str] = dict(data.get("aliases", {}))
         self.tables: dict[str, dict[str, Price]] = {
             provider: {model: Price(p["in"] / PER, p["out"] / PER) for model, p in models.items()}
@@ -37,7 +38,8 @@ class PriceTable:
             return table[model]
         best = None
         for name, price in table.items():
-            if model.startswith(name) and model[len(name)] in _SEPARATORS and (best is None or len(name) > len(best[0])):
+            longer = best is None or len(name) > len(best[0])
+            if model.startswith(name) and model[len(name)] in _SEPARATORS and longer:
                 best = (name, price)
         return best[1] if best else None
 

@@ -35,7 +35,7 @@ _PREFIXES = (b"sluice_", b"sk-", b"gsk_", b"xai-", b"AIza", b"hf_", b"r8_")
 try:
     import hyperscan
 except ImportError:  # pragma: no cover - platforms without a hyperscan wheel
-    hyperscan = None
+    hyperscan = None  # type: ignore[assignment]
 
 
 def _compile_prefixes() -> Any:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_LIMIT = 10_000_000  # Cloudflare's per-gateway cap, used when the gateway sets none
 STOP_INSERTING = "STOP_INSERTING"
@@ -15,7 +16,7 @@ class Policy:
     strategy: str = STOP_INSERTING  # Cloudflare: when full, new logs stop unless auto cleanup is on
 
 
-def policy_of(gateway: dict) -> Policy:
+def policy_of(gateway: dict[str, Any]) -> Policy:
     limit = gateway.get("log_management")
     strategy = gateway.get("log_management_strategy")
     return Policy(limit if isinstance(limit, int) and limit > 0 else DEFAULT_LIMIT,

@@ -39,7 +39,8 @@ class Counts:
     last_used_at: str | None = None
     requests: int = 0
     errors: int = 0
-    last_ts: float = 0.0  # newest use as a Unix time; formatted lazily (``settle``): the hot path only compares
+    # newest use as a Unix time; formatted lazily (``settle``): the hot path only compares
+    last_ts: float = 0.0
 
 
 def settle(counts: Counts) -> Counts:
@@ -57,7 +58,8 @@ def _parse(stamp: str) -> datetime:
 
 
 class ActivityTracker:
-    def __init__(self, db: Database, *, interval_s: float = 5.0, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, db: Database, *, interval_s: float = 5.0,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.db = db
         self.interval_s = interval_s
         self.clock = clock
@@ -80,7 +82,8 @@ class ActivityTracker:
 
     def annotate(self, wire: dict[str, Any]) -> dict[str, Any]:
         """Adds last_used_at, request_count, error_count and stale to a provider config's wire dict."""
-        parts = [settle(c) for c in (table.get(wire["id"]) for table in (self._stored, self._inflight, self._pending)) if c]
+        tables = (self._stored, self._inflight, self._pending)
+        parts = [settle(c) for c in (table.get(wire["id"]) for table in tables) if c]
         last = max((c.last_used_at for c in parts if c.last_used_at), default=None)
         since = last or wire.get("created_at")
         stale = since is not None and self.clock() - _parse(since) >= STALE_AFTER
@@ -129,8 +132,9 @@ class ActivityTracker:
         current = settle(self._pending.setdefault(config_id, Counts(counts.account_id, counts.gateway_id)))
         current.requests += counts.requests
         current.errors += counts.errors
-        if counts.last_used_at and (current.last_used_at is None or counts.last_used_at > current.last_used_at):
-            current.last_used_at = counts.last_used_at
+        latest = counts.last_used_at
+        if latest and (current.last_used_at is None or latest > current.last_used_at):
+            current.last_used_at = latest
 
     async def forget_config(self, conn: AsyncConnection, config_id: str) -> None:
         """Inside the config-delete transaction: its stored counts and this process's go."""
@@ -141,6 +145,7 @@ class ActivityTracker:
     async def forget_gateway(self, conn: AsyncConnection, account_id: str, gateway_id: str) -> None:
         await delete_gateway_activity(conn, account_id, gateway_id)
         for table in (self._stored, self._inflight, self._pending):
-            for config_id in [k for k, c in table.items() if (c.account_id, c.gateway_id) == (account_id, gateway_id)]:
+            gone = [k for k, c in table.items() if (c.account_id, c.gateway_id) == (account_id, gateway_id)]
+            for config_id in gone:
                 del table[config_id]
 

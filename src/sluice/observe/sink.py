@@ -49,7 +49,8 @@ def gateway_policy(conn: Connection, account_id: str, gateway_id: str) -> retent
 
 
 class LogSink:
-    def __init__(self, db: Database, *, interval_s: float, body_max_bytes: int, buffer_max_bytes: int = 16 << 20,
+    def __init__(self, db: Database, *, interval_s: float, body_max_bytes: int,
+                 buffer_max_bytes: int = 16 << 20,
                  buffer_max_logs: int = 50_000, batch_size: int = 2000,
                  on_drop: Callable[[str, int], None] | None = None) -> None:
         self.db = db
@@ -86,7 +87,8 @@ class LogSink:
             exchange.response_body = bodies.compress(redact.redact_body(body[: self.body_max_bytes]))
             exchange.response_packed = True
         size = self._size(exchange)
-        if len(self._buffer) >= self.buffer_max_logs or self._bytes + self._writing + size > self.buffer_max_bytes:
+        held = self._bytes + self._writing + size
+        if len(self._buffer) >= self.buffer_max_logs or held > self.buffer_max_bytes:
             self._drop("buffer_full", 1)
             return
         self._buffer.append(exchange)
@@ -136,13 +138,15 @@ class LogSink:
                 finally:
                     self._written_bytes += self._writing
                     self._writing = 0
-            if self._written_bytes >= TRIM_AFTER_BYTES and time.monotonic() - self._trimmed_at >= TRIM_INTERVAL_S:
+            due = time.monotonic() - self._trimmed_at >= TRIM_INTERVAL_S
+            if self._written_bytes >= TRIM_AFTER_BYTES and due:
                 self._written_bytes, self._trimmed_at = 0, time.monotonic()
                 await asyncio.to_thread(release_free_memory)
 
     def _take_batch(self, most: int) -> list[Exchange]:
         """Up to ``most`` and ``batch_size`` logs and about ``BATCH_MAX_BYTES``. Until the batch is
-        written its logs still count against ``buffer_max_bytes``: the budget bounds all request-log memory."""
+        written its logs still count against ``buffer_max_bytes``: the budget bounds all request-log
+        memory."""
         batch: list[Exchange] = []
         size = 0
         most = min(most, self.batch_size)

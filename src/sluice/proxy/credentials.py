@@ -71,12 +71,14 @@ def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str]
         else:
             own = True
     if gateway.authentication and token_id is None:
-        raise GatewayError(401, 2009, "gateway authentication required: send cf-aig-authorization: Bearer <token "
+        raise GatewayError(401, 2009,
+                           "gateway authentication required: send cf-aig-authorization: Bearer <token "
                                       "with AI Gateway Run>, or a Sluice token as the provider key")
     if own:
         return Credentials(None, token_id)
     if not provider.stored_keys:
-        raise GatewayError(401, 2005, f"provider {provider.slug!r} takes only the caller's own signed credentials; "
+        raise GatewayError(401, 2005,
+                           f"provider {provider.slug!r} takes only the caller's own signed credentials; "
                                       "no provider key was sent")
     keys = gateway.keys.get(provider.slug)
     alias = control.get(ALIAS_HEADER, "").strip()

@@ -48,7 +48,8 @@ LOGGED_FORWARD = ("content-type", "user-agent")
 WATCH_DELAY_S = 0.5
 CLIENT_GONE = 499  # nginx's "client closed request", for logs and metrics only
 # internalCode -> Exchange.rejected_by, so metrics can count refusals by cause
-REJECTED_BY = {2001: "not_found", 2002: "unknown_provider", 2003: "gateway_rate_limit", 2004: "key_rate_limit",
+REJECTED_BY = {2001: "not_found", 2002: "unknown_provider", 2003: "gateway_rate_limit",
+               2004: "key_rate_limit",
                2005: "auth", 2006: "unknown_alias", 2007: "timeout", 2008: "unreachable", 2009: "auth",
                2010: "body_too_large", 2000: "internal"}
 
@@ -106,7 +107,8 @@ class DataPlane:
         self.upstream = Upstream(services.settings)
         self.limiter = make_limiter(services.settings)
         # Hoisted per provider: the headers that may carry a caller's key (bytes to match ASGI).
-        self._watched = {slug: frozenset(n.encode() for n in p.auth_header_names) for slug, p in self.catalog.items()}
+        self._watched = {slug: frozenset(n.encode() for n in p.auth_header_names)
+                         for slug, p in self.catalog.items()}
         self._strip = {slug: frozenset(p.auth_header_names) for slug, p in self.catalog.items()}
 
     async def start(self) -> None:
@@ -124,7 +126,8 @@ class DataPlane:
     # -- request -----------------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        exchange = Exchange(log_id=new_ulid(), account_id="", gateway_id="", provider="", method=scope["method"],
+        exchange = Exchange(log_id=new_ulid(), account_id="", gateway_id="", provider="",
+                            method=scope["method"],
                             path="", started_at=time.time())
         began = time.perf_counter()
         observer: Observer = self.services.observer
@@ -138,7 +141,8 @@ class DataPlane:
         except asyncio.CancelledError:
             if not call.client_gone:
                 raise
-            call.task.uncancel()  # type: ignore[union-attr] — our own cancel: the client left
+            if call.task is not None:  # our own cancel: the client left
+                call.task.uncancel()
             self._gone(exchange)
         except Exception as exc:  # noqa: BLE001 — the data plane never crashes; never echo the message
             log.error("data plane error", error=type(exc).__name__)
@@ -309,7 +313,8 @@ class DataPlane:
         finally:
             response.close()  # no-op after a clean release; otherwise never pool a half-read connection
 
-    def _tap(self, exchange: Exchange, usage_format: str) -> tuple[Callable[[bytes], None], Callable[[], None]]:
+    def _tap(self, exchange: Exchange,
+             usage_format: str) -> tuple[Callable[[bytes], None], Callable[[], None]]:
         """Feed passing chunks to usage accounting and keep the first bytes for the request log."""
         usage = SSEUsage(usage_format)
         cap = self.settings.log_body_max_bytes if exchange.collect_payload else 0

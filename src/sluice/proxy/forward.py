@@ -57,7 +57,8 @@ class Upstream:
         self.first_byte_s = settings.upstream_first_byte_timeout_s or None
 
     async def start(self) -> None:
-        self.pool = client.Pool(connect_timeout_s=self.settings.upstream_connect_timeout_s or None, keepalive_s=15.0)
+        self.pool = client.Pool(connect_timeout_s=self.settings.upstream_connect_timeout_s or None,
+                                keepalive_s=15.0)
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -76,7 +77,8 @@ class Upstream:
             self._targets[url] = target
         return target
 
-    async def open(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | AsyncIterable[bytes],
+    async def open(self, method: str, url: str, headers: list[tuple[str, str]],
+                   body: bytes | AsyncIterable[bytes],
                    timeout_s: float | None, retry: RetryPolicy) -> Response:
         """Send the request and wait for the response headers; the caller relays or releases it.
 

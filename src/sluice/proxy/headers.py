@@ -12,6 +12,8 @@ are handed to the caller as a small dict for the credential and option logic.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"proxy-connection",
     b"te", b"trailer", b"transfer-encoding", b"upgrade",
@@ -31,7 +33,8 @@ def connection_options(value: bytes) -> set[bytes]:
     """Header names a ``connection`` header lists: they belong to that hop only and are dropped."""
     if value.lower() in PLAIN_CONNECTION:
         return set()
-    return {t for t in (part.strip().lower() for part in value.split(b",")) if t and t not in PLAIN_CONNECTION}
+    tokens = (part.strip().lower() for part in value.split(b","))
+    return {t for t in tokens if t and t not in PLAIN_CONNECTION}
 
 
 def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> tuple[Pairs, dict[str, str]]:
@@ -79,7 +82,8 @@ def with_stored_key(forward: Pairs, strip: frozenset[str], auth: tuple[str, str]
     return out
 
 
-def response_headers(raw: tuple[tuple[bytes, bytes], ...], extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def response_headers(raw: Iterable[tuple[bytes, bytes]],
+                     extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """Upstream response headers for the client: hop-by-hop removed (with those ``connection``
     names), names lower-cased, ``extra`` added."""
     out = []

@@ -36,7 +36,8 @@ def retry_policy(control: Mapping[str, str], gateway: GatewayState) -> RetryPoli
     delay = _int(control.get("cf-aig-retry-delay"))
     backoff = control.get("cf-aig-backoff", "").strip().lower()
     policy = RetryPolicy(
-        attempts=min(MAX_ATTEMPTS, attempts) if attempts is not None and attempts >= 1 else gateway.retry_attempts,
+        attempts=(min(MAX_ATTEMPTS, attempts) if attempts is not None and attempts >= 1
+                  else gateway.retry_attempts),
         delay_ms=min(MAX_DELAY_MS, delay) if delay is not None and delay >= 0 else gateway.retry_delay_ms,
         backoff=backoff if backoff in BACKOFFS else gateway.retry_backoff,
     )

@@ -17,7 +17,7 @@ class RetryPolicy:
         if self.backoff == "linear":
             return self.delay_ms * retry / 1000
         if self.backoff == "exponential":
-            return self.delay_ms * (2 ** (retry - 1)) / 1000
+            return self.delay_ms * 2.0 ** (retry - 1) / 1000
         return self.delay_ms / 1000
 
 

@@ -98,9 +98,11 @@ def gateway_state(row: dict[str, Any], keys: dict[str, ProviderKeys]) -> Gateway
     technique = row.get("rate_limiting_technique")
     backoff = row.get("retry_backoff")
     return GatewayState(
-        account_id=row["account_id"], id=row["id"], authentication=row.get("authentication", True) is not False,
+        account_id=row["account_id"], id=row["id"],
+        authentication=row.get("authentication", True) is not False,
         collect_logs=row.get("collect_logs", True) is not False,
-        rate_limit=_int(row.get("rate_limiting_limit")), rate_interval=_int(row.get("rate_limiting_interval")),
+        rate_limit=_int(row.get("rate_limiting_limit")),
+        rate_interval=_int(row.get("rate_limiting_interval")),
         rate_technique=technique if technique in ("fixed", "sliding") else "fixed",
         retry_attempts=min(5, max(1, _int(row.get("retry_max_attempts"), 1))),
         retry_delay_ms=min(60_000, max(0, _int(row.get("retry_delay")))),
@@ -121,7 +123,8 @@ def provider_keys(configs: list[dict[str, Any]], plaintext: dict[str, str],
             continue
         key = StoredKey(config_id=row["id"], alias=row["alias"], provider=provider.slug,
                         auth_header=provider.auth_header, auth_value=provider.auth_value(secret),
-                        rate_limit=_int(row.get("rate_limit")), rate_limit_period=_int(row.get("rate_limit_period"), 60) or 60)
+                        rate_limit=_int(row.get("rate_limit")),
+                        rate_limit_period=_int(row.get("rate_limit_period"), 60) or 60)
         grouped.setdefault(provider.slug, {})[key.alias] = key
         if row.get("default_config"):
             defaults[provider.slug] = key

@@ -36,7 +36,8 @@ class StateSync:
         self.touched: set[str] = set()  # token ids used since the last flush
         self._seq = 0
         self._lock = asyncio.Lock()
-        self._job = Periodic("sluice-state-poll", max(0.05, services.settings.change_poll_interval_s), self._tick)
+        self._job = Periodic("sluice-state-poll", max(0.05, services.settings.change_poll_interval_s),
+                             self._tick)
         self._last_touch = time.monotonic()
 
     async def start(self) -> None:

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import orjson
 from sqlalchemy import Connection, Float, and_, cast, delete, false, func, insert, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from sluice.logs import bodies
 from sluice.logs.filters import NUMBER_KEYS, Filter
@@ -21,9 +22,9 @@ Row = dict[str, Any]
 LIST_COLUMNS = ("id", "cached", "created_at", "duration", "model", "path", "provider", "success", "tokens_in",
                 "tokens_out", "cost", "custom_cost", "metadata", "model_type", "request_content_type",
                 "request_type", "response_content_type", "status_code", "step")
-SUMMARY = [T.c[name] for name in LIST_COLUMNS] + [T.c.feedback, T.c.score, T.c.event_id, T.c.alias]
+SUMMARY = [*(T.c[name] for name in LIST_COLUMNS), T.c.feedback, T.c.score, T.c.event_id, T.c.alias]
 ORDER_COLUMNS = ("created_at", "provider", "model", "model_type", "success", "cached")
-DELETE_ORDER_COLUMNS = ORDER_COLUMNS + ("cost", "tokens_in", "tokens_out", "duration", "feedback")
+DELETE_ORDER_COLUMNS = (*ORDER_COLUMNS, "cost", "tokens_in", "tokens_out", "duration", "feedback")
 
 _TOTAL_TOKENS = func.coalesce(T.c.tokens_in, 0) + func.coalesce(T.c.tokens_out, 0)
 
@@ -64,15 +65,17 @@ def _metadata_condition(f: Filter) -> Any:
     # Canonical JSON has no spaces; inside strings '"' is always escaped, so '{"k":' / ',"k":' only
     # match a key and ':"v",' / ':"v"}' only match a whole value.
     col = T.c.metadata
-    parts = []
+    parts: list[ColumnElement[bool]] = []
     for value in f.values:
         if f.operator == "contains":
             parts.append(func.lower(col).like(_like(str(value)), escape="\\"))
         elif f.key == "metadata.key":
             quoted = orjson.dumps(str(value)).decode()
-            parts.append(or_(col.like(f"%{{{_esc(quoted)}:%", escape="\\"), col.like(f"%,{_esc(quoted)}:%", escape="\\")))
+            parts.append(or_(col.like(f"%{{{_esc(quoted)}:%", escape="\\"),
+                             col.like(f"%,{_esc(quoted)}:%", escape="\\")))
         else:
-            parts += [or_(col.like(f"%:{_esc(form)},%", escape="\\"), col.like(f"%:{_esc(form)}}}", escape="\\"))
+            parts += [or_(col.like(f"%:{_esc(form)},%", escape="\\"),
+                          col.like(f"%:{_esc(form)}}}", escape="\\"))
                       for form in _json_scalar(value)]
     matched = or_(*parts)
     if f.operator == "neq":
@@ -106,11 +109,13 @@ def _condition(f: Filter) -> Any:
 
 
 def where(account_id: str, gateway_id: str, filters: Sequence[Filter], search: str | None = None) -> Any:
-    conditions = [T.c.account_id == account_id, T.c.gateway_id == gateway_id, *[_condition(f) for f in filters]]
+    conditions = [T.c.account_id == account_id, T.c.gateway_id == gateway_id,
+                  *[_condition(f) for f in filters]]
     if search:
         pattern = _like(search)
         conditions.append(or_(*[func.lower(func.coalesce(c, "")).like(pattern, escape="\\")
-                                for c in (T.c.id, T.c.model, T.c.provider, T.c.path, T.c.metadata, T.c.event_id)]))
+                                for c in (T.c.id, T.c.model, T.c.provider, T.c.path, T.c.metadata,
+                                          T.c.event_id)]))
     return and_(*conditions)
 
 
@@ -127,8 +132,8 @@ def _order(order_by: str, descending: bool) -> list[Any]:
 # after the first reuses it. A cached statement keeps copies of its last bound values (the
 # bodies), so ``insert_logs`` ends by evicting it: holding them once grew RSS by ~30 MiB a minute
 # in a soak.
-SQLITE_ROWS_PER_INSERT = 1 << min(7, (sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 40)
-                                  .bit_length() - 1)
+_SQLITE_VARIABLES = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+SQLITE_ROWS_PER_INSERT = 1 << min(7, (_SQLITE_VARIABLES // 40).bit_length() - 1)
 
 
 def _chunk_sizes(count: int) -> list[int]:
@@ -151,7 +156,8 @@ def _multi_row_insert(columns: tuple[str, ...], count: int) -> str:
 
 
 def insert_logs(conn: Connection, rows: list[Row]) -> None:
-    """Insert rows whose bodies ``bodies.pack`` has prepared (synchronous: inside ``Database.write_batch``)."""
+    """Insert rows whose bodies ``bodies.pack`` has prepared (synchronous: inside
+    ``Database.write_batch``)."""
     if not rows:
         return
     if conn.dialect.name == "sqlite":
@@ -167,7 +173,8 @@ def insert_logs(conn: Connection, rows: list[Row]) -> None:
         for size in _chunk_sizes(len(rows)):
             chunk = rows[start:start + size]
             start += size
-            driver.execute(_multi_row_insert(columns, size), tuple(chain.from_iterable(map(values, chunk)))).close()
+            params = tuple(chain.from_iterable(map(values, chunk)))
+            driver.execute(_multi_row_insert(columns, size), params).close()
         driver.execute("SELECT 1").close()  # evicts the cached INSERT, freeing its copies of the bodies
         return
     conn.execute(insert(T), rows)  # executemany: one statement, many rows
@@ -200,25 +207,29 @@ async def get_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_i
     return {**bodies.unpack(row), "payload_collected": payload_collected}
 
 
-async def update_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str, values: Row) -> None:
+async def update_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str,
+                     values: Row) -> None:
     await conn.execute(update(T).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id,
                                        T.c.id == log_id).values(**values))
 
 
-def _delete(condition: Any, order_by: str = "created_at", descending: bool = False, limit: int | None = None) -> Any:
+def _delete(condition: Any, order_by: str = "created_at", descending: bool = False,
+            limit: int | None = None) -> Any:
     if limit is None:
         return delete(T).where(condition)
     chosen = select(T.c.id).where(condition).order_by(*_order(order_by, descending)).limit(limit)
     return delete(T).where(T.c.id.in_(chosen.scalar_subquery()))
 
 
-async def delete_logs(conn: AsyncConnection, condition: Any, order_by: str = "created_at", descending: bool = False,
+async def delete_logs(conn: AsyncConnection, condition: Any, order_by: str = "created_at",
+                      descending: bool = False,
                       limit: int | None = None) -> int:
     return int((await conn.execute(_delete(condition, order_by, descending, limit))).rowcount or 0)
 
 
 def _count(account_id: str, gateway_id: str) -> Any:
-    return select(func.count()).select_from(T).where(T.c.account_id == account_id, T.c.gateway_id == gateway_id)
+    return select(func.count()).select_from(T).where(T.c.account_id == account_id,
+                                                     T.c.gateway_id == gateway_id)
 
 
 async def count_logs(conn: AsyncConnection, account_id: str, gateway_id: str) -> int:
