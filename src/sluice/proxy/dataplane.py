@@ -27,7 +27,7 @@ from sluice.clock import new_ulid
 from sluice.envelope import gateway_error_body
 from sluice.errors import GatewayError
 from sluice.providers.usage import SSEUsage
-from sluice.proxy import caching, options
+from sluice.proxy import caching, options, paths
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
 from sluice.proxy.credentials import choose
 from sluice.proxy.exchange import Exchange, NullObserver, Observer
@@ -193,6 +193,7 @@ class DataPlane:
         exchange.provider = slug
         rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
         exchange.path = rest
+        paths.check(rest, paths.FRAGMENT_KEY in scope)  # before any key is chosen: nothing leaves on a refusal
         try:
             url = provider.upstream_url(rest, scope.get("query_string", b"").decode("latin-1"), account_id)
         except ValueError as exc:
