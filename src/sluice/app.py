@@ -18,6 +18,7 @@ from sluice.observe import Observability
 from sluice.observe.endpoint import serve_metrics
 from sluice.providers.registry import load_catalog
 from sluice.proxy import DataPlane
+from sluice.secrets.keycheck import check_keyring
 from sluice.secrets.keyfile import load_keyring
 from sluice.services import Services
 from sluice.settings import Settings
@@ -40,10 +41,11 @@ class SluiceApp:
 
     async def startup(self) -> None:
         db = await open_database(self.settings.database_url)
-        self.services = Services(
-            settings=self.settings, db=db, keyring=load_keyring(self.settings),
-            catalog=load_catalog(self.settings.upstream_overrides),
-        )
+        keyring = load_keyring(self.settings)
+        async with db.begin() as conn:
+            await check_keyring(conn, keyring, self.settings)  # never serve with a key that opens nothing
+        self.services = Services(settings=self.settings, db=db, keyring=keyring,
+                                 catalog=load_catalog(self.settings.upstream_overrides))
         self.observability = Observability(self.settings, db)
         self.observability.install(self.services.extras)  # observer, activity, cache, metrics, on_gateway_delete
         await self.observability.start()
