@@ -45,6 +45,8 @@ def _text(value: str | None, limit: int) -> str | None:
 
 def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in exchange.request_headers.items()}
+    matcher = exchange.key_matcher
+    metadata = custom.metadata_text(custom.parse_metadata(headers.get("cf-aig-metadata")))
     usage = exchange.usage
     tokens_in = usage.tokens_in if usage else None
     tokens_out = usage.tokens_out if usage else None
@@ -67,7 +69,7 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "provider": exchange.provider,
         "model": _text(model, 256),
         "model_type": model_type(exchange.path),
-        "path": redact.clean_path(exchange.path),
+        "path": redact.clean_path(exchange.path, matcher),
         "method": exchange.method.upper()[:16],
         "status_code": exchange.status_code or None,
         "success": bool(exchange.success),
@@ -78,7 +80,7 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "tokens_out": tokens_out,
         "cost": cost,
         "custom_cost": custom_cost is not None and not exchange.cached,
-        "metadata": custom.metadata_text(custom.parse_metadata(headers.get("cf-aig-metadata"))),
+        "metadata": redact.redact_text(metadata, matcher),
         "request_content_type": _text(headers.get("content-type"), 255),
         "response_content_type": _text(exchange.response_content_type, 255),
         "request_type": "stream" if exchange.stream else "sync",
@@ -88,13 +90,13 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "config_id": exchange.config_id,
         "request_size": max(exchange.request_size, len(exchange.request_body)),
         "response_size": max(exchange.response_size, len(exchange.response_body)),
-        "request_body": redact.redact_body(bytes(exchange.request_body)),
+        "request_body": redact.redact_body(bytes(exchange.request_body), matcher),
         # A packed body was redacted before it was compressed (LogSink.record).
         "response_body": exchange.response_body if exchange.response_packed
-        else redact.redact_body(bytes(exchange.response_body)),
+        else redact.redact_body(bytes(exchange.response_body), matcher),
         "body_codec": bodies.RESPONSE if exchange.response_packed else 0,
         "feedback": None,
         "score": None,
         "step": None,
-        "error": _text(exchange.error, 1024),
+        "error": redact.redact_text(_text(exchange.error, 1024), matcher),
     }

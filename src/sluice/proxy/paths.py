@@ -9,12 +9,14 @@ the provider), so it is refused too. Pure: the data plane calls ``check`` before
 
 from __future__ import annotations
 
+import re
 from urllib.parse import unquote
 
 from sluice.errors import GatewayError
 
 FRAGMENT_KEY = "sluice.fragment"  # set in the scope by http_protocol.py when the target held a '#'
 DOTS = frozenset({".", ".."})
+_RAW_DOTS = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")
 DECODE_ROUNDS = 2  # once as the upstream would, once more for a double-encoding proxy in between
 
 
@@ -29,8 +31,8 @@ def _pieces(segment: str) -> list[str]:
 
 
 def has_dot_segment(path: str) -> bool:
-    if "." not in path and "%" not in path:  # the common path: nothing to decode
-        return False
+    if "%" not in path and "\\" not in path:  # the common path: nothing to decode, one regex at most
+        return "." in path and _RAW_DOTS.search(path) is not None
     return any(piece in DOTS for segment in path.split("/") for piece in _pieces(segment))
 
 

@@ -19,6 +19,7 @@ from sluice.errors import CryptoError
 from sluice.identity.permissions import AI_GATEWAY_RUN
 from sluice.providers.registry import Provider
 from sluice.secrets.crypto import Keyring
+from sluice.secrets.matcher import EMPTY, KeyMatcher
 from sluice.secrets.vault import open_row
 from sluice.store import queries
 
@@ -82,6 +83,8 @@ class TokenState:
 class AccountState:
     gateways: dict[str, GatewayState]
     tokens: dict[str, TokenState]  # value hash -> token
+    # Finds this account's stored key values in bytes: error bodies relayed, request logs written.
+    key_matcher: KeyMatcher = EMPTY
 
 
 def _epoch(stamp: str | None) -> float | None:
@@ -158,7 +161,8 @@ async def load_account(conn: AsyncConnection, account_id: str) -> tuple[list, li
 
 
 def build_account(gateways: list, configs: list, plaintext: dict[str, str],
-                  tokens: list, catalog: dict[str, Provider]) -> AccountState:
+                  tokens: list, catalog: dict[str, Provider],
+                  key_matcher: KeyMatcher = EMPTY) -> AccountState:
     by_gateway: dict[str, list[dict[str, Any]]] = {}
     for row in configs:
         by_gateway.setdefault(row["gateway_id"], []).append(row)
@@ -170,4 +174,4 @@ def build_account(gateways: list, configs: list, plaintext: dict[str, str],
             token_states[row["value_hash"]] = token_state(row)
         except (ValueError, TypeError):
             log.warning("token row unreadable; ignored", token_id=row.get("id"))
-    return AccountState(gateways=states, tokens=token_states)
+    return AccountState(gateways=states, tokens=token_states, key_matcher=key_matcher)
