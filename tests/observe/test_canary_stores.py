@@ -104,12 +104,12 @@ def test_echoed_keys_of_any_shape_are_stored_nowhere(cf, server, api,  # type: i
     install(api, gateway, keys)
     marker = f"marker-{secrets.token_hex(8)}"
     responses = echo_traffic(server, gateway, keys, headers={"cf-aig-metadata": f'{{"marker":"{marker}"}}'})
-    # a 2xx whose logged request body quotes a stored key (a prompt pasting it): masked by the log writer
+    # a 2xx whose logged request (body, user agent) quotes a stored key: masked by the log writer
     with httpx.Client(timeout=30) as client:
         for (provider, alias), key in keys.items():
             pasted = client.post(f"{gateway_url(server, gateway, provider)}/{PATHS[provider]}",
                                  json={**BODY, "messages": [{"role": "user", "content": f"my key is {key}"}]},
-                                 headers={"cf-aig-byok-alias": alias})
+                                 headers={"cf-aig-byok-alias": alias, "user-agent": f"pasted/{key}"})
             assert pasted.status_code == 200, pasted.text
             responses.append(pasted)
     ids = [response.headers["cf-aig-log-id"] for response in responses]
@@ -137,7 +137,7 @@ def test_echoed_keys_of_any_shape_are_stored_nowhere(cf, server, api,  # type: i
 
     assert marker in logs_api and marker.encode() in database  # the search looks at the right bytes
     assert "Incorrect API key provided" in logs_api and "[REDACTED]" in logs_api  # the echoes were logged
-    assert logs_api.count("my key is [REDACTED]") >= len(keys)
+    assert logs_api.count("my key is [REDACTED]") >= len(keys) and "pasted/[REDACTED]" in logs_api
     for key in keys.values():
         assert key not in logs_api, "a stored key in the Logs API"
         assert key.encode() not in database, "a stored key in the database file"

@@ -68,7 +68,11 @@ def test_stored_logs_mask_values_also_inside_a_compressed_body() -> None:
     out = redact.redact_body(packed, matcher)
     assert out != packed and NO_SHAPE.encode() not in out and MASK in out
     assert redact.redact_body(gzip.compress(b"nothing here"), matcher).startswith(codings.GZIP_MAGIC)
-    assert redact.clean_path(f"files/{NO_SHAPE}?key={NO_SHAPE}", matcher) == "files/[REDACTED]"
+    row = {"path": redact.clean_path(f"files/{NO_SHAPE}?key={NO_SHAPE}"), "user_agent": f"x/{NO_SHAPE}",
+           "error": "fine", "event_id": None}
+    redact.redact_fields(row, ("path", "user_agent", "error", "event_id"), matcher)
+    assert row == {"path": "files/[REDACTED]", "user_agent": "x/[REDACTED]", "error": "fine",
+                   "event_id": None}
 
 
 def test_error_bodies_relay_untouched_unless_they_hold_a_value() -> None:

@@ -31,6 +31,11 @@ _MODEL_TYPES = (  # first match on the provider path wins
 )
 
 
+# Text a caller or a provider controls: searched for the account's stored key values.
+TEXT_FIELDS = ("model", "path", "metadata", "request_content_type", "response_content_type", "user_agent",
+               "event_id", "error")
+
+
 def model_type(path: str) -> str | None:
     lowered = path.lower()
     for marker, kind in _MODEL_TYPES:
@@ -46,7 +51,6 @@ def _text(value: str | None, limit: int) -> str | None:
 def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in exchange.request_headers.items()}
     matcher = exchange.key_matcher
-    metadata = custom.metadata_text(custom.parse_metadata(headers.get("cf-aig-metadata")))
     usage = exchange.usage
     tokens_in = usage.tokens_in if usage else None
     tokens_out = usage.tokens_out if usage else None
@@ -61,7 +65,7 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
     else:
         price = (prices or default_table()).price(exchange.provider, model)
         cost = price.cost(tokens_in, tokens_out) if price and (tokens_in is not None or tokens_out is not None) else None
-    return {
+    row = {
         "id": exchange.log_id,
         "account_id": exchange.account_id,
         "gateway_id": exchange.gateway_id,
@@ -69,7 +73,7 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "provider": exchange.provider,
         "model": _text(model, 256),
         "model_type": model_type(exchange.path),
-        "path": redact.clean_path(exchange.path, matcher),
+        "path": redact.clean_path(exchange.path),
         "method": exchange.method.upper()[:16],
         "status_code": exchange.status_code or None,
         "success": bool(exchange.success),
@@ -80,7 +84,7 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "tokens_out": tokens_out,
         "cost": cost,
         "custom_cost": custom_cost is not None and not exchange.cached,
-        "metadata": redact.redact_text(metadata, matcher),
+        "metadata": custom.metadata_text(custom.parse_metadata(headers.get("cf-aig-metadata"))),
         "request_content_type": _text(headers.get("content-type"), 255),
         "response_content_type": _text(exchange.response_content_type, 255),
         "request_type": "stream" if exchange.stream else "sync",
@@ -98,5 +102,8 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "feedback": None,
         "score": None,
         "step": None,
-        "error": redact.redact_text(_text(exchange.error, 1024), matcher),
+        "error": _text(exchange.error, 1024),
     }
+    if matcher is not None:
+        redact.redact_fields(row, TEXT_FIELDS, matcher)
+    return row

@@ -100,14 +100,21 @@ def redact_stored(body: bytes, matcher: KeyMatcher) -> bytes:
     return body
 
 
-def redact_text(text: str | None, matcher: KeyMatcher | None) -> str | None:
-    if not text or matcher is None:
-        return text
-    raw = text.encode()
-    found = matcher.spans(raw)
-    return mask(raw, found).decode(errors="replace") if found else text
+def redact_fields(row: dict[str, Any], names: tuple[str, ...], matcher: KeyMatcher) -> None:
+    """Mask stored key values in the row's text fields, in place: one scan over all of them, and
+    field by field only when that finds something."""
+    texts = [row[name] for name in names if row.get(name)]
+    if not texts or not matcher.spans("\0".join(texts).encode()):
+        return
+    for name in names:
+        value = row.get(name)
+        if value:
+            raw = value.encode()
+            found = matcher.spans(raw)
+            if found:
+                row[name] = mask(raw, found).decode(errors="replace")
 
 
-def clean_path(path: str, matcher: KeyMatcher | None = None) -> str:
+def clean_path(path: str) -> str:
     """The provider path without its query string (query parameters may carry a key)."""
-    return redact_text(path.split("?", 1)[0], matcher)[:2048]  # type: ignore[index]
+    return path.split("?", 1)[0][:2048]
