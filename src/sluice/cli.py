@@ -48,6 +48,17 @@ def _print_bootstrap(creds: Any, as_json: bool) -> None:
            f"  email:      {creds.email}\n  api_key:    {creds.api_key}")
 
 
+def _initialise(initialise: Any, settings: Settings, *args: str) -> Any:
+    """``bootstrap.initialise``; a master key that cannot open the database stops with exit code 2."""
+    from sluice.errors import MasterKeyError
+
+    try:
+        return asyncio.run(initialise(settings, *args))
+    except MasterKeyError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def init(data_dir: Optional[Path] = DataDir,
          email: str = typer.Option("admin@example.com", help="Admin user email."),
@@ -55,7 +66,7 @@ def init(data_dir: Optional[Path] = DataDir,
     """Create the data dir, master key file, database, first account, user and admin token."""
     from sluice.bootstrap import initialise
 
-    creds = asyncio.run(initialise(_settings(data_dir), email))
+    creds = _initialise(initialise, _settings(data_dir), email)
     if creds is None:
         _print({"initialised": False, "message": "already initialised"}, as_json,
                "Already initialised; nothing changed "
@@ -76,7 +87,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
 
     settings = _settings(data_dir)
     configure_logging(settings)
-    creds = asyncio.run(initialise(settings))
+    creds = _initialise(initialise, settings)
     if creds is not None:
         _print_bootstrap(creds, False)
         sys.stdout.flush()
@@ -85,7 +96,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     # exec, not uvicorn.run(): the server starts in a fresh interpreter (same pid) without the CLI's
     # modules loaded (measured: ~10 MiB less resident memory per process).
     argv = [sys.executable, "-m", "uvicorn", "sluice.asgi:app", "--host", host, "--port", str(port),
-            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+            "--workers", str(workers), "--loop", "uvloop", "--lifespan", "on",
+            "--http", "sluice.http_protocol:HttpProtocol",  # httptools, telling the app about a '#'
             "--no-access-log", "--log-level", "warning", "--no-server-header",
             "--no-proxy-headers"]  # measured: its per-request middleware cost; Sluice reads no X-Forwarded-*
     os.execv(sys.executable, argv)

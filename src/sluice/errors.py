@@ -11,7 +11,9 @@
     │   ├── AuthenticationError  401 / 10000
     │   └── Forbidden            403 / 10000 or 9109
     ├── GatewayError             data plane (AiGatewayError body: internalCode 2001..2010)
-    └── CryptoError              a secret could not be decrypted (never says why in detail)
+    ├── CryptoError              a secret could not be decrypted (never says why in detail)
+    └── MasterKeyError           start-up refused: the master key is missing or does not open the
+                                 stored secrets (the message names the setting or key file)
 """
 
 from __future__ import annotations
@@ -96,3 +98,8 @@ class GatewayError(SluiceError):
 
 class CryptoError(SluiceError):
     """A ciphertext did not authenticate under any loaded key (wrong key, tampered or moved row)."""
+
+
+class MasterKeyError(SluiceError):
+    """The master key this process loaded cannot open the stored secrets (or is missing for an
+    initialised database). Start-up stops: a new key would make every stored key unreadable."""

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
+from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
@@ -57,6 +58,15 @@ def _master_keys(value: str) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
+def _public_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL, e.g. https://gateway.example.com")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must not hold a query, a fragment or credentials")
+    return value.strip().rstrip("/")
+
+
 # (name, default, cast, help) — docs/settings.md lists every one; a test checks that.
 SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("data_dir", "./data", str, "Data directory: SQLite database and master key file."),
@@ -77,6 +87,8 @@ SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("log_buffer_max_bytes", str(16 * 1024 * 1024), _positive_int,
      "Request logs held in memory before dropping (bytes)."),
     ("cache_max_bytes", str(64 * 1024 * 1024), _positive_int, "In-memory response cache size (bytes, LRU)."),
+    ("public_url", None, _public_url, "Public base URL of this gateway, for gateway URLs the API returns "
+                                      "(default: taken from the request's Host)."),
 )
 
 
@@ -97,6 +109,7 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     log_buffer_max_bytes: int = 16 * 1024 * 1024
     cache_max_bytes: int = 64 * 1024 * 1024
+    public_url: str | None = None  # without a trailing slash
     upstream_overrides: Mapping[str, str] = field(default_factory=dict)
 
     @property
