@@ -81,7 +81,10 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     # exec, not uvicorn.run(): the server starts in a fresh interpreter (same pid) without the CLI's
     # modules loaded (measured: ~10 MiB less resident memory per process).
     argv = [sys.executable, "-m", "uvicorn", "sluice.asgi:app", "--host", host, "--port", str(port),
-            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+            "--workers", str(workers), "--loop", "uvloop", "--lifespan", "on",
+            # httptools, with header, timeout and connection limits (docs/security.md)
+            "--http", "sluice.protocol:LimitedHttpToolsProtocol",
+            "--timeout-keep-alive", str(settings.keep_alive_timeout_s),
             "--no-access-log", "--log-level", "warning", "--no-server-header",
             "--no-proxy-headers"]  # measured: its per-request middleware cost; Sluice reads no X-Forwarded-*
     os.execv(sys.executable, argv)
