@@ -34,6 +34,18 @@ def _settings(data_dir: Optional[Path]) -> Settings:
         raise typer.Exit(2) from None
 
 
+def _initialise(settings: Settings, email: str | None = None) -> Any:
+    """Prepare the data dir and database; a problem there is one line naming the path or URL, exit 2."""
+    from sluice.bootstrap import initialise
+    from sluice.startup import StartupError
+
+    try:
+        return asyncio.run(initialise(settings) if email is None else initialise(settings, email))
+    except StartupError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _print(data: Any, as_json: bool, text: str) -> None:
     typer.echo(json.dumps(data, indent=2) if as_json else text)
 
@@ -51,9 +63,7 @@ def _print_bootstrap(creds: Any, as_json: bool) -> None:
 def init(data_dir: Optional[Path] = DataDir, email: str = typer.Option("admin@example.com", help="Admin user email."),
          as_json: bool = AsJson) -> None:
     """Create the data dir, master key file, database, first account, user and admin token."""
-    from sluice.bootstrap import initialise
-
-    creds = asyncio.run(initialise(_settings(data_dir), email))
+    creds = _initialise(_settings(data_dir), email)
     if creds is None:
         _print({"initialised": False, "message": "already initialised"}, as_json,
                "Already initialised; nothing changed (credentials are stored hashed and cannot be shown again).")
@@ -68,12 +78,11 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
           workers: int = typer.Option(1, help="Worker processes (they share state through the database)."),
           ) -> None:
     """Run the gateway and management API (initialises the data dir on first start)."""
-    from sluice.bootstrap import initialise
     from sluice.logging import configure_logging
 
     settings = _settings(data_dir)
     configure_logging(settings)
-    creds = asyncio.run(initialise(settings))
+    creds = _initialise(settings)
     if creds is not None:
         _print_bootstrap(creds, False)
         sys.stdout.flush()
