@@ -119,7 +119,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.deadline = 0  # watchdog tick at which this connection is closed; 0: none
         self._reading_head = True  # bytes now arriving belong to a request line or headers
         self._head_bytes = 0  # bytes received while reading the head (bounds httptools' buffering)
-        self._header_bytes = 0  # exact bytes of this request's header names and values
+        self._message_begun = False  # the current request's first byte has been parsed
+        self._head_uncounted = False  # the head began inside a chunk that was not counted (pipelining)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -130,6 +131,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         if self._reading_head:
+            if not self._message_begun:
+                self._head_uncounted = False  # the head starts in this chunk: it is counted whole
             self._head_bytes += len(data)
         self._unset_keepalive_if_required()
         try:
@@ -154,25 +157,22 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._header_bytes = 0
+        self._message_begun = True
         self.deadline = self._watchdog.tick + self._header_ticks
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        # uvicorn's on_header, inlined (one call less per header), plus the two caps.
-        self._header_bytes += len(name) + len(value)
-        if self._header_bytes > self._header_max_bytes or len(self.headers) >= self._header_max_count:
-            raise HeadTooLarge()
-        name = name.lower()
-        if name == b"expect" and value.lower() == b"100-continue":
-            self.expect_100_continue = True
-        self.headers.append((name, value))
-
     def on_headers_complete(self) -> None:
-        if self._header_bytes + len(self.url) > self._header_max_bytes:
+        # Integer checks only, as a rule: the exact size is summed only when the bytes received say
+        # the head may be over the limit (or were not all counted).
+        if len(self.headers) > self._header_max_count or (
+                (self._head_bytes > self._header_max_bytes or self._head_uncounted)
+                and self._head_size() > self._header_max_bytes):
             raise HeadTooLarge()
         self._reading_head = False
         self.deadline = self._watchdog.tick + self._body_ticks  # cleared at once when there is no body
         super().on_headers_complete()
+
+    def _head_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
 
     def on_body(self, body: bytes) -> None:
         self.deadline = self._watchdog.tick + self._body_ticks  # a pause, not the whole body, is timed
@@ -182,6 +182,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.deadline = 0
         self._reading_head = True
         self._head_bytes = 0
+        self._message_begun = False
+        self._head_uncounted = True  # unless the next head starts a new chunk (see data_received)
         super().on_message_complete()
 
     def expire(self, tick: int) -> None:
