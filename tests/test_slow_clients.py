@@ -223,6 +223,21 @@ def test_slowloris_trickle_is_closed_at_the_header_deadline(strict: Server) -> N
     assert reply == b"" or reply.startswith(b"HTTP/1.1 408 "), reply[:60]
 
 
+def test_a_pipelined_partial_head_never_cuts_into_a_streaming_response(strict: Server, strict_chat: str) -> None:
+    """The head timeout of a request pipelined behind a long stream fires only after that stream ends."""
+    body = json.dumps({**CHAT, "stream": True}).encode()
+    path = strict_chat.removeprefix(strict.url)
+    sock = connect(strict, f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                           f"x-mock-fault: stream-slow:{int(TIMEOUT_S * 700)}\r\n"
+                           f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+                           + b"GET /healthz HTTP/1.1\r\nX-Partial: ")
+    reply = read_reply(sock, timeout=TIMEOUT_S * 10)
+    sock.close()
+    assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
+    stream_end = reply.find(b"data: [DONE]")
+    assert stream_end > 0 and b"408" not in reply[:stream_end], reply[:2000]
+
+
 def test_a_paused_data_plane_body_times_out_and_stalls_nobody(strict: Server, strict_chat: str) -> None:
     path = strict_chat.removeprefix(strict.url)
     slow = connect(strict, f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"

@@ -195,7 +195,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         if self._reading_head:
-            if self._head_bytes:
+            if self.cycle is not None and not self.cycle.response_complete:
+                # a pipelined head behind a response still being sent (a stream): writing a 408 now
+                # would cut into that response; its head is timed once the response is done
+                self.deadline = tick + self._header_ticks
+            elif self._head_bytes:
                 self._refuse(HEAD_TIMEOUT)
             else:
                 self.transport.close()  # nothing sent at all: just hang up
