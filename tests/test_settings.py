@@ -56,3 +56,32 @@ def test_repr_hides_secrets(tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = load_settings({"SLUICE_DATA_DIR": str(tmp_path), "SLUICE_MASTER_KEY": key,
                               "SLUICE_BOOTSTRAP_TOKEN": "sluice_" + "x" * 40})
     assert key not in repr(settings) and "x" * 40 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SLUICE_LOG_FLUSH_INTERVAL_S", "0"),
+        ("SLUICE_LOG_FLUSH_INTERVAL_S", "0.001"),
+        ("SLUICE_LOG_FLUSH_INTERVAL_S", "nan"),
+        ("SLUICE_CHANGE_POLL_INTERVAL_S", "0"),
+        ("SLUICE_CHANGE_POLL_INTERVAL_S", "-1"),
+        ("SLUICE_HEADER_TIMEOUT_S", "0"),
+        ("SLUICE_BODY_TIMEOUT_S", "0"),
+        ("SLUICE_KEEP_ALIVE_TIMEOUT_S", "0"),
+        ("SLUICE_HEADER_MAX_BYTES", "0"),
+        ("SLUICE_HEADER_MAX_COUNT", "0"),
+        ("SLUICE_MAX_CONNECTIONS", "0"),
+    ],
+)
+def test_intervals_and_limits_have_minimums(tmp_path, variable: str, value: str) -> None:  # type: ignore[no-untyped-def]
+    """0 for a loop interval would spin a core at idle; 0 for a limit or timeout would refuse everything."""
+    with pytest.raises(SettingsError) as info:
+        load_settings({"SLUICE_DATA_DIR": str(tmp_path), variable: value})
+    assert str(info.value).startswith(f"{variable}: must be")
+
+
+def test_interval_minimums_are_accepted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings({"SLUICE_DATA_DIR": str(tmp_path), "SLUICE_LOG_FLUSH_INTERVAL_S": "0.01",
+                              "SLUICE_CHANGE_POLL_INTERVAL_S": "0.05"})
+    assert settings.log_flush_interval_s == 0.01 and settings.change_poll_interval_s == 0.05

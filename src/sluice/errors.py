@@ -7,7 +7,9 @@
     │   ├── NoRoute              404 / 7003
     │   ├── MethodNotAllowed     405 / 7005
     │   ├── Conflict             409 / 7009 (+ x-should-retry: false)
-    │   ├── BodyTooLarge         413 / 7010
+    │   ├── BodyTooLarge         413 / 7010 (+ connection: close: the rest is never read)
+    │   ├── RequestTimeout       408 / 7000 (+ connection: close)
+    │   ├── ClientClosed         400 / 7000 the client went away mid-body (nobody reads the answer)
     │   ├── AuthenticationError  401 / 10000
     │   └── Forbidden            403 / 10000 or 9109
     ├── GatewayError             data plane (AiGatewayError body: internalCode 2001..2010)
@@ -67,6 +69,22 @@ class Conflict(ApiError):
 
 class BodyTooLarge(ApiError):
     status, code, default_message = 413, 7010, "Request body too large"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}
+
+
+class RequestTimeout(ApiError):
+    status, code, default_message = 408, 7000, "Request Timeout"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}
+
+
+class ClientClosed(ApiError):
+    status, code, default_message = 400, 7000, "The client closed the connection before the body ended"
 
 
 class AuthenticationError(ApiError):

@@ -14,7 +14,7 @@ from urllib.parse import unquote
 
 from sluice.errors import GatewayError
 
-FRAGMENT_KEY = "sluice.fragment"  # set in the scope by http_protocol.py when the target held a '#'
+FRAGMENT_KEY = "sluice.fragment"  # set in the scope by protocol.py when the target held a '#'
 DOTS = frozenset({".", ".."})
 _RAW_DOTS = re.compile(r"(?:^|/)\.{1,2}(?:/|$)")
 DECODE_ROUNDS = 2  # once as the upstream would, once more for a double-encoding proxy in between
