@@ -115,3 +115,13 @@ def test_threads_scanning_at_once_each_see_every_match() -> None:
     for worker in workers:
         worker.join()
     assert counts == [4] * 80
+
+
+def test_values_longer_than_hyperscan_takes_are_matched_too() -> None:
+    """A provider config may hold a 64 KiB secret; building the matcher must not fail on it (it did:
+    hyperscan refuses literals over 16,000 bytes, and every reload of that account failed)."""
+    long_ascii, long_utf8 = "k" * 65_536, "é" * 32_768
+    matcher = KeyMatcher([long_ascii, long_utf8, "sk-short-but-real"])
+    body = b"<" + long_ascii.encode() + b"> " + long_utf8.encode() + b" sk-short-but-real"
+    assert matcher.redact(body) == b"<[REDACTED]> [REDACTED] [REDACTED]"
+    assert matcher.redact(b"k" * 100) == b"k" * 100

@@ -22,6 +22,7 @@ from urllib.parse import quote
 
 MASK = b"[REDACTED]"
 MIN_LENGTH = 8
+SIMD_MAX = 16_000  # hyperscan refuses longer literals ("Pattern length exceeds limit")
 
 try:
     import hyperscan
@@ -68,7 +69,7 @@ class KeyMatcher:
     """Immutable; safe to share between requests and threads (a second thread scanning at the same
     time gets a scratch space of its own)."""
 
-    __slots__ = ("count", "longest", "_database", "_pattern", "_local")
+    __slots__ = ("_database", "_local", "_long", "_pattern", "count", "longest")
 
     def __init__(self, values: Iterable[str]) -> None:
         literals = sorted({form for value in values for form in forms(value)}, key=len, reverse=True)
@@ -77,15 +78,25 @@ class KeyMatcher:
         self._database: Any = None
         self._pattern: re.Pattern[bytes] | None = None
         self._local = threading.local()
+        # Values too long for hyperscan (a provider accepts keys up to 64 KiB) are found by a plain
+        # substring search: rare, and bytes.find is linear.
+        self._long = [literal for literal in literals if len(literal) > SIMD_MAX] if hyperscan is not None else []
+        literals = [literal for literal in literals if len(literal) <= SIMD_MAX] if hyperscan is not None \
+            else literals
         if not literals:
             return
         if hyperscan is not None:
             database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
-            database.compile(expressions=literals, ids=list(range(len(literals))), elements=len(literals),
-                             flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(literals), literal=True)
-            self._database = database
-        else:  # pragma: no cover - longest first, so a value that contains another masks whole
-            self._pattern = re.compile(b"|".join(re.escape(literal) for literal in literals))
+            try:
+                database.compile(expressions=literals, ids=list(range(len(literals))), elements=len(literals),
+                                 flags=[hyperscan.HS_FLAG_SOM_LEFTMOST] * len(literals), literal=True)
+                self._database = database
+                return
+            except hyperscan.error:  # pragma: no cover - never fail to build: slower, but still masks
+                literals = [*literals, *self._long]
+                self._long = []
+        # longest first, so a value that contains another masks whole
+        self._pattern = re.compile(b"|".join(re.escape(literal) for literal in literals))
 
     def __bool__(self) -> bool:
         return self.count > 0
@@ -100,6 +111,13 @@ class KeyMatcher:
         if self._pattern is not None:  # pragma: no cover
             return [m.span() for m in self._pattern.finditer(body)]
         found: list[tuple[int, int]] = []
+        for literal in self._long:
+            start = body.find(literal)
+            while start >= 0:
+                found.append((start, start + len(literal)))
+                start = body.find(literal, start + 1)
+        if self._database is None:
+            return found
         try:  # the database's own scratch: all scans run on the event loop, so it is free (measured: a
             self._database.scan(body, match_event_handler=_collect, context=found)  # third of a scan)
         except hyperscan.ScratchInUseError:  # another thread is scanning: one of its own
