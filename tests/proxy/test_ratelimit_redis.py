@@ -158,7 +158,8 @@ async def test_script_is_reloaded_after_the_script_cache_is_flushed(limiter, raw
 
 async def test_outage_allows_fast_logs_once_and_recovers_by_itself(tmp_path: Path, prefix: str) -> None:
     server = RedisServer(tmp_path / "redis").start()
-    limiter = RedisRateLimiter(server.url, on_error="allow", prefix=prefix)  # the default 50 ms timeout
+    # 0.5 s, not the 50 ms default: this shared test machine stalls longer than 50 ms at times
+    limiter = RedisRateLimiter(server.url, on_error="allow", timeout_s=0.5, prefix=prefix)
     check = Check("outage", 2, DAY, "fixed")
     try:
         await limiter.start()
@@ -169,7 +170,7 @@ async def test_outage_allows_fast_logs_once_and_recovers_by_itself(tmp_path: Pat
         results = await admitted(limiter, [check], 20)
         waited = time.perf_counter() - began
         assert results == [None] * 20 and not limiter.health.up
-        assert waited < 1.0, f"20 requests on a hung Redis took {waited:.2f}s"  # one timeout, not twenty
+        assert waited < 2.0, f"20 requests on a hung Redis took {waited:.2f}s"  # one timeout, not twenty
         assert limiter.health.outages == 1 and limiter.health.decided_without_backend == 20
         server.resume()
         for _ in range(100):  # the probe PINGs every 0.25 s
@@ -185,7 +186,7 @@ async def test_outage_allows_fast_logs_once_and_recovers_by_itself(tmp_path: Pat
 
 async def test_outage_with_deny_refuses_limited_requests(tmp_path: Path, prefix: str) -> None:
     server = RedisServer(tmp_path / "redis").start()
-    limiter = RedisRateLimiter(server.url, on_error="deny", prefix=prefix)
+    limiter = RedisRateLimiter(server.url, on_error="deny", timeout_s=0.5, prefix=prefix)
     check = Check("deny", 100, DAY, "sliding")
     try:
         await limiter.start()
