@@ -1,6 +1,7 @@
 """Rate limits shared by every process and instance: one Redis, one atomic script per request.
 
-``admit`` sends all of a request's checks to Redis in one EVALSHA (one round trip). The script reads
+``admit`` sends all of a request's checks to Redis in one EVALSHA (one round trip; concurrent
+requests share round trips, ``batch.py``). The script reads
 Redis's own clock (``TIME``), so processes on machines with skewed clocks still agree on window
 edges, and decides exactly as ``local.py`` does:
 
@@ -35,6 +36,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from sluice.ratelimit.base import ADMITTED, BackendHealth, Check, Decision, Hits
+from sluice.ratelimit.batch import ScriptBatcher
 from sluice.ratelimit.local import retry_after
 
 log = structlog.get_logger("sluice.ratelimit")
@@ -126,8 +128,8 @@ class RedisRateLimiter:
         self._client = aioredis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
             retry=Retry(NoBackoff(), 0), health_check_interval=0)  # never retried: the outage policy decides
-        self._admit = self._client.register_script(ADMIT)
-        self._undo = self._client.register_script(UNDO)
+        self._admit = ScriptBatcher(self._client, ADMIT, timeout_s)
+        self._undo = ScriptBatcher(self._client, UNDO, timeout_s)
         self._prefix = prefix
         self._members = itertools.count()
         self._process = secrets.token_hex(6)  # makes sliding members unique across processes
@@ -154,7 +156,7 @@ class RedisRateLimiter:
         for check in checks:
             args += (check.limit, check.period_s * US, "s" if check.technique == "sliding" else "f")
         try:
-            reply = await self._admit(keys=keys, args=args)
+            reply = await self._admit(keys, args)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             self._down(exc)
             return self._without_backend(checks)
@@ -171,7 +173,7 @@ class RedisRateLimiter:
             return
         member, keys, markers = counted  # type: ignore[misc]
         try:
-            await self._undo(keys=keys, args=[member, *markers])
+            await self._undo(keys, [member, *markers])
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             self._down(exc)
 
