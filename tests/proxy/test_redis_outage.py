@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -21,7 +21,8 @@ from tests.support.redis_server import RedisServer
 from tests.support.server import MockUpstream, Server, upstream_env
 
 LIMIT = 5
-UNAVAILABLE = re.compile(r'sluice_rate_limit_store_unavailable_decisions_total\{policy="(\w+)",store="redis"\} (\S+)')
+UNAVAILABLE = re.compile(
+    r'sluice_rate_limit_store_unavailable_decisions_total\{policy="(\w+)",store="redis"\} (\S+)')
 
 
 @pytest.fixture()
@@ -64,8 +65,8 @@ def metric(srv: Server, pattern: re.Pattern[str]) -> dict[str, float]:
     return {m[1]: float(m[2]) for m in pattern.finditer(text)}
 
 
-def test_allow_keeps_serving_and_recovers(tmp_path: Path, redis_server: RedisServer, mock_upstream: MockUpstream,
-                                          redis_prefix: str) -> None:
+def test_allow_keeps_serving_and_recovers(tmp_path: Path, redis_server: RedisServer,
+                                          mock_upstream: MockUpstream, redis_prefix: str) -> None:
     srv = gateway_server(tmp_path, "allow", redis_server, mock_upstream, redis_prefix, "allow")
     try:
         with api(srv) as client:

@@ -8,11 +8,13 @@ the provider and 250 get 429 with Retry-After. Without Redis each process counte
 from __future__ import annotations
 
 import base64
+import os
 import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -41,7 +43,8 @@ def cluster_env_vars(pg_url: str, redis_env: dict[str, str], mock_upstream: Mock
 
 
 @pytest.fixture(scope="module")
-def instances(tmp_path_factory: pytest.TempPathFactory, cluster_env_vars: dict[str, str]) -> Iterator[list[Server]]:
+def instances(tmp_path_factory: pytest.TempPathFactory,
+              cluster_env_vars: dict[str, str]) -> Iterator[list[Server]]:
     root = tmp_path_factory.mktemp("scale-out")
     first = Server(root / "a", env=cluster_env_vars)
     first.init()
@@ -103,7 +106,8 @@ def urls(servers: list[Server], gateway: str) -> list[str]:
     return [f"{srv.url}/v1/{srv.account_id}/{gateway}/openai/models" for srv in servers]
 
 
-def test_key_rate_limit_is_exact_across_three_instances(instances: list[Server], upstream: MockUpstream) -> None:
+def test_key_rate_limit_is_exact_across_three_instances(instances: list[Server],
+                                                       upstream: MockUpstream) -> None:
     with api(instances[0]) as client:
         gateway = new_gateway(client)
         add_config(client, gateway, "openai", rate_limit=LIMIT, rate_limit_period=_fixed_period())
@@ -149,7 +153,7 @@ def test_limits_are_exact_through_workers(instances: list[Server], cluster_env_v
 
 def test_workers_without_redis_refuse_to_start(tmp_path: Path) -> None:
     result = sluice_cli("serve", "--data-dir", str(tmp_path / "d"), "--workers", "3", check=False,
-                        env={k: v for k, v in __import__("os").environ.items() if k != "SLUICE_REDIS_URL"})
+                        env={k: v for k, v in os.environ.items() if k != "SLUICE_REDIS_URL"})
     assert result.returncode == 2
     assert "SLUICE_REDIS_URL" in result.stderr and "3 times" in result.stderr
     assert "--allow-per-process-limits" in result.stderr

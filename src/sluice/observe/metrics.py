@@ -90,8 +90,9 @@ class RateLimitStoreCollector(Collector):
                                       "found unreachable.", labels=("store",))
         outages.add_metric((h.name,), h.outages)
         yield outages
-        decided = CounterMetricFamily("sluice_rate_limit_store_unavailable_decisions",
-                                      "Requests with a rate limit decided by SLUICE_RATE_LIMIT_ON_REDIS_ERROR "
-                                      "because the store could not be asked.", labels=("store", "policy"))
+        decided = CounterMetricFamily(
+            "sluice_rate_limit_store_unavailable_decisions", "Requests with a rate limit decided by "
+            "SLUICE_RATE_LIMIT_ON_REDIS_ERROR because the store could not be asked.",
+            labels=("store", "policy"))
         decided.add_metric((h.name, h.on_error), h.decided_without_backend)
         yield decided

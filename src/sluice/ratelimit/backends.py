@@ -13,6 +13,6 @@ def make_limiter(settings: Settings) -> RateLimiter:
     if settings.redis_url:
         from sluice.ratelimit.redis import RedisRateLimiter
 
-        return RedisRateLimiter(settings.redis_url, settings.rate_limit_on_redis_error, settings.redis_timeout_s,
-                                prefix=f"{settings.redis_key_prefix}rl:")
+        return RedisRateLimiter(settings.redis_url, settings.rate_limit_on_redis_error,
+                                settings.redis_timeout_s, prefix=f"{settings.redis_key_prefix}rl:")
     return LocalRateLimiter()

@@ -13,7 +13,8 @@ Implementations: ``local.LocalRateLimiter`` (exact, one process) and ``redis.Red
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Protocol, Sequence
+from collections.abc import Sequence
+from typing import Literal, Protocol
 
 Technique = Literal["fixed", "sliding"]
 

@@ -18,7 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError, ResponseError
 
-Call = tuple[tuple[Any, ...], asyncio.Future]
+Call = tuple[tuple[Any, ...], "asyncio.Future[Any]"]
 
 
 class ScriptBatcher:
@@ -30,9 +30,9 @@ class ScriptBatcher:
         self._queue: list[Call] = []
         self._sending = False
 
-    def __call__(self, keys: list[str], args: list[Any]) -> asyncio.Future:
+    def __call__(self, keys: list[str], args: list[Any]) -> asyncio.Future[Any]:
         """The reply of ``EVALSHA`` for these keys and args (the script is loaded when Redis lacks it)."""
-        future = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._queue.append((("EVALSHA", self._sha, len(keys), *keys, *args), future))
         if not self._sending:
             self._sending = True
@@ -48,7 +48,7 @@ class ScriptBatcher:
                     if missing:  # Redis restarted or its script cache was flushed: load and send again
                         await self._client.script_load(self._script)
                         await self._send(missing, load_missing=False)
-                except BaseException as exc:  # noqa: BLE001 — every waiting caller gets the failure
+                except BaseException as exc:  # every waiting caller gets the failure
                     for _, future in batch:
                         if not future.done():
                             future.set_exception(exc if isinstance(exc, Exception) else ConnectionError())
@@ -59,7 +59,7 @@ class ScriptBatcher:
 
     async def _send(self, batch: list[Call], load_missing: bool = True) -> list[Call]:
         pool = self._client.connection_pool
-        connection = await pool.get_connection()
+        connection = await pool.get_connection()  # type: ignore[no-untyped-call]
         missing: list[Call] = []
         try:
             async with asyncio.timeout(self._timeout_s):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from sluice.ratelimit.base import ADMITTED, BackendHealth, Check, Decision, Hits
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any, cast
 
 import redis.asyncio as aioredis
 import structlog
@@ -133,8 +134,9 @@ class RedisRateLimiter:
         self._prefix = prefix
         self._members = itertools.count()
         self._process = secrets.token_hex(6)  # makes sliding members unique across processes
-        self.health = BackendHealth("redis", on_error)
-        self._probe: asyncio.Task | None = None
+        self._state = BackendHealth("redis", on_error)
+        self.health: BackendHealth | None = self._state  # the protocol's view of the same object
+        self._probe: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Redis down at start is an outage like any other: the process starts and serves."""
@@ -148,7 +150,7 @@ class RedisRateLimiter:
     async def admit(self, checks: Sequence[Check]) -> Decision:
         if not checks:
             return ADMITTED
-        if not self.health.up:
+        if not self._state.up:
             return self._without_backend(checks)
         member = f"{self._process}:{next(self._members)}"
         keys = [redis_key(self._prefix, check) for check in checks]
@@ -157,39 +159,39 @@ class RedisRateLimiter:
             args += (check.limit, check.period_s * US, "s" if check.technique == "sliding" else "f")
         try:
             reply = await self._admit(keys, args)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
             return self._without_backend(checks)
         refused = int(reply[0])
         if refused:
             return Decision(refused=checks[refused - 1], retry_after=retry_after(int(reply[1]) / US))
         markers = ["s" if check.technique == "sliding" else str(int(marker))
-                   for check, marker in zip(checks, reply[1:])]
+                   for check, marker in zip(checks, reply[1:], strict=True)]
         return Decision(handle=Hits((member, keys, markers)))
 
     async def undo(self, decision: Decision) -> None:
         counted = decision.handle.take() if decision.handle is not None else None
-        if counted is None or not self.health.up:
+        if counted is None or not self._state.up:
             return
-        member, keys, markers = counted  # type: ignore[misc]
+        member, keys, markers = cast(tuple[str, list[str], list[str]], counted)
         try:
             await self._undo(keys, [member, *markers])
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
 
     def _without_backend(self, checks: Sequence[Check]) -> Decision:
-        self.health.decided_without_backend += 1
-        if self.health.on_error == "deny":
+        self._state.decided_without_backend += 1
+        if self._state.on_error == "deny":
             return Decision(refused=checks[0], retry_after=1.0, unavailable=True)
         return ADMITTED
 
     def _down(self, exc: BaseException) -> None:
-        if not self.health.up:
+        if not self._state.up:
             return
-        self.health.up = False
-        self.health.outages += 1
+        self._state.up = False
+        self._state.outages += 1
         log.error("rate-limit store unreachable: deciding rate limits by SLUICE_RATE_LIMIT_ON_REDIS_ERROR "
-                  "until it answers again", error=type(exc).__name__, on_error=self.health.on_error)
+                  "until it answers again", error=type(exc).__name__, on_error=self._state.on_error)
         if self._probe is None or self._probe.done():
             self._probe = asyncio.get_running_loop().create_task(self._recover(), name="redis-probe")
 
@@ -198,9 +200,9 @@ class RedisRateLimiter:
             await asyncio.sleep(PROBE_INTERVAL_S)
             try:
                 await self._client.ping()
-            except (RedisError, OSError, asyncio.TimeoutError):
+            except (RedisError, OSError, TimeoutError):
                 continue
-            self.health.up = True
+            self._state.up = True
             log.warning("rate-limit store reachable again: rate limits are shared again")
             return
 
