@@ -24,7 +24,8 @@ PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # Test tiers. `make test-fast` runs `-m "not server and not postgres"`: pure and in-process tests.
 # The two marks are applied here from what a test uses, so nobody has to remember them: `server`
 # when the test or one of its fixtures uses a server fixture or names a subprocess starter,
-# `postgres` when it uses `pg_url` or is parametrised on PostgreSQL.
+# `postgres` when it uses `pg_url` or is parametrised on PostgreSQL, `redis` when it uses `redis_prefix`
+# (through `redis_url` or `redis_env` too).
 SERVER_FIXTURES = frozenset({"server", "mock_upstream"})
 SUBPROCESS_STARTERS = frozenset({"Server", "MockUpstream", "sluice_cli", "subprocess"})
 FAST_TIER = os.environ.get("SLUICE_TEST_TIER") == "fast"
@@ -68,6 +69,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         on_postgres = any(isinstance(v, str) and v.startswith("postgres") for v in params.values())
         if "pg_url" in fixtures or on_postgres:
             item.add_marker(pytest.mark.postgres)
+        if "redis_prefix" in fixtures:
+            item.add_marker(pytest.mark.redis)
 
 
 class _NoServerProcess(subprocess.Popen):  # type: ignore[type-arg]
