@@ -29,7 +29,7 @@ test: $(STAMP) services
 ## Pure and in-process tests only (no server subprocess, no PostgreSQL): seconds, for the edit loop.
 ## tests/conftest.py marks the others `server`/`postgres` from the fixtures and helpers they use.
 test-fast: $(STAMP)
-	SLUICE_TEST_TIER=fast $(BIN)/python -m pytest -q -m "not server and not postgres"
+	SLUICE_TEST_TIER=fast $(BIN)/python -m pytest -q -m "not server and not postgres and not redis"
 
 ## The gate: lint, types, import layers, and a wheel that installs, serves and logs a request
 check: lint types layers wheel-smoke

@@ -3,10 +3,13 @@
     make bench      # or: .venv/bin/python bench/run.py [--duration 10] [--cells chat:1,chat:64,stream:64]
     make soak                       # 10 minutes at c=64: RSS and p99 per minute
     .venv/bin/python bench/run.py --compare-logging [--mode stream]   # request logging on vs off, same run
+    .venv/bin/python bench/run.py --redis redis://127.0.0.1:6379/0   # limits decided in Redis
 
 Pinning (2 cores): core 0 runs wrk and the mock (bench/fast_mock.py), core 1 runs Sluice. Sluice is
 configured as a real deployment is: gateway authentication on (cf-aig-authorization), a stored key
-injected, a per-key rate limit (high enough never to reject), request logging on. Needs `wrk`
+injected, a per-key rate limit (high enough never to reject), request logging on. With ``--redis``
+the limits are decided in Redis (SLUICE_REDIS_URL) and the gateway also has a sliding limit, so
+every request runs one Redis script for both limits. Needs `wrk`
 (Debian package `wrk`) and `taskset`.
 """
 
@@ -128,7 +131,7 @@ class Peer:
 class Stack:
     """The mock on core 0 and Sluice on core 1, configured like a real deployment."""
 
-    def __init__(self, mock_port: int, port: int) -> None:
+    def __init__(self, mock_port: int, port: int, redis_url: str = "") -> None:
         self.tmp = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
         self.mock_url = f"http://127.0.0.1:{mock_port}"
         self.mock = subprocess.Popen(_pin("0", [PY, str(HERE / "fast_mock.py"), "--port", str(mock_port)]),
@@ -136,6 +139,8 @@ class Stack:
         self.mock.stdout.readline()  # type: ignore[union-attr]
         env = {**os.environ, "SLUICE_UPSTREAM_OPENAI": f"{self.mock_url}/v1",
                "SLUICE_UPSTREAM_ANTHROPIC": self.mock_url, "SLUICE_LOG_LEVEL": "warning"}
+        if redis_url:  # its own key prefix, so a run never meets another run's counts
+            env.update(SLUICE_REDIS_URL=redis_url, SLUICE_REDIS_KEY_PREFIX=f"sluice-bench-{os.getpid()}:")
         data = self.tmp / "data"
         creds = json.loads(subprocess.run([PY, "-m", "sluice", "init", "--data-dir", str(data), "--json"],
                                           capture_output=True, text=True, check=True, env=env).stdout)
@@ -148,8 +153,10 @@ class Stack:
         account, admin = creds["account_id"], creds["api_token"]
         api = f"{self.url}/client/v4/accounts/{account}"
         for gateway_id, logs in ((GATEWAY, True), (GATEWAY_NO_LOGS, False)):
+            gateway_limit = {"rate_limiting_limit": 1_000_000_000, "rate_limiting_interval": 60,
+                             "rate_limiting_technique": "sliding"} if redis_url else {}
             _call("POST", f"{api}/ai-gateway/gateways", admin,
-                  {"id": gateway_id, "authentication": True, "collect_logs": logs})
+                  {"id": gateway_id, "authentication": True, "collect_logs": logs, **gateway_limit})
             _call("POST", f"{api}/ai-gateway/gateways/{gateway_id}/provider_configs", admin,
                   {"provider_slug": "openai", "alias": "default", "default_config": True,
                    "secret": "sk-bench-stored-key-0000000000000000", "rate_limit": 1_000_000_000,
@@ -260,13 +267,15 @@ def main() -> None:
                         help="instead of cells: logging on vs off (two gateways, alternating rounds)")
     parser.add_argument("--mode", default="chat", choices=("chat", "stream"),
                         help="what --compare-logging sends")
+    parser.add_argument("--redis", default="", help="Redis URL: rate limits (per key + a sliding gateway "
+                        "limit) decided by the shared Redis limiter on every request")
     parser.add_argument("--port", type=int, default=18790)
     parser.add_argument("--mock-port", type=int, default=18791)
     parser.add_argument("--peer", default=str(PEER), help="aiohttp pass-through to compare with ('' to skip)")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench needs wrk: apt-get install wrk")
-    stack = Stack(args.mock_port, args.port)
+    stack = Stack(args.mock_port, args.port, args.redis)
     try:
         if args.soak:
             soak(stack, args.soak)

@@ -24,7 +24,8 @@ PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # Test tiers. `make test-fast` runs `-m "not server and not postgres"`: pure and in-process tests.
 # The two marks are applied here from what a test uses, so nobody has to remember them: `server`
 # when the test or one of its fixtures uses a server fixture or names a subprocess starter,
-# `postgres` when it uses `pg_url` or is parametrised on PostgreSQL.
+# `postgres` when it uses `pg_url` or is parametrised on PostgreSQL, `redis` when it uses `redis_prefix`
+# (through `redis_url` or `redis_env` too).
 SERVER_FIXTURES = frozenset({"server", "mock_upstream"})
 SUBPROCESS_STARTERS = frozenset({"Server", "MockUpstream", "sluice_cli", "subprocess"})
 FAST_TIER = os.environ.get("SLUICE_TEST_TIER") == "fast"
@@ -68,6 +69,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         on_postgres = any(isinstance(v, str) and v.startswith("postgres") for v in params.values())
         if "pg_url" in fixtures or on_postgres:
             item.add_marker(pytest.mark.postgres)
+        if "redis_prefix" in fixtures:
+            item.add_marker(pytest.mark.redis)
 
 
 class _NoServerProcess(subprocess.Popen):  # type: ignore[type-arg]
@@ -151,3 +154,36 @@ def pg_url() -> Iterator[str]:
         pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
     yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+@pytest.fixture(scope="session")
+def redis_prefix() -> Iterator[str]:
+    """A key prefix of this test session's own on the shared Redis; its keys are deleted afterwards."""
+    import redis
+
+    prefix = f"sluice-test-{secrets.token_hex(4)}:"
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        client.ping()
+    except (redis.RedisError, OSError) as exc:  # fail loudly, never skip
+        pytest.fail(f"Redis on 127.0.0.1:6379 is unreachable: {exc}")
+    yield prefix
+    keys = list(client.scan_iter(f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_prefix: str) -> str:
+    """The real Redis; use ``redis_prefix`` (``SLUICE_REDIS_KEY_PREFIX`` for servers) for every key."""
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def redis_env(redis_url: str, redis_prefix: str) -> dict[str, str]:
+    """Environment for a server sharing its rate limits through this session's Redis keys."""
+    return {"SLUICE_REDIS_URL": redis_url, "SLUICE_REDIS_KEY_PREFIX": redis_prefix}

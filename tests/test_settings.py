@@ -35,11 +35,13 @@ def test_upstream_overrides_do_not_swallow_own_settings(tmp_path) -> None:  # ty
         ("SLUICE_DATABASE_URL", "mysql://x"),
         ("SLUICE_BOOTSTRAP_TOKEN", "abc"),
         ("SLUICE_UPSTREAM_OPENAI", "ftp://x"),
-        ("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0"),  # reserved: shared counters do not exist yet
         ("SLUICE_PUBLIC_URL", "gateway.example.com"),
         ("SLUICE_PUBLIC_URL", "https://gateway.example.com/?x=1"),
         ("SLUICE_PUBLIC_URL", "https://user:pass@gateway.example.com"),
         ("SLUICE_PUBLIC_URL", "https://gateway.example.com/#top"),
+        ("SLUICE_REDIS_URL", "http://user:hunter2secret@redis:6379"),
+        ("SLUICE_RATE_LIMIT_ON_REDIS_ERROR", "maybe"),
+        ("SLUICE_REDIS_TIMEOUT_S", "-1"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(tmp_path, variable: str, value: str) -> None:  # type: ignore[no-untyped-def]
@@ -54,8 +56,10 @@ def test_repr_hides_secrets(tmp_path) -> None:  # type: ignore[no-untyped-def]
 
     key = base64.b64encode(b"k" * 32).decode()
     settings = load_settings({"SLUICE_DATA_DIR": str(tmp_path), "SLUICE_MASTER_KEY": key,
-                              "SLUICE_BOOTSTRAP_TOKEN": "sluice_" + "x" * 40})
+                              "SLUICE_BOOTSTRAP_TOKEN": "sluice_" + "x" * 40,
+                              "SLUICE_REDIS_URL": "redis://:redis-password-42@127.0.0.1:6379/0"})
     assert key not in repr(settings) and "x" * 40 not in repr(settings)
+    assert settings.redis_url and "redis-password-42" not in repr(settings)
 
 
 @pytest.mark.parametrize(
@@ -85,3 +89,12 @@ def test_interval_minimums_are_accepted(tmp_path) -> None:  # type: ignore[no-un
     settings = load_settings({"SLUICE_DATA_DIR": str(tmp_path), "SLUICE_LOG_FLUSH_INTERVAL_S": "0.01",
                               "SLUICE_CHANGE_POLL_INTERVAL_S": "0.05"})
     assert settings.log_flush_interval_s == 0.01 and settings.change_poll_interval_s == 0.05
+
+
+def test_redis_settings_have_safe_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings({"SLUICE_DATA_DIR": str(tmp_path)})
+    assert settings.redis_url is None and settings.rate_limit_on_redis_error == "allow"
+    assert settings.redis_timeout_s == 0.05 and settings.redis_key_prefix == "sluice:"
+    denying = load_settings({"SLUICE_DATA_DIR": str(tmp_path), "SLUICE_RATE_LIMIT_ON_REDIS_ERROR": "DENY",
+                             "SLUICE_REDIS_URL": "redis://127.0.0.1:6379/3"})
+    assert denying.rate_limit_on_redis_error == "deny" and denying.redis_url == "redis://127.0.0.1:6379/3"

@@ -7,7 +7,9 @@ def test_health_and_ready(server: Server) -> None:
     import httpx
 
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
-    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    ready = httpx.get(f"{server.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "dependencies": {"database": "up"}}  # no Redis configured
 
 
 def test_seed_page_create_returns_documented_shape(api, gateway) -> None:  # type: ignore[no-untyped-def]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+import orjson
 import structlog
 from sluice import envelope
 from sluice.errors import ApiError
@@ -53,6 +54,8 @@ class SluiceApp:
         await observability.start()
         self.dataplane = DataPlane(self.services)
         self.services.on_change.add(self.dataplane.refresh)
+        if self.dataplane.limiter.health is not None:
+            observability.metrics.watch_rate_limit_store(self.dataplane.limiter.health)
         await self.dataplane.start()
         tune_gc()
         log.info("sluice ready", database=db.dialect, providers=len(self.services.catalog))
@@ -76,13 +79,22 @@ class SluiceApp:
             elif path == "/metrics":
                 await serve_metrics(scope, send, self.observability.metrics, self.settings.metrics_token)  # type: ignore[union-attr]
             elif path == "/readyz":
-                ready = await self.services.db.ping()  # type: ignore[union-attr]
-                await _json(send, 200 if ready else 503,
-                            b'{"status":"ready"}' if ready else b'{"status":"database unreachable"}')
+                await self._ready(send)
             else:
                 await self._management(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+
+    async def _ready(self, send: Any) -> None:
+        """Ready while the database answers. Each dependency is reported; a down rate-limit store
+        does not make the process unready (the data plane serves on, by the outage policy)."""
+        database = await self.services.db.ping()  # type: ignore[union-attr]
+        dependencies = {"database": "up" if database else "down"}
+        health = self.dataplane.limiter.health if self.dataplane is not None else None
+        if health is not None:
+            dependencies[health.name] = "up" if health.up else "down"
+        body = {"status": "ready" if database else "database unreachable", "dependencies": dependencies}
+        await _json(send, 200 if database else 503, orjson.dumps(body))
 
     def management(self) -> Any:
         """The management API (Starlette), built on its first request: a process that only serves

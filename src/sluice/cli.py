@@ -80,12 +80,24 @@ def init(data_dir: Optional[Path] = DataDir,
 def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
           port: int = typer.Option(8787, help="Port to listen on."),
           data_dir: Optional[Path] = DataDir,
-          workers: int = typer.Option(1, help="Worker processes (they share state through the database)."),
+          workers: int = typer.Option(
+              1, min=1, help="Worker processes (they share state through the database; rate limits through "
+                             "SLUICE_REDIS_URL)."),
+          allow_per_process_limits: bool = typer.Option(
+              False, "--allow-per-process-limits",
+              help="Start --workers N > 1 without SLUICE_REDIS_URL: every worker counts rate limits alone, "
+                   "so together they allow up to N times each limit."),
           ) -> None:
     """Run the gateway and management API (initialises the data dir on first start)."""
     from sluice.logging import configure_logging
 
     settings = _settings(data_dir)
+    if workers > 1 and not settings.redis_url and not allow_per_process_limits:
+        typer.echo(f"error: --workers {workers} without SLUICE_REDIS_URL: each worker would count rate "
+                   f"limits alone, so together they would allow up to {workers} times every limit. Set "
+                   "SLUICE_REDIS_URL to share the limits, or pass --allow-per-process-limits to accept that.",
+                   err=True)
+        raise typer.Exit(2)
     configure_logging(settings)
     creds = _initialise(settings)
     if creds is not None:

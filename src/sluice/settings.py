@@ -54,10 +54,10 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return cast
 
 
-def _not_implemented_yet(_value: str) -> None:
-    # Accepting it would promise limits shared across instances while each process counts alone.
-    raise ValueError("reserved for shared rate-limit counters, which are not implemented yet: rate limits "
-                     "and the response cache are per process; unset it")
+def _redis_url(value: str) -> str:
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return value
 
 
 def _master_keys(value: str) -> tuple[bytes, ...]:
@@ -83,7 +83,11 @@ def _public_url(value: str) -> str:
 SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("data_dir", "./data", str, "Data directory: SQLite database and master key file."),
     ("database_url", None, str, "sqlite:///PATH or postgresql://... (default: SQLite in the data dir)."),
-    ("redis_url", None, _not_implemented_yet, "Reserved (not implemented yet): setting it stops the start."),
+    ("redis_url", None, _redis_url, "redis://host:port/db: rate limits shared by every process using it."),
+    ("rate_limit_on_redis_error", "allow", _choice("allow", "deny"),
+     "While Redis cannot be reached: allow (limits not enforced) or deny (limited requests get 429)."),
+    ("redis_timeout_s", "0.05", _non_negative_float, "Redis connect and reply timeout (seconds)."),
+    ("redis_key_prefix", "sluice:", str, "Prefix of every Redis key (several clusters can share one Redis)."),
     ("master_key", None, _master_keys, "Base64 32-byte key-encryption key(s), comma-separated, active first."),
     ("bootstrap_token", None, str, "At init, use this value as the admin API token (must start sluice_)."),
     ("log_level", "info", _choice("debug", "info", "warning", "error"), "Process log level."),
@@ -113,6 +117,10 @@ SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
 class Settings:
     data_dir: Path = Path("./data")
     database_url: str = ""
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    rate_limit_on_redis_error: str = "allow"
+    redis_timeout_s: float = 0.05
+    redis_key_prefix: str = "sluice:"
     master_key: tuple[bytes, ...] = field(default=(), repr=False)
     bootstrap_token: str | None = field(default=None, repr=False)
     log_level: str = "info"

@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from sluice.errors import GatewayError
-from sluice.proxy.limits import admit, admit_key
+from sluice.proxy.limits import admit
 from sluice.proxy.state import GatewayState, StoredKey
 from sluice.ratelimit.local import LocalRateLimiter
 from tests.proxy.test_ratelimit_local import Clock
@@ -82,18 +82,26 @@ def test_key_limit_names_the_alias_and_gives_back_the_gateway_count() -> None:
     assert "'one'" in refused.value.message and "1 requests per 60s" in refused.value.message
 
 
-def test_a_key_limit_checked_after_a_cache_lookup_also_gives_back_the_gateway_count() -> None:
-    """With a cache plan the data plane admits the gateway first (key None) and the key after a miss."""
+def test_a_cache_hit_counts_against_the_gateway_only() -> None:
+    """After a cache lookup the data plane admits a hit with no key (it uses no stored key)."""
     limiter = LocalRateLimiter(Clock(WINDOW_START))
-    gw = gateway(limit=2, technique="fixed")
+    gw = gateway(limit=3, technique="fixed")
     key = stored_key(1)
-    asyncio.run(admit(limiter, gw, None))
-    asyncio.run(admit_key(limiter, gw, key))  # the key's one request
-    asyncio.run(admit(limiter, gw, None))
+    asyncio.run(admit(limiter, gw, None))  # a hit
+    asyncio.run(admit(limiter, gw, key))  # a miss: the key's one request
+    asyncio.run(admit(limiter, gw, None))  # a hit again: the key's limit does not apply
     with pytest.raises(GatewayError) as refused:
-        asyncio.run(admit_key(limiter, gw, key))
-    assert refused.value.internal_code == 2004
-    asyncio.run(admit(limiter, gw, None))  # the refused request's gateway count was given back
+        asyncio.run(admit(limiter, gw, None))
+    assert refused.value.internal_code == 2003
+
+
+def test_undo_gives_back_every_limit_of_the_decision() -> None:
+    limiter = LocalRateLimiter(Clock(WINDOW_START))
+    gw = gateway(limit=1, technique="sliding")
+    key = stored_key(1)
+    decision = asyncio.run(admit(limiter, gw, key))
+    asyncio.run(limiter.undo(decision))
+    assert outcomes(limiter, gw, key, 2) == [None, (2003, 60)]
 
 
 def test_no_limits_means_no_counting() -> None:

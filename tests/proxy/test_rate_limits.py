@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
 
 import httpx
+import pytest
 
 from tests.proxy.helpers import add_config, gateway_url, set_gateway, upstream_requests
 
@@ -94,3 +96,32 @@ def test_key_refusal_does_not_use_gateway_quota(server, api, gateway, upstream) 
 def test_unlimited_by_default(server, api, gateway, upstream) -> None:
     add_config(api, gateway, "openai")
     assert {r.status_code for r in _burst(gateway_url(server, gateway) + "/models", 10)} == {200}
+
+
+@pytest.mark.parametrize("limiter", ["in-process", "redis"])
+def test_a_request_whose_body_is_refused_is_taken_back(tmp_path, mock_upstream, redis_env,  # type: ignore[no-untyped-def]
+                                                        limiter) -> None:
+    """A body over SLUICE_MAX_BODY_BYTES sent without content-length is refused (413) while it is
+    read, after the limits counted it: the limiter's undo gives the request's hits back."""
+    from tests.proxy.test_scale_out_limits import api, new_gateway
+    from tests.support.server import Server, upstream_env
+
+    env = {**upstream_env(mock_upstream.url, ["openai"]), "SLUICE_MAX_BODY_BYTES": "1000",
+           **(redis_env if limiter == "redis" else {}), "SLUICE_REDIS_TIMEOUT_S": "5"}
+    srv = Server(tmp_path / "data", env=env).start(timeout=60)
+    try:
+        with api(srv) as client:
+            gateway = new_gateway(client)
+            add_config(client, gateway, "openai", rate_limit=2, rate_limit_period=_fixed_period())
+            set_gateway(client, gateway, rate_limiting_limit=2, rate_limiting_interval=PERIOD,
+                        rate_limiting_technique="sliding")
+        url = gateway_url(srv, gateway) + "/chat/completions"
+
+        def chunked(size: int) -> Iterator[bytes]:
+            yield b"x" * size  # a generator body: sent chunked, no content-length
+
+        refused = [httpx.post(url, content=chunked(5000), timeout=30) for _ in range(3)]
+        assert [r.status_code for r in refused] == [413] * 3
+        assert [httpx.post(url, content=b"{}", timeout=30).status_code for _ in range(3)] == [200, 200, 429]
+    finally:
+        srv.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from sluice.ratelimit.base import Check, Decision
 from sluice.ratelimit.local import LocalRateLimiter
 from sluice.ratelimit.local import retry_after
 
@@ -16,8 +17,14 @@ class Clock:
         return self.now
 
 
-def hits(limiter: LocalRateLimiter, n: int, limit: int, period: float, technique: str) -> list[float | None]:
-    return [limiter.hit_now("k", limit, period, technique) for _ in range(n)]  # type: ignore[arg-type]
+def hit_now(limiter: LocalRateLimiter, key: str, limit: int, period: int, technique: str) -> float | None:
+    """One request with one limit: None when admitted, else its Retry-After."""
+    decision = limiter.decide([Check(key, limit, period, technique)])  # type: ignore[arg-type]
+    return None if decision.refused is None else decision.retry_after
+
+
+def hits(limiter: LocalRateLimiter, n: int, limit: int, period: int, technique: str) -> list[float | None]:
+    return [hit_now(limiter, "k", limit, period, technique) for _ in range(n)]
 
 
 def test_fixed_window_is_clock_aligned() -> None:
@@ -33,16 +40,16 @@ def test_fixed_window_is_clock_aligned() -> None:
 def test_sliding_window_remembers_each_request() -> None:
     clock = Clock(1000.0)
     limiter = LocalRateLimiter(clock)
-    assert limiter.hit_now("k", 3, 10, "sliding") is None
+    assert hit_now(limiter, "k", 3, 10, "sliding") is None
     clock.now = 1004.0
     assert hits(limiter, 2, 3, 10, "sliding") == [None, None]
-    assert limiter.hit_now("k", 3, 10, "sliding") == 6.0  # the 1000.0 request leaves at 1010.0
+    assert hit_now(limiter, "k", 3, 10, "sliding") == 6.0  # the 1000.0 request leaves at 1010.0
     clock.now = 1010.0
-    assert limiter.hit_now("k", 3, 10, "sliding") is None  # it has left
-    assert limiter.hit_now("k", 3, 10, "sliding") == 4.0  # the two 1004.0 requests leave at 1014.0
+    assert hit_now(limiter, "k", 3, 10, "sliding") is None  # it has left
+    assert hit_now(limiter, "k", 3, 10, "sliding") == 4.0  # the two 1004.0 requests leave at 1014.0
     # a fixed window would have reset at 1010 and allowed three more: sliding does not
     clock.now = 1013.9
-    assert limiter.hit_now("k", 3, 10, "sliding") == 1.0
+    assert hit_now(limiter, "k", 3, 10, "sliding") == 1.0
 
 
 def test_rejected_hits_are_not_counted() -> None:
@@ -53,30 +60,62 @@ def test_rejected_hits_are_not_counted() -> None:
     assert hits(limiter, 3, 2, 10, "sliding") == [None, None, 10.0]
 
 
-def test_keys_are_independent_and_undo_takes_back_a_hit() -> None:
+def test_keys_are_independent_and_undo_takes_back_exactly_its_hits() -> None:
     clock = Clock(5.0)
     limiter = LocalRateLimiter(clock)
-    assert limiter.hit_now("a", 1, 60, "fixed") is None
-    assert limiter.hit_now("b", 1, 60, "fixed") is None
-    assert limiter.hit_now("a", 1, 60, "fixed") is not None
-    asyncio.run(limiter.undo("a", 60, "fixed"))
-    assert limiter.hit_now("a", 1, 60, "fixed") is None
-    assert limiter.hit_now("s", 1, 60, "sliding") is None
-    asyncio.run(limiter.undo("s", 60, "sliding"))
-    assert limiter.hit_now("s", 1, 60, "sliding") is None
+    a = Check("a", 1, 60, "fixed")
+    first = limiter.decide([a])
+    assert first.refused is None
+    assert hit_now(limiter, "b", 1, 60, "fixed") is None
+    assert limiter.decide([a]).refused == a
+    asyncio.run(limiter.undo(first))
+    assert hit_now(limiter, "a", 1, 60, "fixed") is None
+    s = Check("s", 2, 60, "sliding")
+    early = limiter.decide([s])
+    clock.now = 20.0
+    assert limiter.decide([s]).refused is None
+    asyncio.run(limiter.undo(early))  # the 5.0 hit goes, the 20.0 one stays
+    asyncio.run(limiter.undo(early))  # a decision is undone once: the 20.0 hit still stays
+    clock.now = 70.0  # 5.0 would have left by now anyway; 20.0 has not
+    assert limiter.decide([s]).refused is None
+    assert limiter.decide([s]).retry_after == 10.0  # the 20.0 hit leaves at 80.0
+
+
+def test_undo_never_touches_a_later_fixed_window() -> None:
+    clock = Clock(59.0)
+    limiter = LocalRateLimiter(clock)
+    a = Check("a", 1, 60, "fixed")
+    old = limiter.decide([a])
+    clock.now = 61.0
+    assert limiter.decide([a]).refused is None
+    asyncio.run(limiter.undo(old))  # its window has passed: the new window's hit stays counted
+    assert limiter.decide([a]).refused == a
+
+
+def test_a_refusal_takes_back_the_earlier_checks_of_the_same_decision() -> None:
+    limiter = LocalRateLimiter(Clock(0.0))
+    gateway, key = Check("gw", 2, 60, "sliding"), Check("key", 1, 60, "fixed")
+    assert limiter.decide([gateway, key]).refused is None
+    refused = limiter.decide([gateway, key])
+    assert refused.refused == key and refused.retry_after == 60.0 and refused.handle is None
+    asyncio.run(limiter.undo(refused))  # nothing to take back: a no-op
+    assert limiter.decide([gateway]).refused is None  # the refused decision left the gateway 1 of 2
+    assert limiter.decide([gateway]).refused == gateway
 
 
 def test_a_changed_period_starts_afresh() -> None:
     clock = Clock(120.0)
     limiter = LocalRateLimiter(clock)
     assert hits(limiter, 2, 1, 60, "fixed") == [None, 60.0]
-    assert limiter.hit_now("k", 1, 30, "fixed") is None
+    assert hit_now(limiter, "k", 1, 30, "fixed") is None
 
 
 def test_async_interface() -> None:
     limiter = LocalRateLimiter(Clock(0.0))
-    assert asyncio.run(limiter.hit("k", 1, 1, "fixed")) is None
-    assert asyncio.run(limiter.hit("k", 1, 1, "fixed")) == 1.0
+    check = Check("k", 1, 1, "fixed")
+    assert asyncio.run(limiter.admit([check])).refused is None
+    assert asyncio.run(limiter.admit([check])) == Decision(refused=check, retry_after=1.0)
+    assert asyncio.run(limiter.admit([])).refused is None
 
 
 def test_retry_after_is_whole_seconds_at_least_one() -> None:

@@ -32,8 +32,10 @@ def sluice_cli(*args: str, env: dict[str, str] | None = None,
 class Server:
     """``sluice serve`` on a free port with its own data dir; output captured to a file."""
 
-    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None) -> None:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None,
+                 serve_args: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
+        self.serve_args = serve_args  # e.g. ("--workers", "3")
         self.port = port or free_port()
         self.env = {**os.environ, **(env or {})}
         self.env.setdefault("SLUICE_LOG_LEVEL", "info")
@@ -59,7 +61,8 @@ class Server:
             self.init()
         out = open(self.output_path, "ab")
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "sluice", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port)],
+            [PYTHON, "-m", "sluice", "serve", "--data-dir", str(self.data_dir), "--port", str(self.port),
+             *self.serve_args],
             stdout=out, stderr=subprocess.STDOUT, env=self.env,
         )
         deadline = time.monotonic() + timeout

@@ -3,12 +3,15 @@ alias, key, token or account-chosen free text beyond the gateway id."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.registry import Collector
 
 from sluice.exchange import Exchange
+from sluice.ratelimit.base import BackendHealth
 
 UNROUTED = "-"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -62,8 +65,34 @@ class Metrics:
             child = self._children[key] = metric.labels(*labels)
         return child
 
+    def watch_rate_limit_store(self, health: BackendHealth) -> None:
+        """The shared rate-limit store's state, read at scrape time (the hot path counts nothing extra)."""
+        self.registry.register(RateLimitStoreCollector(health))
+
     def log_dropped(self, reason: str, count: int) -> None:
         self.log_drops.labels(reason).inc(count)
 
     def render(self) -> tuple[bytes, str]:
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class RateLimitStoreCollector(Collector):
+    def __init__(self, health: BackendHealth) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        h = self.health
+        up = GaugeMetricFamily("sluice_rate_limit_store_up", "1 while the shared rate-limit store answers.",
+                               labels=("store",))
+        up.add_metric((h.name,), 1.0 if h.up else 0.0)
+        yield up
+        outages = CounterMetricFamily("sluice_rate_limit_store_outages", "Times the rate-limit store was "
+                                      "found unreachable.", labels=("store",))
+        outages.add_metric((h.name,), h.outages)
+        yield outages
+        decided = CounterMetricFamily(
+            "sluice_rate_limit_store_unavailable_decisions", "Requests with a rate limit decided by "
+            "SLUICE_RATE_LIMIT_ON_REDIS_ERROR because the store could not be asked.",
+            labels=("store", "policy"))
+        decided.add_metric((h.name, h.on_error), h.decided_without_backend)
+        yield decided

@@ -5,9 +5,9 @@ credential (``credentials.py``), check rate limits (gateway first, then the key)
 (``body.py``), forward and relay (``forward.py``), and hand one ``Exchange`` to the observer.
 No database query and no decryption happen here.
 
-Rate limits (``limits.py``): the gateway limit is checked first. A request the key limit then rejects
-is taken back from the gateway's count, so a request that was never forwarded never uses up gateway
-quota.
+Rate limits (``limits.py``): every limit of a request is decided in one step, the gateway's first. A
+request the key limit then rejects is taken back from the gateway's count, and one whose body cannot
+be read is taken back whole, so a request that was never forwarded never uses up quota.
 
 Client disconnects: once the body is read, a watcher task waits on ``receive()``; on
 ``http.disconnect`` it cancels the request task while it waits on the upstream, which closes the
@@ -34,7 +34,8 @@ from sluice.proxy.credentials import choose
 from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.proxy.forward import Upstream
 from sluice.proxy.headers import response_headers, split_request, with_stored_key
-from sluice.proxy.limits import admit, admit_key
+from sluice.proxy.limits import admit
+from sluice.ratelimit.base import ADMITTED
 from sluice.ratelimit.backends import make_limiter
 from sluice.proxy.state import GatewayState, StoredKey
 from sluice.proxy.sync import StateSync
@@ -113,6 +114,7 @@ class DataPlane:
 
     async def start(self) -> None:
         await self.upstream.start()
+        await self.limiter.start()
         await self.sync.start()
 
     async def close(self) -> None:
@@ -226,14 +228,18 @@ class DataPlane:
             exchange.alias, exchange.config_id = key.alias, key.config_id
             forward = with_stored_key(forward, self._strip[slug], (key.auth_header, key.auth_value),
                                       provider.extra_headers)
-        # The response cache (caching.py); None in the common case. With a plan the key limit waits
+        # The response cache (caching.py); None in the common case. With a plan the limits wait
         # until after the lookup: a cache hit uses no stored key, so it does not count against it.
         plan = caching.plan(self.services.cache, gateway, control, exchange.method) \
             if caching.applies(gateway, control) else None
-        await admit(self.limiter, gateway, key if plan is None else None)
+        decision = await admit(self.limiter, gateway, key) if plan is None else ADMITTED
 
         # -- body --
-        body = await read_body(call.receive, max_bytes, call.watch)
+        try:
+            body = await read_body(call.receive, max_bytes, call.watch)
+        except (GatewayError, ClientGone):
+            await self.limiter.undo(decision)  # never forwarded: its hits go back
+            raise
         observing = not isinstance(observer, NullObserver)
         if isinstance(body, StreamedBody):
             if declared is not None and declared.isdigit():
@@ -249,12 +255,12 @@ class DataPlane:
             exchange.request_headers = self._logged_headers(control, forward)
         if plan is not None:
             hit = await plan.lookup(exchange, scope.get("query_string", b"").decode("latin-1"), body)
+            await admit(self.limiter, gateway, key if hit is None else None)
             if hit is not None:
                 call.started = True
                 taps = self._tap(exchange, provider.usage_format) if observing else None
                 await caching.serve(send, hit, exchange, taps)
                 return
-            await admit_key(self.limiter, gateway, key)
             send = plan.recorder(send, exchange)
 
         # -- forward and relay; a disconnect cancels us while we wait on the upstream --

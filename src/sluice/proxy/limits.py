@@ -1,8 +1,10 @@
 """A request's rate limits, in the order docs/gateway.md states: the gateway's, then the stored key's.
 
-Pure decisions over a ``RateLimiter`` (which holds the clock): a refusal is a ``GatewayError`` 429
-with ``Retry-After``; nothing here does I/O. A request the key limit refuses gives back the gateway
-count it took, so a request that was never forwarded never uses up gateway quota.
+Pure decisions over a ``RateLimiter`` (which holds the clock): every limit of a request is decided in
+one ``admit`` call (one Redis round trip with the shared limiter), and a refusal is a
+``GatewayError`` 429 with ``Retry-After``; nothing here does I/O. A request the key limit refuses
+keeps none of the gateway count (the limiter takes it back in the same step), so a request that was
+never forwarded never uses up gateway quota.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sluice.errors import GatewayError
-from sluice.ratelimit.base import RateLimiter
+from sluice.ratelimit.base import ADMITTED, Check, Decision, RateLimiter
 
 if TYPE_CHECKING:
     from sluice.proxy.state import GatewayState, StoredKey
@@ -20,27 +22,36 @@ def gateway_limited(gateway: GatewayState) -> bool:
     return gateway.rate_limit > 0 and gateway.rate_interval > 0
 
 
-async def admit(limiter: RateLimiter, gateway: GatewayState, key: StoredKey | None) -> None:
-    """Count the request against the gateway's limit, then the key's (``key`` None: no key limit yet)."""
+def checks(gateway: GatewayState, key: StoredKey | None) -> list[Check]:
+    """The gateway's limit, then the stored key's (fixed windows); ``key`` None: no key limit."""
+    found = []
     if gateway_limited(gateway):
-        wait = await limiter.hit(gateway.rate_key, gateway.rate_limit, gateway.rate_interval,
-                                 gateway.rate_technique)  # type: ignore[arg-type]
-        if wait is not None:
-            raise GatewayError(429, 2003, f"rate limit exceeded for gateway {gateway.id!r}: at most "
-                                          f"{gateway.rate_limit} requests per {gateway.rate_interval}s",
-                               {"retry-after": str(int(wait))})
-    await admit_key(limiter, gateway, key)
+        found.append(Check(gateway.rate_key, gateway.rate_limit, gateway.rate_interval,
+                           gateway.rate_technique))  # type: ignore[arg-type]
+    if key is not None and key.rate_limit > 0:
+        found.append(Check(f"key:{key.config_id}", key.rate_limit, key.rate_limit_period, "fixed"))
+    return found
 
 
-async def admit_key(limiter: RateLimiter, gateway: GatewayState, key: StoredKey | None) -> None:
-    """The stored key's limit (fixed windows); a refusal gives back the gateway count ``admit`` took."""
-    if key is None or key.rate_limit <= 0:
-        return
-    wait = await limiter.hit(f"key:{key.config_id}", key.rate_limit, key.rate_limit_period, "fixed")
-    if wait is None:
-        return
-    if gateway_limited(gateway):
-        await limiter.undo(gateway.rate_key, gateway.rate_interval, gateway.rate_technique)  # type: ignore[arg-type]
+async def admit(limiter: RateLimiter, gateway: GatewayState, key: StoredKey | None) -> Decision:
+    """Count the request against the gateway's limit and the key's, or raise the 429 of the first
+    that refuses. The returned decision can be given back with ``limiter.undo``."""
+    wanted = checks(gateway, key)
+    if not wanted:
+        return ADMITTED
+    decision = await limiter.admit(wanted)
+    refused = decision.refused
+    if refused is None:
+        return decision
+    headers = {"retry-after": str(int(decision.retry_after))}
+    by_gateway = refused.key == gateway.rate_key
+    if decision.unavailable:
+        raise GatewayError(429, 2003 if by_gateway else 2004,
+                           "rate limit could not be checked (the shared rate-limit store is unreachable); "
+                           "refused by the gateway's outage policy", headers)
+    if by_gateway or key is None:
+        raise GatewayError(429, 2003, f"rate limit exceeded for gateway {gateway.id!r}: at most "
+                                      f"{gateway.rate_limit} requests per {gateway.rate_interval}s", headers)
     raise GatewayError(429, 2004, f"rate limit exceeded for stored key {key.alias!r} of provider "
                                   f"{key.provider!r}: at most {key.rate_limit} requests per "
-                                  f"{key.rate_limit_period}s", {"retry-after": str(int(wait))})
+                                  f"{key.rate_limit_period}s", headers)

@@ -1,24 +1,86 @@
-"""The rate-limiter seam: the data plane asks "may this request pass?" and nothing more.
+"""The rate-limiter seam: the data plane asks once per request "may this request pass all its limits?".
 
-Implementations: ``local.LocalRateLimiter`` (exact, one process). A limiter shared across processes
-and instances (not implemented yet) would plug in behind the same Protocol; ``backends.make_limiter`` chooses.
+``admit(checks)`` decides every limit of one request in one step (for the Redis limiter: one atomic
+script, one round trip): the checks are tried in order, the first refusal stops, and the hits this
+call had counted for the earlier checks are taken back in the same step, so a refused request uses
+up no quota. ``undo(decision)`` takes back exactly the hits that decision counted, never another
+request's or another process's.
+
+Implementations: ``local.LocalRateLimiter`` (exact, one process) and ``redis.RedisRateLimiter``
+(exact across every process sharing one Redis); ``backends.make_limiter`` chooses.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from collections.abc import Sequence
 from typing import Literal, Protocol
 
 Technique = Literal["fixed", "sliding"]
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One limit a request must pass: at most ``limit`` requests per ``period_s`` seconds on ``key``."""
+
+    key: str
+    limit: int
+    period_s: int
+    technique: Technique
+
+
+class Hits:
+    """What one decision counted, in the limiter's own terms. ``take`` hands it out once: undoing a
+    decision twice takes back nothing more (a fixed window's count does not say whose hits it holds)."""
+
+    __slots__ = ("_counted",)
+
+    def __init__(self, counted: object) -> None:
+        self._counted = counted
+
+    def take(self) -> object:
+        counted, self._counted = self._counted, None
+        return counted
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """``refused``: the check that refused the request (nothing of it stays counted), else None.
+    ``retry_after``: whole seconds (>= 1) until that check would allow a request; 0 when admitted.
+    ``handle``: what ``undo`` needs to take back exactly this decision's hits.
+    ``unavailable``: the shared backend could not be asked and the outage policy refused."""
+
+    refused: Check | None = None
+    retry_after: float = 0.0
+    handle: Hits | None = None
+    unavailable: bool = False
+
+
+ADMITTED = Decision()  # nothing to count (no checks) or nothing counted
+
+
+@dataclass(slots=True)
+class BackendHealth:
+    """A shared limiter's view of its backend, for /readyz, /metrics and the logs."""
+
+    name: str
+    on_error: str  # "allow" | "deny": what a request gets while the backend cannot be reached
+    up: bool = True
+    decided_without_backend: int = 0  # requests decided by ``on_error`` (the backend was not asked)
+    outages: int = 0
+
+
 class RateLimiter(Protocol):
-    async def hit(self, key: str, limit: int, period_s: float, technique: Technique) -> float | None:
-        """Count one request against ``key``: None when allowed (and counted), else the whole
-        number of seconds (>= 1) until a request would be allowed. A rejected hit is not counted."""
+    health: BackendHealth | None  # None: no backend to depend on (in-process)
+
+    async def admit(self, checks: Sequence[Check]) -> Decision:
+        """Count one request against every check, all or nothing (see the module docstring)."""
         ...
 
-    async def undo(self, key: str, period_s: float, technique: Technique) -> None:
-        """Take back the last allowed hit on ``key`` (a later check rejected the same request)."""
+    async def undo(self, decision: Decision) -> None:
+        """Take back exactly the hits ``decision`` counted (a no-op for a refusal or an expired window)."""
         ...
+
+    async def start(self) -> None: ...
 
     async def close(self) -> None: ...

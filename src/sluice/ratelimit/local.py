@@ -4,7 +4,7 @@ Fixed: the window is ``floor(now / period) * period``, so every process agrees o
 Sliding: the timestamps of allowed requests in the last ``period`` seconds (at most ``limit`` of
 them per key), so the answer is exact rather than the usual two-window estimate.
 Everything is synchronous under the hood: no await between read and write, so the asyncio event
-loop makes each hit atomic.
+loop makes each decision atomic. ``redis.py`` makes the same decisions in Redis.
 """
 
 from __future__ import annotations
@@ -12,11 +12,14 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable, Sequence
 
-from sluice.ratelimit.base import Technique
+from sluice.ratelimit.base import ADMITTED, BackendHealth, Check, Decision, Hits
 
 SWEEP_EVERY = 4096  # hits between sweeps of keys whose window has passed (bounded memory)
+
+# One counted hit, as undo needs it: (check, fixed window start | sliding timestamp)
+Hit = tuple[Check, float]
 
 
 def retry_after(seconds: float) -> float:
@@ -25,34 +28,47 @@ def retry_after(seconds: float) -> float:
 
 
 class LocalRateLimiter:
+    health: BackendHealth | None = None
+
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._fixed: dict[str, tuple[float, float, int]] = {}  # key -> (window start, period, count)
         self._sliding: dict[str, tuple[float, deque[float]]] = {}  # key -> (period, allowed stamps)
         self._hits = 0
 
-    async def hit(self, key: str, limit: int, period_s: float, technique: Technique) -> float | None:
-        return self.hit_now(key, limit, period_s, technique)
+    async def admit(self, checks: Sequence[Check]) -> Decision:
+        return self.decide(checks)
 
-    def hit_now(self, key: str, limit: int, period_s: float, technique: Technique) -> float | None:
+    def decide(self, checks: Sequence[Check]) -> Decision:
+        if not checks:
+            return ADMITTED
         now = self._clock()
         self._hits += 1
         if self._hits % SWEEP_EVERY == 0:
             self._sweep(now)
-        if technique == "sliding":
-            return self._hit_sliding(key, limit, period_s, now)
-        return self._hit_fixed(key, limit, period_s, now)
+        counted: list[Hit] = []
+        for check in checks:
+            if check.technique == "sliding":
+                wait, marker = self._hit_sliding(check.key, check.limit, check.period_s, now)
+            else:
+                wait, marker = self._hit_fixed(check.key, check.limit, check.period_s, now)
+            if wait is not None:
+                for hit in counted:  # all or nothing: the earlier checks' hits go back
+                    self._take_back(hit)
+                return Decision(refused=check, retry_after=retry_after(wait))
+            counted.append((check, marker))
+        return Decision(handle=Hits(tuple(counted)))
 
-    def _hit_fixed(self, key: str, limit: int, period: float, now: float) -> float | None:
+    def _hit_fixed(self, key: str, limit: int, period: float, now: float) -> tuple[float | None, float]:
         start = math.floor(now / period) * period
         current = self._fixed.get(key)
         count = current[2] if current is not None and current[0] == start and current[1] == period else 0
         if count >= limit:
-            return retry_after(start + period - now)
+            return start + period - now, start
         self._fixed[key] = (start, period, count + 1)
-        return None
+        return None, start
 
-    def _hit_sliding(self, key: str, limit: int, period: float, now: float) -> float | None:
+    def _hit_sliding(self, key: str, limit: int, period: float, now: float) -> tuple[float | None, float]:
         current = self._sliding.get(key)
         if current is None or current[0] != period:
             stamps: deque[float] = deque()
@@ -65,23 +81,32 @@ class LocalRateLimiter:
         while len(stamps) > limit:  # the limit was lowered: forget the oldest
             stamps.popleft()
         if len(stamps) >= limit:
-            return retry_after(stamps[0] + period - now)
+            return stamps[0] + period - now, now
         stamps.append(now)
-        return None
+        return None, now
 
-    async def undo(self, key: str, period_s: float, technique: Technique) -> None:
-        if technique == "sliding":
-            current = self._sliding.get(key)
-            if current is not None and current[1]:
-                current[1].pop()
+    async def undo(self, decision: Decision) -> None:
+        counted = decision.handle.take() if decision.handle is not None else None
+        for hit in counted or ():  # type: ignore[attr-defined]
+            self._take_back(hit)
+
+    def _take_back(self, hit: Hit) -> None:
+        check, marker = hit
+        if check.technique == "sliding":
+            current = self._sliding.get(check.key)
+            if current is not None and current[0] == check.period_s and marker in current[1]:
+                current[1].remove(marker)  # equal stamps are interchangeable within one process
             return
-        fixed = self._fixed.get(key)
-        if fixed is not None and fixed[2] > 0:
-            self._fixed[key] = (fixed[0], fixed[1], fixed[2] - 1)
+        fixed = self._fixed.get(check.key)
+        if fixed is not None and fixed[0] == marker and fixed[1] == check.period_s and fixed[2] > 0:
+            self._fixed[check.key] = (fixed[0], fixed[1], fixed[2] - 1)
 
     def _sweep(self, now: float) -> None:
         self._fixed = {k: v for k, v in self._fixed.items() if v[0] + v[1] > now}
         self._sliding = {k: v for k, v in self._sliding.items() if v[1] and v[1][-1] > now - v[0]}
+
+    async def start(self) -> None:
+        return None
 
     async def close(self) -> None:
         return None
