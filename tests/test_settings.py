@@ -94,7 +94,7 @@ def test_interval_minimums_are_accepted(tmp_path) -> None:  # type: ignore[no-un
 def test_redis_settings_have_safe_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = load_settings({"SLUICE_DATA_DIR": str(tmp_path)})
     assert settings.redis_url is None and settings.rate_limit_on_redis_error == "allow"
-    assert settings.redis_timeout_s == 0.05 and settings.redis_key_prefix == "sluice:"
+    assert settings.redis_timeout_s == 0.25 and settings.redis_key_prefix == "sluice:"
     denying = load_settings({"SLUICE_DATA_DIR": str(tmp_path), "SLUICE_RATE_LIMIT_ON_REDIS_ERROR": "DENY",
                              "SLUICE_REDIS_URL": "redis://127.0.0.1:6379/3"})
     assert denying.rate_limit_on_redis_error == "deny" and denying.redis_url == "redis://127.0.0.1:6379/3"

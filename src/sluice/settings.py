@@ -86,7 +86,7 @@ SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("redis_url", None, _redis_url, "redis://host:port/db: rate limits shared by every process using it."),
     ("rate_limit_on_redis_error", "allow", _choice("allow", "deny"),
      "While Redis cannot be reached: allow (limits not enforced) or deny (limited requests get 429)."),
-    ("redis_timeout_s", "0.05", _non_negative_float, "Redis connect and reply timeout (seconds)."),
+    ("redis_timeout_s", "0.25", _at_least(0.01), "Redis connect and reply timeout (seconds)."),
     ("redis_key_prefix", "sluice:", str, "Prefix of every Redis key (several clusters can share one Redis)."),
     ("master_key", None, _master_keys, "Base64 32-byte key-encryption key(s), comma-separated, active first."),
     ("bootstrap_token", None, str, "At init, use this value as the admin API token (must start sluice_)."),
@@ -119,7 +119,7 @@ class Settings:
     database_url: str = ""
     redis_url: str | None = field(default=None, repr=False)  # may hold a password
     rate_limit_on_redis_error: str = "allow"
-    redis_timeout_s: float = 0.05
+    redis_timeout_s: float = 0.25
     redis_key_prefix: str = "sluice:"
     master_key: tuple[bytes, ...] = field(default=(), repr=False)
     bootstrap_token: str | None = field(default=None, repr=False)
