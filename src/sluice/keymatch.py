@@ -80,9 +80,9 @@ class KeyMatcher:
         self._local = threading.local()
         # Values too long for hyperscan (a provider accepts keys up to 64 KiB) are found by a plain
         # substring search: rare, and bytes.find is linear.
-        self._long = [literal for literal in literals if len(literal) > SIMD_MAX] if hyperscan is not None else []
-        literals = [literal for literal in literals if len(literal) <= SIMD_MAX] if hyperscan is not None \
-            else literals
+        simd = hyperscan is not None
+        self._long = [literal for literal in literals if len(literal) > SIMD_MAX] if simd else []
+        literals = [literal for literal in literals if len(literal) <= SIMD_MAX] if simd else literals
         if not literals:
             return
         if hyperscan is not None:

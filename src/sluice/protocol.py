@@ -90,7 +90,8 @@ class Watchdog:
 
 def _response(status: int, reason: bytes) -> bytes:
     return b"".join([STATUS_LINE[status], b"content-type: text/plain; charset=utf-8\r\n",
-                     b"content-length: ", str(len(reason)).encode(), b"\r\nconnection: close\r\n\r\n", reason])
+                     b"content-length: ", str(len(reason)).encode(),
+                     b"\r\nconnection: close\r\n\r\n", reason])
 
 
 HEAD_TOO_LARGE = _response(431, b"Request header fields too large")
@@ -153,7 +154,8 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
                 self._unsupported_upgrade_warning()
             return
         # A head still incomplete after this much: refused before httptools buffers more of it.
-        if self._reading_head and self._head_bytes > self._header_max_bytes and not self.transport.is_closing():
+        over = self._head_bytes > self._header_max_bytes
+        if self._reading_head and over and not self.transport.is_closing():
             self._refuse(HEAD_TOO_LARGE)
 
     def on_message_begin(self) -> None:

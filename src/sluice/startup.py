@@ -40,7 +40,8 @@ def _reason(exc: BaseException) -> str:
 @contextmanager
 def data_dir_errors(path: Path) -> Iterator[None]:
     if path.exists() and not path.is_dir():
-        raise StartupError(f"data dir {path}: exists and is not a directory (set SLUICE_DATA_DIR or --data-dir)")
+        raise StartupError(f"data dir {path}: exists and is not a directory "
+                           "(set SLUICE_DATA_DIR or --data-dir)")
     try:
         yield
     except OSError as exc:

@@ -104,7 +104,8 @@ def _check_names(key: Any, operator: Any, name: str) -> None:
     if key not in KEYS:
         raise _bad(f"unknown key {str(key)[:64]!r}; use one of {', '.join(KEYS)}", f"{name}.key")
     if operator not in OPERATORS:
-        raise _bad(f"unknown operator {str(operator)[:16]!r}; use one of {', '.join(OPERATORS)}", f"{name}.operator")
+        raise _bad(f"unknown operator {str(operator)[:16]!r}; use one of {', '.join(OPERATORS)}",
+                   f"{name}.operator")
 
 
 def make_filter(key: Any, operator: Any, raw_values: list[Any], name: str = "filters") -> Filter:
@@ -156,7 +157,7 @@ def _ways(keys: list[str], operators: list[str], values: list[str], strict: bool
     one difference of prefix sums."""
     m = len(values)
     ways = [[1] + [0] * m]
-    for key, operator in zip(keys, operators):
+    for key, operator in zip(keys, operators, strict=True):  # equal: checked by the caller
         previous = ways[-1]
         prefix = [0]
         for count in previous:
@@ -245,10 +246,10 @@ def _dotted(fields: list[tuple[str, str]]) -> list[Filter]:
     if len(values) < len(keys):
         raise _bad(f"{len(keys)} filters but only {len(values)} values; every filter needs a value",
                    "filters.value")
-    for key, operator in zip(keys, operators):  # reported by name before any splitting
+    for key, operator in zip(keys, operators, strict=True):  # reported by name before any splitting
         _check_names(key, operator, "filters")
     runs = _split(keys, operators, values)
-    return [make_filter(k, o, run) for k, o, run in zip(keys, operators, runs)]
+    return [make_filter(k, o, run) for k, o, run in zip(keys, operators, runs, strict=True)]
 
 
 _INDEXED = re.compile(r"^filters\[(\d{1,4})\]\[(key|operator|value)\](?:\[\d{0,4}\])?$")
@@ -325,7 +326,7 @@ def _json_filters(text: str) -> list[Filter]:
     if len(data) > MAX_FILTERS or sum(len(r) if isinstance(r, list) else 1 for r in raws) > MAX_VALUES:
         raise _bad(f"at most {MAX_FILTERS} filters and {MAX_VALUES} values")
     out = []
-    for index, (item, raw) in enumerate(zip(data, raws)):
+    for index, (item, raw) in enumerate(zip(data, raws, strict=True)):
         out.append(make_filter(item.get("key"), item.get("operator"), raw if isinstance(raw, list) else [raw],
                                f"filters[{index}]"))
     return out

@@ -64,7 +64,8 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         cost = custom_cost.cost(tokens_in, tokens_out)
     else:
         price = (prices or default_table()).price(exchange.provider, model)
-        cost = price.cost(tokens_in, tokens_out) if price and (tokens_in is not None or tokens_out is not None) else None
+        counted = tokens_in is not None or tokens_out is not None
+        cost = price.cost(tokens_in, tokens_out) if price and counted else None
     row = {
         "id": exchange.log_id,
         "account_id": exchange.account_id,

@@ -27,9 +27,9 @@ def key_source(settings: Settings) -> str:
 
 def missing_key_file(settings: Settings) -> MasterKeyError:
     return MasterKeyError(
-        f"the master key file {settings.key_file} is missing but the database already holds data sealed under "
-        "a master key; restore that file (mode 0600) or set SLUICE_MASTER_KEY to the key; a new key is never "
-        "generated for an initialised database")
+        f"the master key file {settings.key_file} is missing but the database already holds data "
+        "sealed under a master key; restore that file (mode 0600) or set SLUICE_MASTER_KEY to the key; "
+        "a new key is never generated for an initialised database")
 
 
 def unloaded(usage: dict[str, int], keyring: Keyring) -> dict[str, int]:
@@ -42,7 +42,8 @@ async def check_keyring(conn: AsyncConnection, keyring: Keyring, settings: Setti
     """Raise ``MasterKeyError`` when a stored secret is wrapped by a key that is not loaded."""
     missing = unloaded(await queries.kek_usage(conn), keyring)
     if missing:
-        ids = ", ".join(f"{kek_id} ({count} secret{'s' if count != 1 else ''})" for kek_id, count in missing.items())
+        ids = ", ".join(f"{kek_id} ({count} secret{'s' if count != 1 else ''})"
+                        for kek_id, count in missing.items())
         raise MasterKeyError(
             f"stored secrets are wrapped by master key id(s) that are not loaded: {ids}; loaded: "
             f"{', '.join(keyring.ids)}; add the key(s) they were sealed with to {key_source(settings)}")
