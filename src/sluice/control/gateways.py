@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -27,10 +26,7 @@ async def create_gateway(request: Request) -> Response:
         if await queries.get_gateway(conn, account_id, fields.id) is not None:
             raise Conflict(f"a gateway with id {fields.id!r} already exists")
         await _check_store(conn, account_id, fields.store_id)
-        try:
-            row = await queries.insert_gateway(conn, account_id, fields.id, gateway_body(fields, None))
-        except IntegrityError:
-            raise Conflict(f"a gateway with id {fields.id!r} already exists") from None
+        row = await queries.insert_gateway(conn, account_id, fields.id, gateway_body(fields, None))
         await queries.record_change(conn, account_id, "gateway")
     await services(request).on_change(account_id)
     return envelope.ok(gateway_wire(row))

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -78,15 +77,12 @@ async def create_config(request: Request) -> Response:
         config_id = new_id()
         secret_id = await _resolve_secret(conn, request, account_id, gateway, body, config_id)
         stamp = rfc3339(now())
-        try:
-            await queries.insert_config(conn, {
-                "id": config_id, "account_id": account_id, "gateway_id": gateway_id,
-                "provider_slug": body.provider_slug, "alias": body.alias, "default_config": body.default_config,
-                "secret_id": secret_id, "rate_limit": body.rate_limit or None,
-                "rate_limit_period": body.rate_limit_period or 60, "created_at": stamp, "modified_at": stamp,
-            })
-        except IntegrityError:
-            raise Conflict(f"alias {body.alias!r} already exists for provider {body.provider_slug!r}") from None
+        await queries.insert_config(conn, {
+            "id": config_id, "account_id": account_id, "gateway_id": gateway_id,
+            "provider_slug": body.provider_slug, "alias": body.alias, "default_config": body.default_config,
+            "secret_id": secret_id, "rate_limit": body.rate_limit or None,
+            "rate_limit_period": body.rate_limit_period or 60, "created_at": stamp, "modified_at": stamp,
+        })
         if body.default_config:
             await queries.demote_defaults(conn, account_id, gateway_id, body.provider_slug, config_id)
         await queries.record_change(conn, account_id, "provider_config")

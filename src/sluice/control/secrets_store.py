@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,7 +14,6 @@ from sluice.clock import new_id, now, rfc3339
 from sluice.control.common import authorized, services
 from sluice.control.schemas import SecretCreate, SecretDuplicate, SecretPatch, StoreCreate, secret_wire, store_wire
 from sluice.control.validation import (
-    FieldErrors,
     bool_param,
     choice_param,
     paging,
@@ -23,7 +21,7 @@ from sluice.control.validation import (
     read_json,
     require_object,
 )
-from sluice.errors import Conflict, NotFound, StoreNotEmpty, ValidationError
+from sluice.errors import Conflict, FieldErrors, NotFound, StoreNotEmpty, ValidationError
 from sluice.identity.permissions import STORE_READ, STORE_WRITE
 from sluice.secrets import vault
 from sluice.store import queries
@@ -110,12 +108,9 @@ async def create_secrets(request: Request) -> Response:
         for item in items:
             if await queries.secret_by_name(conn, store["id"], item.name):
                 raise Conflict(f"a secret named {item.name!r} already exists in this store")
-            try:
-                created.append(await vault.create_secret(
-                    conn, services(request).keyring, account_id=account_id, store_id=store["id"], name=item.name,
-                    value=item.value, scopes=list(item.scopes), comment=item.comment))
-            except IntegrityError:
-                raise Conflict(f"a secret named {item.name!r} already exists in this store") from None
+            created.append(await vault.create_secret(
+                conn, services(request).keyring, account_id=account_id, store_id=store["id"], name=item.name,
+                value=item.value, scopes=list(item.scopes), comment=item.comment))
     return envelope.ok([secret_wire(r) for r in created])
 
 

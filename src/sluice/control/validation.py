@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
 from starlette.requests import Request
 
-from sluice.errors import BodyTooLarge, NoRoute, ValidationError
+from sluice.errors import BodyTooLarge, FieldErrors, NoRoute, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -19,14 +19,6 @@ ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 GATEWAY_ID = re.compile(r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$")
 MAX_MANAGEMENT_BODY = 1024 * 1024
 MAX_PAGE = 1_000_000_000  # keeps (page - 1) * per_page inside a 64-bit SQL OFFSET
-
-
-class FieldErrors(Exception):
-    """Several validation errors, each ``(path, message)``; answered as one 400 listing all."""
-
-    def __init__(self, items: list[tuple[list[str | int], str]]) -> None:
-        self.items = items
-        super().__init__("; ".join(f"{'.'.join(map(str, p))}: {m}" for p, m in items))
 
 
 def _describe(error: dict[str, Any]) -> str:

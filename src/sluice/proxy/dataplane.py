@@ -25,7 +25,13 @@ import structlog
 from sluice.clock import new_ulid
 
 from sluice.envelope import gateway_error_body
-from sluice.errors import GatewayError
+from sluice.errors import (
+    GatewayError,
+    GatewayNotFound,
+    GatewayRateLimited,
+    KeyRateLimited,
+    UnforwardableRequest,
+)
 from sluice.providers.usage import SSEUsage
 from sluice.proxy import caching, options
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
@@ -45,14 +51,6 @@ LOGGED_CONTROL = ("cf-aig-metadata", "cf-aig-custom-cost", "cf-aig-event-id")
 LOGGED_FORWARD = ("content-type", "user-agent")
 WATCH_DELAY_S = 0.5
 CLIENT_GONE = 499  # nginx's "client closed request", for logs and metrics only
-# internalCode -> Exchange.rejected_by, so metrics can count refusals by cause
-REJECTED_BY = {2001: "not_found", 2002: "unknown_provider", 2003: "gateway_rate_limit", 2004: "key_rate_limit",
-               2005: "auth", 2006: "unknown_alias", 2007: "timeout", 2008: "unreachable", 2009: "auth",
-               2010: "body_too_large", 2000: "internal"}
-
-
-def internal_error() -> GatewayError:
-    return GatewayError(500, 2000, "internal gateway error")
 
 
 class Call:
@@ -140,7 +138,7 @@ class DataPlane:
             self._gone(exchange)
         except Exception as exc:  # noqa: BLE001 — the data plane never crashes; never echo the message
             log.error("data plane error", error=type(exc).__name__)
-            await self._refuse(send, call, exchange, internal_error())
+            await self._refuse(send, call, exchange, GatewayError())
         finally:
             call.stop()
             exchange.duration_ms = int((time.perf_counter() - began) * 1000)
@@ -160,7 +158,7 @@ class DataPlane:
         exchange.status_code = exc.status
         exchange.success = False
         exchange.error = exc.message
-        exchange.rejected_by = exchange.rejected_by or REJECTED_BY.get(exc.internal_code)
+        exchange.rejected_by = exc.reason  # metrics count refusals by cause
         if call.started:  # too late for an error response: the client sees the stream break off
             return
         body = gateway_error_body(exc.status, exc.internal_code, exc.message)
@@ -185,18 +183,18 @@ class DataPlane:
         account = self.sync.accounts.get(account_id)
         gateway = account.gateways.get(gateway_id) if account is not None else None
         if gateway is None:
-            raise GatewayError(404, 2001, "gateway not found")
+            raise GatewayNotFound()
         slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
         provider = self.catalog.get(slug)
         if provider is None:
-            raise GatewayError(400, 2002, f"unknown provider {slug[:64]!r}")
+            raise UnforwardableRequest(f"unknown provider {slug[:64]!r}")
         exchange.provider = slug
         rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
         exchange.path = rest
         try:
             url = provider.upstream_url(rest, scope.get("query_string", b"").decode("latin-1"), account_id)
         except ValueError as exc:
-            raise GatewayError(400, 2002, str(exc)) from None
+            raise UnforwardableRequest(str(exc)) from None
         forward, control = split_request(scope["headers"], self._watched[slug])
         exchange.collect_log = options.collect_log(control, gateway)
         declared = control.get("content-length")
@@ -262,10 +260,9 @@ class DataPlane:
             wait = await self.limiter.hit(gateway.rate_key, gateway.rate_limit, gateway.rate_interval,
                                           gateway.rate_technique)
             if wait is not None:
-                exchange.rejected_by = "gateway_rate_limit"
-                raise GatewayError(429, 2003, f"rate limit exceeded for gateway {gateway.id!r}: at most "
-                                              f"{gateway.rate_limit} requests per {gateway.rate_interval}s",
-                                   {"retry-after": str(int(wait))})
+                raise GatewayRateLimited(f"rate limit exceeded for gateway {gateway.id!r}: at most "
+                                         f"{gateway.rate_limit} requests per {gateway.rate_interval}s",
+                                         {"retry-after": str(int(wait))})
             counted = True
         await self._check_key_limit(gateway, key, exchange, counted)
 
@@ -276,10 +273,9 @@ class DataPlane:
             if wait is not None:
                 if counted:
                     await self.limiter.undo(gateway.rate_key, gateway.rate_interval, gateway.rate_technique)
-                exchange.rejected_by = "key_rate_limit"
-                raise GatewayError(429, 2004, f"rate limit exceeded for stored key {key.alias!r} of provider "
-                                              f"{key.provider!r}: at most {key.rate_limit} requests per "
-                                              f"{key.rate_limit_period}s", {"retry-after": str(int(wait))})
+                raise KeyRateLimited(f"rate limit exceeded for stored key {key.alias!r} of provider "
+                                     f"{key.provider!r}: at most {key.rate_limit} requests per "
+                                     f"{key.rate_limit_period}s", {"retry-after": str(int(wait))})
 
     @staticmethod
     def _logged_headers(control: dict[str, str], forward: list[tuple[str, str]]) -> dict[str, str]:
