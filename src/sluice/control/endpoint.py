@@ -13,6 +13,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 Schema = dict[str, Any]
 
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
+_SCOPE_KEY = "sluice.endpoint"
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class Endpoint:
     summary: str
     tag: str
     result: str  # component name of the result schema
+    accepts: tuple[str, ...] = ()  # permission groups, one is enough (identity.permissions); () refuses all
     listed: bool = False  # the result is an array
     paged: bool = False  # an array with result_info
     body: str | None = None  # component name of the request body schema
@@ -43,3 +45,20 @@ class Endpoint:
     @property
     def path_params(self) -> list[str]:
         return _PARAM.findall(self.path)
+
+
+def bind(endpoint: Endpoint) -> Handler:
+    """The entry's handler, run with the entry in the request scope (see ``routed_by``)."""
+    handler = endpoint.handler
+
+    async def handle(request: Request) -> Response:
+        request.scope[_SCOPE_KEY] = endpoint
+        return await handler(request)
+
+    return handle
+
+
+def routed_by(request: Request) -> Endpoint:
+    """The route-table entry that routed this request."""
+    endpoint: Endpoint = request.scope[_SCOPE_KEY]
+    return endpoint

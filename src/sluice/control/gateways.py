@@ -10,7 +10,6 @@ from sluice.control.common import authorized, require_gateway, services
 from sluice.control.schemas import GatewayCreate, GatewayFields, gateway_body, gateway_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, ValidationError
-from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
 from sluice.observe.cache.keys import gateway_prefix
 from sluice.store import queries
 
@@ -21,7 +20,7 @@ async def _check_store(conn, account_id: str, store_id: str | None) -> None:  # 
 
 
 async def create_gateway(request: Request) -> Response:
-    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         fields = parse_model(GatewayCreate, require_object(await read_json(request)))
         if await queries.get_gateway(conn, account_id, fields.id) is not None:
             raise Conflict(f"a gateway with id {fields.id!r} already exists")
@@ -33,7 +32,7 @@ async def create_gateway(request: Request) -> Response:
 
 
 async def list_gateways(request: Request) -> Response:
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         page, per_page = paging(request)
         search = request.query_params.get("search") or None
         rows, total = await queries.list_gateways(conn, account_id, search, page, per_page)
@@ -41,14 +40,14 @@ async def list_gateways(request: Request) -> Response:
 
 
 async def get_gateway(request: Request) -> Response:
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await require_gateway(conn, account_id, request.path_params["gateway_id"])
     return envelope.ok(gateway_wire(row))
 
 
 async def update_gateway(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         data = require_object(await read_json(request))
         if data.get("id", gateway_id) == gateway_id:
             data.pop("id", None)  # tolerate the id repeated in the body; a different one is refused
@@ -66,7 +65,7 @@ async def update_gateway(request: Request) -> Response:
 
 async def delete_gateway(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         await queries.lock_key_writes(conn, account_id)  # its configs and their secrets go too
         row = await require_gateway(conn, account_id, gateway_id)
         await queries.delete_gateway(conn, account_id, gateway_id)
@@ -80,7 +79,7 @@ async def delete_gateway(request: Request) -> Response:
 
 async def gateway_url(request: Request) -> Response:
     provider = request.path_params["provider"]
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         gateway = await require_gateway(conn, account_id, request.path_params["gateway_id"])
     if provider not in services(request).catalog:
         raise ValidationError(f"provider: unknown provider {provider[:64]!r}", path=["path", "provider"])

@@ -27,7 +27,6 @@ from sluice.control.validation import (
     require_object,
 )
 from sluice.errors import NotFound, ValidationError
-from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
 from sluice.observe import custom, logstore
 from sluice.observe.filters import Filter, parse_date, parse_filters
 
@@ -89,7 +88,7 @@ def _detail(row: dict[str, Any]) -> dict[str, Any]:
 
 async def list_logs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):  # 401 before any 400
+    async with authorized(request) as (account_id, conn, _):  # 401 before any 400
         page, per_page = paging(request, max_per_page=50)
         filters = parse_filters(request.query_params.multi_items()) + _deprecated_filters(request)
         order_by = choice_param(request, "order_by", "created_at", logstore.ORDER_COLUMNS)
@@ -116,7 +115,7 @@ async def _log(conn: AsyncConnection, request: Request, account_id: str) -> dict
 
 
 async def get_log(request: Request) -> Response:
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
     return envelope.ok(_detail(row))
 
@@ -134,13 +133,13 @@ def _raw(body: bytes | None, size: int, content_type: str | None) -> Response:
 
 
 async def get_log_request(request: Request) -> Response:
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
     return _raw(row["request_body"], row["request_size"], row["request_content_type"])
 
 
 async def get_log_response(request: Request) -> Response:
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
     return _raw(row["response_body"], row["response_size"], row["response_content_type"])
 
@@ -176,7 +175,7 @@ def _patch_values(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def edit_log(request: Request) -> Response:
-    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         values = _patch_values(require_object(await read_json(request)))
         row = await _log(conn, request, account_id)
         await logstore.update_log(conn, account_id, row["gateway_id"], row["id"], values)
@@ -186,7 +185,7 @@ async def edit_log(request: Request) -> Response:
 
 async def delete_logs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):  # 401 before any 400
+    async with authorized(request) as (account_id, conn, _):  # 401 before any 400
         filters = parse_filters(request.query_params.multi_items())
         order_by = choice_param(request, "order_by", "created_at", logstore.DELETE_ORDER_COLUMNS)
         direction = choice_param(request, "order_by_direction", "asc", ("asc", "desc"))

@@ -334,6 +334,8 @@ def _operation(op: Endpoint) -> Schema:
         statuses.add(400)
     security = BEARER if op.bearer_only else ANY_CREDENTIALS
     out: Schema = {"operationId": op.id, "summary": op.summary, "tags": [op.tag], "security": security}
+    if op.accepts:
+        out["x-permissions"] = list(op.accepts)
     params = [_path_param(n) for n in path_params]
     if params or op.query:
         out["parameters"] = params + list(op.query)
@@ -373,7 +375,8 @@ def build_document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "Sluice management API", "version": "0.1.0", "description": (
             "Cloudflare v4-compatible management API of Sluice. Every response is the v4 envelope "
-            "{result, success, errors, messages}. A method a path does not list is answered 405 / 7005.")},
+            "{result, success, errors, messages}. A method a path does not list is answered 405 / 7005. "
+            "x-permissions: the permission groups of which an API token needs one.")},
         "servers": [{"url": "/client/v4"}],
         "security": ANY_CREDENTIALS,
         "paths": paths,

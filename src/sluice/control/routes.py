@@ -5,10 +5,12 @@
 by being routed. To add a route, append one ``Endpoint`` to its section below:
 
     Endpoint("PUT", A + "/tokens/{token_id:hex32}", tokens.update_token, "update_token",
-             "Update an API token", TOKENS, "Token", body="TokenUpdate"),
+             "Update an API token", TOKENS, "Token", body="TokenUpdate", accepts=TOKEN_WRITE),
 
 that is: method, path (below /client/v4, one of the prefixes below), handler, operationId, summary,
-tag, the result schema's component name; then as needed ``body=`` (request schema component),
+tag, the result schema's component name; ``accepts=``, the permission groups of which the caller
+needs one (``common.authorized`` checks them: a handler never names its permission; an entry without
+``accepts`` refuses every caller with 403); then as needed ``body=`` (request schema component),
 ``query=`` (query parameters), ``errors=`` (statuses beyond 401/403/404/500, e.g. ``(409,)``),
 ``listed=``/``paged=`` (an array result), ``bearer_only=``. A new body or result schema is added to
 openapi_doc's ``_bodies``/``_results``, a new path parameter to its ``PATH_PARAMS``;
@@ -31,8 +33,18 @@ from starlette.routing import Match, Mount, Route
 from sluice import envelope
 from sluice.control import gateways, logs, provider_configs, secrets_store, tokens
 from sluice.control import openapi_doc as doc
-from sluice.control.endpoint import Endpoint
+from sluice.control.endpoint import Endpoint, bind
 from sluice.control.openapi import openapi_handler
+from sluice.identity.permissions import (
+    CONFIG_READ,
+    CONFIG_WRITE,
+    GATEWAY_READ,
+    GATEWAY_WRITE,
+    STORE_READ,
+    STORE_WRITE,
+    TOKEN_READ,
+    TOKEN_WRITE,
+)
 from sluice.errors import ApiError, MethodNotAllowed, NoRoute
 
 log = structlog.get_logger("sluice.api")
@@ -62,84 +74,89 @@ GATEWAYS, CONFIGS, LOG, STORE, TOKENS = "gateways", "provider configs", "logs", 
 STORE_SORT = doc.order_params("name", "created", "modified")
 SECRET_SORT = doc.order_params("name", "comment", "created", "modified", "status")
 
+# The route table. To add a route, append one entry to its section (see the module docstring).
 ENDPOINTS: tuple[Endpoint, ...] = (
     # -- gateways --
     Endpoint("GET", GW, gateways.list_gateways, "list_gateways", "List gateways", GATEWAYS, "Gateway",
-             paged=True, query=(*doc.PAGE, doc.SEARCH)),
+             paged=True, query=(*doc.PAGE, doc.SEARCH), accepts=GATEWAY_READ),
     Endpoint("POST", GW, gateways.create_gateway, "create_gateway", "Create a gateway", GATEWAYS, "Gateway",
-             body="GatewayCreate", errors=(409,)),
+             body="GatewayCreate", errors=(409,), accepts=GATEWAY_WRITE),
     Endpoint("GET", GW + "/{gateway_id}", gateways.get_gateway, "get_gateway", "Get a gateway", GATEWAYS,
-             "Gateway"),
+             "Gateway", accepts=GATEWAY_READ),
     Endpoint("PUT", GW + "/{gateway_id}", gateways.update_gateway, "update_gateway", "Update a gateway",
-             GATEWAYS, "Gateway", body="GatewayUpdate"),
+             GATEWAYS, "Gateway", body="GatewayUpdate", accepts=GATEWAY_WRITE),
     Endpoint("DELETE", GW + "/{gateway_id}", gateways.delete_gateway, "delete_gateway",
-             "Delete a gateway with its provider configs and logs", GATEWAYS, "Gateway"),
+             "Delete a gateway with its provider configs and logs", GATEWAYS, "Gateway",
+             accepts=GATEWAY_WRITE),
     Endpoint("GET", GW + "/{gateway_id}/url/{provider}", gateways.gateway_url, "gateway_url",
-             "The gateway URL of a provider", GATEWAYS, "GatewayUrl", errors=(400,)),
+             "The gateway URL of a provider", GATEWAYS, "GatewayUrl", errors=(400,), accepts=GATEWAY_READ),
     # -- provider configs --
     Endpoint("GET", PC, provider_configs.list_configs, "list_provider_configs", "List provider configs",
-             CONFIGS, "ProviderConfig", paged=True, query=doc.PAGE),
+             CONFIGS, "ProviderConfig", paged=True, query=doc.PAGE, accepts=CONFIG_READ),
     Endpoint("POST", PC, provider_configs.create_config, "create_provider_config",
              "Store a provider key under an alias", CONFIGS, "ProviderConfig", body="ProviderConfigCreate",
-             errors=(409,)),
+             errors=(409,), accepts=CONFIG_WRITE),
     Endpoint("GET", PC + "/{config_id}", provider_configs.get_config, "get_provider_config",
-             "Get a provider config", CONFIGS, "ProviderConfig"),
+             "Get a provider config", CONFIGS, "ProviderConfig", accepts=CONFIG_READ),
     Endpoint("PUT", PC + "/{config_id}", provider_configs.update_config, "update_provider_config",
-             "Rotate the key or change limits", CONFIGS, "ProviderConfig", body="ProviderConfigUpdate"),
+             "Rotate the key or change limits", CONFIGS, "ProviderConfig", body="ProviderConfigUpdate",
+             accepts=CONFIG_WRITE),
     Endpoint("DELETE", PC + "/{config_id}", provider_configs.delete_config, "delete_provider_config",
-             "Delete a provider config", CONFIGS, "ProviderConfig"),
+             "Delete a provider config", CONFIGS, "ProviderConfig", accepts=CONFIG_WRITE),
     # -- logs --
     Endpoint("GET", LOGS, logs.list_logs, "list_logs",
              "List request logs (filters, order, paging, aggregates)", LOG, "Log", paged=True,
-             result_info="LogsResultInfo", query=doc.LOGS_LIST_QUERY),
+             result_info="LogsResultInfo", query=doc.LOGS_LIST_QUERY, accepts=GATEWAY_READ),
     Endpoint("DELETE", LOGS, logs.delete_logs, "delete_logs", "Delete the logs matching the filters", LOG,
-             "LogsDeleted", query=doc.LOGS_DELETE_QUERY),
+             "LogsDeleted", query=doc.LOGS_DELETE_QUERY, accepts=GATEWAY_WRITE),
     Endpoint("GET", LOGS + "/{log_id}", logs.get_log, "get_log", "Get a log with the heads of its bodies",
-             LOG, "LogDetail"),
+             LOG, "LogDetail", accepts=GATEWAY_READ),
     Endpoint("PATCH", LOGS + "/{log_id}", logs.edit_log, "patch_log", "Set feedback, score or metadata", LOG,
-             "Log", body="LogPatch"),
+             "Log", body="LogPatch", accepts=GATEWAY_WRITE),
     Endpoint("GET", LOGS + "/{log_id}/request", logs.get_log_request, "get_log_request",
-             "The stored request body", LOG, "Log", raw=True),
+             "The stored request body", LOG, "Log", raw=True, accepts=GATEWAY_READ),
     Endpoint("GET", LOGS + "/{log_id}/response", logs.get_log_response, "get_log_response",
-             "The stored response body", LOG, "Log", raw=True),
+             "The stored response body", LOG, "Log", raw=True, accepts=GATEWAY_READ),
     # -- secrets store --
     Endpoint("GET", SS + "/stores", secrets_store.list_stores, "list_stores", "List secrets stores", STORE,
-             "Store", paged=True, query=(*doc.PAGE, *STORE_SORT)),
+             "Store", paged=True, query=(*doc.PAGE, *STORE_SORT), accepts=STORE_READ),
     Endpoint("POST", SS + "/stores", secrets_store.create_store, "create_store", "Create a secrets store",
-             STORE, "Store", body="StoreCreate", errors=(409,)),
+             STORE, "Store", body="StoreCreate", errors=(409,), accepts=STORE_WRITE),
     Endpoint("GET", SS + "/stores/{store_id}", secrets_store.get_store, "get_store", "Get a secrets store",
-             STORE, "Store"),
+             STORE, "Store", accepts=STORE_READ),
     Endpoint("DELETE", SS + "/stores/{store_id}", secrets_store.delete_store, "delete_store",
              "Delete a store (409 store_not_empty unless force)", STORE, "Store", query=(doc.FORCE,),
-             errors=(400, 409)),
+             errors=(400, 409), accepts=STORE_WRITE),
     Endpoint("GET", SS + "/stores/{store_id}/secrets", secrets_store.list_secrets, "list_secrets",
              "List secrets (values are never returned)", STORE, "Secret", paged=True,
-             query=(*doc.PAGE, doc.SEARCH, doc.SCOPES_QUERY, *SECRET_SORT)),
+             query=(*doc.PAGE, doc.SEARCH, doc.SCOPES_QUERY, *SECRET_SORT), accepts=STORE_READ),
     Endpoint("POST", SS + "/stores/{store_id}/secrets", secrets_store.create_secrets, "create_secrets",
-             "Create secrets in bulk", STORE, "Secret", listed=True, body="SecretCreateList", errors=(409,)),
+             "Create secrets in bulk", STORE, "Secret", listed=True, body="SecretCreateList", errors=(409,),
+             accepts=STORE_WRITE),
     Endpoint("GET", SS + "/stores/{store_id}/secrets/{secret_id}", secrets_store.get_secret, "get_secret",
-             "Get a secret", STORE, "Secret"),
+             "Get a secret", STORE, "Secret", accepts=STORE_READ),
     Endpoint("PATCH", SS + "/stores/{store_id}/secrets/{secret_id}", secrets_store.patch_secret,
-             "patch_secret", "Change a secret", STORE, "Secret", body="SecretPatch"),
+             "patch_secret", "Change a secret", STORE, "Secret", body="SecretPatch", accepts=STORE_WRITE),
     Endpoint("DELETE", SS + "/stores/{store_id}/secrets/{secret_id}", secrets_store.delete_secret,
              "delete_secret", "Delete a secret (409 while a provider config uses it)", STORE, "Secret",
-             errors=(409,)),
+             errors=(409,), accepts=STORE_WRITE),
     Endpoint("POST", SS + "/stores/{store_id}/secrets/{secret_id}/duplicate", secrets_store.duplicate_secret,
              "duplicate_secret", "Copy a secret under a new name", STORE, "Secret", body="SecretDuplicate",
-             errors=(409,)),
+             errors=(409,), accepts=STORE_WRITE),
     Endpoint("GET", SS + "/quota", secrets_store.quota, "secrets_quota", "Secrets quota and usage", STORE,
-             "Quota"),
+             "Quota", accepts=STORE_READ),
     # -- tokens --
     Endpoint("GET", A + "/tokens", tokens.list_tokens, "list_tokens", "List API tokens", TOKENS, "Token",
-             paged=True, query=tuple(doc.page_params(50))),
+             paged=True, query=tuple(doc.page_params(50)), accepts=TOKEN_READ),
     Endpoint("POST", A + "/tokens", tokens.create_token, "create_token",
-             "Create an API token (value shown once)", TOKENS, "CreatedToken", body="TokenCreate"),
+             "Create an API token (value shown once)", TOKENS, "CreatedToken", body="TokenCreate",
+             accepts=TOKEN_WRITE),
     Endpoint("GET", A + "/tokens/verify", tokens.verify, "verify_account_token",
              "Verify the calling token on this account", TOKENS, "TokenVerification", bearer_only=True),
     Endpoint("GET", A + "/tokens/{token_id:hex32}", tokens.get_token, "get_token", "Get an API token", TOKENS,
-             "Token"),
+             "Token", accepts=TOKEN_READ),
     Endpoint("DELETE", A + "/tokens/{token_id:hex32}", tokens.delete_token, "delete_token",
-             "Delete an API token", TOKENS, "TokenId"),
+             "Delete an API token", TOKENS, "TokenId", accepts=TOKEN_WRITE),
     Endpoint("GET", "/user/tokens/verify", tokens.verify, "verify_user_token", "Verify the calling token",
              TOKENS, "TokenVerification", bearer_only=True),
 )
@@ -151,7 +168,7 @@ def starlette_routes(endpoints: Iterable[Endpoint]) -> list[Route]:
     twice = [k for k, n in Counter((e.method, e.doc_path) for e in endpoints).items() if n > 1]
     if twice:
         raise ValueError(f"listed more than once in the route table: {twice}")
-    routes = [Route(e.path, e.handler, methods=[e.method]) for e in endpoints]
+    routes = [Route(e.path, bind(e), methods=[e.method], name=e.id) for e in endpoints]
     routes.append(Route(doc.OPENAPI_PATH, openapi_handler(lambda: doc.build_document(endpoints)),
                         methods=["GET"]))
     return routes

@@ -22,7 +22,6 @@ from sluice.control.validation import (
     require_object,
 )
 from sluice.errors import Conflict, FieldErrors, NotFound, StoreNotEmpty, ValidationError
-from sluice.identity.permissions import STORE_READ, STORE_WRITE
 from sluice.secrets import vault
 from sluice.store import queries
 
@@ -44,7 +43,7 @@ async def _secret(conn: AsyncConnection, account_id: str, store_id: str, secret_
 
 
 async def create_store(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         body = parse_model(StoreCreate, require_object(await read_json(request)))
         await queries.lock_key_writes(conn, account_id)
         if await queries.store_by_name(conn, account_id, body.name):
@@ -56,7 +55,7 @@ async def create_store(request: Request) -> Response:
 
 
 async def list_stores(request: Request) -> Response:
-    async with authorized(request, STORE_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         page, per_page = paging(request)
         order = choice_param(request, "order", "created", ("name", "created", "modified"))
         descending = choice_param(request, "direction", "asc", ("asc", "desc")) == "desc"
@@ -65,13 +64,13 @@ async def list_stores(request: Request) -> Response:
 
 
 async def get_store(request: Request) -> Response:
-    async with authorized(request, STORE_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await _store(conn, account_id, request.path_params["store_id"])
     return envelope.ok(store_wire(row))
 
 
 async def delete_store(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         force = bool_param(request, "force")
         await queries.lock_key_writes(conn, account_id)
         row = await _store(conn, account_id, request.path_params["store_id"])
@@ -84,7 +83,7 @@ async def delete_store(request: Request) -> Response:
 
 
 async def create_secrets(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         data = await read_json(request)
         if not isinstance(data, list) or not data:
             raise ValidationError("body: expected a non-empty JSON array of secrets", path=["body"])
@@ -115,7 +114,7 @@ async def create_secrets(request: Request) -> Response:
 
 
 async def list_secrets(request: Request) -> Response:
-    async with authorized(request, STORE_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         page, per_page = paging(request)
         order = choice_param(request, "order", "created", ("name", "comment", "created", "modified", "status"))
         descending = choice_param(request, "direction", "asc", ("asc", "desc")) == "desc"
@@ -128,13 +127,13 @@ async def list_secrets(request: Request) -> Response:
 
 
 async def get_secret(request: Request) -> Response:
-    async with authorized(request, STORE_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await _secret(conn, account_id, request.path_params["store_id"], request.path_params["secret_id"])
     return envelope.ok(secret_wire(row))
 
 
 async def patch_secret(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         body = parse_model(SecretPatch, require_object(await read_json(request)))
         if not body.model_fields_set:
             raise ValidationError("body: send at least one of value, scopes, comment", path=["body"])
@@ -155,7 +154,7 @@ async def patch_secret(request: Request) -> Response:
 
 
 async def delete_secret(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         await queries.lock_key_writes(conn, account_id)
         row = await _secret(conn, account_id, request.path_params["store_id"], request.path_params["secret_id"])
         users = await queries.secret_references(conn, row["id"])
@@ -168,7 +167,7 @@ async def delete_secret(request: Request) -> Response:
 
 
 async def duplicate_secret(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         body = parse_model(SecretDuplicate, require_object(await read_json(request)))
         await queries.lock_key_writes(conn, account_id)
         store_id = request.path_params["store_id"]
@@ -184,6 +183,6 @@ async def duplicate_secret(request: Request) -> Response:
 
 
 async def quota(request: Request) -> Response:
-    async with authorized(request, STORE_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         usage = await queries.count_secrets(conn, account_id=account_id)
     return envelope.ok({"secrets": {"quota": SECRETS_QUOTA, "usage": usage}})

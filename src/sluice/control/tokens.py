@@ -16,7 +16,7 @@ from sluice.control.schemas import TokenCreate, token_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import AuthenticationError, NotFound, ValidationError
 from sluice.identity.credentials import hash_value, new_token
-from sluice.identity.permissions import ALL_GROUPS, TOKEN_READ, TOKEN_WRITE
+from sluice.identity.permissions import ALL_GROUPS
 from sluice.store import queries
 
 
@@ -57,7 +57,7 @@ def token_row(account_id: str, name: str, value: str, permissions: list[str], ex
 
 
 async def create_token(request: Request) -> Response:
-    async with authorized(request, TOKEN_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         body = parse_model(TokenCreate, require_object(await read_json(request)))
         value = new_token()
         row = await queries.insert_token(conn, token_row(account_id, body.name, value, _permissions(body),
@@ -68,14 +68,14 @@ async def create_token(request: Request) -> Response:
 
 
 async def list_tokens(request: Request) -> Response:
-    async with authorized(request, TOKEN_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         page, per_page = paging(request, max_per_page=50)
         rows, total = await queries.list_tokens(conn, account_id, page, per_page)
     return envelope.ok([token_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
 
 
 async def get_token(request: Request) -> Response:
-    async with authorized(request, TOKEN_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await queries.get_token(conn, account_id, request.path_params["token_id"])
     if row is None:
         raise NotFound("token not found")
@@ -83,7 +83,7 @@ async def get_token(request: Request) -> Response:
 
 
 async def delete_token(request: Request) -> Response:
-    async with authorized(request, TOKEN_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await queries.get_token(conn, account_id, request.path_params["token_id"])
         if row is None:
             raise NotFound("token not found")
