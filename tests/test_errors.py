@@ -64,7 +64,8 @@ def test_the_gateway_catalogue() -> None:
         body = orjson.loads(envelope.gateway_error_body(error.status, error.internal_code, error.message))
         assert body["internalCode"] == cls.internal_code and body["httpCode"] == cls.status, name
     limited = errors.KeyRateLimited("rate limit exceeded for stored key 'k'", {"retry-after": "3"})
-    assert (limited.message, limited.headers) == ("rate limit exceeded for stored key 'k'", {"retry-after": "3"})
+    assert limited.message == "rate limit exceeded for stored key 'k'"
+    assert limited.headers == {"retry-after": "3"}
 
 
 def test_field_errors_render_every_field() -> None:
@@ -84,5 +85,6 @@ def test_data_plane_raises_named_errors_only() -> None:
 
 @pytest.mark.parametrize("module", sorted(p.name for p in (SRC / "control").glob("*.py")))
 def test_no_handler_knows_the_database_driver_errors(module: str) -> None:
-    """The store turns a taken unique key into Conflict (store/queries.py); handlers never see sqlalchemy.exc."""
+    """The store turns a taken unique key into Conflict (store/queries.py); handlers never see
+    sqlalchemy.exc."""
     assert "sqlalchemy.exc" not in (SRC / "control" / module).read_text()
