@@ -20,7 +20,7 @@ tests/control/test_openapi.py checks the document, tests/control/test_auth.py th
 from __future__ import annotations
 
 from collections import Counter
-from typing import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
 from starlette.applications import Starlette
@@ -35,6 +35,7 @@ from sluice.control import gateways, logs, provider_configs, secrets_store, toke
 from sluice.control import openapi_doc as doc
 from sluice.control.endpoint import Endpoint, bind
 from sluice.control.openapi import openapi_handler
+from sluice.errors import ApiError, MethodNotAllowed, NoRoute
 from sluice.identity.permissions import (
     CONFIG_READ,
     CONFIG_WRITE,
@@ -45,7 +46,6 @@ from sluice.identity.permissions import (
     TOKEN_READ,
     TOKEN_WRITE,
 )
-from sluice.errors import ApiError, MethodNotAllowed, NoRoute
 
 log = structlog.get_logger("sluice.api")
 
