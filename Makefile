@@ -1,15 +1,16 @@
-# The developer interface. `make run` and `make test` are the README's two commands.
+# The developer interface. `make run` and `make test` are the README's two commands; CI (.ci/run)
+# runs `make check` then `make test`.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install services bench soak clean
+.PHONY: run test test-fast check lint types layers wheel-smoke install services bench soak clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -18,9 +19,33 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/sluice serve --data-dir ./data
 
-## Set up and run the whole test suite (starts PostgreSQL and Redis when they are not running)
+## Set up and run the whole test suite (starts PostgreSQL and Redis when they are not running),
+## measuring coverage in the test process and in every server subprocess it starts
 test: $(STAMP) services
-	$(BIN)/python -m pytest -q
+	rm -f .coverage .coverage.*
+	status=0; $(BIN)/coverage run -m pytest -q || status=$$?; \
+	$(BIN)/coverage combine -q && $(BIN)/coverage report; exit $$status
+
+## Pure and in-process tests only (no server subprocess, no PostgreSQL): seconds, for the edit loop.
+## tests/conftest.py marks the others `server`/`postgres` from the fixtures and helpers they use.
+test-fast: $(STAMP)
+	SLUICE_TEST_TIER=fast $(BIN)/python -m pytest -q -m "not server and not postgres"
+
+## The gate: lint, types, import layers, and a wheel that installs, serves and logs a request
+check: lint types layers wheel-smoke
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+types: $(STAMP)
+	$(BIN)/mypy
+
+# The import-linter contracts in pyproject.toml, which mirror docs/architecture.md's layer drawing
+layers: $(STAMP)
+	$(BIN)/lint-imports
+
+wheel-smoke: $(STAMP)
+	$(BIN)/python scripts/wheel_smoke.py
 
 services:
 	./scripts/services.sh
@@ -33,4 +58,4 @@ soak: $(STAMP)
 	$(BIN)/python bench/run.py --soak 600
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* build dist

@@ -24,15 +24,19 @@ CHAT = json.dumps({
     "system_fingerprint": "fp_bench",
 }).encode()
 WORDS = CONTENT.split(" ")
-EVENTS = [{"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764230400, "model": "gpt-4o-mini",
+EVENTS = [{"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764230400,
+           "model": "gpt-4o-mini",
            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
 for i in range(17):
     EVENTS.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764230400,
-                   "model": "gpt-4o-mini", "choices": [{"index": 0, "delta": {"content": " ".join(WORDS[i::17])},
+                   "model": "gpt-4o-mini",
+                   "choices": [{"index": 0, "delta": {"content": " ".join(WORDS[i::17])},
                                                         "finish_reason": None}]})
-EVENTS.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764230400, "model": "gpt-4o-mini",
+EVENTS.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764230400,
+               "model": "gpt-4o-mini",
                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
-EVENTS.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764230400, "model": "gpt-4o-mini",
+EVENTS.append({"id": "chatcmpl-bench", "object": "chat.completion.chunk", "created": 1764230400,
+               "model": "gpt-4o-mini",
                "choices": [], "usage": {"prompt_tokens": 120, "completion_tokens": 48, "total_tokens": 168}})
 STREAM = b"".join(b"data: " + json.dumps(e).encode() + b"\n\n" for e in EVENTS) + b"data: [DONE]\n\n"
 ANTHROPIC = json.dumps({

@@ -29,11 +29,13 @@ def main() -> None:
     stack = Stack(18791, 18790)
     try:
         body = HERE / ("req_chat_stream.json" if args.mode == "stream" else "req_chat.json")
-        load = threading.Thread(target=wrk, args=(f"{stack.gateway_base}/chat/completions", body, stack.headers, 64,
+        load = threading.Thread(target=wrk,
+                                args=(f"{stack.gateway_base}/chat/completions", body, stack.headers, 64,
                                                   args.seconds + 3))
         load.start()
         subprocess.run([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(stack.server.pid),
-                        "--duration", str(args.seconds), "--format", "raw", "--output", str(out), "--nonblocking",
+                        "--duration", str(args.seconds), "--format", "raw", "--output", str(out),
+                        "--nonblocking",
                         "--rate", "500"], check=True, capture_output=True)
         load.join()
     finally:

@@ -1,6 +1,6 @@
 """Measure Sluice against a local mock provider: RPS, p50/p99, ratio to a direct call, CPU, RSS.
 
-    make bench                      # or: .venv/bin/python bench/run.py [--duration 10] [--cells chat:1,chat:64,stream:64]
+    make bench      # or: .venv/bin/python bench/run.py [--duration 10] [--cells chat:1,chat:64,stream:64]
     make soak                       # 10 minutes at c=64: RSS and p99 per minute
     .venv/bin/python bench/run.py --compare-logging [--mode stream]   # request logging on vs off, same run
 
@@ -31,13 +31,15 @@ GATEWAY_NO_LOGS = "bench-nologs"  # identical but collect_logs: false (logging c
 
 
 def _pin(cpus: str, argv: list[str]) -> list[str]:
-    return ["taskset", "-c", cpus, *argv] if shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1 else argv
+    several = shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1
+    return ["taskset", "-c", cpus, *argv] if several else argv
 
 
 def _call(method: str, url: str, token: str, body: object | None = None) -> dict:
     data = json.dumps(body).encode() if body is not None else None
     req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+                                 headers={"Authorization": f"Bearer {token}",
+                                          "Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as resp:
         return json.loads(resp.read())
 
@@ -48,7 +50,7 @@ def _wait(url: str, timeout: float = 30) -> None:
         try:
             urllib.request.urlopen(url, timeout=1)
             return
-        except Exception:
+        except Exception:  # noqa: BLE001 — not up yet, whatever the error
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not answer")
 
@@ -101,7 +103,7 @@ def wrk(url: str, body: Path, headers: list[str], conns: int, seconds: int) -> d
     argv = _pin("0", ["wrk", "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "--timeout", "10s",
                       "-s", str(HERE / "post.lua"), url, "--", str(body), *headers])
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
-    line = next(l for l in out.splitlines() if l.startswith("WRKJSON "))
+    line = next(row for row in out.splitlines() if row.startswith("WRKJSON "))
     return json.loads(line[len("WRKJSON "):])
 
 
@@ -140,7 +142,8 @@ class Stack:
         self.url = f"http://127.0.0.1:{port}"
         self.server = subprocess.Popen(
             _pin("1", [PY, "-m", "sluice", "serve", "--data-dir", str(data), "--port", str(port)]),
-            env=env, stdout=open(self.tmp / "server.log", "w"), stderr=subprocess.STDOUT, start_new_session=True)
+            env=env, stdout=open(self.tmp / "server.log", "w"), stderr=subprocess.STDOUT,
+            start_new_session=True)
         _wait(f"{self.url}/healthz")
         account, admin = creds["account_id"], creds["api_token"]
         api = f"{self.url}/client/v4/accounts/{account}"
@@ -164,24 +167,29 @@ class Stack:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-def run_cells(stack: Stack, cells: list[tuple[str, int]], duration: int, peer: Peer | None = None) -> list[dict]:
+def run_cells(stack: Stack, cells: list[tuple[str, int]], duration: int,
+              peer: Peer | None = None) -> list[dict]:
     rows = []
     for mode, conns in cells:
         body = HERE / ("req_chat_stream.json" if mode == "stream" else "req_chat.json")
         wrk(f"{stack.gateway_base}/chat/completions", body, stack.headers, min(conns, 8), 2)  # warm-up
-        direct = wrk(f"{stack.mock_url}/v1/chat/completions", body, ["Authorization: Bearer sk-direct"], conns, duration)
+        direct = wrk(f"{stack.mock_url}/v1/chat/completions", body, ["Authorization: Bearer sk-direct"],
+                     conns, duration)
         cpu0, dropped0 = _cpu_seconds(stack.server.pid), logs_dropped(stack.url)
         gw = wrk(f"{stack.gateway_base}/chat/completions", body, stack.headers, conns, duration)
         cpu = _cpu_seconds(stack.server.pid) - cpu0
         dropped = logs_dropped(stack.url) - dropped0
         floor = None
         if peer is not None:
-            wrk(f"{peer.url}/v1/chat/completions", body, ["Authorization: Bearer sk-direct"], min(conns, 8), 2)
-            floor = wrk(f"{peer.url}/v1/chat/completions", body, ["Authorization: Bearer sk-direct"], conns, duration)
+            wrk(f"{peer.url}/v1/chat/completions", body, ["Authorization: Bearer sk-direct"], min(conns, 8),
+                2)
+            floor = wrk(f"{peer.url}/v1/chat/completions", body, ["Authorization: Bearer sk-direct"], conns,
+                        duration)
         rows.append({"cell": f"{mode} c={conns}", "direct": direct, "sluice": gw, "peer": floor,
                      "ratio": gw["rps"] / direct["rps"] if direct["rps"] else 0.0,
                      "added_p50_ms": (gw["p50_us"] - direct["p50_us"]) / 1000,
-                     "cpu_us_per_req": cpu * 1e6 / max(gw["requests"], 1), "rss_mib": _rss_mib(stack.server.pid),
+                     "cpu_us_per_req": cpu * 1e6 / max(gw["requests"], 1),
+                     "rss_mib": _rss_mib(stack.server.pid),
                      "logs_dropped": dropped})
     return rows
 
@@ -206,7 +214,8 @@ def compare_logging(stack: Stack, duration: int, mode: str = "chat", rounds: int
     results: dict[str, list[float]] = {"logs on": [], "logs off": []}
     for base in (stack.gateway_base, stack.gateway_base_no_logs):
         wrk(f"{base}/chat/completions", body, stack.headers, 8, 2)  # warm-up
-    print(f"| round | gateway | {mode} c=64 RPS | CPU µs per request by thread (user + system) |\n|---|---|---|---|")
+    print(f"| round | gateway | {mode} c=64 RPS | CPU µs per request by thread (user + system) |\n"
+          "|---|---|---|---|")
     for i in range(rounds):
         for name, base in (("logs on", stack.gateway_base), ("logs off", stack.gateway_base_no_logs)):
             before = _thread_cpu(stack.server.pid)
@@ -228,24 +237,29 @@ def compare_logging(stack: Stack, duration: int, mode: str = "chat", rounds: int
 
 def soak(stack: Stack, seconds: int, slice_s: int = 60) -> None:
     body = HERE / "req_chat.json"
-    print("| minute | RPS | p50 ms | p99 ms | RSS MiB | errors | logs dropped |\n|---|---|---|---|---|---|---|")
+    print("| minute | RPS | p50 ms | p99 ms | RSS MiB | errors | logs dropped |\n"
+          "|---|---|---|---|---|---|---|")
     start_rss = _rss_mib(stack.server.pid)
     for i in range(max(1, seconds // slice_s)):
         dropped = logs_dropped(stack.url)
         r = wrk(f"{stack.gateway_base}/chat/completions", body, stack.headers, 64, slice_s)
         print(f"| {i + 1} | {r['rps']:,.0f} | {r['p50_us']/1000:.2f} | {r['p99_us']/1000:.2f} "
-              f"| {_rss_mib(stack.server.pid):.0f} | {r['errors']} | {logs_dropped(stack.url) - dropped} |", flush=True)
-    print(f"RSS growth over the soak: {(_rss_mib(stack.server.pid) / start_rss - 1) * 100:+.1f}% (from {start_rss:.0f} MiB)")
+              f"| {_rss_mib(stack.server.pid):.0f} | {r['errors']} | {logs_dropped(stack.url) - dropped} |",
+              flush=True)
+    growth = (_rss_mib(stack.server.pid) / start_rss - 1) * 100
+    print(f"RSS growth over the soak: {growth:+.1f}% (from {start_rss:.0f} MiB)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cells", default="chat:1,chat:64,stream:64", help="MODE:CONCURRENCY list (chat, stream)")
+    parser.add_argument("--cells", default="chat:1,chat:64,stream:64",
+                        help="MODE:CONCURRENCY list (chat, stream)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured cell")
     parser.add_argument("--soak", type=int, default=0, help="instead of cells: soak at c=64 for N seconds")
     parser.add_argument("--compare-logging", action="store_true",
                         help="instead of cells: logging on vs off (two gateways, alternating rounds)")
-    parser.add_argument("--mode", default="chat", choices=("chat", "stream"), help="what --compare-logging sends")
+    parser.add_argument("--mode", default="chat", choices=("chat", "stream"),
+                        help="what --compare-logging sends")
     parser.add_argument("--port", type=int, default=18790)
     parser.add_argument("--mock-port", type=int, default=18791)
     parser.add_argument("--peer", default=str(PEER), help="aiohttp pass-through to compare with ('' to skip)")
@@ -260,7 +274,8 @@ def main() -> None:
             compare_logging(stack, args.duration, args.mode)
         else:
             cells = [(m, int(c)) for m, c in (cell.split(":") for cell in args.cells.split(","))]
-            peer = Peer(Path(args.peer), stack.mock_url, args.port + 2) if args.peer and Path(args.peer).exists() else None
+            has_peer = args.peer and Path(args.peer).exists()
+            peer = Peer(Path(args.peer), stack.mock_url, args.port + 2) if has_peer else None
             try:
                 print_table(run_cells(stack, cells, args.duration, peer))
             finally:

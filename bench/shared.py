@@ -1,11 +1,15 @@
 """Run the shared peer harness (../shared/bench/run.sh) with Sluice added as a target.
 
-    .venv/bin/python bench/shared.py [--harness ../shared/bench] [-- extra run.sh args]
+    .venv/bin/python bench/shared.py [--harness DIR] [--compare NAME=SRC ...] [-- extra run.sh args]
 
 Prepares a data dir (gateway with authentication on, a stored OpenAI key with a per-key rate limit
 far above the load, request logging on, a token with AI Gateway Run), then runs the harness with
 Sluice as `--extra sluice`. The harness's default `Authorization: Bearer sk-…` header is replaced by
 the Sluice token, so every request authenticates to the gateway and gets the stored key injected.
+
+``--compare before=/path/to/other/checkout/src`` adds another Sluice build as one more target of the
+same run (its ``src`` first on ``PYTHONPATH``, same venv): a change measured against the code it
+replaces, on the same machine at the same time.
 """
 
 from __future__ import annotations
@@ -26,19 +30,22 @@ from run import GATEWAY, _call, _wait  # noqa: E402
 PY = sys.executable
 
 
-def prepare(data: Path, port: int) -> tuple[str, str]:
+def prepare(data: Path, port: int, env: dict[str, str] | None = None) -> tuple[str, str]:
+    env = env or dict(os.environ)
     creds = json.loads(subprocess.run([PY, "-m", "sluice", "init", "--data-dir", str(data), "--json"],
-                                      capture_output=True, text=True, check=True).stdout)
+                                      capture_output=True, text=True, check=True, env=env).stdout)
     server = subprocess.Popen([PY, "-m", "sluice", "serve", "--data-dir", str(data), "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         _wait(f"http://127.0.0.1:{port}/healthz")
         api = f"http://127.0.0.1:{port}/client/v4/accounts/{creds['account_id']}"
         admin = creds["api_token"]
-        _call("POST", f"{api}/ai-gateway/gateways", admin, {"id": GATEWAY, "authentication": True, "collect_logs": True})
+        _call("POST", f"{api}/ai-gateway/gateways", admin,
+              {"id": GATEWAY, "authentication": True, "collect_logs": True})
         _call("POST", f"{api}/ai-gateway/gateways/{GATEWAY}/provider_configs", admin,
               {"provider_slug": "openai", "alias": "default", "default_config": True,
-               "secret": "sk-bench-stored-key-0000000000000000", "rate_limit": 1_000_000_000, "rate_limit_period": 60})
+               "secret": "sk-bench-stored-key-0000000000000000", "rate_limit": 1_000_000_000,
+               "rate_limit_period": 60})
         token = _call("POST", f"{api}/tokens", admin, {"name": "bench", "permissions": ["AI Gateway Run"]})
     finally:
         server.terminate()
@@ -50,6 +57,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--harness", default=str(ROOT.parent / "shared" / "bench"))
     parser.add_argument("--port", type=int, default=18190)
+    parser.add_argument("--compare", action="append", default=[], metavar="NAME=SRC",
+                        help="another Sluice source tree (its src/ directory) as one more target")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to run.sh (after --)")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="sluice-shared-bench-")) / "data"
@@ -59,7 +68,16 @@ def main() -> None:
                f"exec {PY} -m sluice serve --data-dir {data} --port {{port}}")
     rest = [a for a in args.rest if a != "--"]
     argv = ["./run.sh", "--extra", "sluice", base, command,
-            "--extra-header", "sluice", f"Authorization: Bearer {token}", *rest]
+            "--extra-header", "sluice", f"Authorization: Bearer {token}"]
+    for n, spec in enumerate(args.compare, start=1):
+        name, src = spec.split("=", 1)
+        env = {**os.environ, "PYTHONPATH": str(Path(src).resolve())}
+        other = Path(tempfile.mkdtemp(prefix=f"sluice-shared-bench-{name}-")) / "data"
+        other_account, other_token = prepare(other, args.port + n, env)
+        argv += ["--extra", name, f"http://127.0.0.1:{args.port + n}/v1/{other_account}/{GATEWAY}/openai",
+                 f"PYTHONPATH={env['PYTHONPATH']} " + command.replace(str(data), str(other)),
+                 "--extra-header", name, f"Authorization: Bearer {other_token}"]
+    argv += rest
     os.chdir(args.harness)
     os.execvp(argv[0], argv)
 

@@ -5,9 +5,13 @@ Fixtures that need PostgreSQL or Redis fail — never skip — when the server i
 
 from __future__ import annotations
 
+import inspect
+import os
 import secrets
+import subprocess
+import types
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import httpx
 import pytest
@@ -16,6 +20,68 @@ from sluice.providers.registry import CATALOG_SLUGS
 from tests.support.server import MockUpstream, Server, upstream_env
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+# Test tiers. `make test-fast` runs `-m "not server and not postgres"`: pure and in-process tests.
+# The two marks are applied here from what a test uses, so nobody has to remember them: `server`
+# when the test or one of its fixtures uses a server fixture or names a subprocess starter,
+# `postgres` when it uses `pg_url` or is parametrised on PostgreSQL.
+SERVER_FIXTURES = frozenset({"server", "mock_upstream"})
+SUBPROCESS_STARTERS = frozenset({"Server", "MockUpstream", "sluice_cli", "subprocess"})
+FAST_TIER = os.environ.get("SLUICE_TEST_TIER") == "fast"
+
+
+def _names(code: types.CodeType) -> set[str]:
+    """Global and attribute names a function uses, nested functions included."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _names(const)
+    return names
+
+
+def _starts_subprocess(func: Any, seen: set[Any] | None = None) -> bool:
+    """Whether ``func``, or a helper function of the test suite it calls, names a subprocess starter."""
+    func = inspect.unwrap(func)
+    code = getattr(func, "__code__", None)
+    seen = set() if seen is None else seen
+    if code is None or func in seen:
+        return False
+    seen.add(func)
+    names = _names(code)
+    if not SUBPROCESS_STARTERS.isdisjoint(names):
+        return True
+    helpers = (func.__globals__.get(name) for name in names)
+    return any(inspect.isfunction(h) and h.__module__.startswith("tests") and _starts_subprocess(h, seen)
+               for h in helpers)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        funcs = [getattr(item, "function", None)]
+        info = getattr(item, "_fixtureinfo", None)
+        if info is not None:
+            funcs += [d.func for defs in info.name2fixturedefs.values() for d in defs]
+        if fixtures & SERVER_FIXTURES or any(f is not None and _starts_subprocess(f) for f in funcs):
+            item.add_marker(pytest.mark.server)
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        on_postgres = any(isinstance(v, str) and v.startswith("postgres") for v in params.values())
+        if "pg_url" in fixtures or on_postgres:
+            item.add_marker(pytest.mark.postgres)
+
+
+class _NoServerProcess(subprocess.Popen):  # type: ignore[type-arg]
+    def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
+        if any("sluice" in str(arg) for arg in ([args] if isinstance(args, (str, bytes)) else args)):
+            raise AssertionError(f"the fast tier starts no server ({args!r}): conftest's automatic "
+                                 "`server` mark missed this test; add `@pytest.mark.server` or teach "
+                                 "SUBPROCESS_STARTERS")
+        super().__init__(args, *rest, **kwargs)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if FAST_TIER:  # a test the marks missed fails loudly instead of making the fast tier slow
+        subprocess.Popen = _NoServerProcess  # type: ignore[misc]
 
 
 @pytest.fixture(scope="session")

@@ -60,14 +60,16 @@ def test_tokens_and_accounts_commands(tmp_path: Path) -> None:
     creds = cli_json("init", data_dir=data_dir)
     account = cli_json("accounts", "create", "second", data_dir=data_dir)
     assert account["name"] == "second" and len(account["id"]) == 32
-    assert [a["id"] for a in cli_json("accounts", "list", data_dir=data_dir)] == [creds["account_id"], account["id"]]
+    listed = cli_json("accounts", "list", data_dir=data_dir)
+    assert [a["id"] for a in listed] == [creds["account_id"], account["id"]]
     plain = sluice_cli("accounts", "list", "--data-dir", str(data_dir)).stdout
     assert account["id"] in plain and "second" in plain
 
     token = cli_json("tokens", "create", "--account", account["id"], "--name", "runner", "--permission",
                      "AI Gateway Run", "--permission", "AI Gateway Read", data_dir=data_dir)
     assert set(token) == {"id", "name", "value", "permissions"}
-    assert token["value"].startswith("sluice_") and token["permissions"] == ["AI Gateway Read", "AI Gateway Run"]
+    assert token["value"].startswith("sluice_")
+    assert token["permissions"] == ["AI Gateway Read", "AI Gateway Run"]
     listed = cli_json("tokens", "list", "--account", account["id"], data_dir=data_dir)
     assert [t["id"] for t in listed] == [token["id"]] and token["value"] not in json.dumps(listed)
     assert len(cli_json("tokens", "list", data_dir=data_dir)) == 2
@@ -75,11 +77,13 @@ def test_tokens_and_accounts_commands(tmp_path: Path) -> None:
     bad = sluice_cli("tokens", "create", "--account", account["id"], "--name", "x", "--permission", "Root",
                      "--data-dir", str(data_dir), check=False)
     assert bad.returncode != 0 and "Root" in bad.stderr
-    nobody = sluice_cli("tokens", "create", "--account", "f" * 32, "--name", "x", "--permission", "AI Gateway Run",
+    nobody = sluice_cli("tokens", "create", "--account", "f" * 32, "--name", "x", "--permission",
+                        "AI Gateway Run",
                         "--data-dir", str(data_dir), check=False)
     assert nobody.returncode != 0 and "no account" in nobody.stderr
 
-    assert cli_json("tokens", "revoke", token["id"], data_dir=data_dir) == {"id": token["id"], "revoked": True}
+    revoked = cli_json("tokens", "revoke", token["id"], data_dir=data_dir)
+    assert revoked == {"id": token["id"], "revoked": True}
     assert cli_json("tokens", "list", "--account", account["id"], data_dir=data_dir) == []
     again = sluice_cli("tokens", "revoke", token["id"], "--data-dir", str(data_dir), check=False)
     assert again.returncode == 1 and token["id"] in again.stderr
@@ -122,11 +126,13 @@ def test_master_key_rotation_while_serving(tmp_path: Path) -> None:
 
         # the running server still opens the re-wrapped secrets (duplicate decrypts and re-seals) ...
         store_id = assert_ok(api.get("/ai-gateway/gateways/rot"))["store_id"]
-        copy = assert_ok(api.post(f"/secrets_store/stores/{store_id}/secrets/{configs['k0']['secret_id']}/duplicate",
+        secret_url = f"/secrets_store/stores/{store_id}/secrets/{configs['k0']['secret_id']}"
+        copy = assert_ok(api.post(f"{secret_url}/duplicate",
                                   json={"name": "k0_copy", "scopes": ["ai_gateway"]}))
         # ... and creates new configs, sealed under the new key
         fresh = assert_ok(api.post("/ai-gateway/gateways/rot/provider_configs", json={
-            "provider_slug": "anthropic", "alias": "after", "default_config": True, "secret": "sk-after-rotation"}))
+            "provider_slug": "anthropic", "alias": "after", "default_config": True,
+            "secret": "sk-after-rotation"}))
         status = cli_json("master-key", "status", data_dir=srv.data_dir)
         assert status["secrets_per_kek"] == {new_kek: 5}
 
@@ -145,8 +151,10 @@ def test_serve_help_lists_options() -> None:
         assert option in out
 
 
-@pytest.mark.parametrize(("variable", "value"), [("SLUICE_MAX_BODY_BYTES", "lots"), ("SLUICE_MAX_BODY_BYTES", "-5"),
-                                                 ("SLUICE_LOG_LEVEL", "loud"), ("SLUICE_MASTER_KEY", "c2hvcnQ="),
+@pytest.mark.parametrize(("variable", "value"),
+                         [("SLUICE_MAX_BODY_BYTES", "lots"), ("SLUICE_MAX_BODY_BYTES", "-5"),
+                                                 ("SLUICE_LOG_LEVEL", "loud"),
+                          ("SLUICE_MASTER_KEY", "c2hvcnQ="),
                                                  ("SLUICE_DATABASE_URL", "mysql://x")])
 def test_bad_setting_stops_serve_naming_the_variable(tmp_path: Path, variable: str, value: str) -> None:
     result = sluice_cli("serve", "--data-dir", str(tmp_path / "d"), "--port", str(free_port()),

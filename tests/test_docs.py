@@ -34,3 +34,45 @@ def test_every_cli_command_is_documented() -> None:
         sub = getattr(command, "commands", None)
         names += [f"sluice {name} {s}" for s in sub] if sub else [f"sluice {name}"]
     assert [n for n in names if n not in text] == []
+
+
+SOURCES = ("src", "tests", "docs", "bench", "scripts")
+TEXT_SUFFIXES = (".py", ".md", ".toml", ".sh")
+
+
+def _texts() -> list[Path]:
+    files = [ROOT / "README.md", ROOT / "Makefile", ROOT / "pyproject.toml"]
+    for top in SOURCES:
+        files += [p for p in (ROOT / top).rglob("*") if p.is_file() and p.suffix in TEXT_SUFFIXES]
+    return files
+
+
+def test_nothing_cites_documents_outside_the_repo() -> None:
+    """The project cites its own docs (docs/*.md), never a specification or research notes kept elsewhere."""
+    pattern = re.compile(r"\bSPEC\b|SPEC\.md|research §|research cf-|cf-aigateway-spec")
+    found = [f"{p.relative_to(ROOT)}:{n}" for p in _texts() if p.name != "test_docs.py"
+             for n, line in enumerate(p.read_text(errors="replace").splitlines(), 1) if pattern.search(line)]
+    assert found == []
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading: lower case, punctuation dropped, spaces to dashes."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_links_between_docs_resolve() -> None:
+    """Every relative link in README.md and docs/*.md names a file that exists, and an anchor in it."""
+    broken = []
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for target in re.findall(r"\]\(([^)\s]+)\)", doc.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue  # http(s), mailto: not checked here
+            path, _, anchor = target.partition("#")
+            linked = (doc.parent / path).resolve() if path else doc
+            if not linked.exists():
+                broken.append(f"{doc.name}: {target}")
+            elif anchor and linked.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.M)
+                if anchor not in {_anchor(h) for h in headings}:
+                    broken.append(f"{doc.name}: {target}")
+    assert broken == []

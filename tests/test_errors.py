@@ -27,6 +27,7 @@ CATALOGUE = {
     "UpstreamUnreachable": (502, 2008, "unreachable"),
     "GatewayAuthFailed": (401, 2009, "auth"),
     "RequestTooLarge": (413, 2010, "body_too_large"),
+    "UnrelayableUpstreamError": (502, 2000, "internal"),
 }
 
 

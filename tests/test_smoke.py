@@ -13,7 +13,8 @@ def test_health_and_ready(server: Server) -> None:
 def test_seed_page_create_returns_documented_shape(api, gateway) -> None:  # type: ignore[no-untyped-def]
     response = api.post(f"/ai-gateway/gateways/{gateway}/provider_configs",
                         json={"alias": "default", "default_config": True, "provider_slug": "openai",
-                              "secret": "sk-test-0123456789abcdefghij", "rate_limit": 10, "rate_limit_period": 60})
+                              "secret": "sk-test-0123456789abcdefghij", "rate_limit": 10,
+                              "rate_limit_period": 60})
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["success"] is True and body["errors"] == [] and body["messages"] == []

@@ -16,10 +16,12 @@ from sluice.identity.permissions import ALL_GROUPS
 from sluice.secrets.crypto import Keyring, Sealed, associated_data
 from sluice.secrets.keyfile import _read_file, load_keyring, write_key_file
 from sluice.settings import Settings
-from sluice.store import open_database, queries
+from sluice.store.database import open_database
+from sluice.store import queries
 
 
-async def create_token(settings: Settings, account_id: str, name: str, permissions: list[str]) -> dict[str, Any]:
+async def create_token(settings: Settings, account_id: str, name: str,
+                       permissions: list[str]) -> dict[str, Any]:
     unknown = [p for p in permissions if p not in ALL_GROUPS]
     if unknown:
         raise ValueError(f"unknown permission {unknown[0]!r}; known: {', '.join(ALL_GROUPS)}")
@@ -29,9 +31,11 @@ async def create_token(settings: Settings, account_id: str, name: str, permissio
             if await queries.get_account(conn, account_id) is None:
                 raise ValueError(f"no account {account_id}")
             value = new_token()
-            row = await queries.insert_token(conn, token_row(account_id, name, value, sorted(set(permissions))))
+            row = await queries.insert_token(conn,
+                                             token_row(account_id, name, value, sorted(set(permissions))))
             await queries.record_change(conn, account_id, "token")
-        return {"id": row["id"], "name": name, "value": value, "permissions": orjson.loads(row["permissions"])}
+        return {"id": row["id"], "name": name, "value": value,
+                "permissions": orjson.loads(row["permissions"])}
     finally:
         await db.close()
 
@@ -92,7 +96,8 @@ async def _rewrap_all(db: Any, keyring: Keyring) -> int:
             cur = current[0]
             sealed = Sealed(cur["kek_id"], bytes(cur["wrapped_key"]), bytes(cur["ciphertext"]))
             fresh = keyring.rewrap(sealed, associated_data(cur["account_id"], cur["store_id"], cur["id"]))
-            await queries.update_secret(conn, cur["id"], {"kek_id": fresh.kek_id, "wrapped_key": fresh.wrapped_key,
+            await queries.update_secret(conn, cur["id"],
+                                        {"kek_id": fresh.kek_id, "wrapped_key": fresh.wrapped_key,
                                                           "ciphertext": fresh.ciphertext})
             done += 1
     return done

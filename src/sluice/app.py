@@ -14,14 +14,14 @@ from typing import Any
 import structlog
 from sluice import envelope
 from sluice.errors import ApiError
-from sluice.observe import Observability
+from sluice.observe.observer import Observability
 from sluice.observe.endpoint import serve_metrics
 from sluice.providers.registry import load_catalog
-from sluice.proxy import DataPlane
-from sluice.secrets.keyfile import load_keyring
-from sluice.services import Services
+from sluice.proxy.dataplane import DataPlane
+from sluice.secrets.keycheck import check_keyring
+from sluice.services import Keys, Services
 from sluice.settings import Settings
-from sluice.store import open_database
+from sluice.store.database import open_database
 
 log = structlog.get_logger("sluice")
 
@@ -40,15 +40,19 @@ class SluiceApp:
 
     async def startup(self) -> None:
         db = await open_database(self.settings.database_url)
+        keys = Keys(self.settings)
+        async with db.begin() as conn:
+            await check_keyring(conn, keys.keyring, self.settings)  # never serve with a key that opens nothing
+        observability = self.observability = Observability(self.settings, db)
         self.services = Services(
-            settings=self.settings, db=db, keyring=load_keyring(self.settings),
-            catalog=load_catalog(self.settings.upstream_overrides),
+            settings=self.settings, db=db, keys=keys,
+            catalog=load_catalog(self.settings.upstream_overrides), observer=observability,
+            cache=observability.cache, activity=observability.activity,
+            on_gateway_delete=observability.on_gateway_delete,
         )
-        self.observability = Observability(self.settings, db)
-        self.observability.install(self.services.extras)  # observer, activity, cache, metrics, on_gateway_delete
-        await self.observability.start()
+        await observability.start()
         self.dataplane = DataPlane(self.services)
-        self.services.on_change = self.dataplane.refresh
+        self.services.on_change.add(self.dataplane.refresh)
         await self.dataplane.start()
         tune_gc()
         log.info("sluice ready", database=db.dialect, providers=len(self.services.catalog))
@@ -73,7 +77,8 @@ class SluiceApp:
                 await serve_metrics(scope, send, self.observability.metrics, self.settings.metrics_token)  # type: ignore[union-attr]
             elif path == "/readyz":
                 ready = await self.services.db.ping()  # type: ignore[union-attr]
-                await _json(send, 200 if ready else 503, b'{"status":"ready"}' if ready else b'{"status":"database unreachable"}')
+                await _json(send, 200 if ready else 503,
+                            b'{"status":"ready"}' if ready else b'{"status":"database unreachable"}')
             else:
                 await self._management(scope, receive, send)
         elif kind == "lifespan":
@@ -104,7 +109,7 @@ class SluiceApp:
         except Exception as exc:  # noqa: BLE001 — the last line of defence; never echo the message
             log.error("unhandled error", path=scope.get("path"), error=type(exc).__name__)
             if not started:
-                await _json(send, 500, envelope.JSONResponse(INTERNAL_ERROR).body)
+                await _json(send, 500, bytes(envelope.JSONResponse(INTERNAL_ERROR).body))
 
     async def _lifespan(self, receive: Any, send: Any) -> None:
         while True:
@@ -124,7 +129,8 @@ class SluiceApp:
 
 async def _json(send: Any, status: int, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
 
 

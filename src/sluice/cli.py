@@ -17,7 +17,8 @@ app = typer.Typer(help="Sluice: a self-hosted AI gateway compatible with Cloudfl
                   no_args_is_help=True, add_completion=False)
 tokens_app = typer.Typer(help="Account API tokens.", no_args_is_help=True)
 accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
-key_app = typer.Typer(help="The master key-encryption key (KEK) that wraps every stored secret.", no_args_is_help=True)
+key_app = typer.Typer(help="The master key-encryption key (KEK) that wraps every stored secret.",
+                      no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(key_app, name="master-key")
@@ -30,6 +31,20 @@ def _settings(data_dir: Optional[Path]) -> Settings:
     try:
         return load_settings(data_dir=data_dir)
     except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _initialise(settings: Settings, email: str | None = None) -> Any:
+    """Prepare the data dir and database; a problem there (or a master key that cannot open the
+    database) is one line naming the path, URL or setting, exit 2."""
+    from sluice.bootstrap import initialise
+    from sluice.errors import MasterKeyError
+    from sluice.startup import StartupError
+
+    try:
+        return asyncio.run(initialise(settings) if email is None else initialise(settings, email))
+    except (StartupError, MasterKeyError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
@@ -48,15 +63,15 @@ def _print_bootstrap(creds: Any, as_json: bool) -> None:
 
 
 @app.command()
-def init(data_dir: Optional[Path] = DataDir, email: str = typer.Option("admin@example.com", help="Admin user email."),
+def init(data_dir: Optional[Path] = DataDir,
+         email: str = typer.Option("admin@example.com", help="Admin user email."),
          as_json: bool = AsJson) -> None:
     """Create the data dir, master key file, database, first account, user and admin token."""
-    from sluice.bootstrap import initialise
-
-    creds = asyncio.run(initialise(_settings(data_dir), email))
+    creds = _initialise(_settings(data_dir), email)
     if creds is None:
         _print({"initialised": False, "message": "already initialised"}, as_json,
-               "Already initialised; nothing changed (credentials are stored hashed and cannot be shown again).")
+               "Already initialised; nothing changed "
+               "(credentials are stored hashed and cannot be shown again).")
         return
     _print_bootstrap(creds, as_json)
 
@@ -68,20 +83,24 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
           workers: int = typer.Option(1, help="Worker processes (they share state through the database)."),
           ) -> None:
     """Run the gateway and management API (initialises the data dir on first start)."""
-    from sluice.bootstrap import initialise
     from sluice.logging import configure_logging
 
     settings = _settings(data_dir)
     configure_logging(settings)
-    creds = asyncio.run(initialise(settings))
+    creds = _initialise(settings)
     if creds is not None:
         _print_bootstrap(creds, False)
         sys.stdout.flush()
-    os.environ["SLUICE_DATA_DIR"] = str(settings.data_dir)  # the server re-reads settings from the environment
+    # the server re-reads settings from the environment
+    os.environ["SLUICE_DATA_DIR"] = str(settings.data_dir)
     # exec, not uvicorn.run(): the server starts in a fresh interpreter (same pid) without the CLI's
     # modules loaded (measured: ~10 MiB less resident memory per process).
     argv = [sys.executable, "-m", "uvicorn", "sluice.asgi:app", "--host", host, "--port", str(port),
-            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+            "--workers", str(workers), "--loop", "uvloop", "--lifespan", "on",
+            # httptools, with header, timeout and connection limits and telling the app about a '#'
+            # (docs/security.md)
+            "--http", "sluice.protocol:LimitedHttpToolsProtocol",
+            "--timeout-keep-alive", str(settings.keep_alive_timeout_s),
             "--no-access-log", "--log-level", "warning", "--no-server-header",
             "--no-proxy-headers"]  # measured: its per-request middleware cost; Sluice reads no X-Forwarded-*
     os.execv(sys.executable, argv)
@@ -90,7 +109,8 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
 @tokens_app.command("create")
 def tokens_create(account: str = typer.Option(..., "--account", help="Account id."),
                   name: str = typer.Option(..., "--name", help="Token name."),
-                  permission: list[str] = typer.Option(..., "--permission", help="Permission group (repeatable)."),
+                  permission: list[str] = typer.Option(..., "--permission",
+                                                       help="Permission group (repeatable)."),
                   data_dir: Optional[Path] = DataDir, as_json: bool = AsJson) -> None:
     """Create an API token; its value is printed once."""
     from sluice import admin
@@ -154,7 +174,8 @@ def key_rotate(data_dir: Optional[Path] = DataDir, as_json: bool = AsJson) -> No
     except (ValueError, FileNotFoundError, PermissionError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    _print(result, as_json, f"active key {result['active_kek_id']}; re-wrapped {result['rewrapped']} secret(s)")
+    _print(result, as_json,
+           f"active key {result['active_kek_id']}; re-wrapped {result['rewrapped']} secret(s)")
 
 
 @key_app.command("status")

@@ -20,10 +20,11 @@ def now() -> datetime:
 
 def rfc3339(moment: datetime) -> str:
     """RFC 3339 UTC with milliseconds and Z, e.g. 2026-11-27T07:50:01.123Z."""
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    seconds = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
+    return seconds + f"{moment.microsecond // 1000:03d}Z"
 
 
-_second: list = [-1, ""]  # the last whole second formatted by ``rfc3339_ts``, and its text
+_second: list[int | str] = [-1, ""]  # the last whole second formatted by ``rfc3339_ts``, and its text
 
 
 def rfc3339_ts(timestamp: float) -> str:

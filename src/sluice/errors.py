@@ -9,7 +9,9 @@
     │   ├── MethodNotAllowed     405 / 7005
     │   ├── Conflict             409 / 7009 (+ x-should-retry: false); the store raises it for a taken key
     │   │   └── StoreNotEmpty    409 / 7009, a store still holding secrets
-    │   ├── BodyTooLarge         413 / 7010
+    │   ├── BodyTooLarge         413 / 7010 (+ connection: close: the rest is never read)
+    │   ├── RequestTimeout       408 / 7000 (+ connection: close)
+    │   ├── ClientClosed         400 / 7000 the client went away mid-body (nobody reads the answer)
     │   ├── AuthenticationError  401 / 10000
     │   └── Forbidden            403 / 10000, a permission the caller lacks
     │       └── AccountForbidden 403 / 9109, another account's path
@@ -24,8 +26,11 @@
     │   ├── UpstreamTimeout      504 / 2007  timeout
     │   ├── UpstreamUnreachable  502 / 2008  unreachable
     │   ├── GatewayAuthFailed    401 / 2009  auth
-    │   └── RequestTooLarge      413 / 2010  body_too_large
-    └── CryptoError              a secret could not be decrypted (never says why in detail)
+    │   ├── RequestTooLarge      413 / 2010  body_too_large
+    │   └── UnrelayableUpstreamError 502 / 2000  internal (an upstream error body not checked for keys)
+    ├── CryptoError              a secret could not be decrypted (never says why in detail)
+    └── MasterKeyError           start-up refused: the master key is missing or does not open the
+                                 stored secrets (the message names the setting or key file)
 """
 
 from __future__ import annotations
@@ -79,6 +84,22 @@ class Conflict(ApiError):
 
 class BodyTooLarge(ApiError):
     status, code, default_message = 413, 7010, "Request body too large"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}
+
+
+class RequestTimeout(ApiError):
+    status, code, default_message = 408, 7000, "Request Timeout"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}
+
+
+class ClientClosed(ApiError):
+    status, code, default_message = 400, 7000, "The client closed the connection before the body ended"
 
 
 class AuthenticationError(ApiError):
@@ -163,7 +184,8 @@ class UpstreamUnreachable(GatewayError):
 
 class GatewayAuthFailed(GatewayError):
     status, internal_code, reason = 401, 2009, "auth"
-    default_message = ("gateway authentication failed: the token is invalid, expired, disabled, "
+    default_message = ("gateway authentication failed: the token is invalid, expired, not yet "
+                       "valid, disabled, refused from this address (condition.request_ip), "
                        "or lacks AI Gateway Run on this account")
 
 
@@ -171,5 +193,18 @@ class RequestTooLarge(GatewayError):
     status, internal_code, reason, default_message = 413, 2010, "body_too_large", "request body too large"
 
 
+class UnrelayableUpstreamError(GatewayError):
+    """An upstream error response that could not be checked for stored keys (too large, or a coding
+    Sluice cannot decode), so it is not relayed; the message says why."""
+
+    status, internal_code, reason = 502, 2000, "internal"
+    default_message = "upstream error response not relayed: it could not be checked for stored keys"
+
+
 class CryptoError(SluiceError):
     """A ciphertext did not authenticate under any loaded key (wrong key, tampered or moved row)."""
+
+
+class MasterKeyError(SluiceError):
+    """The master key this process loaded cannot open the stored secrets (or is missing for an
+    initialised database). Start-up stops: a new key would make every stored key unreadable."""

@@ -3,25 +3,67 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sluice.cache.base import ResponseCache
+from sluice.exchange import NullObserver, Observer
+from sluice.observe.activity import ActivityTracker
 from sluice.providers.registry import Provider
 from sluice.secrets.crypto import Keyring
+from sluice.secrets.keyfile import load_keyring
 from sluice.settings import Settings
-from sluice.store import Database
+from sluice.store.database import Database
+
+ChangeHook = Callable[[str], Awaitable[None]]
+GatewayDeleteHook = Callable[[AsyncConnection, str, str], Awaitable[None]]
 
 
-@dataclass
+class Keys:
+    """The loaded keyring. ``reload`` re-reads the key source after a master-key rotation elsewhere;
+    a failed reload raises and leaves the current keyring in place."""
+
+    def __init__(self, settings: Settings, keyring: Keyring | None = None) -> None:
+        self._settings = settings
+        self.keyring = keyring if keyring is not None else load_keyring(settings)
+
+    def reload(self) -> None:
+        self.keyring = load_keyring(self._settings)
+
+
+class ChangeHooks:
+    """Run after a committed change, before the response goes out, so this process's in-memory
+    state reflects it (other processes pick it up from the change feed)."""
+
+    def __init__(self) -> None:
+        self._hooks: list[ChangeHook] = []
+
+    def add(self, hook: ChangeHook) -> None:
+        self._hooks.append(hook)
+
+    async def __call__(self, account_id: str) -> None:
+        for hook in self._hooks:
+            await hook(account_id)
+
+
+async def _no_gateway_hook(conn: AsyncConnection, account_id: str, gateway_id: str) -> None:
+    return None
+
+
+@dataclass(slots=True)
 class Services:
     settings: Settings
     db: Database
-    keyring: Keyring
+    keys: Keys
     catalog: dict[str, Provider]
-    # Called after a committed change so this process's in-memory state reflects it before the
-    # response goes out (other processes pick it up from the change feed).
-    on_change: Callable[[str], Awaitable[None]] = field(default=lambda account_id: _nothing())
-    extras: dict[str, Any] = field(default_factory=dict)
+    observer: Observer = field(default_factory=NullObserver)
+    cache: ResponseCache | None = None
+    activity: ActivityTracker | None = None
+    # Inside the gateway-delete transaction: its logs, key activity and cached responses go too.
+    on_gateway_delete: GatewayDeleteHook = _no_gateway_hook
+    on_change: ChangeHooks = field(default_factory=ChangeHooks)
 
-
-async def _nothing() -> None:
-    return None
+    @property
+    def keyring(self) -> Keyring:
+        return self.keys.keyring

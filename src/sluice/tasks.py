@@ -36,7 +36,7 @@ class Periodic:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 — stopping; a failure was logged
                 pass
             self._task = None
 

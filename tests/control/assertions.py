@@ -24,7 +24,8 @@ def assert_v4_error(response: httpx.Response, status: int, code: int, *,
         assert isinstance(error["message"], str) and error["message"].strip(), body
         assert set(error) <= {"code", "message", "path"}, body
     if path is not None:
-        assert any(e.get("path") == list(path) for e in body["errors"]), f"no error with path {list(path)}: {body}"
+        assert any(e.get("path") == list(path) for e in body["errors"]), (
+            f"no error with path {list(path)}: {body}")
     if says is not None:
         assert any(says in e["message"] for e in body["errors"]), f"no message mentions {says!r}: {body}"
     return body["errors"][0]

@@ -1,4 +1,4 @@
-"""SPEC §2: who may call what. 401 without valid credentials, 403/10000 naming the missing
+"""Who may call what (docs/api.md#authentication). 401 without valid credentials, 403/10000 naming the missing
 permission, 403/9109 on another account's path (never revealing whether it exists)."""
 
 from __future__ import annotations
@@ -59,6 +59,10 @@ ROUTES: list[tuple[str, str, Any, tuple[str, ...]]] = [
     ("POST", "/tokens", {}, TOKEN_WRITE),
     ("GET", f"/tokens/{NOPE}", None, TOKEN_READ),
     ("DELETE", f"/tokens/{NOPE}", None, TOKEN_WRITE),
+    ("DELETE", f"/secrets_store/stores/{NOPE}/secrets", [{"id": NOPE}], STORE_WRITE),
+    ("GET", "/tokens/permission_groups", None, TOKEN_READ),
+    ("PUT", f"/tokens/{NOPE}", {}, TOKEN_WRITE),
+    ("PUT", f"/tokens/{NOPE}/value", None, TOKEN_WRITE),
 ]
 ROUTE_IDS = [f"{m} {p}" for m, p, _, _ in ROUTES]
 
@@ -67,9 +71,11 @@ ROUTE_IDS = [f"{m} {p}" for m, p, _, _ in ROUTES]
 def group_tokens(server: Server) -> dict[str, str]:
     """One token per permission group, each holding only that group."""
     out = {}
-    with httpx.Client(base_url=f"{server.api}/accounts/{server.account_id}", headers=server.headers()) as client:
+    base_url = f"{server.api}/accounts/{server.account_id}"
+    with httpx.Client(base_url=base_url, headers=server.headers()) as client:
         for group in ALL_GROUPS:
-            out[group] = assert_ok(client.post("/tokens", json={"name": f"only {group}", "permissions": [group]}))["value"]
+            body = {"name": f"only {group}", "permissions": [group]}
+            out[group] = assert_ok(client.post("/tokens", json=body))["value"]
     return out
 
 
@@ -102,7 +108,8 @@ def test_every_route_needs_credentials(server: Server, method: str, path: str, b
 
 
 @pytest.mark.parametrize(("method", "path", "body", "accepted"), ROUTES, ids=ROUTE_IDS)
-def test_every_route_checks_the_permission(server: Server, group_tokens: dict[str, str], method: str, path: str,
+def test_every_route_checks_the_permission(server: Server, group_tokens: dict[str, str], method: str,
+                                           path: str,
                                            body: Any, accepted: tuple[str, ...]) -> None:
     for group, token in group_tokens.items():
         response = call(server, method, path, body, server.headers(token))
@@ -128,24 +135,29 @@ def test_another_accounts_path_is_9109(server: Server, other_account: dict[str, 
 def test_token_without_secrets_store_write_cannot_create_a_config(server: Server, gateway: str,
                                                                   group_tokens: dict[str, str]) -> None:
     response = call(server, "POST", f"/ai-gateway/gateways/{gateway}/provider_configs",
-                    {"provider_slug": "openai", "alias": "a", "default_config": False, "secret": "sk-123456789"},
+                    {"provider_slug": "openai", "alias": "a", "default_config": False,
+                     "secret": "sk-123456789"},
                     server.headers(group_tokens["AI Gateway Read"]))
     assert_v4_error(response, 403, 10000, says="Secrets Store Write")
-    assert assert_ok(httpx.get(f"{server.api}/accounts/{server.account_id}/ai-gateway/gateways/{gateway}"
-                               "/provider_configs", headers=server.headers(group_tokens["AI Gateway Read"]))) == []
+    configs_url = f"{server.api}/accounts/{server.account_id}/ai-gateway/gateways/{gateway}/provider_configs"
+    reader = server.headers(group_tokens["AI Gateway Read"])
+    assert assert_ok(httpx.get(configs_url, headers=reader)) == []
 
 
 def test_other_account_is_isolated(server: Server, other_account: dict[str, str]) -> None:
     headers = server.headers(other_account["token"])
     gateway_id = "b-" + secrets.token_hex(4)
-    created = call(server, "POST", "/ai-gateway/gateways", {"id": gateway_id}, headers, account=other_account["id"])
+    created = call(server, "POST", "/ai-gateway/gateways", {"id": gateway_id}, headers,
+                   account=other_account["id"])
     assert_ok(created)
     # the same gateway id is free in the first account, and B's gateway is not visible there
     admin_list = call(server, "GET", "/ai-gateway/gateways", None, server.headers())
     assert gateway_id not in [g["id"] for g in assert_ok(admin_list)]
-    assert_v4_error(call(server, "GET", f"/ai-gateway/gateways/{gateway_id}", None, server.headers()), 404, 7002)
+    assert_v4_error(call(server, "GET", f"/ai-gateway/gateways/{gateway_id}", None, server.headers()), 404,
+                    7002)
     # the bootstrap token is not valid on B's path
-    assert_v4_error(call(server, "GET", "/ai-gateway/gateways", None, server.headers(), account=other_account["id"]),
+    assert_v4_error(call(server, "GET", "/ai-gateway/gateways", None, server.headers(),
+                         account=other_account["id"]),
                     403, 9109)
 
 
@@ -156,20 +168,24 @@ def legacy(server: Server, key: str | None = None, email: str | None = None) -> 
 def test_legacy_global_api_key(server: Server, other_account: dict[str, str]) -> None:
     assert_ok(call(server, "GET", "/ai-gateway/gateways", None, legacy(server)))
     assert_ok(call(server, "GET", "/secrets_store/quota", None, legacy(server)))
-    assert_v4_error(call(server, "GET", "/ai-gateway/gateways", None, legacy(server, key="0" * 40)), 401, 10000)
+    assert_v4_error(call(server, "GET", "/ai-gateway/gateways", None, legacy(server, key="0" * 40)), 401,
+                    10000)
     assert_v4_error(call(server, "GET", "/ai-gateway/gateways", None,
                          legacy(server, email="nobody@example.com")), 401, 10000)
-    assert_v4_error(call(server, "GET", "/ai-gateway/gateways", None, {"X-Auth-Email": server.creds["email"]}),
+    assert_v4_error(call(server, "GET", "/ai-gateway/gateways", None,
+                         {"X-Auth-Email": server.creds["email"]}),
                     401, 10000)
     # the user is not a member of account B
-    assert_v4_error(call(server, "GET", "/ai-gateway/gateways", None, legacy(server), account=other_account["id"]),
+    assert_v4_error(call(server, "GET", "/ai-gateway/gateways", None, legacy(server),
+                         account=other_account["id"]),
                     403, 9109)
 
 
 def test_token_verify(server: Server, other_account: dict[str, str]) -> None:
-    for url in (f"{server.api}/user/tokens/verify", f"{server.api}/accounts/{server.account_id}/tokens/verify"):
+    for url in (f"{server.api}/user/tokens/verify",
+                f"{server.api}/accounts/{server.account_id}/tokens/verify"):
         result = assert_ok(httpx.get(url, headers=server.headers()))
-        assert set(result) == {"id", "status", "expires_on"} and result["status"] == "active"
+        assert set(result) == {"id", "status", "expires_on", "not_before"} and result["status"] == "active"
         assert_v4_error(httpx.get(url), 401, 10000)
         assert_v4_error(httpx.get(url, headers=server.headers("sluice_" + "x" * 43)), 401, 10000)
     assert_ok(httpx.get(f"{server.api}/user/tokens/verify", headers=server.headers(other_account["token"])))

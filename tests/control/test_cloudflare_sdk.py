@@ -13,7 +13,8 @@ from tests.support.server import Server
 
 def _create_gateway(cf, account_id: str, gateway_id: str):  # type: ignore[no-untyped-def]
     return cf.ai_gateway.create(account_id=account_id, id=gateway_id, cache_invalidate_on_update=False,
-                                cache_ttl=300, collect_logs=True, rate_limiting_interval=60, rate_limiting_limit=100)
+                                cache_ttl=300, collect_logs=True, rate_limiting_interval=60,
+                                rate_limiting_limit=100)
 
 
 def test_gateway_lifecycle_through_sdk(cf, server: Server) -> None:  # type: ignore[no-untyped-def]
@@ -27,10 +28,12 @@ def test_gateway_lifecycle_through_sdk(cf, server: Server) -> None:  # type: ign
     assert listed == [gateway_id]
     assert cf.ai_gateway.get(gateway_id, account_id=account).collect_logs is True
 
-    updated = cf.ai_gateway.update(gateway_id, account_id=account, cache_invalidate_on_update=True, cache_ttl=60,
+    updated = cf.ai_gateway.update(gateway_id, account_id=account, cache_invalidate_on_update=True,
+                                   cache_ttl=60,
                                    collect_logs=False, rate_limiting_interval=10, rate_limiting_limit=5,
                                    rate_limiting_technique="sliding")
-    assert (updated.cache_ttl, updated.collect_logs, updated.rate_limiting_technique) == (60, False, "sliding")
+    assert (updated.cache_ttl, updated.collect_logs) == (60, False)
+    assert updated.rate_limiting_technique == "sliding"
     assert cf.ai_gateway.get(gateway_id, account_id=account).rate_limiting_limit == 5
 
     deleted = cf.ai_gateway.delete(gateway_id, account_id=account)
@@ -63,7 +66,8 @@ def test_provider_config_create_and_list_through_sdk(cf, server: Server, gateway
 def test_sdk_validation_error_is_a_bad_request(cf, server: Server, gateway: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(cloudflare.BadRequestError) as info:
         cf.ai_gateway.provider_configs.create(gateway, account_id=server.account_id, alias="bad alias!",
-                                              default_config=False, provider_slug="openai", secret="sk-x-123456")
+                                              default_config=False, provider_slug="openai",
+                                              secret="sk-x-123456")
     assert info.value.status_code == 400
     assert any(e.get("path") == ["body", "alias"] for e in info.value.body["errors"])  # type: ignore[index]
 
@@ -74,7 +78,8 @@ def test_sdk_auto_pagination_returns_each_config_once(cf, server: Server, gatewa
         ids.append(cf.ai_gateway.provider_configs.create(
             gateway, account_id=server.account_id, alias=f"key-{index:02d}", default_config=False,
             provider_slug="anthropic", secret=f"sk-ant-{index:02d}-" + secrets.token_hex(8)).id)
-    seen = [c.id for c in cf.ai_gateway.provider_configs.list(gateway, account_id=server.account_id, per_page=7)]
+    seen = [c.id for c in cf.ai_gateway.provider_configs.list(gateway, account_id=server.account_id,
+                                                              per_page=7)]
     assert seen == ids  # every config, exactly once, in creation order, and the iteration stopped
     first = cf.ai_gateway.provider_configs.list(gateway, account_id=server.account_id, per_page=7)
     assert len(first.result) == 7 and first.result_info.total_count == 45  # type: ignore[union-attr]
@@ -119,3 +124,21 @@ def test_secrets_store_through_sdk(cf, server: Server) -> None:  # type: ignore[
     cf.secrets_store.stores.delete(store.id, account_id=account, force=True)
     with pytest.raises(cloudflare.NotFoundError):
         cf.secrets_store.stores.get(store.id, account_id=account)
+
+
+def test_unset_rate_limit_reads_back_as_null(cf, api, server: Server,  # type: ignore[no-untyped-def]
+                                             gateway: str) -> None:
+    """The SDK types a provider config's rate_limit optional: never set (or set to null) it is null, not 0."""
+    unset = cf.ai_gateway.provider_configs.create(gateway, account_id=server.account_id, alias="unset",
+                                                  default_config=False, provider_slug="openai",
+                                                  secret="sk-unset-" + secrets.token_hex(8))
+    zero = cf.ai_gateway.provider_configs.create(gateway, account_id=server.account_id, alias="zero",
+                                                 default_config=False, provider_slug="openai",
+                                                 secret="sk-zero-" + secrets.token_hex(8), rate_limit=0)
+    assert (unset.rate_limit, zero.rate_limit) == (None, 0)
+    configs = cf.ai_gateway.provider_configs.list(gateway, account_id=server.account_id)
+    listed = {c.alias: c.rate_limit for c in configs}
+    assert listed == {"unset": None, "zero": 0}
+    url = f"/ai-gateway/gateways/{gateway}/provider_configs/{zero.id}"
+    assert api.put(url, json={"rate_limit": 5}).json()["result"]["rate_limit"] == 5
+    assert api.put(url, json={"rate_limit": None}).json()["result"]["rate_limit"] is None

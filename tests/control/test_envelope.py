@@ -1,4 +1,4 @@
-"""SPEC §3.1: every failure, whatever the route, is the same v4 envelope with the documented code."""
+"""Every failure, whatever the route, is the same v4 envelope with the code docs/api.md#errors lists."""
 
 from __future__ import annotations
 
@@ -27,9 +27,11 @@ FAILURES: list[tuple[str, str, Any, int, int]] = [
     ("DELETE", f"/secrets_store/stores/{NOPE}", None, 404, 7002),
     ("POST", "/secrets_store/stores", b"[]", 400, 7001),
     ("GET", f"/secrets_store/stores/{NOPE}/secrets", None, 404, 7002),
-    ("POST", f"/secrets_store/stores/{NOPE}/secrets", [{"name": "a", "value": "b", "scopes": ["workers"]}], 404, 7002),
+    ("POST", f"/secrets_store/stores/{NOPE}/secrets", [{"name": "a", "value": "b", "scopes": ["workers"]}],
+     404, 7002),
     ("PATCH", f"/secrets_store/stores/{NOPE}/secrets/{NOPE}", {"comment": "x"}, 404, 7002),
-    ("POST", f"/secrets_store/stores/{NOPE}/secrets/{NOPE}/duplicate", {"name": "a", "scopes": ["workers"]}, 404, 7002),
+    ("POST", f"/secrets_store/stores/{NOPE}/secrets/{NOPE}/duplicate", {"name": "a", "scopes": ["workers"]},
+     404, 7002),
     ("GET", f"/tokens/{NOPE}", None, 404, 7002),
     ("POST", "/tokens", {"name": "x", "permissions": []}, 400, 7001),
     ("GET", "/no-such-thing", None, 404, 7003),
@@ -45,7 +47,8 @@ FAILURES: list[tuple[str, str, Any, int, int]] = [
 
 @pytest.mark.parametrize(("method", "path", "body", "status", "code"), FAILURES,
                          ids=[f"{m} {p[:60]} -> {s}" for m, p, _, s, _ in FAILURES])
-def test_failure_envelope(api: httpx.Client, method: str, path: str, body: Any, status: int, code: int) -> None:
+def test_failure_envelope(api: httpx.Client, method: str, path: str, body: Any, status: int,
+                          code: int) -> None:
     kwargs: dict[str, Any] = {"content": body} if isinstance(body, bytes) else {"json": body}
     assert_v4_error(api.request(method, path, **kwargs), status, code)
 
@@ -78,7 +81,8 @@ def test_single_success_has_no_result_info(api: httpx.Client, gateway: str) -> N
 @pytest.mark.parametrize("path", ["/ai-gateway/gateways", "/secrets_store/stores", "/tokens"])
 def test_credentials_are_checked_before_the_query(server: Server, path: str) -> None:
     """An anonymous caller with a bad query learns only that it must authenticate."""
-    response = httpx.get(f"{server.api}/accounts/{server.account_id}{path}", params={"page": "x", "per_page": "0"})
+    response = httpx.get(f"{server.api}/accounts/{server.account_id}{path}",
+                         params={"page": "x", "per_page": "0"})
     assert response.status_code == 401 and response.json()["errors"][0]["code"] == 10000
 
 

@@ -1,4 +1,4 @@
-"""SPEC §3.2: gateway validation, conflicts, search, paging and the delete cascade."""
+"""Gateways (docs/api.md): validation, conflicts, search, paging and the delete cascade."""
 
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ def test_create_applies_defaults(api: httpx.Client) -> None:
 
 def test_unacted_fields_are_stored_and_returned(api: httpx.Client) -> None:
     gateway_id = f"extras-{secrets.token_hex(3)}"
-    extras = {"dlp": {"enabled": False}, "otel": [{"url": "http://collector", "authorization": "x"}],
-              "spend_limits": {"daily": 5}}
+    extras = {"dlp": {"action": "FLAG", "enabled": False, "profiles": []},
+              "otel": [{"url": "http://collector", "headers": {}, "authorization": "x"}],
+              "spend_limits": {"enabled": True,
+                               "rules": [{"limit": 5.0, "limitType": "cost", "window": 86400}]}}
     assert_ok(api.post(GW, json={"id": gateway_id, **extras}))
     got = assert_ok(api.get(f"{GW}/{gateway_id}"))
     assert {k: got[k] for k in extras} == extras
@@ -52,9 +54,9 @@ def test_unacted_fields_are_stored_and_returned(api: httpx.Client) -> None:
     ({"id": "ok", "authentication": 1}, ["body", "authentication"]),
     ({"id": "ok", "store_id": "0" * 32}, ["body", "store_id"]),
     ({"id": "ok", "nonsense": True}, ["body", "nonsense"]),
-], ids=["upper", "double-dash", "leading-dash", "trailing-dash", "space", "empty", "65-chars", "number", "missing",
-        "technique", "backoff", "log-strategy", "retries-6", "delay", "ttl-negative", "logs-string", "auth-int",
-        "unknown-store", "unknown-field"])
+], ids=["upper", "double-dash", "leading-dash", "trailing-dash", "space", "empty", "65-chars", "number",
+        "missing", "technique", "backoff", "log-strategy", "retries-6", "delay", "ttl-negative",
+        "logs-string", "auth-int", "unknown-store", "unknown-field"])
 def test_invalid_gateway_is_refused(api: httpx.Client, payload: dict[str, Any], path: list[str]) -> None:
     total = api.get(GW).json()["result_info"]["total_count"]
     assert_v4_error(api.post(GW, json=payload), 400, 7001, path=path)
@@ -93,7 +95,8 @@ def test_search_and_paging(api: httpx.Client) -> None:
     assert response.json()["result_info"] == {"page": 2, "per_page": 2, "count": 2, "total_count": 5,
                                               "total_pages": 3}
     assert assert_ok(api.get(GW, params={"search": f"srch{tag}", "per_page": 2, "page": 4})) == []
-    assert assert_ok(api.get(GW, params={"search": f"srch{tag}-3"})) == [assert_ok(api.get(f"{GW}/{made[3]}"))]
+    found = assert_ok(api.get(GW, params={"search": f"srch{tag}-3"}))
+    assert found == [assert_ok(api.get(f"{GW}/{made[3]}"))]
     # LIKE wildcards in the search are literal
     assert assert_ok(api.get(GW, params={"search": f"srch{tag}%"})) == []
     assert_v4_error(api.get(GW, params={"per_page": 0}), 400, 7001, path=["query", "per_page"])
@@ -102,8 +105,8 @@ def test_search_and_paging(api: httpx.Client) -> None:
 
 def test_delete_cascades_configs_and_their_secrets(api: httpx.Client, gateway: str, server: Server) -> None:
     store = assert_ok(api.post("/secrets_store/stores", json={"name": f"keep-{gateway}"}))
-    outside = assert_ok(api.post(f"/secrets_store/stores/{store['id']}/secrets",
-                                 json=[{"name": "shared", "value": "sk-shared-123456", "scopes": ["ai_gateway"]}]))[0]
+    shared = {"name": "shared", "value": "sk-shared-123456", "scopes": ["ai_gateway"]}
+    outside = assert_ok(api.post(f"/secrets_store/stores/{store['id']}/secrets", json=[shared]))[0]
     created = [assert_ok(api.post(f"{GW}/{gateway}/provider_configs", json={
         "provider_slug": slug, "alias": "k", "default_config": True, "secret": f"sk-{slug}-0123456789"}))
         for slug in ("openai", "anthropic")]

@@ -65,7 +65,8 @@ def test_concurrent_defaults_leave_exactly_one(pg_server: Server) -> None:
     url = f"{srv.api}/accounts/{srv.account_id}/ai-gateway/gateways/{_gateway(srv)}/provider_configs"
     responses = _burst(srv, url, [{"provider_slug": "openai", "alias": f"d{i}", "default_config": True,
                                    "secret": f"sk-default-{i}-123456"} for i in range(WORKERS)])
-    assert [r.status_code for r in responses] == [200] * WORKERS, [r.text for r in responses if r.status_code != 200]
+    failed = [r.text for r in responses if r.status_code != 200]
+    assert [r.status_code for r in responses] == [200] * WORKERS, failed
     configs = assert_ok(httpx.get(url, headers=srv.headers()))
     assert len(configs) == WORKERS
     assert sum(c["default_config"] for c in configs) == 1, configs
@@ -89,11 +90,13 @@ def test_concurrent_first_configs_share_one_default_store(pg_server: Server) -> 
 
     def post(gateway_id: str) -> httpx.Response:
         return httpx.post(f"{base}/{gateway_id}/provider_configs", headers=srv.headers(), timeout=60,
-                          json={"provider_slug": "groq", "alias": "k", "default_config": True, "secret": "gsk-12345678"})
+                          json={"provider_slug": "groq", "alias": "k", "default_config": True,
+                                "secret": "gsk-12345678"})
 
     with ThreadPoolExecutor(WORKERS) as pool:
         responses = list(pool.map(post, gateways))
-    assert [r.status_code for r in responses] == [200] * WORKERS, [r.text for r in responses if r.status_code != 200]
+    failed = [r.text for r in responses if r.status_code != 200]
+    assert [r.status_code for r in responses] == [200] * WORKERS, failed
     stores = {assert_ok(httpx.get(f"{base}/{g}", headers=srv.headers()))["store_id"] for g in gateways}
     assert len(stores) == 1
 
@@ -107,7 +110,7 @@ def _store_with_secret(srv: Server) -> tuple[str, str]:
 
 
 @pytest.mark.parametrize("operation", ["delete secret", "create secrets", "patch secret", "duplicate secret",
-                                       "delete store", "delete gateway"])
+                                       "delete store", "delete gateway", "bulk delete secrets"])
 def test_key_writes_wait_for_the_accounts_key_lock(pg_server: Server, operation: str) -> None:
     """Secrets Store writes and gateway deletes (which delete configs and their secrets) take the lock
     provider-config writes take, so none acts on what another is changing."""
@@ -115,16 +118,23 @@ def test_key_writes_wait_for_the_accounts_key_lock(pg_server: Server, operation:
     store_url, secret_id = _store_with_secret(srv)
     gateway_url = f"{srv.api}/accounts/{srv.account_id}/ai-gateway/gateways/{_gateway(srv)}"
     send = {
-        "delete secret": lambda: httpx.delete(f"{store_url}/secrets/{secret_id}", headers=srv.headers(), timeout=60),
+        "delete secret": lambda: httpx.delete(f"{store_url}/secrets/{secret_id}", headers=srv.headers(),
+                                              timeout=60),
         "create secrets": lambda: httpx.post(f"{store_url}/secrets", headers=srv.headers(), timeout=60, json=[
-            {"name": "new-" + secrets.token_hex(4), "value": "sk-another-12345678", "scopes": ["ai_gateway"]}]),
-        "patch secret": lambda: httpx.patch(f"{store_url}/secrets/{secret_id}", headers=srv.headers(), timeout=60,
+            {"name": "new-" + secrets.token_hex(4), "value": "sk-another-12345678",
+             "scopes": ["ai_gateway"]}]),
+        "patch secret": lambda: httpx.patch(f"{store_url}/secrets/{secret_id}", headers=srv.headers(),
+                                            timeout=60,
                                             json={"comment": "rotated"}),
-        "duplicate secret": lambda: httpx.post(f"{store_url}/secrets/{secret_id}/duplicate", headers=srv.headers(),
+        "duplicate secret": lambda: httpx.post(f"{store_url}/secrets/{secret_id}/duplicate",
+                                               headers=srv.headers(),
                                                timeout=60, json={"name": "dup-" + secrets.token_hex(4),
                                                                  "scopes": ["ai_gateway"]}),
-        "delete store": lambda: httpx.delete(store_url, params={"force": "true"}, headers=srv.headers(), timeout=60),
+        "delete store": lambda: httpx.delete(store_url, params={"force": "true"}, headers=srv.headers(),
+                                             timeout=60),
         "delete gateway": lambda: httpx.delete(gateway_url, headers=srv.headers(), timeout=60),
+        "bulk delete secrets": lambda: httpx.request("DELETE", f"{store_url}/secrets", headers=srv.headers(),
+                                                     timeout=60, json=[{"id": secret_id}]),
     }[operation]
 
     async def run() -> httpx.Response:
@@ -135,7 +145,8 @@ def test_key_writes_wait_for_the_accounts_key_lock(pg_server: Server, operation:
                 pending = asyncio.get_running_loop().run_in_executor(pool, send)
                 done, _ = await asyncio.wait([pending], timeout=1.5)
                 assert not done, f"{operation} went ahead while the account's key writes were locked"
-                await holder.execute("SELECT pg_advisory_unlock($1, hashtext($2))", KEY_WRITES_LOCK, srv.account_id)
+                await holder.execute("SELECT pg_advisory_unlock($1, hashtext($2))", KEY_WRITES_LOCK,
+                                     srv.account_id)
                 return await pending
         finally:
             await holder.close()
@@ -144,18 +155,23 @@ def test_key_writes_wait_for_the_accounts_key_lock(pg_server: Server, operation:
     assert response.status_code == 200, response.text
 
 
-def test_a_secret_deleted_while_configs_are_created_with_it_is_never_left_in_use(pg_server: Server) -> None:
+@pytest.mark.parametrize("bulk", [False, True], ids=["delete", "bulk-delete"])
+def test_a_secret_deleted_while_configs_are_created_with_it_is_never_left_in_use(pg_server: Server,
+                                                                                 bulk: bool) -> None:
     srv = pg_server
     for _ in range(3):
         store_url, secret_id = _store_with_secret(srv)
         gateway = _gateway(srv)
         configs_url = f"{srv.api}/accounts/{srv.account_id}/ai-gateway/gateways/{gateway}/provider_configs"
 
-        def create(i: int) -> httpx.Response:
+        def create(i: int, configs_url: str = configs_url, secret_id: str = secret_id) -> httpx.Response:
             return httpx.post(configs_url, headers=srv.headers(), timeout=60, json={
                 "provider_slug": "openai", "alias": f"a{i}", "default_config": False, "secret_id": secret_id})
 
         def delete() -> httpx.Response:
+            if bulk:
+                return httpx.request("DELETE", f"{store_url}/secrets", headers=srv.headers(), timeout=60,
+                                     json=[{"id": secret_id}])
             return httpx.delete(f"{store_url}/secrets/{secret_id}", headers=srv.headers(), timeout=60)
 
         with ThreadPoolExecutor(WORKERS) as pool:
@@ -163,7 +179,8 @@ def test_a_secret_deleted_while_configs_are_created_with_it_is_never_left_in_use
             deleted = pool.submit(delete).result()
             results = [f.result() for f in made]
         configs = assert_ok(httpx.get(configs_url, headers=srv.headers()))
-        assert sorted({r.status_code for r in results}) in ([200], [200, 400], [400]), [r.text for r in results]
+        statuses = sorted({r.status_code for r in results})
+        assert statuses in ([200], [200, 400], [400]), [r.text for r in results]
         if deleted.status_code == 200:  # it went first: no config may point at it
             assert configs == [], configs
         else:  # some config was created first: the delete is refused and the secret stays

@@ -1,4 +1,4 @@
-"""SPEC §3.3: every validation rule of provider-config create, one case each.
+"""Every validation rule of provider-config create (docs/api.md, Provider configs), one case each.
 
 Each refused request answers 400 / 7001 with the field named in ``path`` and a message, and leaves
 nothing behind: the gateway's config count and the account's secret count are unchanged.
@@ -54,7 +54,8 @@ CASES: list[tuple[str, Any, list[str], str]] = [
     ("rate_limit-huge", body(rate_limit=1e300), ["body", "rate_limit"], ""),
     ("rate_limit_period-zero", body(rate_limit_period=0), ["body", "rate_limit_period"], "> 0"),
     ("rate_limit_period-negative", body(rate_limit_period=-60), ["body", "rate_limit_period"], "> 0"),
-    ("rate_limit_period-too-long", body(rate_limit_period=2_592_001), ["body", "rate_limit_period"], "2592000"),
+    ("rate_limit_period-too-long", body(rate_limit_period=2_592_001), ["body", "rate_limit_period"],
+     "2592000"),
     ("rate_limit_period-fraction", body(rate_limit_period=1.5), ["body", "rate_limit_period"], "whole"),
     ("rate_limit_period-string", body(rate_limit_period="60"), ["body", "rate_limit_period"], "number"),
     ("unknown-field", body(colour="blue"), ["body", "colour"], "unknown"),
@@ -94,7 +95,8 @@ def test_secret_id_without_ai_gateway_scope_is_refused(api: httpx.Client, gatewa
 
 
 @pytest.mark.parametrize(("raw", "says"), [(b'{"alias": "x",', "malformed"), (b"[1, 2]", "object"),
-                                           (b'"just a string"', "object"), (b"42", "object"), (b"", "required")],
+                                           (b'"just a string"', "object"), (b"42", "object"),
+                                           (b"", "required")],
                          ids=["malformed", "array", "string", "number", "empty"])
 def test_unparseable_body_is_refused(api: httpx.Client, gateway: str, raw: bytes, says: str) -> None:
     before = _counts(api, gateway)
@@ -115,5 +117,5 @@ def test_boundaries_that_are_allowed(api: httpx.Client, gateway: str) -> None:
         result = assert_ok(api.post(f"/ai-gateway/gateways/{gateway}/provider_configs", json=payload))
         assert result["alias"] == payload["alias"]
     results = assert_ok(api.get(f"/ai-gateway/gateways/{gateway}/provider_configs"))
-    assert [r["rate_limit"] for r in results] == [0, 10, 0]
+    assert [r["rate_limit"] for r in results] == [0, 10, None]  # never set: null, as Cloudflare types it
     assert [r["rate_limit_period"] for r in results] == [2_592_000, 1, 60]

@@ -1,4 +1,5 @@
-"""SPEC §3.3 behaviour: the four secret sources, uniqueness, defaults, preview, update, get, delete."""
+"""Provider configs (docs/api.md): the four secret sources, uniqueness, defaults, preview, update, get,
+delete."""
 
 from __future__ import annotations
 
@@ -83,11 +84,13 @@ def test_duplicate_alias_is_a_conflict_and_leaves_one_row(api: httpx.Client, gat
     assert response.headers["x-should-retry"] == "false"
     assert [c["alias"] for c in assert_ok(api.get(configs_url(gateway)))] == ["dup"]
     # the same alias for another provider is a different key
-    assert create(api, gateway, alias="dup", provider_slug="groq", secret=new_key())["provider_slug"] == "groq"
+    other_provider = create(api, gateway, alias="dup", provider_slug="groq", secret=new_key())
+    assert other_provider["provider_slug"] == "groq"
 
 
 def defaults(api: httpx.Client, gateway: str) -> dict[str, bool]:
-    return {f"{c['provider_slug']}/{c['alias']}": c["default_config"] for c in assert_ok(api.get(configs_url(gateway)))}
+    configs = assert_ok(api.get(configs_url(gateway)))
+    return {f"{c['provider_slug']}/{c['alias']}": c["default_config"] for c in configs}
 
 
 def test_new_default_demotes_the_previous_one(api: httpx.Client, gateway: str) -> None:
@@ -181,5 +184,6 @@ def test_list_paging(api: httpx.Client, gateway: str) -> None:
     assert [c["id"] for c in page2["result"]] == made[2:4]
     assert page2["result_info"] == {"page": 2, "per_page": 2, "count": 2, "total_count": 5, "total_pages": 3}
     assert assert_ok(api.get(configs_url(gateway), params={"page": 9, "per_page": 2})) == []
-    assert_v4_error(api.get(configs_url(gateway), params={"per_page": 101}), 400, 7001, path=["query", "per_page"])
+    assert_v4_error(api.get(configs_url(gateway), params={"per_page": 101}), 400, 7001,
+                    path=["query", "per_page"])
     assert_v4_error(api.get(configs_url(gateway), params={"page": 0}), 400, 7001, path=["query", "page"])

@@ -1,4 +1,4 @@
-"""SPEC §3.4: Secrets Store endpoints; ``value`` is write-only everywhere."""
+"""Secrets Store endpoints (docs/api.md); ``value`` is write-only everywhere."""
 
 from __future__ import annotations
 
@@ -43,7 +43,8 @@ def test_store_with_secrets_needs_force(api: httpx.Client, store: dict[str, Any]
     secret = add(api, store["id"], {"name": "a", "value": "value-a-123", "scopes": ["workers"]})[0]
     assert_v4_error(api.delete(f"{SS}/{store['id']}"), 409, 7009, says="store_not_empty")
     assert_ok(api.get(f"{SS}/{store['id']}"))
-    assert_v4_error(api.delete(f"{SS}/{store['id']}", params={"force": "maybe"}), 400, 7001, path=["query", "force"])
+    assert_v4_error(api.delete(f"{SS}/{store['id']}", params={"force": "maybe"}), 400, 7001,
+                    path=["query", "force"])
     assert_ok(api.delete(f"{SS}/{store['id']}", params={"force": "true"}))
     assert secret_value(server.data_dir, secret["id"]) is None
 
@@ -74,7 +75,8 @@ def test_bulk_create_get_and_value_is_never_returned(api: httpx.Client, store: d
     ({"name": "ok", "value": "x" * 65537, "scopes": ["workers"]}, ["body", 0, "value"]),
     ({"name": "ok", "scopes": ["workers"]}, ["body", 0, "value"]),
     ({"name": "ok", "value": "v-1234", "scopes": ["workers"], "owner": "me"}, ["body", 0, "owner"]),
-], ids=["bad-scope", "no-scopes", "bad-name", "empty-value", "control-char", "too-big", "missing-value", "extra"])
+], ids=["bad-scope", "no-scopes", "bad-name", "empty-value", "control-char", "too-big", "missing-value",
+        "extra"])
 def test_bulk_create_validation(api: httpx.Client, store: dict[str, Any], payload: dict[str, Any],
                                 path: list[Any]) -> None:
     assert_v4_error(api.post(f"{SS}/{store['id']}/secrets", json=[payload]), 400, 7001, path=path)
@@ -85,9 +87,11 @@ def test_bulk_create_is_all_or_nothing(api: httpx.Client, store: dict[str, Any])
     add(api, store["id"], {"name": "taken", "value": "v-1234", "scopes": ["workers"]})
     good = {"name": "fresh", "value": "v-5678", "scopes": ["workers"]}
     # the second item is invalid: error names index 1, and the first is not created either
-    assert_v4_error(api.post(f"{SS}/{store['id']}/secrets", json=[good, {"name": "x", "value": "", "scopes": []}]),
+    assert_v4_error(api.post(f"{SS}/{store['id']}/secrets",
+                             json=[good, {"name": "x", "value": "", "scopes": []}]),
                     400, 7001, path=["body", 1, "value"])
-    assert_v4_error(api.post(f"{SS}/{store['id']}/secrets", json=[good, {**good, "name": "taken"}]), 409, 7009)
+    assert_v4_error(api.post(f"{SS}/{store['id']}/secrets", json=[good, {**good, "name": "taken"}]), 409,
+                    7009)
     assert_v4_error(api.post(f"{SS}/{store['id']}/secrets", json=[good, good]), 400, 7001, path=["body"])
     assert_v4_error(api.post(f"{SS}/{store['id']}/secrets", json={"name": "x"}), 400, 7001, path=["body"])
     assert_v4_error(api.post(f"{SS}/{store['id']}/secrets", json=[]), 400, 7001, path=["body"])
@@ -115,8 +119,11 @@ def test_list_search_scopes_order_paging(api: httpx.Client, store: dict[str, Any
 def test_patch_delete_duplicate(api: httpx.Client, store: dict[str, Any], server: Server) -> None:
     secret = add(api, store["id"], {"name": "orig", "value": "first-value-1", "scopes": ["workers"]})[0]
     url = f"{SS}/{store['id']}/secrets/{secret['id']}"
-    patched = assert_ok(api.patch(url, json={"value": "second-value-2", "scopes": ["ai_gateway"], "comment": "new"}))
-    assert patched["scopes"] == ["ai_gateway"] and patched["comment"] == "new" and "second-value" not in str(patched)
+    patched = assert_ok(api.patch(url,
+                                  json={"value": "second-value-2", "scopes": ["ai_gateway"],
+                                        "comment": "new"}))
+    assert patched["scopes"] == ["ai_gateway"] and patched["comment"] == "new"
+    assert "second-value" not in str(patched)
     assert secret_value(server.data_dir, secret["id"]) == "second-value-2"
     assert_v4_error(api.patch(url, json={}), 400, 7001, path=["body"])
     assert_v4_error(api.patch(url, json={"value": " "}), 400, 7001, path=["body", "value"])
@@ -136,7 +143,8 @@ def test_patch_delete_duplicate(api: httpx.Client, store: dict[str, Any], server
     assert_v4_error(api.get(f"{SS}/{other['id']}/secrets/{copy['id']}"), 404, 7002)
 
 
-def test_secret_used_by_a_config_cannot_be_deleted(api: httpx.Client, store: dict[str, Any], gateway: str) -> None:
+def test_secret_used_by_a_config_cannot_be_deleted(api: httpx.Client, store: dict[str, Any],
+                                                   gateway: str) -> None:
     secret = add(api, store["id"], {"name": "in_use", "value": "sk-in-use-123", "scopes": ["ai_gateway"]})[0]
     assert_ok(api.post(f"/ai-gateway/gateways/{gateway}/provider_configs", json={
         "provider_slug": "openai", "alias": "uses", "default_config": False, "secret_id": secret["id"]}))
@@ -151,12 +159,15 @@ def test_quota_counts_secrets(api: httpx.Client, store: dict[str, Any]) -> None:
     assert after == {"quota": before["quota"], "usage": before["usage"] + 2}
 
 
-def test_force_deleting_a_store_removes_configs_that_used_its_secrets(api: httpx.Client, gateway: str) -> None:
+def test_force_deleting_a_store_removes_configs_that_used_its_secrets(api: httpx.Client,
+                                                                      gateway: str) -> None:
     """No provider config is left pointing at a secret that no longer exists."""
     store = assert_ok(api.post(SS, json={"name": "forced-" + secrets.token_hex(4)}))
-    secret = add(api, store["id"], {"name": "k", "value": "sk-forced-0123456789", "scopes": ["ai_gateway"]})[0]
+    forced = {"name": "k", "value": "sk-forced-0123456789", "scopes": ["ai_gateway"]}
+    secret = add(api, store["id"], forced)[0]
     configs = f"/ai-gateway/gateways/{gateway}/provider_configs"
-    config = assert_ok(api.post(configs, json={"provider_slug": "openai", "alias": "forced", "default_config": False,
+    config = assert_ok(api.post(configs,
+                                json={"provider_slug": "openai", "alias": "forced", "default_config": False,
                                                "secret_id": secret["id"]}))
     assert_ok(api.delete(f"{SS}/{store['id']}", params={"force": "true"}))
     assert_v4_error(api.get(f"{configs}/{config['id']}"), 404, 7002)

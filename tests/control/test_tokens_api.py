@@ -1,4 +1,5 @@
-"""SPEC §2 tokens API: create (value once), list, get, delete; deleted and expired tokens stop working."""
+"""Tokens API (docs/api.md): create (value once), list, get, delete; deleted and expired tokens stop
+working."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import pytest
 
 from tests.control.assertions import assert_ok, assert_v4_error
 from tests.support.server import Server
+from tests.support.stored import age_token
 
 
 def make(api: httpx.Client, **fields: Any) -> dict[str, Any]:
@@ -50,7 +52,9 @@ def test_cloudflare_policy_form(api: httpx.Client) -> None:
 
 
 def test_expired_token_is_refused(api: httpx.Client, server: Server) -> None:
-    expired = make(api, expires_on="2020-01-01T00:00:00Z")
+    expired = make(api, expires_on="2999-01-01T00:00:00Z")
+    age_token(server.data_dir, expired["id"], "2020-01-01T00:00:00.000Z")
+    assert assert_ok(api.get(f"/tokens/{expired['id']}"))["status"] == "expired"
     assert_v4_error(httpx.get(f"{server.api}/accounts/{server.account_id}/ai-gateway/gateways",
                               headers=server.headers(expired["value"])), 401, 10000)
     assert_v4_error(httpx.get(f"{server.api}/user/tokens/verify", headers=server.headers(expired["value"])),
@@ -65,9 +69,11 @@ def test_expired_token_is_refused(api: httpx.Client, server: Server) -> None:
     ({"name": "", "permissions": ["AI Gateway Read"]}, ["body", "name"]),
     ({"name": "x", "permissions": ["Root"]}, ["body", "permissions", 0]),
     ({"name": "x"}, ["body", "permissions"]),
-    ({"name": "x", "policies": [{"permission_groups": [{"name": "Root"}]}]}, ["body", "policies"]),
+    ({"name": "x", "policies": [{"permission_groups": [{"name": "Root"}]}]},
+     ["body", "policies", 0, "permission_groups", 0]),
     ({"name": "x", "permissions": ["AI Gateway Read"], "expires_on": "tomorrow"}, ["body", "expires_on"]),
-    ({"name": "x", "permissions": ["AI Gateway Read"], "expires_on": "2030-01-01T00:00:00"}, ["body", "expires_on"]),
+    ({"name": "x", "permissions": ["AI Gateway Read"], "expires_on": "2030-01-01T00:00:00"},
+     ["body", "expires_on"]),
     ({"name": "x", "permissions": ["AI Gateway Read"], "value": "sluice_mine"}, ["body", "value"]),
 ], ids=["no-name", "empty-name", "unknown-group", "no-permissions", "unknown-policy-group", "bad-expiry",
         "naive-expiry", "chosen-value"])

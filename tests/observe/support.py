@@ -7,9 +7,10 @@ from typing import Any
 
 from ulid import ULID
 
-from sluice.proxy.exchange import Exchange
+from sluice.exchange import Exchange
 from sluice.providers.usage import Usage
-from sluice.store import Database, open_database, queries
+from sluice.store.database import Database, open_database
+from sluice.store import queries
 
 ACCOUNT = "a" * 32
 
@@ -48,7 +49,8 @@ async def add_gateways(db: Database, *gateways: str | tuple[str, dict], account_
             await queries.insert_gateway(conn, account_id, gateway_id, body)
 
 
-async def add_config(db: Database, config_id: str, gateway_id: str = "gw", *, account_id: str = ACCOUNT) -> None:
+async def add_config(db: Database, config_id: str, gateway_id: str = "gw", *,
+                     account_id: str = ACCOUNT) -> None:
     """A provider config row (activity is kept only for configs that exist)."""
     stamp = "2026-01-01T00:00:00.000Z"
     async with db.begin() as conn:

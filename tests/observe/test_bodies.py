@@ -6,7 +6,7 @@ import tracemalloc
 
 from hypothesis import given, strategies as st
 
-from sluice.observe import bodies
+from sluice.logs import bodies
 
 SSE = b"".join(b'data: {"id":"chatcmpl-1","choices":[{"index":0,"delta":{"content":"word %d "}}]}\n\n' % i
                for i in range(60))

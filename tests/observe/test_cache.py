@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.observe.cache import (
-    DEFAULT_CUSTOM_KEY_TTL,
-    MAX_TTL,
-    MIN_TTL,
-    CachedResponse,
-    MemoryCache,
-    cache_key,
-    cacheable_request,
-    cacheable_response,
-    effective_ttl,
-    gateway_prefix,
-    skip_cache,
-    storable_headers,
-)
+from sluice.cache.base import CachedResponse
+from sluice.cache.keys import cache_key, gateway_prefix
+from sluice.cache.memory import MemoryCache
+from sluice.cache.rules import (DEFAULT_CUSTOM_KEY_TTL, MAX_TTL, MIN_TTL, cacheable_request, cacheable_response,
+                                effective_ttl, skip_cache, storable_headers)
 
 BASE = ("a" * 32, "gw", "openai", "POST", "chat/completions", "", b'{"model":"m"}')
 
@@ -66,9 +57,9 @@ def test_skip_and_cacheability_rules() -> None:
     assert not cacheable_response(200, complete=False)  # a stream cut short
     assert cacheable_request("POST", 100) and not cacheable_request("DELETE", 0)
     assert not cacheable_request("POST", 26 * 1024 * 1024)
-    assert storable_headers([("Content-Type", "application/json"), ("Date", "x"), ("cf-aig-log-id", "y"),
-                             ("Set-Cookie", "s"), ("x-request-id", "r")]) == (("Content-Type", "application/json"),
-                                                                              ("x-request-id", "r"))
+    headers = [("Content-Type", "application/json"), ("Date", "x"), ("cf-aig-log-id", "y"),
+               ("Set-Cookie", "s"), ("x-request-id", "r")]
+    assert storable_headers(headers) == (("Content-Type", "application/json"), ("x-request-id", "r"))
 
 
 class Clock:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from sluice.observe.custom import CustomCost, metadata_text, parse_custom_cost, parse_metadata
-from sluice.observe.pricing import default_table
-from sluice.observe.records import log_row, model_type
+from sluice.logs.custom import CustomCost, metadata_text, parse_custom_cost, parse_metadata
+from sluice.logs.pricing import default_table
+from sluice.logs.records import log_row, model_type
 from tests.observe.support import exchange
 
 
@@ -16,7 +16,8 @@ def test_metadata_keeps_five_flat_entries() -> None:
     assert metadata_text({"b": 1, "a": "x"}) == '{"a":"x","b":1}'  # canonical: sorted, no spaces
 
 
-@pytest.mark.parametrize("header", [None, "", "not json", "[1,2]", '"text"', '{"a":{"nested":1}}', '{"a":[1]}',
+@pytest.mark.parametrize("header",
+                         [None, "", "not json", "[1,2]", '"text"', '{"a":{"nested":1}}', '{"a":[1]}',
                                     '{"a":null}', '{"":1}', '{"a":"' + "x" * 5000 + '"}'])
 def test_invalid_metadata_is_ignored(header: str | None) -> None:
     assert parse_metadata(header) is None
@@ -30,7 +31,8 @@ def test_custom_cost_forms() -> None:
 
 
 @pytest.mark.parametrize("header", ["", "x", "[]", "{}", '{"total_cost":-1}', '{"total_cost":"1"}',
-                                    '{"per_token_in":true}', '{"per_token_in":1,"total_cost":2}', '{"other":1}'])
+                                    '{"per_token_in":true}', '{"per_token_in":1,"total_cost":2}',
+                                    '{"other":1}'])
 def test_invalid_custom_cost_is_ignored(header: str) -> None:
     assert parse_custom_cost(header) is None
 
@@ -38,7 +40,8 @@ def test_invalid_custom_cost_is_ignored(header: str) -> None:
 def test_price_lookup_exact_prefix_and_fallbacks() -> None:
     prices = default_table()
     assert prices.price("openai", "gpt-4o").per_token_in == pytest.approx(2.5e-6)
-    assert prices.price("openai", "gpt-4o-mini-2024-07-18").per_token_in == pytest.approx(0.15e-6)  # longest prefix
+    # the longest prefix wins
+    assert prices.price("openai", "gpt-4o-mini-2024-07-18").per_token_in == pytest.approx(0.15e-6)
     assert prices.price("openai", "gpt-4o-2024-08-06").per_token_out == pytest.approx(10e-6)
     assert prices.price("azure-openai", "gpt-4o") == prices.price("openai", "gpt-4o")  # alias
     assert prices.price("openrouter", "anthropic/claude-3-5-sonnet-20241022") == prices.price("anthropic",
@@ -50,9 +53,10 @@ def test_price_lookup_exact_prefix_and_fallbacks() -> None:
 
 
 def test_price_memo_answers_alike_and_stays_bounded() -> None:
-    from sluice.observe import pricing
+    from sluice.logs import pricing
 
-    prices = pricing.PriceTable({"openai": {"gpt-4o": {"in": 2.5, "out": 10}}, "*": {"mock": {"in": 1, "out": 2}}})
+    prices = pricing.PriceTable({"openai": {"gpt-4o": {"in": 2.5, "out": 10}},
+                                 "*": {"mock": {"in": 1, "out": 2}}})
     first = prices.price("openai", "gpt-4o-2024-08-06")
     assert first is not None and prices.price("openai", "gpt-4o-2024-08-06") is first  # remembered
     assert prices.price("openai", "gpt-4oz") is None and prices.price("openai", "gpt-4oz") is None

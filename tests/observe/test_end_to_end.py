@@ -6,6 +6,7 @@ Logs are written by the server's background flush; the test waits for the log id
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from typing import Any
 
@@ -14,8 +15,8 @@ import httpx
 import openai
 import pytest
 
-from tests.control.assertions import assert_ok
-from tests.proxy.helpers import add_config, create_token, gateway_url, new_key
+from tests.control.assertions import assert_ok, assert_v4_error
+from tests.proxy.helpers import add_config, create_token, gateway_url, new_key, upstream_requests
 from tests.support.server import Server
 
 MESSAGES = [{"role": "user", "content": "hello"}]
@@ -38,7 +39,8 @@ def test_a_request_is_logged_with_cost_alias_and_no_key(cf, server: Server, gate
     config = add_config(api, gateway, alias="team-a", secret=key)
     token = create_token(api)
     client = openai.OpenAI(base_url=gateway_url(server, gateway), api_key=token, max_retries=0,
-                           default_headers={"cf-aig-metadata": '{"user":"ann","n":1}', "cf-aig-event-id": "e-7"})
+                           default_headers={"cf-aig-metadata": '{"user":"ann","n":1}',
+                                            "cf-aig-event-id": "e-7"})
     raw = client.chat.completions.with_raw_response.create(model="mock-model", messages=MESSAGES)
     completion = raw.parse()
     log_id = raw.headers["cf-aig-log-id"]
@@ -73,3 +75,37 @@ def test_collect_log_false_is_honoured(cf, server: Server, gateway: str, api: ht
     ids = [log.id for log in cf.ai_gateway.logs.list(gateway, account_id=server.account_id)]
     assert ids == [kept.headers["cf-aig-log-id"]]
     assert skipped.headers["cf-aig-log-id"] not in ids
+
+
+def test_collect_log_payload_false_logs_metadata_never_bodies(  # type: ignore[no-untyped-def]
+        cf, server: Server, gateway: str, api: httpx.Client, mock_upstream) -> None:
+    add_config(api, gateway)
+    client = openai.OpenAI(base_url=gateway_url(server, gateway), api_key=create_token(api), max_retries=0,
+                           default_headers={"cf-aig-collect-log-payload": "false"})
+    secret = f"private-prompt-{time.time_ns()}"
+    messages = [{"role": "user", "content": secret}]
+    plain = client.chat.completions.with_raw_response.create(model="mock-model", messages=messages)
+    streamed = client.chat.completions.with_raw_response.create(
+        model="mock-model", messages=messages, stream=True, stream_options={"include_usage": True})
+    chunks = list(streamed.parse())
+    answer_id = plain.parse().id
+    for raw, response_id in ((plain, answer_id), (streamed, chunks[0].id)):
+        log_id = raw.headers["cf-aig-log-id"]
+        log = wait_for_log(cf, server, gateway, log_id)  # the metadata is all there
+        assert (log.provider, log.model, log.status_code, log.success) == ("openai", "mock-model", 200, True)
+        assert log.tokens_in and log.tokens_out and log.cost
+        assert (log.request_head, log.response_head) == (None, None)
+        assert (log.request_head_complete, log.response_head_complete) == (False, False)
+        for which in ("request", "response"):
+            response = api.get(f"/ai-gateway/gateways/{gateway}/logs/{log_id}/{which}")
+            error = assert_v4_error(response, 404, 7002, says="cf-aig-collect-log-payload: false")
+            assert f"{which} body was not stored" in error["message"]
+            with pytest.raises(cloudflare.NotFoundError):
+                getattr(cf.ai_gateway.logs, which)(log_id, account_id=server.account_id, gateway_id=gateway)
+        with sqlite3.connect(server.data_dir / "sluice.db") as conn:
+            assert conn.execute("SELECT request_body, response_body FROM request_logs WHERE id = ?",
+                                (log_id,)).fetchone() == (None, None)
+        stored = b"".join(path.read_bytes() for path in server.data_dir.glob("sluice.db*"))
+        assert secret.encode() not in stored and response_id.encode() not in stored
+    # the header is Sluice's: it never reaches the provider
+    assert all("cf-aig-collect-log-payload" not in r["headers"] for r in upstream_requests(mock_upstream))

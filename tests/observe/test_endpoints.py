@@ -25,7 +25,8 @@ def test_metrics_are_open_by_default(server: Server) -> None:
 @pytest.fixture(scope="module")
 def guarded(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
     token = secrets.token_urlsafe(24)
-    srv = Server(Path(tmp_path_factory.mktemp("metrics")) / "data", env={"SLUICE_METRICS_TOKEN": token}).start()
+    data_dir = Path(tmp_path_factory.mktemp("metrics")) / "data"
+    srv = Server(data_dir, env={"SLUICE_METRICS_TOKEN": token}).start()
     yield srv, token
     srv.stop()
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from sluice.observe.sink import LogSink
-from sluice.proxy.exchange import Exchange
-from sluice.store import open_database
+from sluice.exchange import Exchange
+from sluice.store.database import open_database
 from tests.conftest import unique_id
 from tests.control.assertions import assert_ok, assert_v4_error
 from tests.observe.support import exchange
@@ -45,15 +45,18 @@ def write_logs(server: Server, exchanges: list[Exchange]) -> list[str]:
 def sample(server: Server, gateway: str) -> list[str]:
     account = server.account_id
     return write_logs(server, [
-        exchange(gateway, account_id=account, started_at=T0, provider="openai", model="gpt-4o", tokens=(1000, 100),
+        exchange(gateway, account_id=account, started_at=T0, provider="openai", model="gpt-4o",
+                 tokens=(1000, 100),
                  duration_ms=100, alias="prod", config_id="c" * 32,
                  headers={"cf-aig-metadata": '{"user":"ann"}', "cf-aig-event-id": "ev-1"},
                  request_body=REQUEST,
                  response_body=b'{"id":"chatcmpl-1","choices":[]}'),
-        exchange(gateway, account_id=account, started_at=T0 + 1, provider="anthropic", model="claude-3-5-haiku",
+        exchange(gateway, account_id=account, started_at=T0 + 1, provider="anthropic",
+                 model="claude-3-5-haiku",
                  tokens=(10, 20), duration_ms=300, path="v1/messages", success=False, status_code=529,
                  response_body=b"overloaded", response_content_type="text/plain"),
-        exchange(gateway, account_id=account, started_at=T0 + 2, provider="groq", model="llama-3.1-8b-instant",
+        exchange(gateway, account_id=account, started_at=T0 + 2, provider="groq",
+                 model="llama-3.1-8b-instant",
                  tokens=(5, 5), duration_ms=200, stream=True,
                  response_body=b'data: {"x":1}\n\n', response_content_type="text/event-stream"),
     ])
@@ -76,7 +79,8 @@ def test_list_with_sdk_filters_order_and_paging(cf, server: Server, gateway: str
         {"key": "duration", "operator": "gt", "value": [150]},
     ])
     assert [log.id for log in two_providers] == [ids[1]]
-    by_model = cf.ai_gateway.logs.list(gateway, account_id=account, order_by="model", order_by_direction="asc")
+    by_model = cf.ai_gateway.logs.list(gateway, account_id=account, order_by="model",
+                                       order_by_direction="asc")
     assert [log.model for log in by_model] == ["claude-3-5-haiku", "gpt-4o", "llama-3.1-8b-instant"]
     assert [log.id for log in cf.ai_gateway.logs.list(gateway, account_id=account, search="ann")] == [ids[0]]
     assert [log.id for log in cf.ai_gateway.logs.list(gateway, account_id=account, success=False)] == [ids[1]]
@@ -85,8 +89,8 @@ def test_list_with_sdk_filters_order_and_paging(cf, server: Server, gateway: str
     info = body["result_info"]
     assert (info["page"], info["per_page"], info["count"], info["total_count"]) == (2, 1, 1, 3)
     assert (info["min_duration"], info["max_duration"]) == (100, 300)
-    assert (info["min_tokens_in"], info["max_tokens_in"], info["min_total_tokens"], info["max_total_tokens"]) == (
-        5, 1000, 10, 1100)
+    assert (info["min_tokens_in"], info["max_tokens_in"]) == (5, 1000)
+    assert (info["min_total_tokens"], info["max_total_tokens"]) == (10, 1100)
     assert info["max_cost"] == pytest.approx(first.cost)
 
 
@@ -147,7 +151,8 @@ def test_delete_with_filters(cf, server: Server, gateway: str) -> None:  # type:
     ids = sample(server, gateway)
     account = server.account_id
     result = cf.ai_gateway.logs.delete(gateway, account_id=account,
-                                       filters=[{"key": "success", "operator": "eq", "value": [True]}], limit=1)
+                                       filters=[{"key": "success", "operator": "eq", "value": [True]}],
+                                       limit=1)
     assert result.success is True
     assert {log.id for log in cf.ai_gateway.logs.list(gateway, account_id=account)} == {ids[1], ids[2]}
     cf.ai_gateway.logs.delete(gateway, account_id=account)
@@ -178,9 +183,11 @@ def test_logs_are_per_gateway_and_go_with_it(cf, server: Server, api: httpx.Clie
     assert list(cf.ai_gateway.logs.list(one, account_id=account)) == []
 
 
-def test_read_permission_reads_write_permission_edits(server: Server, gateway: str, api: httpx.Client) -> None:
+def test_read_permission_reads_write_permission_edits(server: Server, gateway: str,
+                                                      api: httpx.Client) -> None:
     ids = sample(server, gateway)
-    token = assert_ok(api.post("/tokens", json={"name": "reader", "permissions": ["AI Gateway Read"]}))["value"]
+    reader = {"name": "reader", "permissions": ["AI Gateway Read"]}
+    token = assert_ok(api.post("/tokens", json=reader))["value"]
     url = f"{server.api}/accounts/{server.account_id}/ai-gateway/gateways/{gateway}/logs"
     with httpx.Client(headers=server.headers(token), timeout=30) as reader:
         assert reader.get(url).status_code == 200

@@ -9,12 +9,15 @@ import pytest
 
 from sqlalchemy import select
 
-from sluice.observe import bodies, logstore, tables
+from sluice.logs import bodies
+from sluice.store import log_tables as tables
+from sluice.store import logs as logstore
 from sluice.observe.activity import ActivityTracker
-from sluice.observe.filters import parse_filters
+from sluice.logs.filters import parse_filters
 from sluice.observe.sink import LogSink
-from sluice.observe.tables import provider_config_activity as A
-from sluice.store import Database, open_database, queries
+from sluice.store.log_tables import provider_config_activity as A
+from sluice.store.database import Database, open_database
+from sluice.store import queries
 from tests.observe.support import ACCOUNT, add_config, add_gateways, exchange
 
 T0 = 1_750_000_000
@@ -22,7 +25,9 @@ T0 = 1_750_000_000
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'q.db'}" if request.param == "sqlite" else request.getfixturevalue("pg_url")
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'q.db'}"
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture()
@@ -34,9 +39,12 @@ async def db(db_url: str, tmp_path: Path):  # type: ignore[no-untyped-def]
     rows = [
         exchange(gateway, started_at=T0, provider="openai", model="gpt-4o", tokens=(100, 50), duration_ms=10,
                  headers={"cf-aig-metadata": '{"team":"red","tier":3}', "cf-aig-event-id": "ev-1"}),
-        exchange(gateway, started_at=T0 + 1, provider="anthropic", model="claude-3-5-sonnet", tokens=(200, 20),
-                 duration_ms=30, success=False, status_code=500, headers={"cf-aig-metadata": '{"team":"blue"}'}),
-        exchange(gateway, started_at=T0 + 2, provider="openai", model=None, tokens=None, duration_ms=20, cached=True),
+        exchange(gateway, started_at=T0 + 1, provider="anthropic", model="claude-3-5-sonnet",
+                 tokens=(200, 20),
+                 duration_ms=30, success=False, status_code=500,
+                 headers={"cf-aig-metadata": '{"team":"blue"}'}),
+        exchange(gateway, started_at=T0 + 2, provider="openai", model=None, tokens=None, duration_ms=20,
+                 cached=True),
     ]
     for row in rows:
         sink.record(row)
@@ -152,7 +160,8 @@ async def test_large_bodies_are_redacted_then_stored_compressed_and_read_back_wh
     sink.record(item)
     await sink.flush()
     async with db.begin() as conn:
-        stored = (await conn.execute(select(tables.request_logs.c.response_body, tables.request_logs.c.body_codec)
+        stored = (await conn.execute(select(tables.request_logs.c.response_body,
+                                            tables.request_logs.c.body_codec)
                                      .where(tables.request_logs.c.id == item.log_id))).one()
         assert stored.body_codec == bodies.RESPONSE and len(stored.response_body) < len(sse) // 5
         row = await logstore.get_log(conn, ACCOUNT, gateway, item.log_id)
@@ -161,17 +170,48 @@ async def test_large_bodies_are_redacted_then_stored_compressed_and_read_back_wh
     assert "body_codec" not in row
 
 
+async def test_a_log_without_payload_stores_metadata_and_no_body(db: Database) -> None:
+    # cf-aig-collect-log-payload: false — large and small bodies alike are never stored.
+    gateway = db.test_gateway  # type: ignore[attr-defined]
+    sse = b"".join(b'data: {"choices":[{"delta":{"content":"w%d"}}]}\n\n' % i for i in range(200))
+    request = b'{"model":"mock-model","messages":[]}'
+    items = [exchange(gateway, started_at=T0 + 60, collect_payload=False, model=None, request_body=request,
+                      request_size=len(request)),
+             exchange(gateway, started_at=T0 + 61, collect_payload=False, response_body=sse,
+                      response_size=len(sse), stream=True)]
+    sink = LogSink(db, interval_s=3600, body_max_bytes=64 * 1024)
+    for item in items:
+        sink.record(item)
+    await sink.flush()
+    async with db.begin() as conn:
+        for item in items:
+            stored = (await conn.execute(
+                select(tables.request_logs.c.request_body, tables.request_logs.c.response_body,
+                       tables.request_logs.c.body_codec).where(tables.request_logs.c.id == item.log_id))).one()
+            assert tuple(stored) == (None, None, bodies.OMITTED)
+            row = await logstore.get_log(conn, ACCOUNT, gateway, item.log_id)
+            assert row is not None and row["payload_collected"] is False
+            assert (row["request_size"], row["tokens_in"]) == (item.request_size, 10)
+        assert items[0].model is None
+        row = await logstore.get_log(conn, ACCOUNT, gateway, items[0].log_id)
+        assert row is not None and row["model"] == "mock-model"  # still read from the request body
+        kept = await logstore.get_log(conn, ACCOUNT, gateway, db.test_ids[0])  # type: ignore[attr-defined]
+        assert kept is not None and kept["payload_collected"] is True and kept["request_body"]
+
+
 def test_batches_are_cut_into_few_distinct_statement_sizes() -> None:
     # the driver caches one prepared statement per distinct SQL text, each holding its last bound
     # bodies: the sizes must stay few whatever the batch length
-    sizes = {size for count in range(3 * logstore.SQLITE_ROWS_PER_INSERT) for size in logstore._chunk_sizes(count)}
+    counts = range(3 * logstore.SQLITE_ROWS_PER_INSERT)
+    sizes = {size for count in counts for size in logstore._chunk_sizes(count)}
     assert len(sizes) <= logstore.SQLITE_ROWS_PER_INSERT.bit_length()
     for count in (0, 1, 7, logstore.SQLITE_ROWS_PER_INSERT, 2001):
         assert sum(logstore._chunk_sizes(count)) == count
 
 
 async def test_logs_written_before_the_body_codec_read_back_after_the_upgrade(tmp_path: Path) -> None:
-    """A database at 0002 with a stored log: migration 0003 adds body_codec = 0 and the body reads as it was."""
+    """A database at 0002 with a stored log: migration 0003 adds body_codec = 0 and the body reads as
+    it was."""
     from alembic import command
     from alembic.config import Config
     from sqlalchemy import create_engine, text
@@ -187,10 +227,11 @@ async def test_logs_written_before_the_body_codec_read_back_after_the_upgrade(tm
         command.upgrade(cfg, "0002_request_logs")
         body = b'{"big":"' + b"x" * 5000 + b'"}'  # large, but stored raw before 0003
         conn.execute(text(
-            "INSERT INTO request_logs (id, account_id, gateway_id, created_at, provider, path, method, success, "
-            "cached, stream, duration, custom_cost, request_size, response_size, request_body, response_body) "
-            "VALUES ('01OLD', :a, 'gw', '2025-01-01T00:00:00.000Z', 'openai', 'chat/completions', 'POST', 1, 0, 0, "
-            "5, 0, :n, 2, :b, :ok)"), {"a": ACCOUNT, "n": len(body), "b": body, "ok": b"ok"})
+            "INSERT INTO request_logs (id, account_id, gateway_id, created_at, provider, path, method, "
+            "success, cached, stream, duration, custom_cost, request_size, response_size, request_body, "
+            "response_body) VALUES ('01OLD', :a, 'gw', '2025-01-01T00:00:00.000Z', 'openai', "
+            "'chat/completions', 'POST', 1, 0, 0, 5, 0, :n, 2, :b, :ok)"),
+            {"a": ACCOUNT, "n": len(body), "b": body, "ok": b"ok"})
     engine.dispose()
     db = await open_database(f"sqlite:///{path}")  # migrates to head
     try:

@@ -19,23 +19,25 @@ def samples(metrics: Metrics) -> dict[tuple[str, tuple], float]:
 def test_requests_latency_upstream_rejections_cache() -> None:
     metrics = Metrics()
     metrics.record(exchange("gw1", duration_ms=30))
-    metrics.record(exchange("gw1", status_code=429, success=False, rejected_by="key_rate_limit", error="limited"))
+    metrics.record(exchange("gw1", status_code=429, success=False, rejected_by="key_rate_limit",
+                            error="limited"))
     metrics.record(exchange("gw1", status_code=502, success=False, error="upstream unreachable"))
     metrics.record(exchange("gw1", status_code=500, success=False))
     metrics.record(exchange("gw1", cached=True))
     metrics.log_dropped("buffer_full", 3)
     got = samples(metrics)
     gw = (("gateway", "gw1"), ("provider", "openai"))
-    assert got[("sluice_requests_total", tuple(sorted(gw + (("status_class", "2xx"),))))] == 2
-    assert got[("sluice_requests_total", tuple(sorted(gw + (("status_class", "5xx"),))))] == 2
+    assert got[("sluice_requests_total", tuple(sorted((*gw, ("status_class", "2xx")))))] == 2
+    assert got[("sluice_requests_total", tuple(sorted((*gw, ("status_class", "5xx")))))] == 2
     duration = "sluice_request_duration_seconds"
     assert got[(duration + "_count", gw)] == 5
-    assert got[(duration + "_bucket", tuple(sorted(gw + (("le", "0.05"),))))] == 5
-    assert got[("sluice_rejections_total", tuple(sorted(gw + (("kind", "key_rate_limit"),))))] == 1
-    assert got[("sluice_upstream_responses_total", tuple(sorted(gw + (("code", "200"),))))] == 1
-    assert got[("sluice_upstream_responses_total", tuple(sorted(gw + (("code", "500"),))))] == 1
-    assert ("sluice_upstream_responses_total", tuple(sorted(gw + (("code", "502"),)))) not in got  # gateway's own
-    assert got[("sluice_cache_lookups_total", tuple(sorted(gw + (("result", "hit"),))))] == 1
+    assert got[(duration + "_bucket", tuple(sorted((*gw, ("le", "0.05")))))] == 5
+    assert got[("sluice_rejections_total", tuple(sorted((*gw, ("kind", "key_rate_limit")))))] == 1
+    assert got[("sluice_upstream_responses_total", tuple(sorted((*gw, ("code", "200")))))] == 1
+    assert got[("sluice_upstream_responses_total", tuple(sorted((*gw, ("code", "500")))))] == 1
+    # the gateway's own 502 is no upstream response
+    assert ("sluice_upstream_responses_total", tuple(sorted((*gw, ("code", "502"))))) not in got
+    assert got[("sluice_cache_lookups_total", tuple(sorted((*gw, ("result", "hit")))))] == 1
     assert got[("sluice_request_logs_dropped_total", (("reason", "buffer_full"),))] == 3
 
 

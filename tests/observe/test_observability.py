@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sluice.observe import Observability
+from sluice.observe.observer import Observability
 from sluice.settings import load_settings
 from tests.observe.support import ACCOUNT, exchange, sqlite_db
 
@@ -17,10 +17,6 @@ class Broken:
 async def test_fan_out_survives_a_broken_part_and_skips_unrouted(tmp_path: Path) -> None:
     db = await sqlite_db(tmp_path / "o.db", "gw")
     observability = Observability(load_settings({}, data_dir=tmp_path), db)
-    extras: dict = {}
-    observability.install(extras)
-    assert extras["observer"] is observability and extras["activity"] is observability.activity
-    assert {"cache", "metrics", "on_gateway_delete", "log_sink"} <= set(extras)
     observability._parts = (Broken(), *observability._parts)  # type: ignore[assignment]
     observability.record(exchange(config_id="c" * 32))
     observability.record(exchange("nope", provider="", status_code=404, success=False))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sluice.observe import redact
+from sluice.logs import redact
 
 KEYS = [
     b"sluice_" + b"A" * 24,
@@ -48,7 +48,8 @@ def test_the_fast_scan_is_in_use_where_it_is_pinned() -> None:
     if HYPERSCAN_PINNED:
         assert redact.hyperscan is not None and redact.has_key_prefix is redact._has_prefix_simd
     else:
-        assert redact.has_key_prefix is (redact._has_prefix_simd if redact.hyperscan else redact._has_prefix_plain)
+        chosen = redact._has_prefix_simd if redact.hyperscan else redact._has_prefix_plain
+        assert redact.has_key_prefix is chosen
 
 
 _ALPHABET = st.sampled_from([b"s", b"k", b"-", b"_", b"g", b"x", b"a", b"i", b"A", b"I", b"z", b"h", b"f",
@@ -56,7 +57,7 @@ _ALPHABET = st.sampled_from([b"s", b"k", b"-", b"_", b"g", b"x", b"a", b"i", b"A
 
 
 @given(st.lists(_ALPHABET | st.binary(max_size=3), max_size=60).map(b"".join),
-       st.sampled_from(redact._PREFIXES + (b"",)), st.integers(min_value=0))
+       st.sampled_from((*redact._PREFIXES, b"")), st.integers(min_value=0))
 def test_fast_and_plain_prefix_scans_agree(noise: bytes, prefix: bytes, at: int) -> None:
     at %= len(noise) + 1
     body = noise[:at] + prefix + noise[at:]

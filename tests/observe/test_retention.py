@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sluice.observe.retention import DEFAULT_LIMIT, DELETE_OLDEST, STOP_INSERTING, Policy, plan, policy_of
+from sluice.logs.retention import DEFAULT_LIMIT, DELETE_OLDEST, STOP_INSERTING, Policy, plan, policy_of
 
 
 def test_room_left_inserts_everything() -> None:

@@ -12,7 +12,7 @@ import cloudflare
 import openai
 import pytest
 
-from sluice.observe.pricing import default_table
+from sluice.logs.pricing import default_table
 from sluice.testing.mock_upstream import (
     ANTHROPIC_INPUT_TOKENS,
     ANTHROPIC_OUTPUT_TOKENS,

@@ -11,17 +11,18 @@ import textwrap
 from pathlib import Path
 
 
-from sluice.observe import logstore
-from sluice.observe.retention import DELETE_OLDEST, STOP_INSERTING
+from sluice.store import logs as logstore
+from sluice.logs.retention import DELETE_OLDEST, STOP_INSERTING
 from sluice.observe.sink import LogSink
-from sluice.proxy.exchange import Exchange
-from sluice.store import Database, open_database
+from sluice.exchange import Exchange
+from sluice.store.database import Database, open_database
 from tests.observe.support import ACCOUNT, exchange, sqlite_db
 
 
 async def stored_ids(db: Database, gateway_id: str = "gw") -> list[str]:
     async with db.begin() as conn:
-        rows = await logstore.list_logs(conn, logstore.where(ACCOUNT, gateway_id, []), "created_at", False, 1, 50)
+        rows = await logstore.list_logs(conn, logstore.where(ACCOUNT, gateway_id, []), "created_at", False, 1,
+                                        50)
     return [r["id"] for r in rows]
 
 
@@ -146,7 +147,8 @@ async def test_stop_inserting_keeps_the_first_and_drops_the_rest(tmp_path: Path)
 
 
 async def test_delete_oldest_makes_room(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", limited("gw", 3, DELETE_OLDEST), limited("other", 3, DELETE_OLDEST))
+    db = await sqlite_db(tmp_path / "s.db", limited("gw", 3, DELETE_OLDEST),
+                         limited("other", 3, DELETE_OLDEST))
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
     records = [exchange(started_at=1_700_000_000 + i) for i in range(3)]
     other = exchange("other", started_at=1_600_000_000)
@@ -260,7 +262,8 @@ async def test_a_response_over_the_cap_is_cut_before_it_is_compressed(tmp_path: 
     await sink.flush()
     async with db.begin() as conn:
         stored = await logstore.get_log(conn, ACCOUNT, "gw", item.log_id)
-    assert stored is not None and stored["response_body"] == body[:3000] and stored["response_size"] == len(body)
+    assert stored is not None
+    assert stored["response_body"] == body[:3000] and stored["response_size"] == len(body)
     await db.close()
 
 

@@ -16,13 +16,15 @@ def sse(*events: dict | str, event_names: bool = False, eol: str = "\n") -> byte
     out = []
     for item in events:
         payload = item if isinstance(item, str) else orjson.dumps(item).decode()
-        name = f"event: {orjson.loads(payload).get('type', 'x')}{eol}" if event_names and payload[0] == "{" else ""
+        named = event_names and payload[0] == "{"
+        name = f"event: {orjson.loads(payload).get('type', 'x')}{eol}" if named else ""
         out.append(f"{name}data: {payload}{eol}{eol}")
     return "".join(out).encode()
 
 
 JSON_CASES = [
-    ("openai", {"model": "gpt-4o", "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}},
+    ("openai",
+     {"model": "gpt-4o", "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}},
      Usage("gpt-4o", 11, 7)),
     ("openai", {"object": "response", "model": "gpt-4o", "usage": {"input_tokens": 5, "output_tokens": 3}},
      Usage("gpt-4o", 5, 3)),
@@ -31,9 +33,11 @@ JSON_CASES = [
     ("openai", {"model": "m", "usage": None}, Usage("m", None, None)),
     ("anthropic", {"type": "message", "model": "claude", "usage": {"input_tokens": 13, "output_tokens": 9}},
      Usage("claude", 13, 9)),
-    ("google", {"usageMetadata": {"promptTokenCount": 17, "candidatesTokenCount": 5}, "modelVersion": "gemini"},
+    ("google",
+     {"usageMetadata": {"promptTokenCount": 17, "candidatesTokenCount": 5}, "modelVersion": "gemini"},
      Usage("gemini", 17, 5)),
-    ("google", {"usageMetadata": {"promptTokenCount": 17, "candidatesTokenCount": 5, "thoughtsTokenCount": 10}},
+    ("google",
+     {"usageMetadata": {"promptTokenCount": 17, "candidatesTokenCount": 5, "thoughtsTokenCount": 10}},
      Usage(None, 17, 15)),
     ("google", [{"usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1}, "modelVersion": "g"},
                 {"usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 4}}], Usage("g", 3, 4)),
@@ -47,9 +51,11 @@ JSON_CASES = [
 ]
 
 OPENAI_STREAM = sse(
-    {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o", "choices": [{"delta": {"content": "Hi"}}],
+    {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o",
+     "choices": [{"delta": {"content": "Hi"}}],
      "usage": None},
-    {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o", "choices": [{"delta": {}}], "usage": None},
+    {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o", "choices": [{"delta": {}}],
+     "usage": None},
     {"id": "c1", "object": "chat.completion.chunk", "model": "gpt-4o", "choices": [],
      "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18}},
     "[DONE]",
@@ -57,7 +63,8 @@ OPENAI_STREAM = sse(
 RESPONSES_STREAM = sse(
     {"type": "response.created", "response": {"model": "gpt-4o", "usage": None}},
     {"type": "response.output_text.delta", "delta": "usage"},
-    {"type": "response.completed", "response": {"model": "gpt-4o", "usage": {"input_tokens": 11, "output_tokens": 7}}},
+    {"type": "response.completed",
+     "response": {"model": "gpt-4o", "usage": {"input_tokens": 11, "output_tokens": 7}}},
     event_names=True,
 )
 ANTHROPIC_STREAM = sse(
@@ -65,7 +72,8 @@ ANTHROPIC_STREAM = sse(
                                           "usage": {"input_tokens": 13, "output_tokens": 1}}},
     {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
     {"type": "ping"},
-    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "usage \"usage\": {"}},
+    {"type": "content_block_delta", "index": 0,
+     "delta": {"type": "text_delta", "text": "usage \"usage\": {"}},
     {"type": "content_block_stop", "index": 0},
     {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}},
     {"type": "message_stop"},
@@ -80,7 +88,8 @@ GOOGLE_STREAM = sse(
 )
 COHERE_V2_STREAM = (
     b"event: message-start\ndata: {\"type\":\"message-start\",\"id\":\"x\"}\n\n"
-    b"event: content-delta\ndata: {\"type\":\"content-delta\",\"delta\":{\"message\":{\"content\":{\"text\":\"hi\"}}}}\n\n"
+    b"event: content-delta\ndata: {\"type\":\"content-delta\","
+    b"\"delta\":{\"message\":{\"content\":{\"text\":\"hi\"}}}}\n\n"
     b"event: message-end\ndata: {\"type\":\"message-end\",\"delta\":{\"finish_reason\":\"COMPLETE\","
     b"\"usage\":{\"billed_units\":{\"input_tokens\":6,\"output_tokens\":2},\"tokens\":{\"input_tokens\":70,"
     b"\"output_tokens\":2}}}}\n\n"
@@ -146,7 +155,7 @@ def test_sse_split_at_every_position(fmt, stream, expected):
 def test_sse_random_chunking(data):
     fmt, stream, expected = data.draw(st.sampled_from(STREAM_CASES))
     cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))
-    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)])]
+    pieces = [stream[a:b] for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True)]
     assert feed_all(fmt, pieces) == expected
 
 
@@ -172,7 +181,8 @@ def test_json_body_fed_as_stream():
 
 
 def test_memoryview_and_bytearray_chunks():
-    assert feed_all("openai", [memoryview(OPENAI_STREAM[:50]), bytearray(OPENAI_STREAM[50:])]) == Usage("gpt-4o", 11, 7)
+    pieces = [memoryview(OPENAI_STREAM[:50]), bytearray(OPENAI_STREAM[50:])]
+    assert feed_all("openai", pieces) == Usage("gpt-4o", 11, 7)
 
 
 def test_overlong_line_is_skipped_not_buffered():

@@ -27,7 +27,8 @@ def add_config(api: httpx.Client, gateway: str, provider: str = "openai", alias:
 
 
 def create_token(api: httpx.Client, permissions: list[str] | None = None, **extra: Any) -> str:
-    response = api.post("/tokens", json={"name": f"t-{secrets.token_hex(3)}", "permissions": permissions or [RUN],
+    response = api.post("/tokens",
+                        json={"name": f"t-{secrets.token_hex(3)}", "permissions": permissions or [RUN],
                                          **extra})
     assert response.status_code == 200, response.text
     return response.json()["result"]["value"]
@@ -39,7 +40,8 @@ def gateway_url(server: Server, gateway: str, provider: str = "openai") -> str:
 
 def upstream_requests(mock: MockUpstream, prefix: str = "") -> list[dict[str, Any]]:
     """Requests the mock recorded (control-path requests excluded), optionally only under ``prefix``."""
-    return [r for r in mock.requests() if r["path"].startswith(prefix) and not r["path"].startswith("/__mock__")]
+    return [r for r in mock.requests()
+            if r["path"].startswith(prefix) and not r["path"].startswith("/__mock__")]
 
 
 def set_gateway(api: httpx.Client, gateway: str, **fields: Any) -> None:

@@ -8,13 +8,14 @@ import pytest
 
 from sluice.errors import GatewayError
 from sluice.proxy.body import ClientGone, StreamedBody, read_body
-from sluice.proxy.forward import NO_RETRY, RetryPolicy
+from sluice.proxy.retry import NO_RETRY, RetryPolicy
 from sluice.proxy.options import collect_log, request_timeout_s, retry_policy
 from sluice.proxy.state import GatewayState
 
 
 def receiver(*chunks: bytes, disconnect: bool = False):  # type: ignore[no-untyped-def]
-    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1} for i, c in enumerate(chunks)]
+    messages = [{"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                for i, c in enumerate(chunks)]
     if disconnect:
         messages[-1]["more_body"] = True
         messages.append({"type": "http.disconnect"})
@@ -73,7 +74,8 @@ GW = GatewayState("a", "g", False, True, 0, 0, "fixed", 2, 100, "linear", {})
 
 def test_retry_policy_from_headers_and_gateway() -> None:
     assert retry_policy({}, GW) == RetryPolicy(2, 100, "linear")
-    assert retry_policy({"cf-aig-max-attempts": "9", "cf-aig-retry-delay": "250", "cf-aig-backoff": "exponential"},
+    assert retry_policy({"cf-aig-max-attempts": "9", "cf-aig-retry-delay": "250",
+                         "cf-aig-backoff": "exponential"},
                         GW) == RetryPolicy(5, 250, "exponential")
     assert retry_policy({"cf-aig-max-attempts": "x", "cf-aig-retry-delay": "-1", "cf-aig-backoff": "warp"},
                         GW) == RetryPolicy(2, 100, "linear")

@@ -1,5 +1,5 @@
-"""The response cache through the real data plane (SPEC §6, research §4.3), driven by the official
-OpenAI SDK: HIT/MISS, scope per gateway, skip, streams stored only when complete, custom keys,
+"""The response cache through the real data plane (docs/gateway.md, docs/observability.md), driven by
+the official OpenAI SDK: HIT/MISS, scope per gateway, skip, streams stored only when complete, custom keys,
 authentication and the key rate limit on hits. The mock numbers every response (``chatcmpl-mock…``),
 so a HIT is recognisable by repeating the first response's id, and the mock's request log shows
 what reached the provider."""
@@ -144,3 +144,23 @@ def test_a_hit_needs_authentication_but_no_key_quota(server, api, gateway, upstr
     with pytest.raises(openai.AuthenticationError):  # cached or not, the gateway wants a token
         _chat(_client(server, gateway, "sk-not-a-token"))
     assert _calls(upstream) == 1
+
+
+def test_deprecated_cache_headers_still_work_and_stay_here(server, api, gateway, upstream) -> None:
+    # Cloudflare: cf-cache-ttl / cf-skip-cache are deprecated but "will still function".
+    client = _client(server, gateway)
+    ttl = {"cf-cache-ttl": "60"}
+    first, second = _chat(client, "old ttl", **ttl), _chat(client, "old ttl", **ttl)
+    assert (first.headers[STATUS], second.headers[STATUS]) == ("MISS", "HIT")
+    assert second.parse().id == first.parse().id
+    assert _chat(client, "old ttl", **{"cf-cache-ttl": "0"}).headers.get(STATUS) is None  # 0 turns it off
+    skipped = _chat(client, "old ttl", **{"cf-cache-ttl": "60", "cf-skip-cache": "true"})
+    assert STATUS not in skipped.headers and skipped.parse().id != first.parse().id
+    # the new header wins over the old one
+    both = {"cf-aig-cache-ttl": "0", "cf-cache-ttl": "60"}
+    assert _chat(client, "old ttl", **both).headers.get(STATUS) is None
+    sent = upstream_requests(upstream, "/openai/chat/completions")
+    assert len(sent) == 4
+    for request in sent:
+        names = {name.lower() for name in request["headers"]}
+        assert not names & {"cf-cache-ttl", "cf-skip-cache"}, names

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from sluice.observe.cache import MemoryCache
+from sluice.cache.memory import MemoryCache
 from sluice.proxy import caching
-from sluice.proxy.exchange import Exchange
+from sluice.exchange import Exchange
 from sluice.proxy.state import GatewayState
 
 GW = GatewayState("a", "g", False, True, 0, 0, "fixed", 1, 0, "constant", {})

@@ -19,7 +19,8 @@ def test_rotation_applies_to_the_next_request(server, api, gateway, upstream) ->
     old, new = new_key(), new_key()
     config = add_config(api, gateway, "openai", secret=old)
     assert _key_seen(server, gateway, upstream) == f"Bearer {old}"
-    response = api.put(f"/ai-gateway/gateways/{gateway}/provider_configs/{config['id']}", json={"secret": new})
+    response = api.put(f"/ai-gateway/gateways/{gateway}/provider_configs/{config['id']}",
+                       json={"secret": new})
     assert response.status_code == 200, response.text
     assert _key_seen(server, gateway, upstream) == f"Bearer {new}"
 
@@ -31,7 +32,8 @@ def test_default_change_applies_to_the_next_request(server, api, gateway, upstre
     assert _key_seen(server, gateway, upstream) == f"Bearer {first}"
     api.put(f"/ai-gateway/gateways/{gateway}/provider_configs/{other['id']}", json={"default_config": True})
     assert _key_seen(server, gateway, upstream) == f"Bearer {second}"
-    add_config(api, gateway, "openai", alias="third", default=True, secret=third)  # a new default demotes "second"
+    add_config(api, gateway, "openai", alias="third", default=True,
+               secret=third)  # a new default demotes "second"
     assert _key_seen(server, gateway, upstream) == f"Bearer {third}"
 
 
@@ -96,7 +98,8 @@ def test_master_key_rotation_while_serving(tmp_path, mock_upstream) -> None:  # 
             assert _key_seen(srv, "rot", mock_upstream) == f"Bearer {before}"
             sluice_cli("master-key", "rotate", "--data-dir", str(srv.data_dir), env=srv.env)
             assert _key_seen(srv, "rot", mock_upstream) == f"Bearer {before}"
-            response = api.put(f"/ai-gateway/gateways/rot/provider_configs/{config['id']}", json={"secret": after})
+            response = api.put(f"/ai-gateway/gateways/rot/provider_configs/{config['id']}",
+                               json={"secret": after})
             assert response.status_code == 200, response.text
             assert _key_seen(srv, "rot", mock_upstream) == f"Bearer {after}"
         srv.stop()

@@ -68,8 +68,10 @@ async def answer_ok_forever(reader: asyncio.StreamReader, writer: asyncio.Stream
 
 
 async def fetch(pool: client.Pool, url: str, method: str = "POST", body: bytes = b"{}",
-                headers: list[tuple[str, str]] | None = None, timeout_s: float | None = 5) -> tuple[int, bytes, client.Response]:
-    response = await client.request(pool, method, client.parse_target(url), headers or [], body, timeout_s, timeout_s)
+                headers: list[tuple[str, str]] | None = None,
+                timeout_s: float | None = 5) -> tuple[int, bytes, client.Response]:
+    response = await client.request(pool, method, client.parse_target(url), headers or [], body, timeout_s,
+                                    timeout_s)
     data = await response.read()
     response.release()
     return response.status, data, response
@@ -97,9 +99,10 @@ async def test_request_is_written_exactly() -> None:
     async with Scripted(handler) as server:
         pool = client.Pool(connect_timeout_s=5)
         port = server.url().split(":")[2].split("/")[0]
-        await fetch(pool, server.url("/v1/chat?a=1&b=%20"), body=b'{"m":1}', headers=[("authorization", "Bearer k")])
-        assert seen == [f"POST /v1/chat?a=1&b=%20 HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\nauthorization: Bearer k\r\n"
-                        f"content-length: 7\r\n\r\n{{\"m\":1}}".encode()]
+        await fetch(pool, server.url("/v1/chat?a=1&b=%20"), body=b'{"m":1}',
+                    headers=[("authorization", "Bearer k")])
+        assert seen == [f"POST /v1/chat?a=1&b=%20 HTTP/1.1\r\nhost: 127.0.0.1:{port}\r\n"
+                        f"authorization: Bearer k\r\ncontent-length: 7\r\n\r\n{{\"m\":1}}".encode()]
         pool.close()
 
 
@@ -128,7 +131,8 @@ def test_parse_target_refuses_whitespace_and_other_schemes() -> None:
 async def test_chunked_and_close_delimited_bodies() -> None:
     async def chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await read_head(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-type: text/event-stream\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n"
+                     b"content-type: text/event-stream\r\n\r\n")
         for piece in (b"data: 1\n\n", b"data: 2\n\n"):
             writer.write(b"%x\r\n%b\r\n" % (len(piece), piece))
             await writer.drain()
@@ -165,7 +169,8 @@ async def test_informational_responses_are_skipped_and_head_has_no_body() -> Non
             head = await read_head(reader)
             await reader.readexactly(content_length(head))
             if head.startswith(b"HEAD"):
-                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\n")  # no body follows a HEAD answer
+                # no body follows a HEAD answer
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\n")
                 await asyncio.sleep(1)
                 return
             writer.write(b"HTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n" + OK)
@@ -301,7 +306,8 @@ async def test_streamed_upload_framing(declared: bool) -> None:
     headers = [("Content-Length", str(total))] if declared else []
     async with Scripted(handler) as server:
         pool = client.Pool(connect_timeout_s=5)
-        response = await client.request(pool, "POST", client.parse_target(server.url()), headers, _body(pieces), 5, 5)
+        response = await client.request(pool, "POST", client.parse_target(server.url()), headers,
+                                        _body(pieces), 5, 5)
         assert response.status == 200
         response.release()
         assert received == [(b"length:" if declared else b"chunked:") + b"".join(pieces)]

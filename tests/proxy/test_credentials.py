@@ -1,4 +1,5 @@
-"""Credential selection (SPEC §5.3) as a pure function over in-memory state."""
+"""Credential selection (docs/gateway.md#credentials-in-this-order) as a pure function over in-memory
+state."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ CATALOG = load_catalog({})
 OPENAI, ANTHROPIC, BEDROCK = CATALOG["openai"], CATALOG["anthropic"], CATALOG["aws-bedrock"]
 ACCOUNT = "a" * 32
 NOW = 1_000_000.0
-GOOD, READER, OTHER, EXPIRED, DISABLED = (f"sluice_{n}" for n in ("good", "reader", "other", "expired", "disabled"))
+GOOD, READER, OTHER, EXPIRED, DISABLED = (f"sluice_{n}" for n in ("good", "reader", "other", "expired",
+                                                                  "disabled"))
 TOKENS = {
     hash_value(GOOD): TokenState("t1", ACCOUNT, True, True, None),
     hash_value(READER): TokenState("t2", ACCOUNT, False, True, None),
@@ -25,7 +27,8 @@ TOKENS = {
 
 
 def key(alias: str, provider=OPENAI) -> StoredKey:  # type: ignore[no-untyped-def]
-    return StoredKey(f"cfg-{alias}", alias, provider.slug, provider.auth_header, provider.auth_value(f"sk-{alias}"),
+    return StoredKey(f"cfg-{alias}", alias, provider.slug, provider.auth_header,
+                     provider.auth_value(f"sk-{alias}"),
                      0, 60)
 
 
@@ -93,7 +96,8 @@ def test_provider_keys_default_selection() -> None:
          "rate_limit": None, "rate_limit_period": 60},
         {"id": "2", "provider_slug": "openai", "alias": "main", "default_config": True, "secret_id": "s2",
          "rate_limit": 5, "rate_limit_period": 10},
-        {"id": "3", "provider_slug": "anthropic", "alias": "default", "default_config": False, "secret_id": "s3",
+        {"id": "3", "provider_slug": "anthropic", "alias": "default", "default_config": False,
+         "secret_id": "s3",
          "rate_limit": None, "rate_limit_period": 60},
         {"id": "4", "provider_slug": "groq", "alias": "default", "default_config": True, "secret_id": "gone",
          "rate_limit": None, "rate_limit_period": 60},
@@ -101,6 +105,7 @@ def test_provider_keys_default_selection() -> None:
     keys = provider_keys(rows, {"s1": "k1", "s2": "k2", "s3": "k3"}, CATALOG)
     assert keys["openai"].default.alias == "main" and keys["openai"].default.rate_limit == 5
     assert keys["openai"].default.auth_value == "Bearer k2"
-    assert keys["anthropic"].default.alias == "default" and keys["anthropic"].default.auth_header == "x-api-key"
+    default = keys["anthropic"].default
+    assert default.alias == "default" and default.auth_header == "x-api-key"
     assert "groq" not in keys  # a key that could not be decrypted is simply unavailable
     assert "k2" not in repr(keys)  # plaintext never shows in a repr

@@ -1,4 +1,4 @@
-"""Upstream faults, client disconnects, oversize bodies and routing errors (SPEC §5.5, §5.6)."""
+"""Upstream faults, client disconnects, oversize bodies and routing errors (docs/gateway.md#errors)."""
 
 from __future__ import annotations
 
@@ -81,11 +81,14 @@ def test_upstream_errors_pass_through_and_5xx_are_retried(server, api, gateway, 
     add_config(api, gateway, "openai")
     url = gateway_url(server, gateway) + "/chat/completions"
     response = httpx.post(url, json={"model": "m"}, headers={"x-mock-fault": "status:429"})
-    assert response.status_code == 429 and response.json()["error"]["code"] == "mock_fault"  # the provider's body
+    # the provider's body
+    assert response.status_code == 429 and response.json()["error"]["code"] == "mock_fault"
     assert len(upstream_requests(upstream)) == 1  # 4xx: never retried
     upstream.clear()
-    response = httpx.post(url, json={"model": "m"}, headers={"x-mock-fault": "status:503", "cf-aig-max-attempts": "3",
-                                                             "cf-aig-retry-delay": "10", "cf-aig-backoff": "linear"})
+    response = httpx.post(url, json={"model": "m"},
+                          headers={"x-mock-fault": "status:503", "cf-aig-max-attempts": "3",
+                                                             "cf-aig-retry-delay": "10",
+                                   "cf-aig-backoff": "linear"})
     assert response.status_code == 503 and response.json()["error"]["code"] == "mock_fault"
     assert len(upstream_requests(upstream)) == 3
 
@@ -143,7 +146,8 @@ def test_client_disconnects_cancel_upstream_requests(server, api, gateway, upstr
     deadline = time.monotonic() + 10
     while _established_to(upstream.port) > baseline + 5 and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert _established_to(upstream.port) <= baseline + 5, "upstream connections leaked after client disconnects"
+    assert _established_to(upstream.port) <= baseline + 5, (
+        "upstream connections leaked after client disconnects")
     assert httpx.get(gateway_url(server, gateway) + "/models").status_code == 200
 
 
@@ -161,18 +165,22 @@ def limited(tmp_path_factory: pytest.TempPathFactory, mock_upstream: MockUpstrea
 
 @pytest.fixture()
 def limited_gateway(limited: Server) -> str:
-    with httpx.Client(base_url=f"{limited.api}/accounts/{limited.account_id}", headers=limited.headers()) as api:
-        assert api.post("/ai-gateway/gateways", json={"id": "lim", "authentication": False}).status_code in (200, 409)
+    base_url = f"{limited.api}/accounts/{limited.account_id}"
+    with httpx.Client(base_url=base_url, headers=limited.headers()) as api:
+        made = api.post("/ai-gateway/gateways", json={"id": "lim", "authentication": False})
+        assert made.status_code in (200, 409)
         for slug in ("openai", "anthropic"):
             api.post("/ai-gateway/gateways/lim/provider_configs",
-                     json={"provider_slug": slug, "alias": "default", "default_config": True, "secret": "sk-x"})
+                     json={"provider_slug": slug, "alias": "default", "default_config": True,
+                           "secret": "sk-x"})
     return "lim"
 
 
 def test_refused_connection_is_502(limited: Server, limited_gateway: str) -> None:
     response = httpx.get(gateway_url(limited, limited_gateway) + "/models")
     _error(response, 502, 2008)
-    retried = httpx.get(gateway_url(limited, limited_gateway) + "/models", headers={"cf-aig-max-attempts": "2"})
+    retried = httpx.get(gateway_url(limited, limited_gateway) + "/models",
+                        headers={"cf-aig-max-attempts": "2"})
     _error(retried, 502, 2008)
 
 
@@ -185,7 +193,8 @@ def test_body_over_the_limit_is_413(limited: Server, limited_gateway: str, upstr
             yield b"y" * 65536
 
     _error(httpx.post(url, content=chunks(MAX_BODY + 65536 * 4)), 413, 2010)  # no content-length: counted
-    assert upstream_requests(upstream) == [] or all(len(r["body"]) <= MAX_BODY for r in upstream_requests(upstream))
+    forwarded = upstream_requests(upstream)
+    assert forwarded == [] or all(len(r["body"]) <= MAX_BODY for r in forwarded)
 
 
 def test_large_body_under_the_limit_is_streamed_through(limited: Server, limited_gateway: str,
@@ -210,7 +219,8 @@ def test_large_body_under_the_limit_is_streamed_through(limited: Server, limited
 
 def test_upstream_dropping_before_answering_is_502(server, api, gateway, upstream) -> None:
     add_config(api, gateway, "openai")
-    assert httpx.get(gateway_url(server, gateway) + "/models").status_code == 200  # leaves a pooled connection
+    # leaves a pooled connection
+    assert httpx.get(gateway_url(server, gateway) + "/models").status_code == 200
     upstream.clear()
     response = httpx.post(gateway_url(server, gateway) + "/chat/completions", json={"model": "m"},
                           headers={"x-mock-fault": "drop"})

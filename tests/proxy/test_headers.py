@@ -19,7 +19,8 @@ def test_request_filtering() -> None:
         (b"x-other", b"token sluice_leak"),
     ]
     forward, control = split_request(raw, WATCHED)
-    assert forward == [("authorization", "Bearer sk-own"), ("content-type", "application/json"), ("x-custom", "v")]
+    assert forward == [("authorization", "Bearer sk-own"), ("content-type", "application/json"),
+                       ("x-custom", "v")]
     assert control == {
         "content-length": "12", "cf-aig-authorization": "Bearer sluice_abc", "cf-aig-byok-alias": "main",
         "cf-aig-request-timeout": "500", "authorization": "Bearer sk-own", "x-other": "token sluice_leak",
@@ -47,10 +48,12 @@ def test_stored_key_replaces_every_auth_header_and_adds_missing_extras() -> None
 
 
 def test_response_filtering() -> None:
-    raw = ((b"Content-Type", b"text/event-stream"), (b"Transfer-Encoding", b"chunked"), (b"Connection", b"close"),
+    raw = ((b"Content-Type", b"text/event-stream"), (b"Transfer-Encoding", b"chunked"),
+           (b"Connection", b"close"),
            (b"Date", b"x"), (b"Content-Length", b"5"), (b"X-Request-Id", b"r1"))
     out = response_headers(raw, [(b"cf-aig-log-id", b"01J")])
-    assert out == [(b"content-type", b"text/event-stream"), (b"content-length", b"5"), (b"x-request-id", b"r1"),
+    assert out == [(b"content-type", b"text/event-stream"), (b"content-length", b"5"),
+                   (b"x-request-id", b"r1"),
                    (b"cf-aig-log-id", b"01J")]
 
 

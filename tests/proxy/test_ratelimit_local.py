@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from sluice.proxy.ratelimit import LocalRateLimiter
-from sluice.proxy.ratelimit.local import retry_after
+from sluice.ratelimit.local import LocalRateLimiter
+from sluice.ratelimit.local import retry_after
 
 
 class Clock:

@@ -1,4 +1,5 @@
-"""Official openai / anthropic SDKs through the gateway: which credential reaches the provider (SPEC §5.3)."""
+"""Official openai / anthropic SDKs through the gateway: which credential reaches the provider
+(docs/gateway.md#credentials-in-this-order)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ MESSAGES = [{"role": "user", "content": "hi"}]
 def oai(server, gateway, api_key="unused", **kwargs) -> openai.OpenAI:  # type: ignore[no-untyped-def]
     # The SDK insists on an api_key; tests relying on stored keys blank the header (NO_KEY): an empty
     # provider header counts as absent.
-    return openai.OpenAI(base_url=gateway_url(server, gateway, "openai"), api_key=api_key, max_retries=0, **kwargs)
+    return openai.OpenAI(base_url=gateway_url(server, gateway, "openai"), api_key=api_key, max_retries=0,
+                         **kwargs)
 
 
 def claude(server, gateway, api_key=None, **kwargs) -> anthropic.Anthropic:  # type: ignore[no-untyped-def]
-    return anthropic.Anthropic(base_url=gateway_url(server, gateway, "anthropic"), api_key=api_key, max_retries=0,
+    return anthropic.Anthropic(base_url=gateway_url(server, gateway, "anthropic"), api_key=api_key,
+                               max_retries=0,
                                **kwargs)
 
 
@@ -77,7 +80,8 @@ def test_gateway_token_as_api_key_authenticates_and_is_not_forwarded(server, api
     set_gateway(api, gateway, authentication=True)
     token = create_token(api)
     with oai(server, gateway, api_key=token) as client:
-        assert client.chat.completions.create(model="m", messages=MESSAGES).choices[0].message.content == CHAT_TEXT
+        completion = client.chat.completions.create(model="m", messages=MESSAGES)
+        assert completion.choices[0].message.content == CHAT_TEXT
     with claude(server, gateway, api_key=token) as client:
         with pytest.raises(anthropic.AuthenticationError):  # no anthropic key stored: 401 2005
             client.messages.create(model="m", max_tokens=5, messages=MESSAGES)
@@ -146,7 +150,8 @@ def test_unknown_alias_is_400_naming_it_and_nothing_is_forwarded(server, api, ga
     assert upstream_requests(upstream) == []
 
 
-def test_authenticated_gateway_rejects_anonymous_and_accepts_cf_aig_authorization(server, api, gateway, upstream) -> None:
+def test_authenticated_gateway_rejects_anonymous_and_accepts_cf_aig_authorization(
+        server, api, gateway, upstream) -> None:
     key = new_key()
     add_config(api, gateway, "openai", secret=key)
     set_gateway(api, gateway, authentication=True)
@@ -154,12 +159,14 @@ def test_authenticated_gateway_rejects_anonymous_and_accepts_cf_aig_authorizatio
         with pytest.raises(openai.AuthenticationError) as caught:
             client.chat.completions.create(model="m", messages=MESSAGES)
     assert caught.value.response.json()["internalCode"] == 2009
-    with oai(server, gateway, default_headers={**NO_KEY, "cf-aig-authorization": "Bearer sluice_bogus"}) as client:
+    bogus = {**NO_KEY, "cf-aig-authorization": "Bearer sluice_bogus"}
+    with oai(server, gateway, default_headers=bogus) as client:
         with pytest.raises(openai.AuthenticationError):
             client.chat.completions.create(model="m", messages=MESSAGES)
     assert upstream_requests(upstream) == []
     token = create_token(api)
-    with oai(server, gateway, default_headers={**NO_KEY, "cf-aig-authorization": f"Bearer {token}"}) as client:
+    with oai(server, gateway,
+             default_headers={**NO_KEY, "cf-aig-authorization": f"Bearer {token}"}) as client:
         client.chat.completions.create(model="m", messages=MESSAGES)
     (seen,) = upstream_requests(upstream)
     assert seen["headers"]["authorization"] == f"Bearer {key}"
@@ -193,7 +200,8 @@ def test_streamed_text_through_the_gateway_equals_direct(server, api, gateway, u
             openai.OpenAI(base_url=f"{upstream.url}/openai", api_key="sk-direct", max_retries=0) as direct:
         assert openai_text(via) == openai_text(direct) == CHAT_TEXT
     with claude(server, gateway, default_headers=NO_ANTHROPIC_KEY) as via, \
-            anthropic.Anthropic(base_url=f"{upstream.url}/anthropic", api_key="sk-direct", max_retries=0) as direct:
+            anthropic.Anthropic(base_url=f"{upstream.url}/anthropic", api_key="sk-direct",
+                                max_retries=0) as direct:
         assert anthropic_text(via) == anthropic_text(direct) == CHAT_TEXT
 
 
@@ -204,9 +212,11 @@ def test_token_use_is_recorded_in_the_background(server, api, gateway, upstream)
     response = api.post("/tokens", json={"name": "used", "permissions": ["AI Gateway Run"]})
     token, token_id = response.json()["result"]["value"], response.json()["result"]["id"]
     assert api.get(f"/tokens/{token_id}").json()["result"]["last_used_on"] is None
-    assert httpx.get(gateway_url(server, gateway) + "/models", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    listed = httpx.get(gateway_url(server, gateway) + "/models", headers={"Authorization": f"Bearer {token}"})
+    assert listed.status_code == 200
     deadline = time.monotonic() + 20  # written in batches every few seconds; this only bounds a broken writer
-    while api.get(f"/tokens/{token_id}").json()["result"]["last_used_on"] is None and time.monotonic() < deadline:
+    while (api.get(f"/tokens/{token_id}").json()["result"]["last_used_on"] is None
+           and time.monotonic() < deadline):
         time.sleep(0.25)
     assert api.get(f"/tokens/{token_id}").json()["result"]["last_used_on"] is not None
 

@@ -18,7 +18,8 @@ from sluice.clock import new_id, now, rfc3339
 from sluice.errors import Conflict, CryptoError
 from sluice.secrets import vault
 from sluice.secrets.crypto import Keyring
-from sluice.store import open_database, queries
+from sluice.store.database import open_database
+from sluice.store import queries
 from sluice.store.database import Database
 
 
@@ -52,7 +53,8 @@ KEYRING = Keyring((os.urandom(32),))
 def config_row(account_id: str, gateway_id: str, alias: str, secret_id: str, default: bool = False,
                slug: str = "openai") -> dict:
     stamp = rfc3339(now())
-    return {"id": new_id(), "account_id": account_id, "gateway_id": gateway_id, "provider_slug": slug, "alias": alias,
+    return {"id": new_id(), "account_id": account_id, "gateway_id": gateway_id, "provider_slug": slug,
+            "alias": alias,
             "default_config": default, "secret_id": secret_id, "rate_limit": None, "rate_limit_period": 60,
             "created_at": stamp, "modified_at": stamp}
 
@@ -86,7 +88,8 @@ async def test_gateway_insert_get_list_paging_order(db: Database, account: str) 
         assert await queries.get_gateway(conn, new_id(), ids[0]) is None, "scoped by account"
         rows, total = await queries.list_gateways(conn, account, None, 1, 100)
         # same created_at millisecond is possible: the order is (created_at, id), stable either way
-        assert total == 5 and [r["id"] for r in rows] == [r["id"] for r in sorted(rows, key=lambda r: (r["created_at"], r["id"]))]
+        ordered = sorted(rows, key=lambda r: (r["created_at"], r["id"]))
+        assert total == 5 and [r["id"] for r in rows] == [r["id"] for r in ordered]
         assert sorted(r["id"] for r in rows) == sorted(ids)
         page2, _ = await queries.list_gateways(conn, account, None, 2, 2)
         assert [r["id"] for r in page2] == [r["id"] for r in rows[2:4]]
@@ -94,7 +97,8 @@ async def test_gateway_insert_get_list_paging_order(db: Database, account: str) 
         assert past == [] and total == 5
         found, total = await queries.list_gateways(conn, account, ids[3], 1, 10)
         assert [r["id"] for r in found] == [ids[3]] and total == 1
-        assert (await queries.list_gateways(conn, account, "gw-_", 1, 10))[0] == [], "LIKE wildcards are literal"
+        # LIKE wildcards are literal
+        assert (await queries.list_gateways(conn, account, "gw-_", 1, 10))[0] == []
 
 
 async def test_unique_constraints(db: Database, account: str) -> None:
@@ -118,7 +122,7 @@ async def test_unique_constraints(db: Database, account: str) -> None:
                 await attempt(conn)
         assert caught.value.status == 409 and caught.value.headers == {"x-should-retry": "false"}
     async with db.begin() as conn:
-        rows, total = await queries.list_configs(conn, account, "uniq")
+        _, total = await queries.list_configs(conn, account, "uniq")
         assert total == 1
         # same alias on another gateway or provider is fine
         await queries.insert_config(conn, config_row(account, "uniq", "a", secret["id"], slug="groq"))
@@ -142,11 +146,13 @@ async def test_delete_gateway_cascades(db: Database, account: str) -> None:
         for gateway_id in ("doomed", "kept"):
             config = config_row(account, gateway_id, "k", "")
             secret = await vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"],
-                                               name=f"{gateway_id}_openai_k", value="v-x", scopes=["ai_gateway"],
+                                               name=f"{gateway_id}_openai_k", value="v-x",
+                                               scopes=["ai_gateway"],
                                                created_by=config["id"])
             await queries.insert_config(conn, {**config, "secret_id": secret["id"]})
             made.append(secret["id"])
-        foreign = await vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"], name="user-made",
+        foreign = await vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"],
+                                            name="user-made",
                                             value="v-y", scopes=["ai_gateway"])
         await queries.insert_config(conn, config_row(account, "doomed", "byid", foreign["id"]))
     async with db.begin() as conn:
@@ -203,7 +209,8 @@ async def test_sealed_secret_roundtrip_and_binding(db: Database, account: str) -
     # copy the first row's sealed columns onto the second row: it must not decrypt there
     first = rows[ids["first"]]
     async with db.begin() as conn:
-        await queries.update_secret(conn, ids["second"], {"kek_id": first["kek_id"], "wrapped_key": first["wrapped_key"],
+        await queries.update_secret(conn, ids["second"],
+                                    {"kek_id": first["kek_id"], "wrapped_key": first["wrapped_key"],
                                                           "ciphertext": first["ciphertext"]})
         moved = (await queries.sealed_secrets(conn, [ids["second"]]))[0]
     with pytest.raises(CryptoError):
@@ -231,6 +238,25 @@ async def test_token_and_user_lookups(db: Database, account: str) -> None:
     with pytest.raises(Conflict):
         async with db.begin() as conn:
             await queries.insert_user(conn, new_id(), email, secrets.token_hex(32))
+
+
+async def test_token_restrictions_round_trip(db: Database, account: str) -> None:
+    from sluice.control.tokens import token_row
+    from sluice.identity.restrictions import restrictions
+
+    row = token_row(account, "restricted", "sluice_" + secrets.token_urlsafe(32), ["AI Gateway Run"],
+                    "2031-01-01T00:00:00.000Z", not_before="2030-01-01T00:00:00.000Z",
+                    condition='{"request_ip": {"in": ["10.0.0.0/8"], "not_in": ["::1/128"]}}', policies="[]")
+    async with db.begin() as conn:
+        await queries.insert_token(conn, row)
+        stored = await queries.token_by_hash(conn, row["value_hash"])
+        assert stored is not None and stored["condition"] == row["condition"]
+        rules = restrictions(stored)
+        assert rules.ip is not None and rules.ip.permits("10.1.2.3") and not rules.ip.permits("::1")
+        assert not rules.in_window(1_893_456_000.0 - 1) and rules.in_window(1_893_456_000.0)  # 2030-01-01
+        await queries.update_token(conn, row["id"], {"condition": None, "not_before": None})
+        cleared = await queries.get_token(conn, account, row["id"])
+    assert cleared is not None and restrictions(cleared).ip is None and cleared["not_before"] is None
 
 
 def test_sqlite_file_is_private(tmp_path: Path) -> None:
@@ -263,7 +289,7 @@ async def test_sqlite_transactions_queue_in_order_and_nesting_fails_loudly(tmp_p
 
     import pytest
 
-    from sluice.store import open_database
+    from sluice.store.database import open_database
 
     db = await open_database(f"sqlite:///{tmp_path / 'order.db'}")
     try:
@@ -324,7 +350,8 @@ async def test_sqlite_write_batch_runs_in_one_thread_and_queues_with_begin(tmp_p
 
         def slow(conn):  # type: ignore[no-untyped-def]
             threads.add(threading.current_thread().name)
-            conn.execute(text("INSERT INTO changes (account_id, kind, created_at) VALUES ('a', 'batch', 'now')"))
+            conn.execute(text("INSERT INTO changes (account_id, kind, created_at) "
+                              "VALUES ('a', 'batch', 'now')"))
             time.sleep(0.05)  # hold the write transaction while begin() queues
             order.append("batch")
 

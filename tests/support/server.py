@@ -23,7 +23,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def sluice_cli(*args: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def sluice_cli(*args: str, env: dict[str, str] | None = None,
+               check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run([PYTHON, "-m", "sluice", *args], capture_output=True, text=True,
                           env=env or os.environ.copy(), check=check, timeout=120)
 

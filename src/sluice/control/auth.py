@@ -1,4 +1,4 @@
-"""Who is calling the management API, and may they do this on this account (SPEC §2)."""
+"""Who is calling the management API, and may they do this on this account (docs/api.md#authentication)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,11 @@ import orjson
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
-from sluice.clock import now, rfc3339
+from sluice.clock import now
 from sluice.errors import AccountForbidden, AuthenticationError, Forbidden
 from sluice.identity.credentials import hash_value
 from sluice.identity.permissions import ALL_GROUPS
+from sluice.identity.restrictions import restrictions
 from sluice.store import queries
 
 
@@ -28,11 +29,21 @@ class Principal:
         if account_id not in self.accounts:
             raise AccountForbidden()
         if not self.permissions.intersection(accepted):
-            raise Forbidden(f"Authentication error: this token lacks the permission {' or '.join(repr(p) for p in accepted)}")
+            wanted = " or ".join(repr(p) for p in accepted)
+            raise Forbidden(f"Authentication error: this token lacks the permission {wanted}")
 
 
-def token_usable(token: dict, at: str) -> bool:
-    return token["status"] == "active" and (token["expires_on"] is None or token["expires_on"] > at)
+class LocationForbidden(AccountForbidden):
+    """Cloudflare's answer to a token used from an address its ``condition.request_ip`` excludes."""
+
+
+def check_token(token: dict, at: float, host: str | None) -> None:
+    """401 unless the token is active inside its validity window; 403 / 9109 from a refused address."""
+    rules = restrictions(token)
+    if token["status"] != "active" or not rules.in_window(at):
+        raise AuthenticationError()
+    if not rules.permits_ip(host):
+        raise LocationForbidden(f"Cannot use the access token from location: {host or 'unknown'}")
 
 
 async def authenticate(request: Request, conn: AsyncConnection) -> Principal:
@@ -43,8 +54,9 @@ async def authenticate(request: Request, conn: AsyncConnection) -> Principal:
         if scheme.lower() != "bearer" or not value.strip():
             raise AuthenticationError()
         token = await queries.token_by_hash(conn, hash_value(value.strip()))
-        if token is None or not token_usable(token, rfc3339(now())):
+        if token is None:
             raise AuthenticationError()
+        check_token(token, now().timestamp(), request.client.host if request.client else None)
         return Principal(frozenset({token["account_id"]}), frozenset(orjson.loads(token["permissions"])), token)
     email, key = headers.get("x-auth-email", ""), headers.get("x-auth-key", "")
     if email and key:

@@ -10,7 +10,7 @@ from starlette.requests import Request
 
 from sluice.control.auth import Principal, authenticate
 from sluice.control.endpoint import routed_by
-from sluice.control.validation import account_id_param
+from sluice.control.validation import account_id_param, read_body
 from sluice.errors import NotFound
 from sluice.store import queries
 from sluice.services import Services
@@ -31,8 +31,11 @@ def services(request: Request) -> Services:
 @asynccontextmanager
 async def authorized(request: Request) -> AsyncIterator[tuple[str, AsyncConnection, Principal]]:
     """Authenticate, check the account and the permission the route table gives this route (``accepts``),
-    and hand out one transaction for the work."""
+    and hand out one transaction for the work.
+
+    The body is read first: no transaction (on SQLite, the process's writer lock) waits on a client."""
     svc = services(request)
+    await read_body(request, svc.settings.body_timeout_s)
     async with svc.db.begin() as conn:
         principal = await authenticate(request, conn)
         account_id = request.path_params.get("account_id", "")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -10,13 +11,14 @@ from sluice.control.common import authorized, require_gateway, services
 from sluice.control.schemas import GatewayCreate, GatewayFields, gateway_body, gateway_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, ValidationError
-from sluice.observe.cache.keys import gateway_prefix
+from sluice.cache.keys import gateway_prefix
 from sluice.store import queries
 
 
-async def _check_store(conn, account_id: str, store_id: str | None) -> None:  # type: ignore[no-untyped-def]
+async def _check_store(conn: AsyncConnection, account_id: str, store_id: str | None) -> None:
     if store_id is not None and await queries.get_store(conn, account_id, store_id) is None:
-        raise ValidationError(f"store_id: no secrets store {store_id!r} in this account", path=["body", "store_id"])
+        raise ValidationError(f"store_id: no secrets store {store_id!r} in this account",
+                              path=["body", "store_id"])
 
 
 async def create_gateway(request: Request) -> Response:
@@ -36,7 +38,8 @@ async def list_gateways(request: Request) -> Response:
         page, per_page = paging(request)
         search = request.query_params.get("search") or None
         rows, total = await queries.list_gateways(conn, account_id, search, page, per_page)
-    return envelope.ok([gateway_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
+    return envelope.ok([gateway_wire(r) for r in rows],
+                       result_info=envelope.page_info(page, per_page, len(rows), total))
 
 
 async def get_gateway(request: Request) -> Response:
@@ -57,7 +60,7 @@ async def update_gateway(request: Request) -> Response:
         row = await queries.update_gateway(conn, account_id, gateway_id, gateway_body(fields, current))
         await queries.record_change(conn, account_id, "gateway")
     await services(request).on_change(account_id)
-    cache = services(request).extras.get("cache")
+    cache = services(request).cache
     if cache is not None and row and row.get("cache_invalidate_on_update"):
         await cache.invalidate(gateway_prefix(account_id, gateway_id))
     return envelope.ok(gateway_wire(row))  # type: ignore[arg-type]
@@ -69,9 +72,7 @@ async def delete_gateway(request: Request) -> Response:
         await queries.lock_key_writes(conn, account_id)  # its configs and their secrets go too
         row = await require_gateway(conn, account_id, gateway_id)
         await queries.delete_gateway(conn, account_id, gateway_id)
-        hook = services(request).extras.get("on_gateway_delete")
-        if hook is not None:
-            await hook(conn, account_id, gateway_id)  # e.g. the request logs of that gateway
+        await services(request).on_gateway_delete(conn, account_id, gateway_id)  # its logs, activity, cache
         await queries.record_change(conn, account_id, "gateway")
     await services(request).on_change(account_id)
     return envelope.ok(gateway_wire(row))
@@ -83,5 +84,6 @@ async def gateway_url(request: Request) -> Response:
         gateway = await require_gateway(conn, account_id, request.path_params["gateway_id"])
     if provider not in services(request).catalog:
         raise ValidationError(f"provider: unknown provider {provider[:64]!r}", path=["path", "provider"])
-    base = str(request.base_url).rstrip("/")
+    # The configured public URL; the request's Host only when unset (a client could send any Host).
+    base = services(request).settings.public_url or str(request.base_url).rstrip("/")
     return envelope.ok(f"{base}/v1/{account_id}/{gateway['id']}/{provider}")

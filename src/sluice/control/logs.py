@@ -1,8 +1,8 @@
 """Logs API (Cloudflare-compatible): /accounts/{account_id}/ai-gateway/gateways/{gateway_id}/logs…
 
 List (filters, order, paging, aggregates), get, raw request/response bodies, patch (feedback,
-score, metadata) and delete by filters. Filter parsing lives in ``observe/filters.py``, SQL in
-``observe/logstore.py``.
+score, metadata) and delete by filters. Filter parsing lives in ``logs/filters.py``, SQL in
+``store/logs.py``.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ from sluice.control.validation import (
     require_object,
 )
 from sluice.errors import NotFound, ValidationError
-from sluice.observe import custom, logstore
-from sluice.observe.filters import Filter, parse_date, parse_filters
+from sluice.logs import custom
+from sluice.store import logs as logstore
+from sluice.logs.filters import Filter, check_query, parse_date, parse_filters
 
 HEAD_MAX = 8192  # characters of a body shown inline by GET /logs/{id}
 DEPRECATED_EQ = ("model", "model_type", "provider", "request_content_type", "response_content_type")
-DEPRECATED_RANGES = {"cost": "cost", "duration": "duration", "tokens_in": "tokens_in", "tokens_out": "tokens_out",
+DEPRECATED_RANGES = {"cost": "cost", "duration": "duration", "tokens_in": "tokens_in",
+                     "tokens_out": "tokens_out",
                      "total_tokens": "tokens"}
 
 
@@ -44,7 +46,8 @@ def _deprecated_filters(request: Request) -> list[Filter]:
         if name in params:
             out.append(Filter(name, "eq", (bool_param(request, name),)))
     if "feedback" in params:
-        out.append(Filter("feedback", "eq", (float(int_param(request, "feedback", 0, minimum=-1, maximum=1)),)))
+        out.append(Filter("feedback", "eq",
+                          (float(int_param(request, "feedback", 0, minimum=-1, maximum=1)),)))
     out += [Filter(name, "eq", (params[name],)) for name in DEPRECATED_EQ if name in params]
     for suffix, key in DEPRECATED_RANGES.items():
         for bound, operator in (("min", "ge"), ("max", "le")):
@@ -77,8 +80,13 @@ def _head(body: bytes | None, size: int) -> tuple[str, bool]:
 
 def _detail(row: dict[str, Any]) -> dict[str, Any]:
     out = _item(row)
-    request_head, request_complete = _head(row["request_body"], row["request_size"])
-    response_head, response_complete = _head(row["response_body"], row["response_size"])
+    request_head: str | None
+    response_head: str | None
+    if row["payload_collected"]:
+        request_head, request_complete = _head(row["request_body"], row["request_size"])
+        response_head, response_complete = _head(row["response_body"], row["response_size"])
+    else:  # cf-aig-collect-log-payload: false — no body was stored, so there is no head to show
+        request_head, request_complete, response_head, response_complete = None, False, None, False
     out.update(request_head=request_head, request_head_complete=request_complete, request_size=row["request_size"],
                response_head=response_head, response_head_complete=response_complete,
                response_size=row["response_size"], method=row["method"], stream=bool(row["stream"]),
@@ -89,6 +97,7 @@ def _detail(row: dict[str, Any]) -> dict[str, Any]:
 async def list_logs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request) as (account_id, conn, _):  # 401 before any 400
+        check_query(request.scope.get("query_string", b""))  # before anything parses the query
         page, per_page = paging(request, max_per_page=50)
         filters = parse_filters(request.query_params.multi_items()) + _deprecated_filters(request)
         order_by = choice_param(request, "order_by", "created_at", logstore.ORDER_COLUMNS)
@@ -127,20 +136,30 @@ def _raw(body: bytes | None, size: int, content_type: str | None) -> Response:
         orjson.loads(body)
         media = "application/json"
     except orjson.JSONDecodeError:
-        media = content_type if content_type and "json" not in content_type.lower() else "text/plain; charset=utf-8"
+        media = "text/plain; charset=utf-8"  # what the stored content type says, unless it claims JSON
+        if content_type and "json" not in content_type.lower():
+            media = content_type
     headers = {"x-sluice-body-complete": "true" if len(body) >= size else "false"}
     return Response(body, media_type=media, headers=headers)
+
+
+def _require_payload(row: dict[str, Any], which: str) -> None:
+    if not row["payload_collected"]:
+        raise NotFound(f"log {row['id']}: the {which} body was not stored: the request was sent with "
+                       "cf-aig-collect-log-payload: false")
 
 
 async def get_log_request(request: Request) -> Response:
     async with authorized(request) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
+    _require_payload(row, "request")
     return _raw(row["request_body"], row["request_size"], row["request_content_type"])
 
 
 async def get_log_response(request: Request) -> Response:
     async with authorized(request) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
+    _require_payload(row, "response")
     return _raw(row["response_body"], row["response_size"], row["response_content_type"])
 
 
@@ -186,6 +205,7 @@ async def edit_log(request: Request) -> Response:
 async def delete_logs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request) as (account_id, conn, _):  # 401 before any 400
+        check_query(request.scope.get("query_string", b""))  # before anything parses the query
         filters = parse_filters(request.query_params.multi_items())
         order_by = choice_param(request, "order_by", "created_at", logstore.DELETE_ORDER_COLUMNS)
         direction = choice_param(request, "order_by_direction", "asc", ("asc", "desc"))

@@ -9,7 +9,8 @@ responses against them, an oracle independent of the code that builds those resp
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -17,7 +18,8 @@ from sluice.control import schemas as s
 from sluice.control.endpoint import Endpoint, Schema
 from sluice.control.validation import MAX_MANAGEMENT_BODY, MAX_PAGE
 from sluice.identity.permissions import ALL_GROUPS
-from sluice.observe import filters, logstore
+from sluice.logs import filters
+from sluice.store import logs as logstore
 from sluice.providers.registry import CATALOG_SLUGS
 
 OPENAPI_PATH = "/openapi.json"
@@ -78,6 +80,8 @@ SCOPES_QUERY = {**_query("scopes", {"type": "array", "items": {"type": "string",
                          "only secrets holding every listed scope"), "style": "form", "explode": True}
 FORCE = _query("force", {"type": "boolean", "default": False}, "delete the store with its secrets")
 PAGE = tuple(page_params(100))
+PERMISSION_GROUP_QUERY = (_query("name", {"type": "string"}, "only the group of this name"),
+                          _query("scope", {"type": "string"}, "only groups of this scope"))
 
 
 def _logs_query() -> tuple[Schema, ...]:
@@ -156,6 +160,9 @@ def _bodies() -> dict[str, Schema]:
                              "description": "secret names must be unique within the request"},
         "SecretPatch": {**_model(s.SecretPatch, defs, value=_nullable(SECRET_VALUE)), "minProperties": 1},
         "SecretDuplicate": _model(s.SecretDuplicate, defs),
+        "SecretRef": _model(s.SecretRef, defs),
+        "SecretDeleteList": {"type": "array", "minItems": 1, "maxItems": 1000, "items": _ref("SecretRef"),
+                             "description": "Cloudflare's bulk delete body; each id once, all or nothing"},
         "LogPatch": {"type": "object", "additionalProperties": False, "minProperties": 1, "properties": {
             "feedback": {"enum": [-1, 0, 1, None]},
             "score": _nullable({"type": "number", "minimum": 0, "maximum": 100}),
@@ -164,9 +171,14 @@ def _bodies() -> dict[str, Schema]:
                                                                                      "boolean"]},
                 "description": "replaces the whole object"})}},
         "TokenCreate": _model(s.TokenCreate, defs, expires_on=_nullable({"type": "string",
-                                                                         "format": "date-time"})),
+                                                                         "format": "date-time"}),
+                              not_before=_nullable({"type": "string", "format": "date-time"})),
+        "TokenUpdate": _model(s.TokenUpdate, defs, expires_on=_nullable({"type": "string",
+                                                                         "format": "date-time"}),
+                              not_before=_nullable({"type": "string", "format": "date-time"})),
     }
-    bodies["TokenCreate"]["description"] = "give permission groups in permissions, policies, or both"
+    for name in ("TokenCreate", "TokenUpdate"):
+        bodies[name]["description"] = "give permission groups in permissions, policies, or both"
     return {**defs, **bodies}
 
 
@@ -180,7 +192,7 @@ def _strip_null(schema: Schema) -> Schema:
 
 def _gateway_result() -> Schema:
     props = copy.deepcopy(s.GatewayCreate.model_json_schema(ref_template=REF)["properties"])
-    always = [k for k in s.GATEWAY_DEFAULTS if k not in ("store_id", "cache_ttl")]
+    always = [k for k in s.GATEWAY_DEFAULTS if k not in s.NULLABLE_GATEWAY_FIELDS]
     for key in always:
         props[key] = _strip_null(props[key])
     props.update(created_at=STAMP, modified_at=STAMP, is_default={"type": "boolean"})
@@ -215,9 +227,12 @@ def _log_result(*, detail: bool) -> Schema:
 def _results() -> dict[str, Schema]:
     scopes = {"type": "array", "items": {"type": "string", "enum": list(s.SCOPES)}}
     token_props = {
-        "id": HEX32, "name": {"type": "string"}, "status": {"type": "string", "enum": ["active", "disabled"]},
+        "id": HEX32, "name": {"type": "string"},
+        "status": {"type": "string", "enum": ["active", "disabled", "expired"]},
         "issued_on": STAMP, "modified_on": STAMP, "expires_on": _nullable(STAMP),
+        "not_before": _nullable(STAMP),
         "last_used_on": _nullable(STAMP),
+        "condition": {"type": "object", "description": "{} or {request_ip: {in: [CIDR], not_in: [CIDR]}}"},
         "permissions": {"type": "array", "items": {"type": "string", "enum": list(ALL_GROUPS)}},
         "policies": {"type": "array", "items": {"type": "object"}},
     }
@@ -230,7 +245,8 @@ def _results() -> dict[str, Schema]:
             "gateway_id": {"type": "string"}, "modified_at": STAMP, "created_at": STAMP,
             "provider_slug": {"type": "string"}, "secret_id": {"type": "string"},
             "secret_preview": {"type": "string", "maxLength": 9, "description": "never the secret itself"},
-            "rate_limit": {"type": "integer", "minimum": 0}, "rate_limit_period": {"type": "integer",
+            "rate_limit": _nullable({"type": "integer", "minimum": 0, "description": "null: never set"}),
+            "rate_limit_period": {"type": "integer",
                                                                                    "minimum": 1}}},
         "Store": {"type": "object", "required": ["id", "name", "created", "modified", "account_id"],
                   "properties": {"id": HEX32, "name": {"type": "string"}, "created": STAMP,
@@ -247,9 +263,15 @@ def _results() -> dict[str, Schema]:
         "CreatedToken": {"allOf": [_ref("Token"), {"type": "object", "required": ["value"], "properties": {
             "value": {"type": "string", "pattern": "^sluice_", "description": "shown once"}}}]},
         "TokenId": {"type": "object", "required": ["id"], "properties": {"id": HEX32}},
-        "TokenVerification": {"type": "object", "required": ["id", "status", "expires_on"], "properties": {
-            "id": HEX32, "status": {"type": "string", "enum": ["active", "disabled"]},
-            "expires_on": _nullable(STAMP)}},
+        "RolledToken": {"type": "string", "pattern": "^sluice_", "description": "the new value, shown once"},
+        "PermissionGroup": {"type": "object", "required": ["id", "name", "is_selectable", "scopes"],
+                            "properties": {
+            "id": HEX32, "name": {"type": "string", "enum": list(ALL_GROUPS)}, "is_selectable": {
+                "type": "boolean", "description": "whether the caller holds it, and so may grant it"},
+            "scopes": {"type": "array", "items": {"type": "string"}}}},
+        "TokenVerification": {"type": "object", "required": ["id", "status", "expires_on", "not_before"],
+                              "properties": {"id": HEX32, "status": {"type": "string", "enum": ["active"]},
+                                             "expires_on": _nullable(STAMP), "not_before": _nullable(STAMP)}},
         "GatewayUrl": {"type": "string", "format": "uri"},
         "Log": _log_result(detail=False),
         "LogDetail": _log_result(detail=True),

@@ -1,4 +1,4 @@
-"""Provider configs API: stored provider keys under an alias (SPEC §3.3)."""
+"""Provider configs API: stored provider keys under an alias (docs/api.md, Provider configs)."""
 
 from __future__ import annotations
 
@@ -37,14 +37,16 @@ def _is_ai_gateway_secret(secret: dict[str, Any]) -> bool:
 
 async def _resolve_secret(conn: AsyncConnection, request: Request, account_id: str, gateway: dict[str, Any],
                           body: ProviderConfigCreate, config_id: str) -> str:
-    """The four secret-source cases of SPEC §3.3; returns the secret id the config points at."""
+    """The four secret sources (docs/api.md, Provider configs); returns the secret id the config points at."""
     keyring = services(request).keyring
     if body.secret_id is not None:
         secret = await queries.get_secret(conn, account_id, body.secret_id)
         if secret is None:
-            raise ValidationError("secret_id: no secret with this id in this account", path=["body", "secret_id"])
+            raise ValidationError("secret_id: no secret with this id in this account",
+                                  path=["body", "secret_id"])
         if not _is_ai_gateway_secret(secret):
-            raise ValidationError("secret_id: the secret lacks the ai_gateway scope", path=["body", "secret_id"])
+            raise ValidationError("secret_id: the secret lacks the ai_gateway scope",
+                                  path=["body", "secret_id"])
         if body.secret is not None:
             await vault.replace_value(conn, keyring, secret, body.secret)
         return secret["id"]
@@ -55,13 +57,14 @@ async def _resolve_secret(conn: AsyncConnection, request: Request, account_id: s
         if existing is not None:
             raise Conflict(f"a secret named {name!r} already exists in store {store['id']}; "
                            "pass its id as secret_id to use or rotate it")
-        created = await vault.create_secret(conn, keyring, account_id=account_id, store_id=store["id"], name=name,
+        created = await vault.create_secret(conn, keyring, account_id=account_id, store_id=store["id"],
+                                            name=name,
                                             value=body.secret, scopes=["ai_gateway"], created_by=config_id)
         return created["id"]
     if existing is None or not _is_ai_gateway_secret(existing):
         raise ValidationError(
-            f"secret: no secret given, and no secret named {name!r} with scope ai_gateway exists in the gateway's "
-            "secrets store; send secret or secret_id", path=["body", "secret"])
+            f"secret: no secret given, and no secret named {name!r} with scope ai_gateway exists in the "
+            "gateway's secrets store; send secret or secret_id", path=["body", "secret"])
     return existing["id"]
 
 
@@ -72,14 +75,15 @@ async def create_config(request: Request) -> Response:
         await queries.lock_key_writes(conn, account_id)
         gateway = await require_gateway(conn, account_id, gateway_id)
         if await queries.config_by_alias(conn, account_id, gateway_id, body.provider_slug, body.alias):
-            raise Conflict(f"alias {body.alias!r} already exists for provider {body.provider_slug!r} on this gateway")
+            raise Conflict(f"alias {body.alias!r} already exists for provider {body.provider_slug!r} "
+                           "on this gateway")
         config_id = new_id()
         secret_id = await _resolve_secret(conn, request, account_id, gateway, body, config_id)
         stamp = rfc3339(now())
         await queries.insert_config(conn, {
             "id": config_id, "account_id": account_id, "gateway_id": gateway_id,
             "provider_slug": body.provider_slug, "alias": body.alias, "default_config": body.default_config,
-            "secret_id": secret_id, "rate_limit": body.rate_limit or None,
+            "secret_id": secret_id, "rate_limit": body.rate_limit,
             "rate_limit_period": body.rate_limit_period or 60, "created_at": stamp, "modified_at": stamp,
         })
         if body.default_config:
@@ -102,7 +106,7 @@ async def list_configs(request: Request) -> Response:
 
 def _with_activity(request: Request, wire: dict[str, Any]) -> dict[str, Any]:
     """Adds last_used_at / counts when the activity tracker is running (request logs feature)."""
-    activity = services(request).extras.get("activity")
+    activity = services(request).activity
     return activity.annotate(wire) if activity is not None else wire
 
 
@@ -136,18 +140,20 @@ async def update_config(request: Request) -> Response:
             await vault.replace_value(conn, services(request).keyring, secret, body.secret)
         values: dict[str, Any] = {"modified_at": rfc3339(now())}
         if "rate_limit" in body.model_fields_set:
-            values["rate_limit"] = body.rate_limit or None
+            values["rate_limit"] = body.rate_limit  # null: unset again (unlimited), read back as null
         if "rate_limit_period" in body.model_fields_set:
             values["rate_limit_period"] = body.rate_limit_period or 60
         if body.default_config is not None:
             values["default_config"] = body.default_config
         await queries.update_config(conn, row["id"], values)
         if body.default_config:
-            await queries.demote_defaults(conn, account_id, row["gateway_id"], row["provider_slug"], row["id"])
+            await queries.demote_defaults(conn, account_id, row["gateway_id"], row["provider_slug"],
+                                          row["id"])
         await queries.record_change(conn, account_id, "provider_config")
-        row = await queries.get_config(conn, account_id, row["gateway_id"], row["id"])
+        updated = await queries.get_config(conn, account_id, row["gateway_id"], row["id"])
+        assert updated is not None  # updated above in this transaction, under the key-write lock
     await services(request).on_change(account_id)
-    return envelope.ok(config_wire(row))  # type: ignore[arg-type]
+    return envelope.ok(config_wire(updated))
 
 
 async def delete_config(request: Request) -> Response:
@@ -155,7 +161,7 @@ async def delete_config(request: Request) -> Response:
         await queries.lock_key_writes(conn, account_id)
         row = await _config(conn, request, account_id)
         await queries.delete_config(conn, row["id"])
-        activity = services(request).extras.get("activity")
+        activity = services(request).activity
         if activity is not None:
             await activity.forget_config(conn, row["id"])
         if await queries.secret_references(conn, row["secret_id"]) == 0:

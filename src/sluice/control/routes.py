@@ -5,7 +5,8 @@
 by being routed. To add a route, append one ``Endpoint`` to its section below:
 
     Endpoint("PUT", A + "/tokens/{token_id:hex32}", tokens.update_token, "update_token",
-             "Update an API token", TOKENS, "Token", body="TokenUpdate", accepts=TOKEN_WRITE),
+             "Replace a token's name, policies and restrictions", TOKENS, "Token", body="TokenUpdate",
+             accepts=TOKEN_WRITE),
 
 that is: method, path (below /client/v4, one of the prefixes below), handler, operationId, summary,
 tag, the result schema's component name; ``accepts=``, the permission groups of which the caller
@@ -140,6 +141,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("DELETE", SS + "/stores/{store_id}/secrets/{secret_id}", secrets_store.delete_secret,
              "delete_secret", "Delete a secret (409 while a provider config uses it)", STORE, "Secret",
              errors=(409,), accepts=STORE_WRITE),
+    Endpoint("DELETE", SS + "/stores/{store_id}/secrets", secrets_store.delete_secrets, "delete_secrets",
+             "Delete secrets in bulk (409 if a provider config uses any; all or nothing)", STORE, "Secret",
+             listed=True, body="SecretDeleteList", errors=(409,), accepts=STORE_WRITE),
     Endpoint("POST", SS + "/stores/{store_id}/secrets/{secret_id}/duplicate", secrets_store.duplicate_secret,
              "duplicate_secret", "Copy a secret under a new name", STORE, "Secret", body="SecretDuplicate",
              errors=(409,), accepts=STORE_WRITE),
@@ -151,10 +155,18 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("POST", A + "/tokens", tokens.create_token, "create_token",
              "Create an API token (value shown once)", TOKENS, "CreatedToken", body="TokenCreate",
              accepts=TOKEN_WRITE),
+    Endpoint("GET", A + "/tokens/permission_groups", tokens.permission_groups, "list_token_permission_groups",
+             "Permission groups a token can hold (names and Cloudflare ids)", TOKENS, "PermissionGroup",
+             listed=True, query=doc.PERMISSION_GROUP_QUERY, accepts=TOKEN_READ),
     Endpoint("GET", A + "/tokens/verify", tokens.verify, "verify_account_token",
              "Verify the calling token on this account", TOKENS, "TokenVerification", bearer_only=True),
     Endpoint("GET", A + "/tokens/{token_id:hex32}", tokens.get_token, "get_token", "Get an API token", TOKENS,
              "Token", accepts=TOKEN_READ),
+    Endpoint("PUT", A + "/tokens/{token_id:hex32}", tokens.update_token, "update_token",
+             "Replace a token's name, policies and restrictions", TOKENS, "Token", body="TokenUpdate",
+             accepts=TOKEN_WRITE),
+    Endpoint("PUT", A + "/tokens/{token_id:hex32}/value", tokens.roll_token, "roll_token",
+             "Roll a token: a new value, shown once", TOKENS, "RolledToken", accepts=TOKEN_WRITE),
     Endpoint("DELETE", A + "/tokens/{token_id:hex32}", tokens.delete_token, "delete_token",
              "Delete an API token", TOKENS, "TokenId", accepts=TOKEN_WRITE),
     Endpoint("GET", "/user/tokens/verify", tokens.verify, "verify_user_token", "Verify the calling token",

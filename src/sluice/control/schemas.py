@@ -6,9 +6,23 @@ import math
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    WithJsonSchema,
+    field_validator,
+)
 
-from sluice.identity.permissions import ALL_GROUPS
+from sluice.control import gateway_settings as settings
+from sluice.control.gateway_settings import omittable
+from sluice.clock import now, rfc3339
+from sluice.identity.permissions import ACCOUNT_SCOPE, ALL_GROUPS, GROUP_IDS, group_name
+from sluice.identity.restrictions import MAX_CIDRS, cidr_list
 from sluice.providers.registry import CATALOG_SLUGS
 
 GATEWAY_ID_PATTERN = r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$"
@@ -47,31 +61,34 @@ NonNegative = Annotated[StrictInt, Field(ge=0, le=2**31 - 1)]
 
 
 class GatewayFields(Strict):
-    cache_invalidate_on_update: StrictBool | None = None
+    """Typed as the official SDK's update params: a field it types nullable takes null (clearing it), any
+    other field may be left out but not sent as null."""
+
+    cache_invalidate_on_update: StrictBool = omittable()
     cache_ttl: NonNegative | None = None
-    collect_logs: StrictBool | None = None
+    collect_logs: StrictBool = omittable()
     rate_limiting_interval: NonNegative | None = None
     rate_limiting_limit: NonNegative | None = None
     rate_limiting_technique: Literal["fixed", "sliding"] | None = None
-    authentication: StrictBool | None = None
-    byok_only: StrictBool | None = None
+    authentication: StrictBool = omittable()
+    byok_only: StrictBool = omittable()
     store_id: Annotated[StrictStr, Field(min_length=1, max_length=32)] | None = None
     retry_max_attempts: Annotated[StrictInt, Field(ge=1, le=5)] | None = None
     retry_delay: Annotated[StrictInt, Field(ge=0, le=60000)] | None = None
     retry_backoff: Literal["constant", "linear", "exponential"] | None = None
     log_management: Annotated[StrictInt, Field(ge=10_000, le=10_000_000)] | None = None
     log_management_strategy: Literal["STOP_INSERTING", "DELETE_OLDEST"] | None = None
-    logpush: StrictBool | None = None
+    logpush: StrictBool = omittable()
     logpush_public_key: Annotated[StrictStr, Field(min_length=16, max_length=1024)] | None = None
-    log_classification: StrictBool | None = None
-    zdr: StrictBool | None = None
-    workers_ai_billing_mode: Literal["postpaid", "unified"] | None = None
-    # Stored and returned, not acted on yet (SPEC §3.2); validated for shape only.
-    dlp: dict[str, Any] | None = None
-    guardrails: dict[str, Any] | None = None
-    otel: list[dict[str, Any]] | None = None
-    spend_limits: dict[str, Any] | None = None
-    stripe: dict[str, Any] | None = None
+    log_classification: StrictBool = omittable()
+    zdr: StrictBool = omittable()
+    workers_ai_billing_mode: Literal["postpaid", "unified"] = omittable()
+    # Stored and returned, not acted on yet; validated against the SDK's types (gateway_settings).
+    dlp: settings.Dlp = omittable()
+    guardrails: settings.Guardrails | None = None
+    otel: list[settings.Otel] | None = None
+    spend_limits: settings.SpendLimits | None = None
+    stripe: settings.Stripe | None = None
 
 
 class GatewayCreate(GatewayFields):
@@ -94,15 +111,23 @@ GATEWAY_DEFAULTS: dict[str, Any] = {
     "log_management": 10_000_000,
     "log_management_strategy": "STOP_INSERTING",
 }
+# Fields the SDK types nullable: null is stored and read back as null (the data plane then acts as for
+# the default: no cache, no rate limit, one attempt, the default log limit).
+NULLABLE_GATEWAY_FIELDS = frozenset({
+    "cache_ttl", "rate_limiting_interval", "rate_limiting_limit", "rate_limiting_technique", "store_id",
+    "retry_max_attempts", "retry_delay", "retry_backoff", "log_management", "log_management_strategy",
+    "logpush_public_key", "guardrails", "otel", "spend_limits", "stripe"})
 
 
 def gateway_body(fields: GatewayFields, current: dict[str, Any] | None) -> dict[str, Any]:
-    """Stored settings: current (or defaults) overlaid with the fields the caller sent."""
+    """Stored settings: current (or defaults) overlaid with every field the caller sent, null included.
+
+    PUT is a merge (docs/api.md): a field left out keeps its value, a field sent as null is cleared.
+    """
     body = dict(GATEWAY_DEFAULTS) if current is None else {
         k: v for k, v in current.items() if k not in ("id", "account_id", "created_at", "modified_at")
     }
-    sent = fields.model_dump(exclude_unset=True, exclude={"id"})
-    body.update({k: v for k, v in sent.items() if v is not None or k in ("store_id", "cache_ttl")})
+    body.update(fields.model_dump(exclude_unset=True, exclude={"id"}))
     return body
 
 
@@ -180,7 +205,7 @@ def config_wire(row: dict[str, Any]) -> dict[str, Any]:
         "provider_slug": row["provider_slug"],
         "secret_id": row["secret_id"],
         "secret_preview": row.get("secret_preview") or "****",
-        "rate_limit": row["rate_limit"] if row["rate_limit"] is not None else 0,
+        "rate_limit": row["rate_limit"],  # null when never set, as Cloudflare's SDK types it
         "rate_limit_period": row["rate_limit_period"],
         "created_at": row["created_at"],
     }
@@ -223,6 +248,10 @@ class SecretDuplicate(Strict):
     comment: Annotated[StrictStr, Field(max_length=1024)] | None = None
 
 
+class SecretRef(Strict):
+    id: Annotated[StrictStr, Field(min_length=1, max_length=32)]
+
+
 def store_wire(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["id"], "name": row["name"], "created": row["created"], "modified": row["modified"],
             "account_id": row["account_id"]}
@@ -243,41 +272,94 @@ def secret_wire(row: dict[str, Any]) -> dict[str, Any]:
 
 # -- tokens ----------------------------------------------------------------------------------------
 
-Permission = Literal[ALL_GROUPS]  # type: ignore[valid-type]
+def _group_name(value: str) -> str:
+    name = group_name(value)
+    if name is None:
+        raise ValueError(f"unknown permission group; known (name or Cloudflare id): {', '.join(ALL_GROUPS)}")
+    return name
 
 
-class PolicyGroup(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    id: StrictStr | None = None
-    name: StrictStr | None = None
+# A group's name or its Cloudflare id; stored and returned as the name.
+Permission = Annotated[StrictStr, AfterValidator(_group_name),
+                       WithJsonSchema({"type": "string", "enum": [*ALL_GROUPS, *GROUP_IDS.values()]})]
+CidrList = Annotated[list[Annotated[StrictStr, Field(max_length=64)]], Field(max_length=MAX_CIDRS)]
 
 
-class Policy(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    effect: Literal["allow"] = "allow"
-    permission_groups: list[PolicyGroup]
+class PolicyGroup(Strict):
+    id: Annotated[StrictStr, Field(max_length=64)] | None = None  # Cloudflare's group id (or its name)
+    name: Annotated[StrictStr, Field(max_length=64)] | None = None
+    meta: dict[str, Any] | None = None  # descriptive attributes of the group (Cloudflare's shape); not used
+
+
+class Policy(Strict):
+    id: Annotated[StrictStr, Field(max_length=64)] | None = None  # sent back by a GET → PUT round trip
+    effect: StrictStr = "allow"
+    permission_groups: Annotated[list[PolicyGroup], Field(min_length=1, max_length=len(ALL_GROUPS))]
+    resources: dict[str, Any] | None = None  # checked against the account in control/tokens.py
+
+    @field_validator("effect")
+    @classmethod
+    def _allow_only(cls, value: str) -> str:
+        if value != "allow":
+            raise ValueError("must be 'allow': a token is the union of what its policies allow; "
+                             "'deny' policies are refused, not ignored")
+        return value
+
+
+class RequestIp(Strict):
+    # Strict models take no aliases in input by default; "in" is a Python keyword, hence the alias.
+    model_config = ConfigDict(extra="forbid", strict=True, populate_by_name=False)
+    allow: CidrList | None = Field(default=None, alias="in")
+    not_in: CidrList | None = None
+
+    @field_validator("allow", "not_in")
+    @classmethod
+    def _cidrs(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else cidr_list(value)
+
+
+class Condition(Strict):
+    request_ip: RequestIp | None = None
 
 
 class TokenCreate(Strict):
     name: Annotated[StrictStr, Field(min_length=1, max_length=120)]
-    permissions: list[Permission] | None = None  # Sluice form: permission group names
-    policies: list[Policy] | None = None  # Cloudflare form: policies[].permission_groups[].name
+    permissions: list[Permission] | None = None  # Sluice form: permission groups by name (or id)
+    policies: Annotated[list[Policy], Field(max_length=20)] | None = None  # Cloudflare form
     expires_on: StrictStr | None = None
     not_before: StrictStr | None = None
-    condition: dict[str, Any] | None = None
+    condition: Condition | None = None
 
 
-def token_wire(row: dict[str, Any]) -> dict[str, Any]:
+class TokenUpdate(TokenCreate):
+    status: Literal["active", "disabled"] | None = None  # "expired" follows from expires_on
+
+
+def token_status(row: dict[str, Any], at: str) -> str:
+    if row["status"] == "active" and row["expires_on"] is not None and row["expires_on"] <= at:
+        return "expired"
+    return row["status"]
+
+
+def token_wire(row: dict[str, Any], at: str | None = None) -> dict[str, Any]:
+    """A token as Cloudflare shows it (never its value), plus Sluice's flat ``permissions`` list."""
     permissions = orjson.loads(row["permissions"])
+    if row.get("policies"):
+        policies = orjson.loads(row["policies"])
+    else:  # made before policies were stored: one policy over the whole account
+        policies = [{"id": row["id"], "effect": "allow",
+                     "permission_groups": [{"id": GROUP_IDS.get(p, p), "name": p} for p in permissions],
+                     "resources": {f"{ACCOUNT_SCOPE}.{row['account_id']}": "*"}}]
     return {
         "id": row["id"],
         "name": row["name"],
-        "status": row["status"],
+        "status": token_status(row, at or rfc3339(now())),
         "issued_on": row["issued_on"],
         "modified_on": row["modified_on"],
         "expires_on": row["expires_on"],
+        "not_before": row.get("not_before"),
         "last_used_on": row["last_used_on"],
+        "condition": orjson.loads(row["condition"]) if row.get("condition") else {},
         "permissions": permissions,
-        "policies": [{"effect": "allow", "permission_groups": [{"id": p, "name": p} for p in permissions],
-                      "resources": {}}],
+        "policies": policies,
     }

@@ -12,7 +12,15 @@ from starlette.responses import Response
 from sluice import envelope
 from sluice.clock import new_id, now, rfc3339
 from sluice.control.common import authorized, services
-from sluice.control.schemas import SecretCreate, SecretDuplicate, SecretPatch, StoreCreate, secret_wire, store_wire
+from sluice.control.schemas import (
+    SecretCreate,
+    SecretDuplicate,
+    SecretPatch,
+    SecretRef,
+    StoreCreate,
+    secret_wire,
+    store_wire,
+)
 from sluice.control.validation import (
     bool_param,
     choice_param,
@@ -60,7 +68,8 @@ async def list_stores(request: Request) -> Response:
         order = choice_param(request, "order", "created", ("name", "created", "modified"))
         descending = choice_param(request, "direction", "asc", ("asc", "desc")) == "desc"
         rows, total = await queries.list_stores(conn, account_id, order, descending, page, per_page)
-    return envelope.ok([store_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
+    return envelope.ok([store_wire(r) for r in rows],
+                       result_info=envelope.page_info(page, per_page, len(rows), total))
 
 
 async def get_store(request: Request) -> Response:
@@ -102,7 +111,8 @@ async def create_secrets(request: Request) -> Response:
         await queries.lock_key_writes(conn, account_id)
         store = await _store(conn, account_id, request.path_params["store_id"])
         if await queries.count_secrets(conn, account_id=account_id) + len(items) > SECRETS_QUOTA:
-            raise ValidationError(f"body: the account's quota of {SECRETS_QUOTA} secrets would be exceeded", path=["body"])
+            raise ValidationError(f"body: the account's quota of {SECRETS_QUOTA} secrets would be exceeded",
+                                  path=["body"])
         created = []
         for item in items:
             if await queries.secret_by_name(conn, store["id"], item.name):
@@ -116,19 +126,22 @@ async def create_secrets(request: Request) -> Response:
 async def list_secrets(request: Request) -> Response:
     async with authorized(request) as (account_id, conn, _):
         page, per_page = paging(request)
-        order = choice_param(request, "order", "created", ("name", "comment", "created", "modified", "status"))
+        order = choice_param(request, "order", "created",
+                             ("name", "comment", "created", "modified", "status"))
         descending = choice_param(request, "direction", "asc", ("asc", "desc")) == "desc"
         scopes = request.query_params.getlist("scopes") or None
         store = await _store(conn, account_id, request.path_params["store_id"])
         rows, total = await queries.list_secrets(conn, store["id"], search=request.query_params.get("search"),
                                                  scopes=scopes, order=order, descending=descending,
                                                  page=page, per_page=per_page)
-    return envelope.ok([secret_wire(r) for r in rows], result_info=envelope.page_info(page, per_page, len(rows), total))
+    return envelope.ok([secret_wire(r) for r in rows],
+                       result_info=envelope.page_info(page, per_page, len(rows), total))
 
 
 async def get_secret(request: Request) -> Response:
     async with authorized(request) as (account_id, conn, _):
-        row = await _secret(conn, account_id, request.path_params["store_id"], request.path_params["secret_id"])
+        row = await _secret(conn, account_id, request.path_params["store_id"],
+                            request.path_params["secret_id"])
     return envelope.ok(secret_wire(row))
 
 
@@ -138,7 +151,8 @@ async def patch_secret(request: Request) -> Response:
         if not body.model_fields_set:
             raise ValidationError("body: send at least one of value, scopes, comment", path=["body"])
         await queries.lock_key_writes(conn, account_id)
-        row = await _secret(conn, account_id, request.path_params["store_id"], request.path_params["secret_id"])
+        row = await _secret(conn, account_id, request.path_params["store_id"],
+                            request.path_params["secret_id"])
         if body.value is not None:
             await vault.replace_value(conn, services(request).keyring, row, body.value)
         values: dict[str, Any] = {"modified": rfc3339(now())}
@@ -148,15 +162,17 @@ async def patch_secret(request: Request) -> Response:
             values["comment"] = body.comment
         await queries.update_secret(conn, row["id"], values)
         await queries.record_change(conn, account_id, "secret")
-        row = await queries.get_secret(conn, account_id, row["id"])
+        updated = await queries.get_secret(conn, account_id, row["id"])
+        assert updated is not None  # updated above in this transaction, under the key-write lock
     await services(request).on_change(account_id)
-    return envelope.ok(secret_wire(row))  # type: ignore[arg-type]
+    return envelope.ok(secret_wire(updated))
 
 
 async def delete_secret(request: Request) -> Response:
     async with authorized(request) as (account_id, conn, _):
         await queries.lock_key_writes(conn, account_id)
-        row = await _secret(conn, account_id, request.path_params["store_id"], request.path_params["secret_id"])
+        row = await _secret(conn, account_id, request.path_params["store_id"],
+                            request.path_params["secret_id"])
         users = await queries.secret_references(conn, row["id"])
         if users:
             raise Conflict(f"secret is used by {users} provider config(s); delete those first")
@@ -164,6 +180,47 @@ async def delete_secret(request: Request) -> Response:
         await queries.record_change(conn, account_id, "secret")
     await services(request).on_change(account_id)
     return envelope.ok(secret_wire(row))
+
+
+def _secret_ids(data: Any) -> list[str]:
+    """The ids of a bulk delete: Cloudflare's body, a JSON array of ``{"id": ...}``, each id once."""
+    if not isinstance(data, list) or not data:
+        raise ValidationError('body: expected a non-empty JSON array of {"id": "<secret id>"}', path=["body"])
+    if len(data) > SECRETS_QUOTA:
+        raise ValidationError(f"body: at most {SECRETS_QUOTA} secrets per request", path=["body"])
+    ids: list[str] = []
+    errors: list[tuple[list[str | int], str]] = []
+    for index, item in enumerate(data):
+        try:
+            ids.append(parse_model(SecretRef, item).id)
+        except FieldErrors as exc:
+            errors.extend(([p[0], index, *p[1:]], m) for p, m in exc.items)
+    if errors:
+        raise FieldErrors(errors)
+    if len(set(ids)) != len(ids):
+        raise ValidationError("body: each secret id may appear only once", path=["body"])
+    return ids
+
+
+async def delete_secrets(request: Request) -> Response:
+    """Bulk delete, all or nothing, under the same lock and rules as deleting one secret."""
+    async with authorized(request) as (account_id, conn, _):
+        ids = _secret_ids(await read_json(request))
+        await queries.lock_key_writes(conn, account_id)
+        store = await _store(conn, account_id, request.path_params["store_id"])
+        found = {row["id"]: row for row in await queries.store_secrets(conn, store["id"], ids)}
+        missing = [secret_id for secret_id in ids if secret_id not in found]
+        if missing:
+            raise NotFound(f"secret {missing[0][:64]!r} not found in this store; nothing was deleted")
+        in_use = await queries.secrets_references(conn, ids)
+        if in_use:
+            secret_id, users = next((i, in_use[i]) for i in ids if i in in_use)
+            raise Conflict(f"secret {secret_id!r} is used by {users} provider config(s); delete those first; "
+                           "nothing was deleted")
+        await queries.delete_secrets(conn, ids)
+        await queries.record_change(conn, account_id, "secret")
+    await services(request).on_change(account_id)
+    return envelope.ok([secret_wire(found[secret_id]) for secret_id in ids])
 
 
 async def duplicate_secret(request: Request) -> Response:
@@ -177,7 +234,8 @@ async def duplicate_secret(request: Request) -> Response:
         sealed = await queries.get_secret(conn, account_id, request.path_params["secret_id"], sealed=True)
         keyring = services(request).keyring
         value = vault.open_row(keyring, sealed)  # type: ignore[arg-type]
-        row = await vault.create_secret(conn, keyring, account_id=account_id, store_id=store_id, name=body.name,
+        row = await vault.create_secret(conn, keyring, account_id=account_id, store_id=store_id,
+                                        name=body.name,
                                         value=value, scopes=list(body.scopes), comment=body.comment)
     return envelope.ok(secret_wire(row))
 

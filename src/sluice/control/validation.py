@@ -2,32 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
 import orjson
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
+from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
-from sluice.errors import BodyTooLarge, FieldErrors, NoRoute, ValidationError
+from sluice.control.gateway_settings import VARIANT
+from sluice.errors import BodyTooLarge, ClientClosed, FieldErrors, NoRoute, RequestTimeout, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
 
 ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
-GATEWAY_ID = re.compile(r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$")
 MAX_MANAGEMENT_BODY = 1024 * 1024
 MAX_PAGE = 1_000_000_000  # keeps (page - 1) * per_page inside a 64-bit SQL OFFSET
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _location(error: Mapping[str, Any]) -> list[str | int]:
+    """Where the error is, without the tags pydantic puts in for the variant of a union it tried."""
+    return [p for p in error["loc"] if not (isinstance(p, str) and p.startswith(VARIANT))]
+
+
+def _describe(error: Mapping[str, Any]) -> str:
     kind = error["type"]
-    field = ".".join(str(p) for p in error["loc"]) or "body"
+    field = ".".join(str(p) for p in _location(error)) or "body"
     if kind == "extra_forbidden":
         return f"{field}: unknown field; remove it"
     if kind == "missing":
         return f"{field}: field required"
+    if error.get("input", ...) is None:
+        return f"{field}: must not be null"
     message = error["msg"]
     # pydantic prefixes custom ValueErrors with "Value error, "; the rest already reads well.
     message = message.removeprefix("Value error, ")
@@ -40,16 +50,50 @@ def parse_model(model: type[Model], data: Any, root: str = "body") -> Model:
     except PydanticError as exc:
         items = []
         for error in exc.errors(include_url=False):
-            path: list[str | int] = [root, *[p for p in error["loc"]]]
+            path: list[str | int] = [root, *_location(error)]
             # input values are never echoed: they may be secrets
             items.append((path, _describe(error)))
         raise FieldErrors(items) from None
 
 
+def _too_large(size: str) -> BodyTooLarge:
+    return BodyTooLarge(f"request body is {size} bytes; the limit is {MAX_MANAGEMENT_BODY}")
+
+
+async def read_body(request: Request, timeout_s: float) -> bytes:
+    """The request body, read once, before any transaction or lock is taken: a slow client then
+    holds up only itself. Refused at once when Content-Length is over the limit; a chunked body is
+    read no further than the limit; the whole body must arrive within ``timeout_s``."""
+    cached: bytes | None = getattr(request.state, "body", None)
+    if cached is not None:
+        return cached
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_MANAGEMENT_BODY:
+        raise _too_large(declared)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientClosed()
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > MAX_MANAGEMENT_BODY:
+                    raise _too_large(f"over {MAX_MANAGEMENT_BODY}")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
+    body = b"".join(chunks)
+    request.state.body = body
+    return body
+
+
 async def read_json(request: Request, *, required: bool = True) -> Any:
-    body = await request.body()
-    if len(body) > MAX_MANAGEMENT_BODY:
-        raise BodyTooLarge(f"request body is {len(body)} bytes; the limit is {MAX_MANAGEMENT_BODY}")
+    body = await read_body(request, request.app.state.services.settings.body_timeout_s)
     if not body.strip():
         if required:
             raise ValidationError("body: a JSON request body is required", path=["body"])
@@ -57,7 +101,8 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise ValidationError(f"body: malformed JSON ({exc.msg} at position {exc.pos})", path=["body"]) from None
+        raise ValidationError(f"body: malformed JSON ({exc.msg} at position {exc.pos})",
+                              path=["body"]) from None
 
 
 def require_object(data: Any) -> dict[str, Any]:
@@ -67,7 +112,7 @@ def require_object(data: Any) -> dict[str, Any]:
 
 
 def account_id_param(request: Request) -> str:
-    account_id = request.path_params["account_id"]
+    account_id: str = request.path_params["account_id"]
     if not ACCOUNT_ID.match(account_id):
         raise NoRoute()
     return account_id
@@ -80,7 +125,8 @@ def paging(request: Request, *, max_per_page: int = 100, default_per_page: int =
     )
 
 
-def int_param(request: Request, name: str, default: int, *, minimum: int | None = None, maximum: int | None = None) -> int:
+def int_param(request: Request, name: str, default: int, *, minimum: int | None = None,
+              maximum: int | None = None) -> int:
     raw = request.query_params.get(name)
     if raw is None:
         return default

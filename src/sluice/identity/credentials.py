@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import secrets
 
 TOKEN_PREFIX = "sluice_"
@@ -22,10 +21,6 @@ def new_global_key() -> str:
 def hash_value(value: str) -> str:
     """SHA-256 is enough: the values are random with 256 bits of entropy, never user passwords."""
     return hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def same_hash(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
 
 
 def is_sluice_token(value: str) -> bool:

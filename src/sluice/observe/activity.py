@@ -17,16 +17,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 import structlog
-from sqlalchemy import case, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sluice.clock import now as utc_now
 from sluice.clock import rfc3339
-from sluice.observe.tables import provider_config_activity as A
-from sluice.proxy.exchange import Exchange
-from sluice.store import Database
-from sluice.store.schema import provider_configs
+from sluice.exchange import Exchange
+from sluice.store.activity import (add_activity, all_activity, delete_config_activity, delete_gateway_activity,
+                                   sweep_activity)
+from sluice.store.database import Database
 from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.activity")
@@ -41,7 +39,8 @@ class Counts:
     last_used_at: str | None = None
     requests: int = 0
     errors: int = 0
-    last_ts: float = 0.0  # newest use as a Unix time; formatted lazily (``settle``): the hot path only compares
+    # newest use as a Unix time; formatted lazily (``settle``): the hot path only compares
+    last_ts: float = 0.0
 
 
 def settle(counts: Counts) -> Counts:
@@ -59,7 +58,8 @@ def _parse(stamp: str) -> datetime:
 
 
 class ActivityTracker:
-    def __init__(self, db: Database, *, interval_s: float = 5.0, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(self, db: Database, *, interval_s: float = 5.0,
+                 clock: Callable[[], datetime] = utc_now) -> None:
         self.db = db
         self.interval_s = interval_s
         self.clock = clock
@@ -82,7 +82,8 @@ class ActivityTracker:
 
     def annotate(self, wire: dict[str, Any]) -> dict[str, Any]:
         """Adds last_used_at, request_count, error_count and stale to a provider config's wire dict."""
-        parts = [settle(c) for c in (table.get(wire["id"]) for table in (self._stored, self._inflight, self._pending)) if c]
+        tables = (self._stored, self._inflight, self._pending)
+        parts = [settle(c) for c in (table.get(wire["id"]) for table in tables) if c]
         last = max((c.last_used_at for c in parts if c.last_used_at), default=None)
         since = last or wire.get("created_at")
         stale = since is not None and self.clock() - _parse(since) >= STALE_AFTER
@@ -99,7 +100,7 @@ class ActivityTracker:
 
     async def load(self) -> None:
         async with self.db.begin() as conn:
-            rows = (await conn.execute(select(A))).all()
+            rows = await all_activity(conn)
         self._stored = {r.config_id: Counts(r.account_id, r.gateway_id, r.last_used_at, int(r.request_count),
                                             int(r.error_count)) for r in rows}
         self._inflight = {}  # same step as the reload: no moment counts them twice or not at all
@@ -115,8 +116,10 @@ class ActivityTracker:
                 if pending:
                     async with self.db.begin() as conn:
                         for config_id, counts in pending.items():
-                            await _add(conn, self.db.dialect, config_id, counts)
-                        await _sweep(conn)
+                            await add_activity(conn, self.db.dialect, config_id, counts.account_id,
+                                               counts.gateway_id, counts.last_used_at, counts.requests,
+                                               counts.errors)
+                        await sweep_activity(conn)
             except Exception:
                 self._inflight = {}
                 for config_id, counts in pending.items():  # keep the deltas for the next try
@@ -129,38 +132,20 @@ class ActivityTracker:
         current = settle(self._pending.setdefault(config_id, Counts(counts.account_id, counts.gateway_id)))
         current.requests += counts.requests
         current.errors += counts.errors
-        if counts.last_used_at and (current.last_used_at is None or counts.last_used_at > current.last_used_at):
-            current.last_used_at = counts.last_used_at
+        latest = counts.last_used_at
+        if latest and (current.last_used_at is None or latest > current.last_used_at):
+            current.last_used_at = latest
 
     async def forget_config(self, conn: AsyncConnection, config_id: str) -> None:
         """Inside the config-delete transaction: its stored counts and this process's go."""
-        await conn.execute(delete(A).where(A.c.config_id == config_id))
+        await delete_config_activity(conn, config_id)
         for table in (self._stored, self._inflight, self._pending):
             table.pop(config_id, None)
 
     async def forget_gateway(self, conn: AsyncConnection, account_id: str, gateway_id: str) -> None:
-        await conn.execute(delete(A).where(A.c.account_id == account_id, A.c.gateway_id == gateway_id))
+        await delete_gateway_activity(conn, account_id, gateway_id)
         for table in (self._stored, self._inflight, self._pending):
-            for config_id in [k for k, c in table.items() if (c.account_id, c.gateway_id) == (account_id, gateway_id)]:
+            gone = [k for k, c in table.items() if (c.account_id, c.gateway_id) == (account_id, gateway_id)]
+            for config_id in gone:
                 del table[config_id]
 
-
-async def _sweep(conn: AsyncConnection) -> None:
-    """Drop rows of configs deleted since (a use that ended after its config's delete wrote one)."""
-    await conn.execute(delete(A).where(~select(provider_configs.c.id)
-                                       .where(provider_configs.c.id == A.c.config_id).exists()))
-
-
-async def _add(conn: AsyncConnection, dialect: str, config_id: str, counts: Counts) -> None:
-    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = build(A).values(config_id=config_id, account_id=counts.account_id, gateway_id=counts.gateway_id,
-                           last_used_at=counts.last_used_at, request_count=counts.requests,
-                           error_count=counts.errors)
-    newer = case((A.c.last_used_at.is_(None), stmt.excluded.last_used_at),
-                 (stmt.excluded.last_used_at > A.c.last_used_at, stmt.excluded.last_used_at),
-                 else_=A.c.last_used_at)
-    await conn.execute(stmt.on_conflict_do_update(index_elements=[A.c.config_id], set_={
-        "request_count": A.c.request_count + stmt.excluded.request_count,
-        "error_count": A.c.error_count + stmt.excluded.error_count,
-        "last_used_at": newer,
-    }))

@@ -3,9 +3,12 @@ alias, key, token or account-chosen free text beyond the gateway id."""
 
 from __future__ import annotations
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from typing import Any
 
-from sluice.proxy.exchange import Exchange
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.metrics import MetricWrapperBase
+
+from sluice.exchange import Exchange
 
 UNROUTED = "-"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -29,13 +32,15 @@ class Metrics:
                                   ("gateway", "provider", "kind"), registry=r)
         self.cache = Counter("sluice_cache_lookups", "Response cache lookups.",
                              ("gateway", "provider", "result"), registry=r)
-        self.log_drops = Counter("sluice_request_logs_dropped", "Request logs not stored.", ("reason",), registry=r)
+        self.log_drops = Counter("sluice_request_logs_dropped", "Request logs not stored.", ("reason",),
+                                 registry=r)
         self._children: dict[tuple, object] = {}
 
     def record(self, exchange: Exchange) -> None:
         # Unrouted requests (unknown gateway/provider) carry caller-typed ids: one fixed label,
         # "-" (never a valid gateway id), so callers cannot grow the series without bound.
-        gateway, provider = (exchange.gateway_id, exchange.provider) if exchange.provider else (UNROUTED, UNROUTED)
+        routed = exchange.provider
+        gateway, provider = (exchange.gateway_id, routed) if routed else (UNROUTED, UNROUTED)
         status = exchange.status_code
         self._child(self.requests, gateway, provider, status_class(status)).inc()
         self._child(self.latency, gateway, provider).observe(max(0, exchange.duration_ms) / 1000)
@@ -48,7 +53,7 @@ class Metrics:
         if exchange.cache_status == "MISS":
             self._child(self.cache, gateway, provider, "miss").inc()
 
-    def _child(self, metric, *labels: str):  # type: ignore[no-untyped-def]
+    def _child(self, metric: MetricWrapperBase, *labels: str) -> Any:
         """``metric.labels(...)`` takes a lock and validates every call (measured on the hot path);
         the labelled child for a label tuple never changes, so it is looked up once."""
         key = (id(metric), labels)

@@ -21,10 +21,12 @@ import structlog
 from sqlalchemy import Connection
 
 from sluice.memory import release_free_memory
-from sluice.observe import bodies, logstore, redact, retention
-from sluice.observe.records import log_row
-from sluice.proxy.exchange import Exchange
-from sluice.store import Database, queries
+from sluice.logs import bodies, redact, retention
+from sluice.store import logs as logstore
+from sluice.logs.records import log_row
+from sluice.exchange import Exchange
+from sluice.store.database import Database
+from sluice.store import queries
 from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.logs")
@@ -47,7 +49,8 @@ def gateway_policy(conn: Connection, account_id: str, gateway_id: str) -> retent
 
 
 class LogSink:
-    def __init__(self, db: Database, *, interval_s: float, body_max_bytes: int, buffer_max_bytes: int = 16 << 20,
+    def __init__(self, db: Database, *, interval_s: float, body_max_bytes: int,
+                 buffer_max_bytes: int = 16 << 20,
                  buffer_max_logs: int = 50_000, batch_size: int = 2000,
                  on_drop: Callable[[str, int], None] | None = None) -> None:
         self.db = db
@@ -73,16 +76,20 @@ class LogSink:
     def record(self, exchange: Exchange) -> None:
         if not exchange.collect_log:
             return
+        if not exchange.collect_payload:
+            exchange.response_body = b""  # never stored; usage was read from it already
         body = exchange.response_body
         if len(body) >= bodies.COMPRESS_MIN and not exchange.response_packed:
             # Redacted and compressed now rather than in the batch: a buffered stream log then holds
             # ~400 bytes instead of ~7 KB, so the buffer holds ~8x more logs in less memory. Packed
             # in the batch instead, the same CPU in all, but ~3 MiB more resident and at
             # saturation the buffer filled and logs were shed (measured).
-            exchange.response_body = bodies.compress(redact.redact_body(body[: self.body_max_bytes]))
+            exchange.response_body = bodies.compress(redact.redact_body(body[: self.body_max_bytes],
+                                                                         exchange.key_matcher))
             exchange.response_packed = True
         size = self._size(exchange)
-        if len(self._buffer) >= self.buffer_max_logs or self._bytes + self._writing + size > self.buffer_max_bytes:
+        held = self._bytes + self._writing + size
+        if len(self._buffer) >= self.buffer_max_logs or held > self.buffer_max_bytes:
             self._drop("buffer_full", 1)
             return
         self._buffer.append(exchange)
@@ -132,13 +139,15 @@ class LogSink:
                 finally:
                     self._written_bytes += self._writing
                     self._writing = 0
-            if self._written_bytes >= TRIM_AFTER_BYTES and time.monotonic() - self._trimmed_at >= TRIM_INTERVAL_S:
+            due = time.monotonic() - self._trimmed_at >= TRIM_INTERVAL_S
+            if self._written_bytes >= TRIM_AFTER_BYTES and due:
                 self._written_bytes, self._trimmed_at = 0, time.monotonic()
                 await asyncio.to_thread(release_free_memory)
 
     def _take_batch(self, most: int) -> list[Exchange]:
         """Up to ``most`` and ``batch_size`` logs and about ``BATCH_MAX_BYTES``. Until the batch is
-        written its logs still count against ``buffer_max_bytes``: the budget bounds all request-log memory."""
+        written its logs still count against ``buffer_max_bytes``: the budget bounds all request-log
+        memory."""
         batch: list[Exchange] = []
         size = 0
         most = min(most, self.batch_size)
@@ -168,8 +177,9 @@ class LogSink:
                 budget = min(SLICE_MAX_S, SLICE_MIN_S + SLICE_PER_BACKLOG_S * len(self._buffer))
                 deadline = clock() + budget
             row = log_row(exchange)
-            row["request_body"] = row["request_body"][: self.body_max_bytes]
-            if not exchange.response_packed:
+            if row["request_body"] is not None:  # None: the payload was not collected
+                row["request_body"] = row["request_body"][: self.body_max_bytes]
+            if not exchange.response_packed and row["response_body"] is not None:
                 row["response_body"] = row["response_body"][: self.body_max_bytes]
             rows.append(row)
         return rows

@@ -87,11 +87,6 @@ class Provider:
                 return name, value
         return None
 
-    def credential_from(self, headers: Mapping[str, str]) -> str | None:
-        """The caller's own provider key header value, raw, or None (see ``credential_header``)."""
-        found = self.credential_header(headers)
-        return found[1] if found else None
-
     def upstream_url(self, path: str, query: str, account_id: str) -> str:
         """Where to send a gateway request; ValueError (with a readable reason) when it cannot be built.
 
@@ -117,7 +112,7 @@ class Provider:
         expected = "/".join(self.path_template)
         if len(parts) < len(self.path_template):
             raise ValueError(f"{self.slug}: the path must start with {expected}/")
-        for pattern, segment in zip(self.path_template, parts):
+        for pattern, segment in zip(self.path_template, parts, strict=False):  # parts may go on
             if pattern.startswith("{"):
                 if not segment:
                     raise ValueError(f"{self.slug}: the path must start with {expected}/ ({pattern} empty)")
@@ -195,7 +190,8 @@ def _provider(slug: str, entry: Any, override: str | None) -> Provider:
         raise CatalogError(f"provider {slug!r}: extra_headers names must be lower-case header names")
     alt_auth = _str_table(slug, "alt_auth", entry.get("alt_auth", {}))
     if not all(_HEADER_NAME.fullmatch(name) and name != auth_header for name in alt_auth):
-        raise CatalogError(f"provider {slug!r}: alt_auth names must be lower-case headers other than auth_header")
+        raise CatalogError(f"provider {slug!r}: alt_auth names must be lower-case headers other than "
+                           "auth_header")
     template = entry.get("path_template", "")
     if not isinstance(template, str):
         raise CatalogError(f"provider {slug!r}: path_template must be a string")

@@ -8,20 +8,14 @@ lines of chunks that contain a usage marker and only JSON-parses those lines.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from typing import Any, Callable
 
 import orjson
 
+from sluice.exchange import Usage
+
 MAX_LINE = 4 * 1024 * 1024  # a longer SSE line / JSON body is skipped rather than buffered
 MAX_MODEL_LEN = 256
-
-
-@dataclass(frozen=True, slots=True)
-class Usage:
-    model: str | None = None
-    tokens_in: int | None = None
-    tokens_out: int | None = None
 
 
 EMPTY = Usage()
@@ -41,11 +35,11 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) and 0 < len(value) <= MAX_MODEL_LEN else None
 
 
-def _dict(value: Any) -> dict:
+def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def _openai(obj: dict) -> Usage:
+def _openai(obj: dict[str, Any]) -> Usage:
     # Chat Completions: usage.prompt_tokens/completion_tokens. Responses API: usage.input_tokens/
     # output_tokens, in streams nested in "response". Workers AI /run: {"result": {"usage": ...}}.
     model = _str(obj.get("model"))
@@ -65,7 +59,7 @@ def _openai(obj: dict) -> Usage:
     return Usage(model, tokens_in, tokens_out)
 
 
-def _anthropic(obj: dict) -> Usage:
+def _anthropic(obj: dict[str, Any]) -> Usage:
     # Message: model + usage. Stream: message_start wraps the message; message_delta has usage.
     if obj.get("type") == "message_start":
         obj = _dict(obj.get("message"))
@@ -73,7 +67,7 @@ def _anthropic(obj: dict) -> Usage:
     return Usage(_str(obj.get("model")), _int(usage.get("input_tokens")), _int(usage.get("output_tokens")))
 
 
-def _google(obj: dict) -> Usage:
+def _google(obj: dict[str, Any]) -> Usage:
     # Thinking tokens are billed as output, so they are counted as output here.
     usage = _dict(obj.get("usageMetadata"))
     out, thoughts = _int(usage.get("candidatesTokenCount")), _int(usage.get("thoughtsTokenCount"))
@@ -82,7 +76,7 @@ def _google(obj: dict) -> Usage:
     return Usage(_str(obj.get("modelVersion")), _int(usage.get("promptTokenCount")), out)
 
 
-def _cohere(obj: dict) -> Usage:
+def _cohere(obj: dict[str, Any]) -> Usage:
     # v1: meta.billed_units (stream-end: response.meta); v2: usage.billed_units / usage.tokens
     # (stream message-end: delta.usage). Billed units win over raw token counts.
     response = _dict(obj.get("response"))
@@ -99,7 +93,7 @@ def _cohere(obj: dict) -> Usage:
     return Usage(_str(obj.get("model")), None, None)
 
 
-_EXTRACTORS: dict[str, Callable[[dict], Usage]] = {
+_EXTRACTORS: dict[str, Callable[[dict[str, Any]], Usage]] = {
     "openai": _openai,
     "anthropic": _anthropic,
     "google": _google,
@@ -133,7 +127,7 @@ def _merge(old: Usage, new: Usage) -> Usage:
     )
 
 
-def _from_value(extract: Callable[[dict], Usage], value: Any, acc: Usage = EMPTY) -> Usage:
+def _from_value(extract: Callable[[dict[str, Any]], Usage], value: Any, acc: Usage = EMPTY) -> Usage:
     if isinstance(value, dict):
         return _merge(acc, extract(value))
     if isinstance(value, list):  # e.g. Google streamGenerateContent without alt=sse: a JSON array
@@ -150,7 +144,7 @@ def usage_from_json(fmt: str, body: bytes) -> Usage:
         return EMPTY
     try:
         return _from_value(extract, orjson.loads(body))
-    except Exception:
+    except Exception:  # noqa: BLE001 — usage is best effort: a body it cannot read has none
         return EMPTY
 
 
@@ -160,7 +154,7 @@ def model_from_request(body: bytes) -> str | None:
         if not body or b'"model"' not in body:
             return None
         value = orjson.loads(body)
-    except Exception:
+    except Exception:  # noqa: BLE001 — best effort, as above
         return None
     return _str(value.get("model")) if isinstance(value, dict) else None
 
@@ -188,7 +182,7 @@ class SSEUsage:
     def feed(self, chunk: bytes) -> None:
         try:
             self._feed(chunk)
-        except Exception:  # never let usage accounting break a stream
+        except Exception:  # noqa: BLE001 — never let usage accounting break a stream
             self._extract = None
 
     def _feed(self, chunk: bytes) -> None:
@@ -231,11 +225,12 @@ class SSEUsage:
     def _lines(self, block: bytes) -> None:
         """Read the lines of ``block`` that hold the usage marker (found by the gate, not by
         splitting the block: a stream carries its usage in one or two of many events)."""
+        extract, gate = self._extract, self._gate
         found = [at for at in (block.find(needle) for needle in self._needles) if at >= 0]
-        if not found:
+        if not found or extract is None or gate is None:
             return
         end = 0
-        for match in self._gate.finditer(block, min(found)):
+        for match in gate.finditer(block, min(found)):
             if match.start() < end:
                 continue  # a second marker on a line already read
             start = block.rfind(b"\n", 0, match.start()) + 1
@@ -248,7 +243,7 @@ class SSEUsage:
             elif not line.startswith(b"{"):  # NDJSON (e.g. Cohere v1 streams) is accepted as well
                 continue
             try:
-                self._usage = _from_value(self._extract, orjson.loads(line), self._usage)
+                self._usage = _from_value(extract, orjson.loads(line), self._usage)
             except orjson.JSONDecodeError:
                 pass
 
@@ -266,6 +261,6 @@ class SSEUsage:
                     self._lines(body)  # NDJSON
             else:
                 self._lines(body)  # a last line without its newline
-        except Exception:
+        except Exception:  # noqa: BLE001 — best effort: keep the usage seen so far
             pass
         return self._usage

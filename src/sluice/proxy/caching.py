@@ -1,8 +1,10 @@
-"""The response cache on the data plane (SPEC §6, research §4.3): look up before forwarding, store
-after relaying. Keys and rules live in ``observe/cache``; this module applies them to one request.
+"""The response cache on the data plane (docs/observability.md#response-cache): look up before
+forwarding, store after relaying. Keys and rules live in ``sluice/cache``; this module applies them
+to one request.
 
 Cost when a request does not use the cache (gateway ``cache_ttl`` 0 and no ``cf-aig-cache-ttl`` /
-``cf-aig-cache-key``): ``applies`` only — an attribute read and two dict lookups. No hashing, no
+``cf-cache-ttl`` / ``cf-aig-cache-key``): ``applies`` only — an attribute read and three dict
+lookups. No hashing, no
 body copy, no wrapper around ``send``.
 
 A miss is stored by wrapping ``send``: the response start and body chunks pass through unchanged
@@ -17,17 +19,11 @@ from typing import Any, Awaitable, Callable, Mapping
 
 import structlog
 
-from sluice.observe.cache import (
-    CachedResponse,
-    ResponseCache,
-    cache_key,
-    cacheable_request,
-    cacheable_response,
-    effective_ttl,
-    skip_cache,
-    storable_headers,
-)
-from sluice.proxy.exchange import Exchange
+from sluice.cache.base import CachedResponse, ResponseCache
+from sluice.cache.keys import cache_key
+from sluice.cache.rules import cacheable_request, cacheable_response, effective_ttl, skip_cache, storable_headers
+from sluice.exchange import Exchange
+from sluice.proxy.state import GatewayState
 
 log = structlog.get_logger("sluice.proxy")
 
@@ -39,12 +35,13 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Taps = tuple[Callable[[bytes], None], Callable[[], None]]
 
 
-def applies(gateway: Any, control: Mapping[str, str]) -> bool:
+def applies(gateway: GatewayState, control: Mapping[str, str]) -> bool:
     """The hot-path gate: could this request use the cache at all?"""
-    return gateway.cache_ttl > 0 or "cf-aig-cache-ttl" in control or "cf-aig-cache-key" in control
+    return gateway.cache_ttl > 0 or "cf-aig-cache-ttl" in control or "cf-aig-cache-key" in control \
+        or "cf-cache-ttl" in control  # the deprecated alias, still honoured
 
 
-def plan(cache: ResponseCache | None, gateway: Any, control: Mapping[str, str],
+def plan(cache: ResponseCache | None, gateway: GatewayState, control: Mapping[str, str],
          method: str) -> "CachePlan | None":
     """The request's cache plan, or None: no cache, TTL off (e.g. ``cf-aig-cache-ttl: 0``),
     ``cf-aig-skip-cache`` (no lookup and no store), or a method that is never cached."""

@@ -69,7 +69,8 @@ def parse_target(url: str) -> Target:
     host = parts.hostname
     shown = f"[{host}]" if ":" in host else host
     host_header = shown if port == (443 if tls else 80) else f"{shown}:{port}"
-    return Target((parts.scheme, host, port), host, port, tls, target.encode("latin-1"), host_header.encode("idna"))
+    return Target((parts.scheme, host, port), host, port, tls, target.encode("latin-1"),
+                  host_header.encode("idna"))
 
 
 def _expire(waiter: asyncio.Future) -> None:
@@ -219,7 +220,8 @@ class Connection(asyncio.Protocol):
 
     async def send(self, method: str, target: Target, headers: list[tuple[str, str]],
                    body: bytes | AsyncIterable[bytes]) -> None:
-        lines = [f"{method} ".encode("latin-1"), target.request_target, b" HTTP/1.1\r\nhost: ", target.host_header]
+        lines = [f"{method} ".encode("latin-1"), target.request_target, b" HTTP/1.1\r\nhost: ",
+                 target.host_header]
         declared = False
         for name, value in headers:
             if name.lower() == "content-length":
@@ -228,14 +230,14 @@ class Connection(asyncio.Protocol):
                 lines.append(f"\r\n{name}: {value}".encode("latin-1"))
             except UnicodeEncodeError:
                 raise InvalidRequest("a header value is not Latin-1 text") from None
-        streamed = not isinstance(body, (bytes, bytearray))
+        payload = body if isinstance(body, (bytes, bytearray)) else None  # None: streamed
         breaks = 3 + len(headers)  # line breaks written: request line, headers, the blank line
-        if streamed:
+        if payload is None:
             if not declared:
                 lines.append(b"\r\ntransfer-encoding: chunked")
                 breaks += 1
-        elif body or method in BODY_METHODS:
-            lines.append(b"\r\ncontent-length: %d" % len(body))
+        elif payload or method in BODY_METHODS:
+            lines.append(b"\r\ncontent-length: %d" % len(payload))
             breaks += 1
         lines.append(b"\r\n\r\n")
         head = b"".join(lines)
@@ -245,8 +247,8 @@ class Connection(asyncio.Protocol):
         self.skip_body = method == "HEAD"
         transport = self.transport
         assert transport is not None
-        if not streamed:
-            transport.write(head + body if body else head)
+        if payload is not None:
+            transport.write(head + payload if payload else head)
             return
         transport.write(head)
         async for chunk in body:  # type: ignore[union-attr]
@@ -299,7 +301,8 @@ class Connection(asyncio.Protocol):
 class Response:
     """The upstream's answer: status and headers in hand, the body read on demand."""
 
-    __slots__ = ("_conn", "_pool", "status", "raw_headers", "content_type", "content_length", "_read_timeout_s",
+    __slots__ = ("_conn", "_pool", "status", "raw_headers", "content_type", "content_length",
+                 "_read_timeout_s",
                  "_done")
 
     def __init__(self, conn: Connection, pool: "Pool", read_timeout_s: float | None) -> None:
@@ -343,7 +346,8 @@ class Pool:
     """Keep-alive connections per origin, most recently used first."""
 
     def __init__(self, *, connect_timeout_s: float | None, keepalive_s: float = 15.0,
-                 max_idle_per_origin: int = MAX_IDLE_PER_ORIGIN, ssl_context: ssl.SSLContext | None = None) -> None:
+                 max_idle_per_origin: int = MAX_IDLE_PER_ORIGIN,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
         self.connect_timeout_s = connect_timeout_s
         self.keepalive_s = keepalive_s
         self.max_idle = max_idle_per_origin
@@ -371,11 +375,13 @@ class Pool:
         return None
 
     async def connect(self, target: Target) -> Connection:
-        """A new connection (``ClientError`` when it cannot be made; ``TimeoutError`` after the connect timeout)."""
+        """A new connection (``ClientError`` when it cannot be made; ``TimeoutError`` after the connect
+        timeout)."""
         loop = asyncio.get_running_loop()
         connect = loop.create_connection(
             lambda: Connection(self, target.key), target.host, target.port,
-            ssl=self._ssl_context() if target.tls else None, server_hostname=target.host if target.tls else None)
+            ssl=self._ssl_context() if target.tls else None,
+            server_hostname=target.host if target.tls else None)
         try:
             if self.connect_timeout_s:
                 _, conn = await asyncio.wait_for(connect, self.connect_timeout_s)

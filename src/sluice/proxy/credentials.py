@@ -1,10 +1,11 @@
-"""Which credential a request goes upstream with (SPEC §5.3), as a pure function of in-memory state.
+"""Which credential a request goes upstream with, as a pure function of in-memory state.
 
-Order: (1) gateway authentication, (2) the caller's own provider key — unless it is a Sluice token,
-which authenticates the caller to the gateway instead, (3) a stored key chosen by
-``cf-aig-byok-alias``, else the provider's default config, else alias ``default``, (4) 401.
+Order (docs/gateway.md#credentials-in-this-order): (1) gateway authentication, (2) the caller's
+own provider key — unless it is a Sluice token, which authenticates the caller to the gateway
+instead, (3) a stored key chosen by ``cf-aig-byok-alias``, else the provider's default config, else
+alias ``default``, (4) 401.
 
-Choices where the spec is silent:
+Choices where Cloudflare is silent:
 * ``cf-aig-authorization`` on a gateway with authentication off is ignored (never verified, never
   forwarded), as Cloudflare does.
 * Every Sluice token in the provider's auth headers is verified; an invalid one is a 401 even when
@@ -39,22 +40,24 @@ def _bearer(value: str) -> str:
     return value
 
 
-def _verify(token: str, tokens: Mapping[str, TokenState], account_id: str, now: float) -> str:
-    """The token's id when it may run this account's gateways; otherwise 401 / 2009."""
+def _verify(token: str, tokens: Mapping[str, TokenState], account_id: str, now: float,
+            host: str | None) -> str:
+    """The token's id when it may run this account's gateways from this address; otherwise 401 / 2009."""
     state = tokens.get(hash_value(token)) if is_sluice_token(token) else None
-    if state is None or not state.usable(account_id, now):
+    if state is None or not state.usable(account_id, now, host):
         raise GatewayAuthFailed()
     return state.id
 
 
 def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str],
-           tokens: Mapping[str, TokenState], now: float) -> Credentials:
-    """Apply SPEC §5.3 to one request; raises ``GatewayAuthFailed``, ``UnknownAlias`` or ``NoProviderKey``."""
+           tokens: Mapping[str, TokenState], now: float, host: str | None = None) -> Credentials:
+    """Apply the credential order to one request from ``host`` (the peer address); raises
+    ``GatewayAuthFailed``, ``UnknownAlias`` or ``NoProviderKey``."""
     token_id: str | None = None
     if gateway.authentication:
         sent = _bearer(control.get(GATEWAY_AUTH_HEADER, ""))
         if sent:
-            token_id = _verify(sent, tokens, gateway.account_id, now)
+            token_id = _verify(sent, tokens, gateway.account_id, now, host)
     own = False
     for name in provider.auth_header_names:
         value = control.get(name)
@@ -62,7 +65,7 @@ def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str]
         if not bare:
             continue
         if is_sluice_token(bare):
-            token_id = _verify(bare, tokens, gateway.account_id, now)
+            token_id = _verify(bare, tokens, gateway.account_id, now, host)
         else:
             own = True
     if gateway.authentication and token_id is None:

@@ -1,12 +1,13 @@
-"""The data plane: ``/v1/{account_id}/{gateway_id}/{provider_slug}/{path…}`` → the provider (SPEC §5).
+"""The data plane: ``/v1/{account_id}/{gateway_id}/{provider_slug}/{path…}`` → the provider (docs/gateway.md).
 
 Raw ASGI on purpose (this is the hot path). Per request: route against in-memory state, choose the
 credential (``credentials.py``), check rate limits (gateway first, then the key), read the body
 (``body.py``), forward and relay (``forward.py``), and hand one ``Exchange`` to the observer.
 No database query and no decryption happen here.
 
-Rate limits: the gateway limit is checked first. A request the key limit then rejects is taken
-back from the gateway's count, so a request that was never forwarded never uses up gateway quota.
+Rate limits (``limits.py``): the gateway limit is checked first. A request the key limit then rejects
+is taken back from the gateway's count, so a request that was never forwarded never uses up gateway
+quota.
 
 Client disconnects: once the body is read, a watcher task waits on ``receive()``; on
 ``http.disconnect`` it cancels the request task while it waits on the upstream, which closes the
@@ -28,24 +29,23 @@ from sluice.envelope import gateway_error_body
 from sluice.errors import (
     GatewayError,
     GatewayNotFound,
-    GatewayRateLimited,
-    KeyRateLimited,
     UnforwardableRequest,
 )
 from sluice.providers.usage import SSEUsage
-from sluice.proxy import caching, options
+from sluice.proxy import caching, errorbody, options, paths
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
 from sluice.proxy.credentials import choose
-from sluice.proxy.exchange import Exchange, NullObserver, Observer
+from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.proxy.forward import Upstream
 from sluice.proxy.headers import response_headers, split_request, with_stored_key
-from sluice.proxy.ratelimit import make_limiter
+from sluice.proxy.limits import admit, admit_key
+from sluice.ratelimit.backends import make_limiter
+from sluice.proxy.state import GatewayState, StoredKey
 from sluice.proxy.sync import StateSync
 from sluice.services import Services
 
 log = structlog.get_logger("sluice.proxy")
 
-NULL_OBSERVER = NullObserver()
 JSON_TYPE = (b"content-type", b"application/json")
 LOGGED_CONTROL = ("cf-aig-metadata", "cf-aig-custom-cost", "cf-aig-event-id")
 LOGGED_FORWARD = ("content-type", "user-agent")
@@ -102,7 +102,8 @@ class DataPlane:
         self.upstream = Upstream(services.settings)
         self.limiter = make_limiter(services.settings)
         # Hoisted per provider: the headers that may carry a caller's key (bytes to match ASGI).
-        self._watched = {slug: frozenset(n.encode() for n in p.auth_header_names) for slug, p in self.catalog.items()}
+        self._watched = {slug: frozenset(n.encode() for n in p.auth_header_names)
+                         for slug, p in self.catalog.items()}
         self._strip = {slug: frozenset(p.auth_header_names) for slug, p in self.catalog.items()}
 
     async def start(self) -> None:
@@ -120,10 +121,11 @@ class DataPlane:
     # -- request -----------------------------------------------------------------------------------
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        exchange = Exchange(log_id=new_ulid(), account_id="", gateway_id="", provider="", method=scope["method"],
+        exchange = Exchange(log_id=new_ulid(), account_id="", gateway_id="", provider="",
+                            method=scope["method"],
                             path="", started_at=time.time())
         began = time.perf_counter()
-        observer: Observer = self.services.extras.get("observer") or NULL_OBSERVER
+        observer: Observer = self.services.observer
         call = Call(receive)
         try:
             await self._serve(scope, send, call, exchange, observer)
@@ -134,7 +136,8 @@ class DataPlane:
         except asyncio.CancelledError:
             if not call.client_gone:
                 raise
-            call.task.uncancel()  # type: ignore[union-attr] — our own cancel: the client left
+            if call.task is not None:  # our own cancel: the client left
+                call.task.uncancel()
             self._gone(exchange)
         except Exception as exc:  # noqa: BLE001 — the data plane never crashes; never echo the message
             log.error("data plane error", error=type(exc).__name__)
@@ -158,7 +161,7 @@ class DataPlane:
         exchange.status_code = exc.status
         exchange.success = False
         exchange.error = exc.message
-        exchange.rejected_by = exc.reason  # metrics count refusals by cause
+        exchange.rejected_by = exchange.rejected_by or exc.reason  # metrics count refusals by cause
         if call.started:  # too late for an error response: the client sees the stream break off
             return
         body = gateway_error_body(exc.status, exc.internal_code, exc.message)
@@ -184,6 +187,8 @@ class DataPlane:
         gateway = account.gateways.get(gateway_id) if account is not None else None
         if gateway is None:
             raise GatewayNotFound()
+        if account.key_matcher:  # type: ignore[union-attr]
+            exchange.key_matcher = account.key_matcher  # type: ignore[union-attr]
         slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
         provider = self.catalog.get(slug)
         if provider is None:
@@ -191,12 +196,14 @@ class DataPlane:
         exchange.provider = slug
         rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
         exchange.path = rest
+        paths.check(rest, paths.FRAGMENT_KEY in scope)  # before any key is chosen: nothing leaves on a refusal
         try:
             url = provider.upstream_url(rest, scope.get("query_string", b"").decode("latin-1"), account_id)
         except ValueError as exc:
             raise UnforwardableRequest(str(exc)) from None
         forward, control = split_request(scope["headers"], self._watched[slug])
         exchange.collect_log = options.collect_log(control, gateway)
+        exchange.collect_payload = options.collect_log_payload(control)
         declared = control.get("content-length")
         max_bytes = self.settings.max_body_bytes
         if declared is not None and declared.isdigit() and int(declared) > max_bytes:
@@ -204,7 +211,9 @@ class DataPlane:
 
         # -- credentials, then limits (nothing is forwarded on a refusal) --
         now = time.time()
-        chosen = choose(gateway, provider, control, account.tokens, now)  # type: ignore[union-attr]
+        peer = scope.get("client")
+        chosen = choose(gateway, provider, control, account.tokens, now,  # type: ignore[union-attr]
+                        peer[0] if peer else None)
         if chosen.token_id is not None:
             self.sync.touched.add(chosen.token_id)
         key = chosen.key
@@ -214,13 +223,13 @@ class DataPlane:
                                       provider.extra_headers)
         # The response cache (caching.py); None in the common case. With a plan the key limit waits
         # until after the lookup: a cache hit uses no stored key, so it does not count against it.
-        plan = caching.plan(self.services.extras.get("cache"), gateway, control, exchange.method) \
+        plan = caching.plan(self.services.cache, gateway, control, exchange.method) \
             if caching.applies(gateway, control) else None
-        await self._check_limits(gateway, key if plan is None else None, exchange)
+        await admit(self.limiter, gateway, key if plan is None else None)
 
         # -- body --
         body = await read_body(call.receive, max_bytes, call.watch)
-        observing = observer is not NULL_OBSERVER and not isinstance(observer, NullObserver)
+        observing = not isinstance(observer, NullObserver)
         if isinstance(body, StreamedBody):
             if declared is not None and declared.isdigit():
                 forward.append(("Content-Length", declared))  # keep the client's framing (no chunked upload)
@@ -240,8 +249,7 @@ class DataPlane:
                 taps = self._tap(exchange, provider.usage_format) if observing else None
                 await caching.serve(send, hit, exchange, taps)
                 return
-            counted = gateway.rate_limit > 0 and gateway.rate_interval > 0  # passed _check_limits above
-            await self._check_key_limit(gateway, key, exchange, counted)
+            await admit_key(self.limiter, gateway, key)
             send = plan.recorder(send, exchange)
 
         # -- forward and relay; a disconnect cancels us while we wait on the upstream --
@@ -254,29 +262,6 @@ class DataPlane:
         finally:
             call.cancellable = False
 
-    async def _check_limits(self, gateway: Any, key: Any, exchange: Exchange) -> None:
-        counted = False
-        if gateway.rate_limit > 0 and gateway.rate_interval > 0:
-            wait = await self.limiter.hit(gateway.rate_key, gateway.rate_limit, gateway.rate_interval,
-                                          gateway.rate_technique)
-            if wait is not None:
-                raise GatewayRateLimited(f"rate limit exceeded for gateway {gateway.id!r}: at most "
-                                         f"{gateway.rate_limit} requests per {gateway.rate_interval}s",
-                                         {"retry-after": str(int(wait))})
-            counted = True
-        await self._check_key_limit(gateway, key, exchange, counted)
-
-    async def _check_key_limit(self, gateway: Any, key: Any, exchange: Exchange, counted: bool) -> None:
-        """The stored key's limit; a refusal gives back the gateway count taken for this request."""
-        if key is not None and key.rate_limit > 0:
-            wait = await self.limiter.hit(f"key:{key.config_id}", key.rate_limit, key.rate_limit_period, "fixed")
-            if wait is not None:
-                if counted:
-                    await self.limiter.undo(gateway.rate_key, gateway.rate_interval, gateway.rate_technique)
-                raise KeyRateLimited(f"rate limit exceeded for stored key {key.alias!r} of provider "
-                                     f"{key.provider!r}: at most {key.rate_limit} requests per "
-                                     f"{key.rate_limit_period}s", {"retry-after": str(int(wait))})
-
     @staticmethod
     def _logged_headers(control: dict[str, str], forward: list[tuple[str, str]]) -> dict[str, str]:
         picked = {name: control[name] for name in LOGGED_CONTROL if name in control}
@@ -287,7 +272,7 @@ class DataPlane:
 
     async def _forward(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange, url: str,
                        forward: list[tuple[str, str]], body: bytes | StreamedBody, control: dict[str, str],
-                       gateway: Any, key: Any, usage_format: str | None) -> None:
+                       gateway: GatewayState, key: StoredKey | None, usage_format: str | None) -> None:
         try:
             response = await self.upstream.open(scope["method"], url, forward, body,
                                                 options.request_timeout_s(control),
@@ -309,10 +294,13 @@ class DataPlane:
             extra = [(b"cf-aig-log-id", exchange.log_id.encode())]
             if key is not None:
                 extra.append((b"cf-aig-byok-alias", key.alias.encode()))
+            tap, finish = self._tap(exchange, usage_format) if usage_format is not None else (None, None)
+            if key is not None and exchange.key_matcher is not None and errorbody.must_check(response.status):
+                await self._relay_checked(response, send, call, extra, exchange.key_matcher, tap, finish)
+                return
             call.started = True
             await send({"type": "http.response.start", "status": response.status,
                         "headers": response_headers(response.raw_headers, extra)})
-            tap, finish = self._tap(exchange, usage_format) if usage_format is not None else (None, None)
             try:
                 complete = await self.upstream.relay(response, send, tap)
             finally:
@@ -326,10 +314,32 @@ class DataPlane:
         finally:
             response.close()  # no-op after a clean release; otherwise never pool a half-read connection
 
+    @staticmethod
+    async def _relay_checked(response: Any, send: Any, call: Call, extra: list[tuple[bytes, bytes]],
+                             matcher: Any, tap: Callable[[bytes], None] | None,
+                             finish: Callable[[], None] | None) -> None:
+        """An error answer to a request that carried a stored key: read whole, stored values masked
+        (``errorbody.py``), then relayed; a 502 when it cannot be checked."""
+        raw = await errorbody.read_capped(response, errorbody.ERROR_BODY_MAX)
+        if raw is None:
+            raise errorbody.unreadable(f"larger than {errorbody.ERROR_BODY_MAX} bytes")
+        headers = response_headers(response.raw_headers, [])
+        if errorbody.inline(headers, raw):
+            checked = errorbody.check(headers, raw, matcher)
+        else:  # decoding up to 1 MiB takes milliseconds: not on the event loop
+            checked = await asyncio.to_thread(errorbody.check, headers, raw, matcher)
+        if tap is not None and finish is not None:
+            tap(checked.logged)
+            finish()
+        call.started = True
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": checked.headers + extra})
+        await send({"type": "http.response.body", "body": checked.body, "more_body": False})
+
     def _tap(self, exchange: Exchange, usage_format: str) -> tuple[Callable[[bytes], None], Callable[[], None]]:
         """Feed passing chunks to usage accounting and keep the first bytes for the request log."""
         usage = SSEUsage(usage_format)
-        cap = self.settings.log_body_max_bytes
+        cap = self.settings.log_body_max_bytes if exchange.collect_payload else 0
         kept = bytearray()
         size = 0
 

@@ -16,12 +16,12 @@ wait) need the whole request body in hand, so they apply only to buffered bodies
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from typing import AsyncIterable, Awaitable, Callable
 
 from sluice.errors import UnforwardableRequest, UpstreamTimeout, UpstreamUnreachable
 from sluice.proxy import client
 from sluice.proxy.client import Response
+from sluice.proxy.retry import RetryPolicy
 from sluice.settings import Settings
 
 # A pooled connection that turns out to be closed fails like this. One extra attempt, outside the
@@ -35,22 +35,6 @@ def attempts_allowed_stale(body: object) -> bool:
     return isinstance(body, (bytes, bytearray))
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    attempts: int = 1  # total attempts, 1..5
-    delay_ms: int = 0
-    backoff: str = "constant"  # constant | linear | exponential
-
-    def delay_s(self, retry: int) -> float:
-        """Pause before retry number ``retry`` (1 = the first retry)."""
-        if self.backoff == "linear":
-            return self.delay_ms * retry / 1000
-        if self.backoff == "exponential":
-            return self.delay_ms * (2 ** (retry - 1)) / 1000
-        return self.delay_ms / 1000
-
-
-NO_RETRY = RetryPolicy()
 URL_CACHE_SIZE = 4096
 # A response up to this size with a content-length is read whole and sent in one ASGI message
 # (one send instead of two: measured); anything else is relayed chunk by chunk as it arrives.
@@ -65,7 +49,8 @@ class Upstream:
         self.first_byte_s = settings.upstream_first_byte_timeout_s or None
 
     async def start(self) -> None:
-        self.pool = client.Pool(connect_timeout_s=self.settings.upstream_connect_timeout_s or None, keepalive_s=15.0)
+        self.pool = client.Pool(connect_timeout_s=self.settings.upstream_connect_timeout_s or None,
+                                keepalive_s=15.0)
 
     async def close(self) -> None:
         if self.pool is not None:
@@ -84,7 +69,8 @@ class Upstream:
             self._targets[url] = target
         return target
 
-    async def open(self, method: str, url: str, headers: list[tuple[str, str]], body: bytes | AsyncIterable[bytes],
+    async def open(self, method: str, url: str, headers: list[tuple[str, str]],
+                   body: bytes | AsyncIterable[bytes],
                    timeout_s: float | None, retry: RetryPolicy) -> Response:
         """Send the request and wait for the response headers; the caller relays or releases it.
 

@@ -2,13 +2,17 @@
 
 Request side: hop-by-hop headers (the fixed set and any header the ``connection`` header names,
 RFC 9110 §7.6.1), ``host``, ``content-length`` (recomputed by the client library),
-``expect`` (the ASGI server already answered it) and every ``cf-aig-*`` header never go upstream.
+``expect`` (the ASGI server already answered it), every ``cf-aig-*`` header and the deprecated
+``cf-cache-ttl`` / ``cf-skip-cache`` (aliases of ``cf-aig-cache-ttl`` / ``cf-aig-skip-cache``) never go
+upstream.
 Any header whose value holds a Sluice token (``sluice_``) is removed too, wherever it appears, so a
-gateway credential can never reach a provider. ``cf-aig-*`` headers and the provider's auth headers
+gateway credential can never reach a provider. Those gateway headers and the provider's auth headers
 are handed to the caller as a small dict for the credential and option logic.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 HOP_BY_HOP = frozenset({
     b"connection", b"keep-alive", b"proxy-authenticate", b"proxy-authorization", b"proxy-connection",
@@ -19,6 +23,7 @@ REQUEST_DROP = HOP_BY_HOP | {b"host", b"content-length", b"expect"}
 RESPONSE_DROP = HOP_BY_HOP | {b"date"}
 PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b""})  # name no other header
 GATEWAY_PREFIX = b"cf-aig-"
+DEPRECATED_GATEWAY = frozenset({b"cf-cache-ttl", b"cf-skip-cache"})  # still honoured, as on Cloudflare
 TOKEN_MARK = b"sluice_"
 
 Pairs = list[tuple[str, str]]
@@ -28,15 +33,16 @@ def connection_options(value: bytes) -> set[bytes]:
     """Header names a ``connection`` header lists: they belong to that hop only and are dropped."""
     if value.lower() in PLAIN_CONNECTION:
         return set()
-    return {t for t in (part.strip().lower() for part in value.split(b",")) if t and t not in PLAIN_CONNECTION}
+    tokens = (part.strip().lower() for part in value.split(b","))
+    return {t for t in tokens if t and t not in PLAIN_CONNECTION}
 
 
 def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> tuple[Pairs, dict[str, str]]:
     """``(headers to forward, control headers)``.
 
-    Control holds every ``cf-aig-*`` header, ``content-length``, the ``watched`` headers (the
-    provider's auth headers, which are ALSO forwarded unless they hold a Sluice token) and any
-    header holding a Sluice token. The first occurrence of a name wins.
+    Control holds every ``cf-aig-*`` header (and the deprecated cache ones), ``content-length``,
+    the ``watched`` headers (the provider's auth headers, which are ALSO forwarded unless they hold
+    a Sluice token) and any header holding a Sluice token. The first occurrence of a name wins.
     """
     forward: Pairs = []
     control: dict[str, str] = {}
@@ -48,7 +54,7 @@ def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> 
             elif name == b"connection":
                 listed |= connection_options(value)
             continue
-        if name.startswith(GATEWAY_PREFIX):
+        if name.startswith(GATEWAY_PREFIX) or name in DEPRECATED_GATEWAY:
             control.setdefault(name.decode("latin-1"), value.decode("latin-1"))
             continue
         text = value.decode("latin-1")
@@ -76,7 +82,8 @@ def with_stored_key(forward: Pairs, strip: frozenset[str], auth: tuple[str, str]
     return out
 
 
-def response_headers(raw: tuple[tuple[bytes, bytes], ...], extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
+def response_headers(raw: Iterable[tuple[bytes, bytes]],
+                     extra: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
     """Upstream response headers for the client: hop-by-hop removed (with those ``connection``
     names), names lower-cased, ``extra`` added."""
     out = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping
 
-from sluice.proxy.forward import NO_RETRY, RetryPolicy
+from sluice.proxy.retry import NO_RETRY, RetryPolicy
 from sluice.proxy.state import GatewayState
 
 BACKOFFS = ("constant", "linear", "exponential")
@@ -36,11 +36,18 @@ def retry_policy(control: Mapping[str, str], gateway: GatewayState) -> RetryPoli
     delay = _int(control.get("cf-aig-retry-delay"))
     backoff = control.get("cf-aig-backoff", "").strip().lower()
     policy = RetryPolicy(
-        attempts=min(MAX_ATTEMPTS, attempts) if attempts is not None and attempts >= 1 else gateway.retry_attempts,
+        attempts=(min(MAX_ATTEMPTS, attempts) if attempts is not None and attempts >= 1
+                  else gateway.retry_attempts),
         delay_ms=min(MAX_DELAY_MS, delay) if delay is not None and delay >= 0 else gateway.retry_delay_ms,
         backoff=backoff if backoff in BACKOFFS else gateway.retry_backoff,
     )
     return NO_RETRY if policy == NO_RETRY else policy
+
+
+def collect_log_payload(control: Mapping[str, str]) -> bool:
+    """``cf-aig-collect-log-payload: false``: log the metadata but never the request/response bodies."""
+    value = control.get("cf-aig-collect-log-payload")
+    return value is None or value.strip().lower() not in ("false", "0", "no")
 
 
 def collect_log(control: Mapping[str, str], gateway: GatewayState) -> bool:

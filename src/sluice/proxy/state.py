@@ -1,29 +1,24 @@
 """What the hot path needs, held in memory: gateways, stored keys (already decrypted) and tokens.
 
-Requests never touch the database. An account's state is rebuilt as a whole and swapped in with
-one dict assignment, so a request sees either the old or the new state, never a mix. Keys are
-decrypted here, at load time, never per request.
+Pure builders from rows; ``sync.py`` loads the rows and decrypts the keys, at load time, never per
+request. Requests never touch the database. An account's state is rebuilt as a whole and swapped in
+with one dict assignment, so a request sees either the old or the new state, never a mix.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 import orjson
 import structlog
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sluice.errors import CryptoError
 from sluice.identity.permissions import AI_GATEWAY_RUN
+from sluice.identity.restrictions import IpRule, restrictions
 from sluice.providers.registry import Provider
-from sluice.secrets.crypto import Keyring
-from sluice.secrets.vault import open_row
-from sluice.store import queries
+from sluice.keymatch import EMPTY, KeyMatcher
 
 log = structlog.get_logger("sluice.proxy")
-ALL = 10**9  # "every row" for the paged list queries
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,22 +67,22 @@ class TokenState:
     can_run: bool  # holds AI Gateway Run
     active: bool
     expires_at: float | None  # epoch seconds
+    not_before: float | None = None  # epoch seconds
+    ip: IpRule | None = None  # condition.request_ip, networks parsed at load time
 
-    def usable(self, account_id: str, now: float) -> bool:
+    def usable(self, account_id: str, now: float, host: str | None = None) -> bool:
         return (self.active and self.can_run and self.account_id == account_id
-                and (self.expires_at is None or now < self.expires_at))
+                and (self.expires_at is None or now < self.expires_at)
+                and (self.not_before is None or now >= self.not_before)
+                and (self.ip is None or self.ip.permits(host)))
 
 
 @dataclass(frozen=True, slots=True)
 class AccountState:
     gateways: dict[str, GatewayState]
     tokens: dict[str, TokenState]  # value hash -> token
-
-
-def _epoch(stamp: str | None) -> float | None:
-    if not stamp:
-        return None
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    # Finds this account's stored key values in bytes: error bodies relayed, request logs written.
+    key_matcher: KeyMatcher = EMPTY
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -96,17 +91,21 @@ def _int(value: Any, default: int = 0) -> int:
 
 def token_state(row: dict[str, Any]) -> TokenState:
     permissions = orjson.loads(row["permissions"]) if row.get("permissions") else []
+    rules = restrictions(row)
     return TokenState(id=row["id"], account_id=row["account_id"], can_run=AI_GATEWAY_RUN in permissions,
-                      active=row.get("status") == "active", expires_at=_epoch(row.get("expires_on")))
+                      active=row.get("status") == "active", expires_at=rules.expires_at,
+                      not_before=rules.not_before, ip=rules.ip)
 
 
 def gateway_state(row: dict[str, Any], keys: dict[str, ProviderKeys]) -> GatewayState:
     technique = row.get("rate_limiting_technique")
     backoff = row.get("retry_backoff")
     return GatewayState(
-        account_id=row["account_id"], id=row["id"], authentication=row.get("authentication", True) is not False,
+        account_id=row["account_id"], id=row["id"],
+        authentication=row.get("authentication", True) is not False,
         collect_logs=row.get("collect_logs", True) is not False,
-        rate_limit=_int(row.get("rate_limiting_limit")), rate_interval=_int(row.get("rate_limiting_interval")),
+        rate_limit=_int(row.get("rate_limiting_limit")),
+        rate_interval=_int(row.get("rate_limiting_interval")),
         rate_technique=technique if technique in ("fixed", "sliding") else "fixed",
         retry_attempts=min(5, max(1, _int(row.get("retry_max_attempts"), 1))),
         retry_delay_ms=min(60_000, max(0, _int(row.get("retry_delay")))),
@@ -127,7 +126,8 @@ def provider_keys(configs: list[dict[str, Any]], plaintext: dict[str, str],
             continue
         key = StoredKey(config_id=row["id"], alias=row["alias"], provider=provider.slug,
                         auth_header=provider.auth_header, auth_value=provider.auth_value(secret),
-                        rate_limit=_int(row.get("rate_limit")), rate_limit_period=_int(row.get("rate_limit_period"), 60) or 60)
+                        rate_limit=_int(row.get("rate_limit")),
+                        rate_limit_period=_int(row.get("rate_limit_period"), 60) or 60)
         grouped.setdefault(provider.slug, {})[key.alias] = key
         if row.get("default_config"):
             defaults[provider.slug] = key
@@ -135,30 +135,9 @@ def provider_keys(configs: list[dict[str, Any]], plaintext: dict[str, str],
             for slug, aliases in grouped.items()}
 
 
-def open_secrets(keyring: Keyring, sealed: list[dict[str, Any]]) -> tuple[dict[str, str], list[str]]:
-    """Decrypt every row; returns plaintext by secret id and the ids that did not open."""
-    opened: dict[str, str] = {}
-    failed: list[str] = []
-    for row in sealed:
-        try:
-            opened[row["id"]] = open_row(keyring, row)
-        except CryptoError:
-            failed.append(row["id"])
-    return opened, failed
-
-
-async def load_account(conn: AsyncConnection, account_id: str) -> tuple[list, list, list, list]:
-    """The rows one account's state is built from (gateways, configs, sealed secrets, tokens)."""
-    gateways, _ = await queries.list_gateways(conn, account_id, None, 1, ALL)
-    configs, _ = await queries.list_configs(conn, account_id, None, 1, ALL)
-    secret_ids = sorted({c["secret_id"] for c in configs})
-    sealed = await queries.sealed_secrets(conn, secret_ids) if secret_ids else []
-    tokens, _ = await queries.list_tokens(conn, account_id, 1, ALL)
-    return gateways, configs, sealed, tokens
-
-
 def build_account(gateways: list, configs: list, plaintext: dict[str, str],
-                  tokens: list, catalog: dict[str, Provider]) -> AccountState:
+                  tokens: list, catalog: dict[str, Provider],
+                  key_matcher: KeyMatcher = EMPTY) -> AccountState:
     by_gateway: dict[str, list[dict[str, Any]]] = {}
     for row in configs:
         by_gateway.setdefault(row["gateway_id"], []).append(row)
@@ -170,4 +149,4 @@ def build_account(gateways: list, configs: list, plaintext: dict[str, str],
             token_states[row["value_hash"]] = token_state(row)
         except (ValueError, TypeError):
             log.warning("token row unreadable; ignored", token_id=row.get("id"))
-    return AccountState(gateways=states, tokens=token_states)
+    return AccountState(gateways=states, tokens=token_states, key_matcher=key_matcher)

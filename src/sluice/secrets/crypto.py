@@ -71,7 +71,8 @@ class Keyring:
     def open(self, sealed: Sealed, aad: bytes) -> bytes:
         data_key = self._unwrap(sealed, aad)
         try:
-            return AESGCM(data_key).decrypt(sealed.ciphertext[:NONCE_BYTES], sealed.ciphertext[NONCE_BYTES:], aad)
+            return AESGCM(data_key).decrypt(sealed.ciphertext[:NONCE_BYTES], sealed.ciphertext[NONCE_BYTES:],
+                                            aad)
         except InvalidTag:
             raise CryptoError("secret ciphertext does not authenticate") from None
 
@@ -89,7 +90,8 @@ class Keyring:
     def _unwrap(self, sealed: Sealed, aad: bytes) -> bytes:
         kek = self._kek(sealed.kek_id)
         try:
-            return AESGCM(kek).decrypt(sealed.wrapped_key[:NONCE_BYTES], sealed.wrapped_key[NONCE_BYTES:], b"wrap|" + aad)
+            return AESGCM(kek).decrypt(sealed.wrapped_key[:NONCE_BYTES], sealed.wrapped_key[NONCE_BYTES:],
+                                       b"wrap|" + aad)
         except InvalidTag:
             raise CryptoError("data key does not authenticate") from None
 

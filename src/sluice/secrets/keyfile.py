@@ -48,7 +48,8 @@ def load_keyring(settings: Settings) -> Keyring:
         return Keyring(settings.master_key)
     path = settings.key_file
     if not path.exists():
-        raise FileNotFoundError(f"master key file {path} does not exist; run `sluice init` or set SLUICE_MASTER_KEY")
+        raise FileNotFoundError(f"master key file {path} does not exist; run `sluice init` or set "
+                                "SLUICE_MASTER_KEY")
     mode = path.stat().st_mode & 0o777
     if mode & 0o077:
         raise PermissionError(f"master key file {path} has mode {mode:o}; it must be 0600")

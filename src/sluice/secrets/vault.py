@@ -15,8 +15,10 @@ from sluice.store import queries
 DEFAULT_STORE_NAME = "default_secrets_store"
 
 
-def sealed_columns(keyring: Keyring, account_id: str, store_id: str, secret_id: str, value: str) -> dict[str, Any]:
-    sealed = keyring.seal(value.encode("utf-8", "surrogatepass"), associated_data(account_id, store_id, secret_id))
+def sealed_columns(keyring: Keyring, account_id: str, store_id: str, secret_id: str,
+                   value: str) -> dict[str, Any]:
+    sealed = keyring.seal(value.encode("utf-8", "surrogatepass"),
+                          associated_data(account_id, store_id, secret_id))
     return {"kek_id": sealed.kek_id, "wrapped_key": sealed.wrapped_key, "ciphertext": sealed.ciphertext,
             "preview": preview(value)}
 
@@ -53,5 +55,6 @@ async def default_store(conn: AsyncConnection, account_id: str) -> dict[str, Any
     if rows:
         return rows[0]
     stamp = rfc3339(now())
-    return await queries.insert_store(conn, {"id": new_id(), "account_id": account_id, "name": DEFAULT_STORE_NAME,
+    return await queries.insert_store(conn,
+                                      {"id": new_id(), "account_id": account_id, "name": DEFAULT_STORE_NAME,
                                              "created": stamp, "modified": stamp})

@@ -1,5 +1,2 @@
-"""Storage: one async interface (``Database``) over SQLite or PostgreSQL, chosen by URL scheme."""
-
-from sluice.store.database import Database, open_database
-
-__all__ = ["Database", "open_database"]
+"""Storage: one async interface (``database.Database``) over SQLite or PostgreSQL, chosen by URL
+scheme; the schema (one ``MetaData``) and every SQL statement Sluice runs."""

@@ -14,7 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import AsyncIterator, Callable, TypeVar
+from typing import Any, AsyncIterator, Callable, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 MIGRATIONS = Path(__file__).parent / "migrations"
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("sluice_in_transaction", default=False)
 # The newest migration's revision id; tests/store check it against Alembic's own view of the head.
-HEAD_REVISION = "0003_log_body_codec"
+HEAD_REVISION = "0004_token_restrictions"
 T = TypeVar("T")
 
 
@@ -87,10 +87,13 @@ class Database:
             async with self.engine.begin() as conn:
                 return await conn.run_sync(work)
         if _IN_TRANSACTION.get():
-            raise RuntimeError("Database.write_batch() inside another transaction of the same task would deadlock")
+            raise RuntimeError("Database.write_batch() inside another transaction of the same task "
+                               "would deadlock")
         if self._batch_engine is None:
-            self._batch_engine = create_engine("sqlite:///" + str(_sqlite_path(self.url)), poolclass=StaticPool,
-                                               connect_args={"check_same_thread": False, "cached_statements": 1})
+            self._batch_engine = create_engine("sqlite:///" + str(_sqlite_path(self.url)),
+                                               poolclass=StaticPool,
+                                               connect_args={"check_same_thread": False,
+                                                             "cached_statements": 1})
             _configure_sqlite(self._batch_engine)
             self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="sluice-db-batch")
         engine, thread = self._batch_engine, self._batch_thread
@@ -114,7 +117,7 @@ class Database:
             async with self.begin() as conn:
                 await conn.execute(text("SELECT 1"))
             return True
-        except Exception:
+        except Exception:  # noqa: BLE001 — any failure means not ready
             return False
 
     async def migrate(self) -> None:
@@ -129,8 +132,9 @@ class Database:
     async def _at_head(self) -> bool:
         try:
             async with self.begin() as conn:
-                versions = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalars().all()
-        except Exception:  # no table yet: a new database
+                result = await conn.execute(text("SELECT version_num FROM alembic_version"))
+                versions = result.scalars().all()
+        except Exception:  # noqa: BLE001 — no table yet: a new database
             return False
         return list(versions) == [HEAD_REVISION]
 
@@ -157,7 +161,7 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
     sync_engine = engine.sync_engine if isinstance(engine, AsyncEngine) else engine
 
     @event.listens_for(sync_engine, "connect")
-    def on_connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see on_begin)
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -171,7 +175,7 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
-    def on_begin(conn):  # type: ignore[no-untyped-def]
+    def on_begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 

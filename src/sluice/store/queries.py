@@ -105,18 +105,9 @@ async def user_accounts(conn: AsyncConnection, email: str, api_key_hash: str) ->
     user = _one(await conn.execute(select(users).where(users.c.email == email)))
     if user is None or user["api_key_hash"] != api_key_hash:
         return None
-    result = await conn.execute(select(account_members.c.account_id).where(account_members.c.user_id == user["id"]))
+    members = account_members.c
+    result = await conn.execute(select(members.account_id).where(members.user_id == user["id"]))
     return [r[0] for r in result]
-
-
-async def all_users(conn: AsyncConnection) -> list[Row]:
-    """Every user with their account ids (the data plane keeps these in memory)."""
-    result = await conn.execute(
-        select(users.c.email, users.c.api_key_hash, account_members.c.account_id).join(
-            account_members, account_members.c.user_id == users.c.id
-        )
-    )
-    return _rows(result)
 
 
 # -- tokens ----------------------------------------------------------------------------------------
@@ -130,22 +121,24 @@ async def token_by_hash(conn: AsyncConnection, value_hash: str) -> Row | None:
     return _one(await conn.execute(select(tokens).where(tokens.c.value_hash == value_hash)))
 
 
-async def list_tokens(conn: AsyncConnection, account_id: str | None, page: int = 1, per_page: int = 1000) -> tuple[list[Row], int]:
+async def list_tokens(conn: AsyncConnection, account_id: str | None, page: int = 1,
+                      per_page: int = 1000) -> tuple[list[Row], int]:
     where = tokens.c.account_id == account_id if account_id else tokens.c.id.isnot(None)
     stmt = select(tokens).where(where).order_by(tokens.c.issued_on, tokens.c.id)
     return _rows(await conn.execute(_page(stmt, page, per_page))), await _count(conn, tokens, where)
 
 
 async def get_token(conn: AsyncConnection, account_id: str, token_id: str) -> Row | None:
-    return _one(await conn.execute(select(tokens).where(tokens.c.account_id == account_id, tokens.c.id == token_id)))
+    return _one(await conn.execute(select(tokens).where(tokens.c.account_id == account_id,
+                                                        tokens.c.id == token_id)))
+
+
+async def update_token(conn: AsyncConnection, token_id: str, values: Row) -> None:
+    await conn.execute(update(tokens).where(tokens.c.id == token_id).values(**values))
 
 
 async def delete_token(conn: AsyncConnection, token_id: str) -> int:
     return (await conn.execute(delete(tokens).where(tokens.c.id == token_id))).rowcount
-
-
-async def all_tokens(conn: AsyncConnection) -> list[Row]:
-    return _rows(await conn.execute(select(tokens)))
 
 
 async def touch_tokens(conn: AsyncConnection, token_ids: Iterable[str], at: str) -> None:
@@ -210,10 +203,12 @@ async def delete_gateway(conn: AsyncConnection, account_id: str, gateway_id: str
     config_ids = select(provider_configs.c.id).where(
         provider_configs.c.account_id == account_id, provider_configs.c.gateway_id == gateway_id
     )
-    await conn.execute(delete(secrets).where(secrets.c.account_id == account_id, secrets.c.created_by.in_(config_ids)))
+    await conn.execute(delete(secrets).where(secrets.c.account_id == account_id,
+                                             secrets.c.created_by.in_(config_ids)))
     await conn.execute(delete(provider_configs).where(
         provider_configs.c.account_id == account_id, provider_configs.c.gateway_id == gateway_id))
-    await conn.execute(delete(gateways).where(gateways.c.account_id == account_id, gateways.c.id == gateway_id))
+    await conn.execute(delete(gateways).where(gateways.c.account_id == account_id,
+                                              gateways.c.id == gateway_id))
 
 
 # -- secrets store ---------------------------------------------------------------------------------
@@ -224,11 +219,13 @@ async def insert_store(conn: AsyncConnection, row: Row) -> Row:
 
 
 async def get_store(conn: AsyncConnection, account_id: str, store_id: str) -> Row | None:
-    return _one(await conn.execute(select(stores).where(stores.c.account_id == account_id, stores.c.id == store_id)))
+    return _one(await conn.execute(select(stores).where(stores.c.account_id == account_id,
+                                                        stores.c.id == store_id)))
 
 
 async def store_by_name(conn: AsyncConnection, account_id: str, name: str) -> Row | None:
-    return _one(await conn.execute(select(stores).where(stores.c.account_id == account_id, stores.c.name == name)))
+    return _one(await conn.execute(select(stores).where(stores.c.account_id == account_id,
+                                                        stores.c.name == name)))
 
 
 async def list_stores(conn: AsyncConnection, account_id: str, order: str, descending: bool,
@@ -251,7 +248,8 @@ SECRET_PUBLIC = [secrets.c[name] for name in ("id", "account_id", "store_id", "n
                                                "status", "preview", "created_by", "created", "modified")]
 
 
-async def count_secrets(conn: AsyncConnection, *, store_id: str | None = None, account_id: str | None = None) -> int:
+async def count_secrets(conn: AsyncConnection, *, store_id: str | None = None,
+                        account_id: str | None = None) -> int:
     where = secrets.c.store_id == store_id if store_id else secrets.c.account_id == account_id
     return await _count(conn, secrets, where)
 
@@ -260,14 +258,23 @@ async def insert_secret(conn: AsyncConnection, row: Row) -> None:
     await _insert(conn, secrets, row, f"a secret named {row['name']!r} already exists in this store")
 
 
-async def get_secret(conn: AsyncConnection, account_id: str, secret_id: str, *, sealed: bool = False) -> Row | None:
+async def get_secret(conn: AsyncConnection, account_id: str, secret_id: str, *,
+                     sealed: bool = False) -> Row | None:
     columns = [secrets] if sealed else SECRET_PUBLIC
-    result = await conn.execute(select(*columns).where(secrets.c.account_id == account_id, secrets.c.id == secret_id))
+    result = await conn.execute(select(*columns).where(secrets.c.account_id == account_id,
+                                                       secrets.c.id == secret_id))
     return _one(result)
 
 
+async def store_secrets(conn: AsyncConnection, store_id: str, secret_ids: Iterable[str]) -> list[Row]:
+    """Those of the given secrets that are in the store (any order)."""
+    stmt = select(*SECRET_PUBLIC).where(secrets.c.store_id == store_id, secrets.c.id.in_(list(secret_ids)))
+    return _rows(await conn.execute(stmt))
+
+
 async def secret_by_name(conn: AsyncConnection, store_id: str, name: str) -> Row | None:
-    return _one(await conn.execute(select(*SECRET_PUBLIC).where(secrets.c.store_id == store_id, secrets.c.name == name)))
+    return _one(await conn.execute(select(*SECRET_PUBLIC).where(secrets.c.store_id == store_id,
+                                                                secrets.c.name == name)))
 
 
 async def list_secrets(conn: AsyncConnection, store_id: str, *, search: str | None, scopes: list[str] | None,
@@ -291,6 +298,10 @@ async def update_secret(conn: AsyncConnection, secret_id: str, values: Row) -> N
 
 async def delete_secret(conn: AsyncConnection, secret_id: str) -> None:
     await conn.execute(delete(secrets).where(secrets.c.id == secret_id))
+
+
+async def delete_secrets(conn: AsyncConnection, secret_ids: Iterable[str]) -> None:
+    await conn.execute(delete(secrets).where(secrets.c.id.in_(list(secret_ids))))
 
 
 async def sealed_secrets(conn: AsyncConnection, secret_ids: Iterable[str] | None = None) -> list[Row]:
@@ -324,11 +335,13 @@ async def insert_config(conn: AsyncConnection, row: Row) -> None:
 
 async def get_config(conn: AsyncConnection, account_id: str, gateway_id: str, config_id: str) -> Row | None:
     stmt = _configs_select().where(provider_configs.c.account_id == account_id,
-                                   provider_configs.c.gateway_id == gateway_id, provider_configs.c.id == config_id)
+                                   provider_configs.c.gateway_id == gateway_id,
+                                   provider_configs.c.id == config_id)
     return _one(await conn.execute(stmt))
 
 
-async def config_by_alias(conn: AsyncConnection, account_id: str, gateway_id: str, slug: str, alias: str) -> Row | None:
+async def config_by_alias(conn: AsyncConnection, account_id: str, gateway_id: str, slug: str,
+                          alias: str) -> Row | None:
     stmt = select(provider_configs).where(
         provider_configs.c.account_id == account_id, provider_configs.c.gateway_id == gateway_id,
         provider_configs.c.provider_slug == slug, provider_configs.c.alias == alias)
@@ -358,7 +371,8 @@ async def lock_key_writes(conn: AsyncConnection, account_id: str) -> None:
                            {"account_id": account_id})
 
 
-async def demote_defaults(conn: AsyncConnection, account_id: str, gateway_id: str, slug: str, keep_id: str) -> None:
+async def demote_defaults(conn: AsyncConnection, account_id: str, gateway_id: str, slug: str,
+                          keep_id: str) -> None:
     await conn.execute(
         update(provider_configs)
         .where(provider_configs.c.account_id == account_id, provider_configs.c.gateway_id == gateway_id,
@@ -378,3 +392,10 @@ async def delete_config(conn: AsyncConnection, config_id: str) -> None:
 
 async def secret_references(conn: AsyncConnection, secret_id: str) -> int:
     return await _count(conn, provider_configs, provider_configs.c.secret_id == secret_id)
+
+
+async def secrets_references(conn: AsyncConnection, secret_ids: Iterable[str]) -> dict[str, int]:
+    """How many provider configs use each of the secrets (secrets no config uses are left out)."""
+    stmt = (select(provider_configs.c.secret_id, func.count())
+            .where(provider_configs.c.secret_id.in_(list(secret_ids))).group_by(provider_configs.c.secret_id))
+    return {r[0]: int(r[1]) for r in await conn.execute(stmt)}

@@ -1,17 +1,21 @@
-"""Table definitions used by the queries. Migrations (``migrations/versions``) create them; they
-are written out there on purpose, because a migration must not change when this file does."""
+"""Table definitions used by the queries: the one ``metadata`` (``log_tables.py`` adds its tables to
+it). Migrations (``migrations/versions``) create them; they are written out there on purpose,
+because a migration must not change when this file does. tests/store/test_schema_matches_migrations.py
+checks that the two agree, constraints and indexes included."""
 
 from __future__ import annotations
 
 from sqlalchemy import (
     Boolean,
     Column,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -53,6 +57,9 @@ tokens = Table(
     Column("last_used_on", String(30)),
     Column("issued_on", String(30), nullable=False),
     Column("modified_on", String(30), nullable=False),
+    Column("not_before", String(30)),
+    Column("condition", Text),  # {"request_ip": {"in": [...], "not_in": [...]}} as JSON, or NULL
+    Column("policies", Text),  # the policies as granted (JSON), or NULL for tokens made before them
 )
 
 gateways = Table(
@@ -73,6 +80,7 @@ stores = Table(
     Column("name", String(255), nullable=False),
     Column("created", String(30), nullable=False),
     Column("modified", String(30), nullable=False),
+    UniqueConstraint("account_id", "name", name="uq_stores_account_name"),  # 409 on a duplicate store name
 )
 
 secrets = Table(
@@ -92,6 +100,7 @@ secrets = Table(
     Column("ciphertext", LargeBinary, nullable=False),
     Column("created", String(30), nullable=False),
     Column("modified", String(30), nullable=False),
+    UniqueConstraint("store_id", "name", name="uq_secrets_store_name"),  # 409 on a duplicate secret name
 )
 
 provider_configs = Table(
@@ -108,6 +117,9 @@ provider_configs = Table(
     Column("rate_limit_period", Integer, nullable=False),
     Column("created_at", String(30), nullable=False),
     Column("modified_at", String(30), nullable=False),
+    # 409 on a duplicate alias for one provider on one gateway
+    UniqueConstraint("account_id", "gateway_id", "provider_slug", "alias", name="uq_configs_alias"),
+    Index("ix_configs_gateway", "account_id", "gateway_id"),
 )
 
 changes = Table(

@@ -51,7 +51,8 @@ def upgrade() -> None:
         sa.Column("error", sa.Text),
     )
     # Every Logs API query is scoped to one gateway and ordered by time.
-    op.create_index("ix_request_logs_gateway_time", "request_logs", ["account_id", "gateway_id", "created_at", "id"])
+    op.create_index("ix_request_logs_gateway_time", "request_logs",
+                    ["account_id", "gateway_id", "created_at", "id"])
     op.create_table(
         "provider_config_activity",
         sa.Column("config_id", sa.String(32), primary_key=True),

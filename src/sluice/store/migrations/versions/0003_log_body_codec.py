@@ -1,4 +1,4 @@
-"""Request-log bodies may be stored compressed: ``body_codec`` says which (see observe/bodies.py).
+"""Request-log bodies may be stored compressed: ``body_codec`` says which (see logs/bodies.py).
 
 Revision ID: 0003_log_body_codec
 """
