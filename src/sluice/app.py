@@ -100,12 +100,9 @@ class SluiceApp:
         """The management API (Starlette), built on its first request: a process that only serves
         the data plane never imports it (~10 MiB of resident memory: pydantic models, routes)."""
         if self._management_app is None:
-            from starlette.routing import Mount
-
-            from sluice.control.routes import ROUTES, management_app
+            from sluice.control.routes import management_app
 
             app = management_app()
-            app.router.routes = [Mount("/client/v4", routes=ROUTES)]
             app.state.services = self.services
             self._management_app = app
         return self._management_app

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
-from sluice.errors import ApiError
+from sluice.errors import ApiError, FieldErrors
 
 
 class JSONResponse(Response):
@@ -39,6 +39,8 @@ def error_body(errors: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def error(exc: ApiError) -> JSONResponse:
+    if isinstance(exc, FieldErrors):
+        return validation_errors(exc.items)
     item: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if exc.path is not None:
         item["path"] = exc.path

@@ -1,18 +1,33 @@
 """The one exception tree. Each error that reaches a client carries its HTTP status and code.
 
     SluiceError
-    ├── ApiError                 management API (v4 envelope: errors[{code, message, path?}])
+    ├── ApiError                 management API (v4 envelope: errors[{code, message, path?}]), 500 / 7000
     │   ├── ValidationError      400 / 7001, names the field in ``path``
+    │   │   └── FieldErrors      400 / 7001, several at once, each naming its field
     │   ├── NotFound             404 / 7002
     │   ├── NoRoute              404 / 7003
     │   ├── MethodNotAllowed     405 / 7005
-    │   ├── Conflict             409 / 7009 (+ x-should-retry: false)
+    │   ├── Conflict             409 / 7009 (+ x-should-retry: false); the store raises it for a taken key
+    │   │   └── StoreNotEmpty    409 / 7009, a store still holding secrets
     │   ├── BodyTooLarge         413 / 7010 (+ connection: close: the rest is never read)
     │   ├── RequestTimeout       408 / 7000 (+ connection: close)
     │   ├── ClientClosed         400 / 7000 the client went away mid-body (nobody reads the answer)
     │   ├── AuthenticationError  401 / 10000
-    │   └── Forbidden            403 / 10000 or 9109
-    ├── GatewayError             data plane (AiGatewayError body: internalCode 2001..2010)
+    │   └── Forbidden            403 / 10000, a permission the caller lacks
+    │       └── AccountForbidden 403 / 9109, another account's path
+    ├── GatewayError             data plane (AiGatewayError body), 500 / 2000; the catalogue, with the
+    │   │                        ``reason`` metrics count refusals by:
+    │   ├── GatewayNotFound      404 / 2001  not_found
+    │   ├── UnforwardableRequest 400 / 2002  unknown_provider (unknown slug, or a path it cannot take)
+    │   ├── GatewayRateLimited   429 / 2003  gateway_rate_limit
+    │   ├── KeyRateLimited       429 / 2004  key_rate_limit
+    │   ├── NoProviderKey        401 / 2005  auth
+    │   ├── UnknownAlias         400 / 2006  unknown_alias
+    │   ├── UpstreamTimeout      504 / 2007  timeout
+    │   ├── UpstreamUnreachable  502 / 2008  unreachable
+    │   ├── GatewayAuthFailed    401 / 2009  auth
+    │   ├── RequestTooLarge      413 / 2010  body_too_large
+    │   └── UnrelayableUpstreamError 502 / 2000  internal (an upstream error body not checked for keys)
     ├── CryptoError              a secret could not be decrypted (never says why in detail)
     └── MasterKeyError           start-up refused: the master key is missing or does not open the
                                  stored secrets (the message names the setting or key file)
@@ -20,7 +35,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 
 class SluiceError(Exception):
@@ -99,19 +114,91 @@ class AccountForbidden(Forbidden):
     code, default_message = 9109, "Unauthorized to access requested resource"
 
 
+class FieldErrors(ValidationError):
+    """Several validation errors, each ``(path, message)``; answered as one 400 listing all."""
+
+    def __init__(self, items: list[tuple[list[str | int], str]]) -> None:
+        self.items = items
+        super().__init__("; ".join(f"{'.'.join(map(str, p))}: {m}" for p, m in items))
+
+
 class StoreNotEmpty(Conflict):
     default_message = "store_not_empty: the store still holds secrets; pass force=true to delete it with them"
 
 
 class GatewayError(SluiceError):
-    """A data-plane refusal, answered in Cloudflare's AiGatewayError shape."""
+    """A data-plane refusal, answered in Cloudflare's AiGatewayError shape.
 
-    def __init__(self, status: int, internal_code: int, message: str, headers: dict[str, str] | None = None):
-        self.status = status
-        self.internal_code = internal_code
-        self.message = message
+    Each subclass below is one entry of the catalogue: HTTP ``status``, Cloudflare's ``internal_code``,
+    the message when none is given, and ``reason``, the label metrics count refusals by
+    (``Exchange.rejected_by``). Raise the subclass; the base class is the unexpected failure (500 / 2000).
+    """
+
+    status: ClassVar[int] = 500
+    internal_code: ClassVar[int] = 2000
+    reason: ClassVar[str] = "internal"
+    default_message: ClassVar[str] = "internal gateway error"
+
+    def __init__(self, message: str | None = None, headers: dict[str, str] | None = None) -> None:
+        self.message = message or self.default_message
         self.headers = headers or {}
-        super().__init__(message)
+        super().__init__(self.message)
+
+
+class GatewayNotFound(GatewayError):
+    status, internal_code, reason, default_message = 404, 2001, "not_found", "gateway not found"
+
+
+class UnforwardableRequest(GatewayError):
+    """An unknown provider slug, or a path or URL the provider cannot be sent (the message says which)."""
+
+    status, internal_code, reason, default_message = 400, 2002, "unknown_provider", "unknown provider"
+
+
+class GatewayRateLimited(GatewayError):
+    status, internal_code, reason, default_message = 429, 2003, "gateway_rate_limit", "rate limit exceeded"
+
+
+class KeyRateLimited(GatewayError):
+    status, internal_code, reason, default_message = 429, 2004, "key_rate_limit", "rate limit exceeded"
+
+
+class NoProviderKey(GatewayError):
+    status, internal_code, reason, default_message = 401, 2005, "auth", "no provider key"
+
+
+class UnknownAlias(GatewayError):
+    status, internal_code, reason = 400, 2006, "unknown_alias"
+    default_message = "no stored key with this alias"
+
+
+class UpstreamTimeout(GatewayError):
+    status, internal_code, reason = 504, 2007, "timeout"
+    default_message = "upstream timeout: the provider did not answer in time"
+
+
+class UpstreamUnreachable(GatewayError):
+    status, internal_code, reason = 502, 2008, "unreachable"
+    default_message = "upstream unreachable: the connection to the provider failed"
+
+
+class GatewayAuthFailed(GatewayError):
+    status, internal_code, reason = 401, 2009, "auth"
+    default_message = ("gateway authentication failed: the token is invalid, expired, not yet "
+                       "valid, disabled, refused from this address (condition.request_ip), "
+                       "or lacks AI Gateway Run on this account")
+
+
+class RequestTooLarge(GatewayError):
+    status, internal_code, reason, default_message = 413, 2010, "body_too_large", "request body too large"
+
+
+class UnrelayableUpstreamError(GatewayError):
+    """An upstream error response that could not be checked for stored keys (too large, or a coding
+    Sluice cannot decode), so it is not relayed; the message says why."""
+
+    status, internal_code, reason = 502, 2000, "internal"
+    default_message = "upstream error response not relayed: it could not be checked for stored keys"
 
 
 class CryptoError(SluiceError):

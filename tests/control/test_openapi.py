@@ -3,15 +3,23 @@ responses of the running server validate against it (and broken ones do not)."""
 
 from __future__ import annotations
 
+import ast
+import dataclasses
+import re
+from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema_rs
 import pytest
 from schemathesis.specs.openapi.definitions import OPENAPI_31_VALIDATOR
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
 
-from sluice.control.openapi_doc import doc_path
-from sluice.control.routes import ROUTES
+import sluice.control
+from sluice.control.routes import ENDPOINTS, management_app
 from tests.conftest import unique_id
 from tests.support.server import Server
 
@@ -84,14 +92,61 @@ def test_every_reference_resolves(document: dict[str, Any]) -> None:
     walk(document)
 
 
-def test_every_route_is_documented(document: dict[str, Any]) -> None:
-    """A route added to routes.py without an entry in openapi_doc.OPERATIONS fails here."""
-    expected = {(doc_path(route.path), m.lower())
-                for route in ROUTES for m in route.methods or () if m != "HEAD"}
+def _routed(app: Any, prefix: str = "/client/v4") -> set[tuple[str, str]]:
+    """(path as OpenAPI writes it, method) of every route the app answers, walked from its router."""
+    found: set[tuple[str, str]] = set()
+    for mount in app.routes:
+        assert isinstance(mount, Mount) and mount.path == prefix, mount
+        for route in mount.routes:
+            assert isinstance(route, Route), route
+            path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)
+            found |= {(path, m.lower()) for m in route.methods or () if m != "HEAD"}
+    return found
+
+
+def test_every_route_is_documented_and_every_documented_path_routed(document: dict[str, Any]) -> None:
+    """Walks the app the server runs: what it routes and what /openapi.json lists are the same set."""
     documented = {(path, method) for path, method, _ in _operations(document)}
-    assert documented == expected
-    undocumented = [(p, m) for p, m, op in _operations(document) if op.get("x-undocumented")]
-    assert not undocumented, f"describe these in openapi_doc.OPERATIONS: {undocumented}"
+    routed = _routed(management_app())
+    assert routed - documented == set(), "routed but not documented"
+    assert documented - routed == set(), "documented but not routed"
+    assert len(documented) == len(ENDPOINTS) + 1  # + GET /openapi.json
+
+
+def test_an_entry_added_to_the_table_is_routed_and_documented() -> None:
+    """Adding a route is one entry: built from a copy of the table with one more, the app answers it
+    and its document describes it."""
+    async def ping(request: Request) -> Response:
+        return PlainTextResponse(f"pong {request.path_params['gateway_id']}")
+
+    template = next(e for e in ENDPOINTS if e.id == "get_gateway")
+    extra = dataclasses.replace(template, method="POST", path=template.path + "/ping", handler=ping,
+                                id="ping_gateway", summary="Ping a gateway")
+    with TestClient(management_app((*ENDPOINTS, extra))) as client:
+        answer = client.post("/client/v4/accounts/" + "a" * 32 + "/ai-gateway/gateways/gw/ping")
+        assert answer.text == "pong gw"
+        document = client.get("/client/v4/openapi.json").json()
+    path = "/accounts/{account_id}/ai-gateway/gateways/{gateway_id}/ping"
+    operation = document["paths"][path]["post"]
+    assert operation["operationId"] == "ping_gateway" and operation["summary"] == "Ping a gateway"
+    assert [p["name"] for p in operation["parameters"]] == ["account_id", "gateway_id"]
+    assert (path, "post") in _routed(management_app((*ENDPOINTS, extra)))
+    with TestClient(management_app()) as client:  # the real table is untouched
+        assert path not in client.get("/client/v4/openapi.json").json()["paths"]
+
+
+def test_control_has_no_import_inside_a_function() -> None:
+    """The routes -> openapi -> openapi_doc chain has no cycle left to dodge with a late import."""
+    for path in Path(sluice.control.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                late = [n for n in ast.walk(node) if isinstance(n, (ast.Import, ast.ImportFrom))]
+                assert not late, f"{path.name}: {node.name} imports inside the function"
+
+
+def test_an_operation_listed_twice_is_refused() -> None:
+    with pytest.raises(ValueError, match="more than once"):
+        management_app((*ENDPOINTS, ENDPOINTS[0]))
 
 
 def test_operations_declare_their_parameters_security_and_errors(document: dict[str, Any]) -> None:
@@ -106,6 +161,8 @@ def test_operations_declare_their_parameters_security_and_errors(document: dict[
             assert op["security"] == []
             continue
         assert AUTHENTICATED_STATUSES <= statuses, (method, path)
+        if not path.endswith("/tokens/verify"):  # any active token may verify itself
+            assert op["x-permissions"], (method, path)  # from the entry's accepts, which the server enforces
         if "account_id" in names:
             assert ACCOUNT_STATUSES <= statuses, (method, path)
         if "requestBody" in op:

@@ -10,7 +10,9 @@ from typing import Iterator
 import httpx
 import openai
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from sluice.errors import NoProviderKey, UnknownAlias
 from sluice.providers.registry import CATALOG_SLUGS
 from tests.proxy.helpers import add_config, gateway_url, upstream_requests
 from tests.support.server import MockUpstream, Server, free_port, upstream_env
@@ -42,6 +44,28 @@ def test_no_credentials_is_401_2005(server, gateway, upstream) -> None:
     _error(response, 401, 2005)
     assert "openai" in response.json()["error"][0]["message"]
     assert upstream_requests(upstream) == []
+
+
+def _rejections(server: Server, gateway: str) -> dict[str, float]:
+    """sluice_rejections_total of this gateway, by kind, as /metrics reports it."""
+    counts: dict[str, float] = {}
+    for family in text_string_to_metric_families(httpx.get(f"{server.url}/metrics", timeout=10).text):
+        for sample in family.samples:
+            if sample.name == "sluice_rejections_total" and sample.labels["gateway"] == gateway:
+                counts[sample.labels["kind"]] = sample.value
+    return counts
+
+
+def test_refusals_are_counted_by_the_reason_of_their_error(server, gateway, upstream) -> None:
+    """The metrics kind of a refusal is its ``reason`` in the catalogue (errors.py)."""
+    url = gateway_url(server, gateway) + "/chat/completions"
+    _error(httpx.post(url, json={"model": "m"}), 401, 2005)
+    _error(httpx.post(url, json={"model": "m"}, headers={"cf-aig-byok-alias": "nope"}), 400, 2006)
+    expected = {NoProviderKey.reason: 1.0, UnknownAlias.reason: 1.0}
+    deadline = time.monotonic() + 5  # the observer records just after the response is sent
+    while _rejections(server, gateway) != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert _rejections(server, gateway) == expected == {"auth": 1.0, "unknown_alias": 1.0}
 
 
 # -- upstream faults --------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
 from sluice.control.auth import Principal, authenticate
+from sluice.control.endpoint import routed_by
 from sluice.control.validation import account_id_param, read_body
 from sluice.errors import NotFound
 from sluice.store import queries
@@ -28,8 +29,9 @@ def services(request: Request) -> Services:
 
 
 @asynccontextmanager
-async def authorized(request: Request, accepted: tuple[str, ...]) -> AsyncIterator[tuple[str, AsyncConnection, Principal]]:
-    """Authenticate, check the account and permission, and hand out one transaction for the work.
+async def authorized(request: Request) -> AsyncIterator[tuple[str, AsyncConnection, Principal]]:
+    """Authenticate, check the account and the permission the route table gives this route (``accepts``),
+    and hand out one transaction for the work.
 
     The body is read first: no transaction (on SQLite, the process's writer lock) waits on a client."""
     svc = services(request)
@@ -37,6 +39,6 @@ async def authorized(request: Request, accepted: tuple[str, ...]) -> AsyncIterat
     async with svc.db.begin() as conn:
         principal = await authenticate(request, conn)
         account_id = request.path_params.get("account_id", "")
-        principal.authorize(account_id, accepted)
+        principal.authorize(account_id, routed_by(request).accepts)
         account_id_param(request)
         yield account_id, conn, principal

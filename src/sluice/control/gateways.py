@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -12,7 +11,6 @@ from sluice.control.common import authorized, require_gateway, services
 from sluice.control.schemas import GatewayCreate, GatewayFields, gateway_body, gateway_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, ValidationError
-from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
 from sluice.cache.keys import gateway_prefix
 from sluice.store import queries
 
@@ -24,22 +22,19 @@ async def _check_store(conn: AsyncConnection, account_id: str, store_id: str | N
 
 
 async def create_gateway(request: Request) -> Response:
-    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         fields = parse_model(GatewayCreate, require_object(await read_json(request)))
         if await queries.get_gateway(conn, account_id, fields.id) is not None:
             raise Conflict(f"a gateway with id {fields.id!r} already exists")
         await _check_store(conn, account_id, fields.store_id)
-        try:
-            row = await queries.insert_gateway(conn, account_id, fields.id, gateway_body(fields, None))
-        except IntegrityError:
-            raise Conflict(f"a gateway with id {fields.id!r} already exists") from None
+        row = await queries.insert_gateway(conn, account_id, fields.id, gateway_body(fields, None))
         await queries.record_change(conn, account_id, "gateway")
     await services(request).on_change(account_id)
     return envelope.ok(gateway_wire(row))
 
 
 async def list_gateways(request: Request) -> Response:
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         page, per_page = paging(request)
         search = request.query_params.get("search") or None
         rows, total = await queries.list_gateways(conn, account_id, search, page, per_page)
@@ -48,14 +43,14 @@ async def list_gateways(request: Request) -> Response:
 
 
 async def get_gateway(request: Request) -> Response:
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await require_gateway(conn, account_id, request.path_params["gateway_id"])
     return envelope.ok(gateway_wire(row))
 
 
 async def update_gateway(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         data = require_object(await read_json(request))
         if data.get("id", gateway_id) == gateway_id:
             data.pop("id", None)  # tolerate the id repeated in the body; a different one is refused
@@ -73,7 +68,7 @@ async def update_gateway(request: Request) -> Response:
 
 async def delete_gateway(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         await queries.lock_key_writes(conn, account_id)  # its configs and their secrets go too
         row = await require_gateway(conn, account_id, gateway_id)
         await queries.delete_gateway(conn, account_id, gateway_id)
@@ -85,7 +80,7 @@ async def delete_gateway(request: Request) -> Response:
 
 async def gateway_url(request: Request) -> Response:
     provider = request.path_params["provider"]
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         gateway = await require_gateway(conn, account_id, request.path_params["gateway_id"])
     if provider not in services(request).catalog:
         raise ValidationError(f"provider: unknown provider {provider[:64]!r}", path=["path", "provider"])

@@ -27,7 +27,6 @@ from sluice.control.validation import (
     require_object,
 )
 from sluice.errors import NotFound, ValidationError
-from sluice.identity.permissions import GATEWAY_READ, GATEWAY_WRITE
 from sluice.logs import custom
 from sluice.store import logs as logstore
 from sluice.logs.filters import Filter, check_query, parse_date, parse_filters
@@ -97,7 +96,7 @@ def _detail(row: dict[str, Any]) -> dict[str, Any]:
 
 async def list_logs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):  # 401 before any 400
+    async with authorized(request) as (account_id, conn, _):  # 401 before any 400
         check_query(request.scope.get("query_string", b""))  # before anything parses the query
         page, per_page = paging(request, max_per_page=50)
         filters = parse_filters(request.query_params.multi_items()) + _deprecated_filters(request)
@@ -125,7 +124,7 @@ async def _log(conn: AsyncConnection, request: Request, account_id: str) -> dict
 
 
 async def get_log(request: Request) -> Response:
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
     return envelope.ok(_detail(row))
 
@@ -151,14 +150,14 @@ def _require_payload(row: dict[str, Any], which: str) -> None:
 
 
 async def get_log_request(request: Request) -> Response:
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
     _require_payload(row, "request")
     return _raw(row["request_body"], row["request_size"], row["request_content_type"])
 
 
 async def get_log_response(request: Request) -> Response:
-    async with authorized(request, GATEWAY_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await _log(conn, request, account_id)
     _require_payload(row, "response")
     return _raw(row["response_body"], row["response_size"], row["response_content_type"])
@@ -195,7 +194,7 @@ def _patch_values(data: dict[str, Any]) -> dict[str, Any]:
 
 
 async def edit_log(request: Request) -> Response:
-    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         values = _patch_values(require_object(await read_json(request)))
         row = await _log(conn, request, account_id)
         await logstore.update_log(conn, account_id, row["gateway_id"], row["id"], values)
@@ -205,7 +204,7 @@ async def edit_log(request: Request) -> Response:
 
 async def delete_logs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, GATEWAY_WRITE) as (account_id, conn, _):  # 401 before any 400
+    async with authorized(request) as (account_id, conn, _):  # 401 before any 400
         check_query(request.scope.get("query_string", b""))  # before anything parses the query
         filters = parse_filters(request.query_params.multi_items())
         order_by = choice_param(request, "order_by", "created_at", logstore.DELETE_ORDER_COLUMNS)

@@ -1,27 +1,28 @@
 """The OpenAPI 3.1 document of the management API, describing what the server does (used for fuzzing).
 
-Every route of ``routes.ROUTES`` is looked up in ``OPERATIONS``; a route added without an entry there is
-still emitted, marked ``x-undocumented``, so the server keeps answering and tests/control/test_openapi.py
-fails until it is described. Request bodies come from the pydantic models the handlers validate with.
+``build_document`` describes the entries of the route table (``routes.ENDPOINTS``), the same entries
+the server routes, so a route cannot go undocumented. Request bodies come from the pydantic models the
+handlers validate with; result schemas are written by hand on purpose: schemathesis checks the real
+responses against them, an oracle independent of the code that builds those responses.
 """
 
 from __future__ import annotations
 
 import copy
-import re
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel
 
 from sluice.control import schemas as s
+from sluice.control.endpoint import Endpoint, Schema
 from sluice.control.validation import MAX_MANAGEMENT_BODY, MAX_PAGE
 from sluice.identity.permissions import ALL_GROUPS
 from sluice.logs import filters
 from sluice.store import logs as logstore
 from sluice.providers.registry import CATALOG_SLUGS
 
-Schema = dict[str, Any]
+OPENAPI_PATH = "/openapi.json"
 REF = "#/components/schemas/{model}"
 HEX32 = {"type": "string", "pattern": "^[0-9a-f]{32}$"}
 STAMP = {"type": "string", "format": "date-time", "description": "RFC 3339 UTC with milliseconds"}
@@ -53,7 +54,7 @@ PATH_PARAMS: dict[str, Schema] = {
 }
 
 
-def _page_params(max_per_page: int) -> list[Schema]:
+def page_params(max_per_page: int) -> list[Schema]:
     return [
         {"name": "page", "in": "query",
          "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 1}},
@@ -69,7 +70,7 @@ def _query(name: str, schema: Schema, description: str = "") -> Schema:
     return param
 
 
-def _order(*fields: str) -> list[Schema]:
+def order_params(*fields: str) -> list[Schema]:
     return [_query("order", {"type": "string", "enum": list(fields), "default": "created"}),
             _query("direction", {"type": "string", "enum": ["asc", "desc"], "default": "asc"})]
 
@@ -78,6 +79,7 @@ SEARCH = _query("search", {"type": "string"}, "substring match")
 SCOPES_QUERY = {**_query("scopes", {"type": "array", "items": {"type": "string", "enum": list(s.SCOPES)}},
                          "only secrets holding every listed scope"), "style": "form", "explode": True}
 FORCE = _query("force", {"type": "boolean", "default": False}, "delete the store with its secrets")
+PAGE = tuple(page_params(100))
 PERMISSION_GROUP_QUERY = (_query("name", {"type": "string"}, "only the group of this name"),
                           _query("scope", {"type": "string"}, "only groups of this scope"))
 
@@ -105,7 +107,7 @@ def _logs_query() -> tuple[Schema, ...]:
 
 DIRECTION = {"type": "string", "enum": ["asc", "desc"]}
 LOGS_LIST_QUERY = (
-    *_page_params(50), SEARCH, _query("order_by", {"type": "string", "enum": list(logstore.ORDER_COLUMNS)}),
+    *page_params(50), SEARCH, _query("order_by", {"type": "string", "enum": list(logstore.ORDER_COLUMNS)}),
     _query("direction", DIRECTION), _query("order_by_direction", DIRECTION),
     _query("meta_info", {"type": "boolean"}),
     *_logs_query())
@@ -339,120 +341,24 @@ RAW_BODY: Schema = {"description": "The stored body (JSON, text or the content t
                     "content": {"*/*": {"schema": {}}}}
 
 
-@dataclass(frozen=True)
-class Op:
-    id: str
-    summary: str
-    tag: str
-    result: str  # component name of the result schema
-    listed: bool = False  # an array result
-    paged: bool = False  # a list with result_info
-    body: str | None = None  # component name of the request body schema
-    query: tuple[Schema, ...] = ()
-    errors: tuple[int, ...] = ()  # beyond 401/403/404/500 (and 400/413 implied by a body)
-    security: tuple = tuple(ANY_CREDENTIALS)
-    raw: bool = False  # 200 is a stored body as it was sent, any media type
-    result_info: str = "ResultInfo"
+def _path_param(name: str) -> Schema:
+    if name not in PATH_PARAMS:
+        raise KeyError(f"path parameter {name!r}: describe it in openapi_doc.PATH_PARAMS")
+    return {"name": name, "in": "path", "required": True, "schema": PATH_PARAMS[name]}
 
 
-A = "/accounts/{account_id}"
-GW = A + "/ai-gateway/gateways"
-PC = GW + "/{gateway_id}/provider_configs"
-LOGS = GW + "/{gateway_id}/logs"
-SS = A + "/secrets_store"
-PAGE = tuple(_page_params(100))
-
-OPERATIONS: dict[tuple[str, str], Op] = {
-    ("GET", GW): Op("list_gateways", "List gateways", "gateways", "Gateway", paged=True,
-                    query=(*PAGE, SEARCH)),
-    ("POST", GW): Op("create_gateway", "Create a gateway", "gateways", "Gateway", body="GatewayCreate",
-                     errors=(409,)),
-    ("GET", GW + "/{gateway_id}"): Op("get_gateway", "Get a gateway", "gateways", "Gateway"),
-    ("PUT", GW + "/{gateway_id}"): Op("update_gateway", "Update a gateway", "gateways", "Gateway",
-                                      body="GatewayUpdate"),
-    ("DELETE", GW + "/{gateway_id}"): Op("delete_gateway",
-                                         "Delete a gateway with its provider configs and logs",
-                                         "gateways", "Gateway"),
-    ("GET", GW + "/{gateway_id}/url/{provider}"): Op("gateway_url", "The gateway URL of a provider",
-                                                     "gateways", "GatewayUrl", errors=(400,)),
-    ("GET", PC): Op("list_provider_configs", "List provider configs", "provider configs",
-                    "ProviderConfig", paged=True, query=PAGE),
-    ("POST", PC): Op("create_provider_config", "Store a provider key under an alias", "provider configs",
-                     "ProviderConfig", body="ProviderConfigCreate", errors=(409,)),
-    ("GET", PC + "/{config_id}"): Op("get_provider_config", "Get a provider config", "provider configs",
-                                     "ProviderConfig"),
-    ("PUT", PC + "/{config_id}"): Op("update_provider_config", "Rotate the key or change limits",
-                                     "provider configs", "ProviderConfig", body="ProviderConfigUpdate"),
-    ("DELETE", PC + "/{config_id}"): Op("delete_provider_config", "Delete a provider config",
-                                        "provider configs", "ProviderConfig"),
-    ("GET", LOGS): Op("list_logs", "List request logs (filters, order, paging, aggregates)", "logs", "Log",
-                      paged=True, result_info="LogsResultInfo", query=LOGS_LIST_QUERY),
-    ("DELETE", LOGS): Op("delete_logs", "Delete the logs matching the filters", "logs", "LogsDeleted",
-                         query=LOGS_DELETE_QUERY),
-    ("GET", LOGS + "/{log_id}"): Op("get_log", "Get a log with the heads of its bodies", "logs", "LogDetail"),
-    ("PATCH", LOGS + "/{log_id}"): Op("patch_log", "Set feedback, score or metadata", "logs", "Log",
-                                      body="LogPatch"),
-    ("GET", LOGS + "/{log_id}/request"): Op("get_log_request", "The stored request body", "logs", "Log",
-                                            raw=True),
-    ("GET", LOGS + "/{log_id}/response"): Op("get_log_response", "The stored response body", "logs", "Log",
-                                             raw=True),
-    ("GET", SS + "/stores"): Op("list_stores", "List secrets stores", "secrets store", "Store", paged=True,
-                                query=(*PAGE, *_order("name", "created", "modified"))),
-    ("POST", SS + "/stores"): Op("create_store", "Create a secrets store", "secrets store", "Store",
-                                 body="StoreCreate", errors=(409,)),
-    ("GET", SS + "/stores/{store_id}"): Op("get_store", "Get a secrets store", "secrets store", "Store"),
-    ("DELETE", SS + "/stores/{store_id}"): Op("delete_store",
-                                              "Delete a store (409 store_not_empty unless force)",
-                                              "secrets store", "Store", query=(FORCE,), errors=(400, 409)),
-    ("GET", SS + "/stores/{store_id}/secrets"): Op(
-        "list_secrets", "List secrets (values are never returned)", "secrets store", "Secret", paged=True,
-        query=(*PAGE, SEARCH, SCOPES_QUERY, *_order("name", "comment", "created", "modified", "status"))),
-    ("POST", SS + "/stores/{store_id}/secrets"): Op(
-        "create_secrets", "Create secrets in bulk", "secrets store", "Secret", listed=True,
-        body="SecretCreateList", errors=(409,)),
-    ("GET", SS + "/stores/{store_id}/secrets/{secret_id}"): Op("get_secret", "Get a secret", "secrets store",
-                                                               "Secret"),
-    ("PATCH", SS + "/stores/{store_id}/secrets/{secret_id}"): Op(
-        "patch_secret", "Change a secret", "secrets store", "Secret", body="SecretPatch"),
-    ("DELETE", SS + "/stores/{store_id}/secrets/{secret_id}"): Op(
-        "delete_secret", "Delete a secret (409 while a provider config uses it)", "secrets store", "Secret",
-        errors=(409,)),
-    ("POST", SS + "/stores/{store_id}/secrets/{secret_id}/duplicate"): Op(
-        "duplicate_secret", "Copy a secret under a new name", "secrets store", "Secret",
-        body="SecretDuplicate", errors=(409,)),
-    ("GET", SS + "/quota"): Op("secrets_quota", "Secrets quota and usage", "secrets store", "Quota"),
-    ("GET", A + "/tokens"): Op("list_tokens", "List API tokens", "tokens", "Token", paged=True,
-                               query=tuple(_page_params(50))),
-    ("POST", A + "/tokens"): Op("create_token", "Create an API token (value shown once)", "tokens",
-                                "CreatedToken", body="TokenCreate"),
-    ("GET", A + "/tokens/verify"): Op("verify_account_token", "Verify the calling token on this account",
-                                      "tokens", "TokenVerification", security=tuple(BEARER)),
-    ("GET", A + "/tokens/{token_id}"): Op("get_token", "Get an API token", "tokens", "Token"),
-    ("DELETE", A + "/tokens/{token_id}"): Op("delete_token", "Delete an API token", "tokens", "TokenId"),
-    ("GET", "/user/tokens/verify"): Op("verify_user_token", "Verify the calling token", "tokens",
-                                       "TokenVerification", security=tuple(BEARER)),
-    ("DELETE", SS + "/stores/{store_id}/secrets"): Op(
-        "delete_secrets", "Delete secrets in bulk (409 if a provider config uses any; all or nothing)",
-        "secrets store", "Secret", listed=True, body="SecretDeleteList", errors=(409,)),
-    ("GET", A + "/tokens/permission_groups"): Op(
-        "list_token_permission_groups", "Permission groups a token can hold (names and Cloudflare ids)",
-        "tokens", "PermissionGroup", listed=True, query=PERMISSION_GROUP_QUERY),
-    ("PUT", A + "/tokens/{token_id}"): Op("update_token", "Replace a token's name, policies and restrictions",
-                                          "tokens", "Token", body="TokenUpdate"),
-    ("PUT", A + "/tokens/{token_id}/value"): Op("roll_token", "Roll a token: a new value, shown once",
-                                                "tokens", "RolledToken"),
-}
-
-
-def _operation(path: str, op: Op, path_params: list[str]) -> Schema:
+def _operation(op: Endpoint) -> Schema:
     statuses = {401, 500, *op.errors}
+    path_params = op.path_params
     if path_params:
         statuses |= {403, 404}
     if op.query:
         statuses.add(400)
-    out: Schema = {"operationId": op.id, "summary": op.summary, "tags": [op.tag],
-                   "security": list(op.security)}
-    params = [{"name": n, "in": "path", "required": True, "schema": PATH_PARAMS[n]} for n in path_params]
+    security = BEARER if op.bearer_only else ANY_CREDENTIALS
+    out: Schema = {"operationId": op.id, "summary": op.summary, "tags": [op.tag], "security": security}
+    if op.accepts:
+        out["x-permissions"] = list(op.accepts)
+    params = [_path_param(n) for n in path_params]
     if params or op.query:
         out["parameters"] = params + list(op.query)
     if op.body is not None:
@@ -468,13 +374,6 @@ def _ref_response(status: int) -> Schema:
     return {"$ref": f"#/components/responses/E{status}"}
 
 
-def _undocumented(path_params: list[str]) -> Schema:
-    params = [{"name": n, "in": "path", "required": True, "schema": PATH_PARAMS.get(n, {"type": "string"})}
-              for n in path_params]
-    return {"x-undocumented": True, "parameters": params,
-            "responses": {"default": {"description": "unknown"}}}
-
-
 OPENAPI_OPERATION: Schema = {
     "operationId": "openapi", "summary": "This document", "tags": ["meta"], "security": [],
     "responses": {"200": {"description": "The OpenAPI document (not wrapped in the envelope)",
@@ -484,32 +383,22 @@ OPENAPI_OPERATION: Schema = {
 }
 
 
-def doc_path(route_path: str) -> str:
-    """Starlette's ``{name:convertor}`` written as OpenAPI's ``{name}``."""
-    return re.sub(r"\{(\w+):\w+\}", r"{\1}", route_path)
-
-
-def build_document() -> dict[str, Any]:
-    from sluice.control.routes import ROUTES  # routes imports the openapi handler, which imports us
-
+def build_document(endpoints: Iterable[Endpoint]) -> dict[str, Any]:
+    """The document of these endpoints, plus ``GET /openapi.json`` itself."""
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
-        params = list(route.param_convertors)
-        path = doc_path(route.path)
-        for method in sorted(route.methods or ()):
-            if method == "HEAD":
-                continue  # Starlette answers HEAD on every GET route
-            if (path, method) == ("/openapi.json", "GET"):
-                operation = OPENAPI_OPERATION
-            else:
-                op = OPERATIONS.get((method, path))
-                operation = _operation(path, op, params) if op else _undocumented(params)
-            paths.setdefault(path, {})[method.lower()] = copy.deepcopy(operation)
+    for endpoint in endpoints:
+        operations = paths.setdefault(endpoint.doc_path, {})
+        method = endpoint.method.lower()
+        if method in operations:
+            raise ValueError(f"{endpoint.method} {endpoint.path} is listed twice")
+        operations[method] = copy.deepcopy(_operation(endpoint))
+    paths[OPENAPI_PATH] = {"get": copy.deepcopy(OPENAPI_OPERATION)}
     return {
         "openapi": "3.1.0",
         "info": {"title": "Sluice management API", "version": "0.1.0", "description": (
             "Cloudflare v4-compatible management API of Sluice. Every response is the v4 envelope "
-            "{result, success, errors, messages}. A method a path does not list is answered 405 / 7005.")},
+            "{result, success, errors, messages}. A method a path does not list is answered 405 / 7005. "
+            "x-permissions: the permission groups of which an API token needs one.")},
         "servers": [{"url": "/client/v4"}],
         "security": ANY_CREDENTIALS,
         "paths": paths,

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -16,7 +15,6 @@ from sluice.control.common import authorized, require_gateway, services
 from sluice.control.schemas import ProviderConfigCreate, ProviderConfigUpdate, config_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, NotFound, ValidationError
-from sluice.identity.permissions import CONFIG_READ, CONFIG_WRITE
 from sluice.secrets import vault
 from sluice.store import queries
 
@@ -72,7 +70,7 @@ async def _resolve_secret(conn: AsyncConnection, request: Request, account_id: s
 
 async def create_config(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, CONFIG_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         body = parse_model(ProviderConfigCreate, require_object(await read_json(request)))
         await queries.lock_key_writes(conn, account_id)
         gateway = await require_gateway(conn, account_id, gateway_id)
@@ -82,16 +80,12 @@ async def create_config(request: Request) -> Response:
         config_id = new_id()
         secret_id = await _resolve_secret(conn, request, account_id, gateway, body, config_id)
         stamp = rfc3339(now())
-        try:
-            await queries.insert_config(conn, {
-                "id": config_id, "account_id": account_id, "gateway_id": gateway_id,
-                "provider_slug": body.provider_slug, "alias": body.alias, "default_config": body.default_config,
-                "secret_id": secret_id, "rate_limit": body.rate_limit,
-                "rate_limit_period": body.rate_limit_period or 60, "created_at": stamp, "modified_at": stamp,
-            })
-        except IntegrityError:
-            raise Conflict(f"alias {body.alias!r} already exists for provider "
-                           f"{body.provider_slug!r}") from None
+        await queries.insert_config(conn, {
+            "id": config_id, "account_id": account_id, "gateway_id": gateway_id,
+            "provider_slug": body.provider_slug, "alias": body.alias, "default_config": body.default_config,
+            "secret_id": secret_id, "rate_limit": body.rate_limit,
+            "rate_limit_period": body.rate_limit_period or 60, "created_at": stamp, "modified_at": stamp,
+        })
         if body.default_config:
             await queries.demote_defaults(conn, account_id, gateway_id, body.provider_slug, config_id)
         await queries.record_change(conn, account_id, "provider_config")
@@ -102,7 +96,7 @@ async def create_config(request: Request) -> Response:
 
 async def list_configs(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
-    async with authorized(request, CONFIG_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         page, per_page = paging(request)
         await require_gateway(conn, account_id, gateway_id)
         rows, total = await queries.list_configs(conn, account_id, gateway_id, page, per_page)
@@ -126,13 +120,13 @@ async def _config(conn: AsyncConnection, request: Request, account_id: str) -> d
 
 
 async def get_config(request: Request) -> Response:
-    async with authorized(request, CONFIG_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await _config(conn, request, account_id)
     return envelope.ok(_with_activity(request, config_wire(row)))
 
 
 async def update_config(request: Request) -> Response:
-    async with authorized(request, CONFIG_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         body = parse_model(ProviderConfigUpdate, require_object(await read_json(request)))
         if not body.model_fields_set:
             raise ValidationError("body: send at least one of secret, rate_limit, rate_limit_period, "
@@ -163,7 +157,7 @@ async def update_config(request: Request) -> Response:
 
 
 async def delete_config(request: Request) -> Response:
-    async with authorized(request, CONFIG_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         await queries.lock_key_writes(conn, account_id)
         row = await _config(conn, request, account_id)
         await queries.delete_config(conn, row["id"])

@@ -1,6 +1,27 @@
-"""The management API as a Starlette app mounted at /client/v4, with its one error mapping."""
+"""The management API: its one route table, and the Starlette app mounted at /client/v4 built from it.
+
+``ENDPOINTS`` is the only list of management operations. The Starlette routes and the OpenAPI document
+(``GET /client/v4/openapi.json``, see openapi_doc) are both built from it, so a route is documented
+by being routed. To add a route, append one ``Endpoint`` to its section below:
+
+    Endpoint("PUT", A + "/tokens/{token_id:hex32}", tokens.update_token, "update_token",
+             "Replace a token's name, policies and restrictions", TOKENS, "Token", body="TokenUpdate",
+             accepts=TOKEN_WRITE),
+
+that is: method, path (below /client/v4, one of the prefixes below), handler, operationId, summary,
+tag, the result schema's component name; ``accepts=``, the permission groups of which the caller
+needs one (``common.authorized`` checks them: a handler never names its permission; an entry without
+``accepts`` refuses every caller with 403); then as needed ``body=`` (request schema component),
+``query=`` (query parameters), ``errors=`` (statuses beyond 401/403/404/500, e.g. ``(409,)``),
+``listed=``/``paged=`` (an array result), ``bearer_only=``. A new body or result schema is added to
+openapi_doc's ``_bodies``/``_results``, a new path parameter to its ``PATH_PARAMS``;
+tests/control/test_openapi.py checks the document, tests/control/test_auth.py the permission matrix.
+"""
 
 from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
 from starlette.applications import Starlette
@@ -8,13 +29,24 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Match, Mount, Route
 
 from sluice import envelope
 from sluice.control import gateways, logs, provider_configs, secrets_store, tokens
-from sluice.control.openapi import openapi
-from sluice.control.validation import FieldErrors
+from sluice.control import openapi_doc as doc
+from sluice.control.endpoint import Endpoint, bind
+from sluice.control.openapi import openapi_handler
 from sluice.errors import ApiError, MethodNotAllowed, NoRoute
+from sluice.identity.permissions import (
+    CONFIG_READ,
+    CONFIG_WRITE,
+    GATEWAY_READ,
+    GATEWAY_WRITE,
+    STORE_READ,
+    STORE_WRITE,
+    TOKEN_READ,
+    TOKEN_WRITE,
+)
 
 log = structlog.get_logger("sluice.api")
 
@@ -39,48 +71,119 @@ PC = GW + "/{gateway_id}/provider_configs"
 LOGS = GW + "/{gateway_id}/logs"
 SS = A + "/secrets_store"
 
-ROUTES = [
-    Route(GW, gateways.list_gateways, methods=["GET"]),
-    Route(GW, gateways.create_gateway, methods=["POST"]),
-    Route(GW + "/{gateway_id}", gateways.get_gateway, methods=["GET"]),
-    Route(GW + "/{gateway_id}", gateways.update_gateway, methods=["PUT"]),
-    Route(GW + "/{gateway_id}", gateways.delete_gateway, methods=["DELETE"]),
-    Route(GW + "/{gateway_id}/url/{provider}", gateways.gateway_url, methods=["GET"]),
-    Route(PC, provider_configs.list_configs, methods=["GET"]),
-    Route(PC, provider_configs.create_config, methods=["POST"]),
-    Route(PC + "/{config_id}", provider_configs.get_config, methods=["GET"]),
-    Route(PC + "/{config_id}", provider_configs.update_config, methods=["PUT"]),
-    Route(PC + "/{config_id}", provider_configs.delete_config, methods=["DELETE"]),
-    Route(LOGS, logs.list_logs, methods=["GET"]),
-    Route(LOGS, logs.delete_logs, methods=["DELETE"]),
-    Route(LOGS + "/{log_id}", logs.get_log, methods=["GET"]),
-    Route(LOGS + "/{log_id}", logs.edit_log, methods=["PATCH"]),
-    Route(LOGS + "/{log_id}/request", logs.get_log_request, methods=["GET"]),
-    Route(LOGS + "/{log_id}/response", logs.get_log_response, methods=["GET"]),
-    Route(SS + "/stores", secrets_store.list_stores, methods=["GET"]),
-    Route(SS + "/stores", secrets_store.create_store, methods=["POST"]),
-    Route(SS + "/stores/{store_id}", secrets_store.get_store, methods=["GET"]),
-    Route(SS + "/stores/{store_id}", secrets_store.delete_store, methods=["DELETE"]),
-    Route(SS + "/stores/{store_id}/secrets", secrets_store.list_secrets, methods=["GET"]),
-    Route(SS + "/stores/{store_id}/secrets", secrets_store.create_secrets, methods=["POST"]),
-    Route(SS + "/stores/{store_id}/secrets/{secret_id}", secrets_store.get_secret, methods=["GET"]),
-    Route(SS + "/stores/{store_id}/secrets/{secret_id}", secrets_store.patch_secret, methods=["PATCH"]),
-    Route(SS + "/stores/{store_id}/secrets/{secret_id}", secrets_store.delete_secret, methods=["DELETE"]),
-    Route(SS + "/stores/{store_id}/secrets/{secret_id}/duplicate", secrets_store.duplicate_secret,
-          methods=["POST"]),
-    Route(SS + "/quota", secrets_store.quota, methods=["GET"]),
-    Route(A + "/tokens", tokens.list_tokens, methods=["GET"]),
-    Route(A + "/tokens", tokens.create_token, methods=["POST"]),
-    Route(A + "/tokens/verify", tokens.verify, methods=["GET"]),
-    Route(A + "/tokens/{token_id:hex32}", tokens.get_token, methods=["GET"]),
-    Route(A + "/tokens/{token_id:hex32}", tokens.delete_token, methods=["DELETE"]),
-    Route("/user/tokens/verify", tokens.verify, methods=["GET"]),
-    Route("/openapi.json", openapi, methods=["GET"]),
-    Route(SS + "/stores/{store_id}/secrets", secrets_store.delete_secrets, methods=["DELETE"]),
-    Route(A + "/tokens/permission_groups", tokens.permission_groups, methods=["GET"]),
-    Route(A + "/tokens/{token_id:hex32}", tokens.update_token, methods=["PUT"]),
-    Route(A + "/tokens/{token_id:hex32}/value", tokens.roll_token, methods=["PUT"]),
-]
+GATEWAYS, CONFIGS, LOG, STORE, TOKENS = "gateways", "provider configs", "logs", "secrets store", "tokens"
+STORE_SORT = doc.order_params("name", "created", "modified")
+SECRET_SORT = doc.order_params("name", "comment", "created", "modified", "status")
+
+# The route table. To add a route, append one entry to its section (see the module docstring).
+ENDPOINTS: tuple[Endpoint, ...] = (
+    # -- gateways --
+    Endpoint("GET", GW, gateways.list_gateways, "list_gateways", "List gateways", GATEWAYS, "Gateway",
+             paged=True, query=(*doc.PAGE, doc.SEARCH), accepts=GATEWAY_READ),
+    Endpoint("POST", GW, gateways.create_gateway, "create_gateway", "Create a gateway", GATEWAYS, "Gateway",
+             body="GatewayCreate", errors=(409,), accepts=GATEWAY_WRITE),
+    Endpoint("GET", GW + "/{gateway_id}", gateways.get_gateway, "get_gateway", "Get a gateway", GATEWAYS,
+             "Gateway", accepts=GATEWAY_READ),
+    Endpoint("PUT", GW + "/{gateway_id}", gateways.update_gateway, "update_gateway", "Update a gateway",
+             GATEWAYS, "Gateway", body="GatewayUpdate", accepts=GATEWAY_WRITE),
+    Endpoint("DELETE", GW + "/{gateway_id}", gateways.delete_gateway, "delete_gateway",
+             "Delete a gateway with its provider configs and logs", GATEWAYS, "Gateway",
+             accepts=GATEWAY_WRITE),
+    Endpoint("GET", GW + "/{gateway_id}/url/{provider}", gateways.gateway_url, "gateway_url",
+             "The gateway URL of a provider", GATEWAYS, "GatewayUrl", errors=(400,), accepts=GATEWAY_READ),
+    # -- provider configs --
+    Endpoint("GET", PC, provider_configs.list_configs, "list_provider_configs", "List provider configs",
+             CONFIGS, "ProviderConfig", paged=True, query=doc.PAGE, accepts=CONFIG_READ),
+    Endpoint("POST", PC, provider_configs.create_config, "create_provider_config",
+             "Store a provider key under an alias", CONFIGS, "ProviderConfig", body="ProviderConfigCreate",
+             errors=(409,), accepts=CONFIG_WRITE),
+    Endpoint("GET", PC + "/{config_id}", provider_configs.get_config, "get_provider_config",
+             "Get a provider config", CONFIGS, "ProviderConfig", accepts=CONFIG_READ),
+    Endpoint("PUT", PC + "/{config_id}", provider_configs.update_config, "update_provider_config",
+             "Rotate the key or change limits", CONFIGS, "ProviderConfig", body="ProviderConfigUpdate",
+             accepts=CONFIG_WRITE),
+    Endpoint("DELETE", PC + "/{config_id}", provider_configs.delete_config, "delete_provider_config",
+             "Delete a provider config", CONFIGS, "ProviderConfig", accepts=CONFIG_WRITE),
+    # -- logs --
+    Endpoint("GET", LOGS, logs.list_logs, "list_logs",
+             "List request logs (filters, order, paging, aggregates)", LOG, "Log", paged=True,
+             result_info="LogsResultInfo", query=doc.LOGS_LIST_QUERY, accepts=GATEWAY_READ),
+    Endpoint("DELETE", LOGS, logs.delete_logs, "delete_logs", "Delete the logs matching the filters", LOG,
+             "LogsDeleted", query=doc.LOGS_DELETE_QUERY, accepts=GATEWAY_WRITE),
+    Endpoint("GET", LOGS + "/{log_id}", logs.get_log, "get_log", "Get a log with the heads of its bodies",
+             LOG, "LogDetail", accepts=GATEWAY_READ),
+    Endpoint("PATCH", LOGS + "/{log_id}", logs.edit_log, "patch_log", "Set feedback, score or metadata", LOG,
+             "Log", body="LogPatch", accepts=GATEWAY_WRITE),
+    Endpoint("GET", LOGS + "/{log_id}/request", logs.get_log_request, "get_log_request",
+             "The stored request body", LOG, "Log", raw=True, accepts=GATEWAY_READ),
+    Endpoint("GET", LOGS + "/{log_id}/response", logs.get_log_response, "get_log_response",
+             "The stored response body", LOG, "Log", raw=True, accepts=GATEWAY_READ),
+    # -- secrets store --
+    Endpoint("GET", SS + "/stores", secrets_store.list_stores, "list_stores", "List secrets stores", STORE,
+             "Store", paged=True, query=(*doc.PAGE, *STORE_SORT), accepts=STORE_READ),
+    Endpoint("POST", SS + "/stores", secrets_store.create_store, "create_store", "Create a secrets store",
+             STORE, "Store", body="StoreCreate", errors=(409,), accepts=STORE_WRITE),
+    Endpoint("GET", SS + "/stores/{store_id}", secrets_store.get_store, "get_store", "Get a secrets store",
+             STORE, "Store", accepts=STORE_READ),
+    Endpoint("DELETE", SS + "/stores/{store_id}", secrets_store.delete_store, "delete_store",
+             "Delete a store (409 store_not_empty unless force)", STORE, "Store", query=(doc.FORCE,),
+             errors=(400, 409), accepts=STORE_WRITE),
+    Endpoint("GET", SS + "/stores/{store_id}/secrets", secrets_store.list_secrets, "list_secrets",
+             "List secrets (values are never returned)", STORE, "Secret", paged=True,
+             query=(*doc.PAGE, doc.SEARCH, doc.SCOPES_QUERY, *SECRET_SORT), accepts=STORE_READ),
+    Endpoint("POST", SS + "/stores/{store_id}/secrets", secrets_store.create_secrets, "create_secrets",
+             "Create secrets in bulk", STORE, "Secret", listed=True, body="SecretCreateList", errors=(409,),
+             accepts=STORE_WRITE),
+    Endpoint("GET", SS + "/stores/{store_id}/secrets/{secret_id}", secrets_store.get_secret, "get_secret",
+             "Get a secret", STORE, "Secret", accepts=STORE_READ),
+    Endpoint("PATCH", SS + "/stores/{store_id}/secrets/{secret_id}", secrets_store.patch_secret,
+             "patch_secret", "Change a secret", STORE, "Secret", body="SecretPatch", accepts=STORE_WRITE),
+    Endpoint("DELETE", SS + "/stores/{store_id}/secrets/{secret_id}", secrets_store.delete_secret,
+             "delete_secret", "Delete a secret (409 while a provider config uses it)", STORE, "Secret",
+             errors=(409,), accepts=STORE_WRITE),
+    Endpoint("DELETE", SS + "/stores/{store_id}/secrets", secrets_store.delete_secrets, "delete_secrets",
+             "Delete secrets in bulk (409 if a provider config uses any; all or nothing)", STORE, "Secret",
+             listed=True, body="SecretDeleteList", errors=(409,), accepts=STORE_WRITE),
+    Endpoint("POST", SS + "/stores/{store_id}/secrets/{secret_id}/duplicate", secrets_store.duplicate_secret,
+             "duplicate_secret", "Copy a secret under a new name", STORE, "Secret", body="SecretDuplicate",
+             errors=(409,), accepts=STORE_WRITE),
+    Endpoint("GET", SS + "/quota", secrets_store.quota, "secrets_quota", "Secrets quota and usage", STORE,
+             "Quota", accepts=STORE_READ),
+    # -- tokens --
+    Endpoint("GET", A + "/tokens", tokens.list_tokens, "list_tokens", "List API tokens", TOKENS, "Token",
+             paged=True, query=tuple(doc.page_params(50)), accepts=TOKEN_READ),
+    Endpoint("POST", A + "/tokens", tokens.create_token, "create_token",
+             "Create an API token (value shown once)", TOKENS, "CreatedToken", body="TokenCreate",
+             accepts=TOKEN_WRITE),
+    Endpoint("GET", A + "/tokens/permission_groups", tokens.permission_groups, "list_token_permission_groups",
+             "Permission groups a token can hold (names and Cloudflare ids)", TOKENS, "PermissionGroup",
+             listed=True, query=doc.PERMISSION_GROUP_QUERY, accepts=TOKEN_READ),
+    Endpoint("GET", A + "/tokens/verify", tokens.verify, "verify_account_token",
+             "Verify the calling token on this account", TOKENS, "TokenVerification", bearer_only=True),
+    Endpoint("GET", A + "/tokens/{token_id:hex32}", tokens.get_token, "get_token", "Get an API token", TOKENS,
+             "Token", accepts=TOKEN_READ),
+    Endpoint("PUT", A + "/tokens/{token_id:hex32}", tokens.update_token, "update_token",
+             "Replace a token's name, policies and restrictions", TOKENS, "Token", body="TokenUpdate",
+             accepts=TOKEN_WRITE),
+    Endpoint("PUT", A + "/tokens/{token_id:hex32}/value", tokens.roll_token, "roll_token",
+             "Roll a token: a new value, shown once", TOKENS, "RolledToken", accepts=TOKEN_WRITE),
+    Endpoint("DELETE", A + "/tokens/{token_id:hex32}", tokens.delete_token, "delete_token",
+             "Delete an API token", TOKENS, "TokenId", accepts=TOKEN_WRITE),
+    Endpoint("GET", "/user/tokens/verify", tokens.verify, "verify_user_token", "Verify the calling token",
+             TOKENS, "TokenVerification", bearer_only=True),
+)
+
+
+def starlette_routes(endpoints: Iterable[Endpoint]) -> list[Route]:
+    """One Starlette route per entry (one method each), then ``GET /openapi.json`` describing them."""
+    endpoints = tuple(endpoints)
+    twice = [k for k, n in Counter((e.method, e.doc_path) for e in endpoints).items() if n > 1]
+    if twice:
+        raise ValueError(f"listed more than once in the route table: {twice}")
+    routes = [Route(e.path, bind(e), methods=[e.method], name=e.id) for e in endpoints]
+    routes.append(Route(doc.OPENAPI_PATH, openapi_handler(lambda: doc.build_document(endpoints)),
+                        methods=["GET"]))
+    return routes
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -88,23 +191,24 @@ async def _api_error(request: Request, exc: Exception) -> Response:
     return envelope.error(exc)
 
 
-async def _field_errors(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, FieldErrors)
-    return envelope.validation_errors(exc.items)
+def _http_error(routes: list[Route]) -> Callable[[Request, Exception], Awaitable[Response]]:
+    """Starlette's 404 and 405 in the v4 envelope; a 405 lists the methods these routes allow."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            refusal = MethodNotAllowed(f"method {request.method} is not allowed on this route")
+            response = envelope.error(refusal)
+            response.headers["Allow"] = _allowed_methods(routes, request)  # RFC 9110 requires it on a 405
+            return response
+        return envelope.error(NoRoute())
+
+    return handle
 
 
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    if exc.status_code == 405:
-        response = envelope.error(MethodNotAllowed(f"method {request.method} is not allowed on this route"))
-        response.headers["Allow"] = _allowed_methods(request)  # RFC 9110 requires it on a 405
-        return response
-    return envelope.error(NoRoute())
-
-
-def _allowed_methods(request: Request) -> str:
+def _allowed_methods(routes: list[Route], request: Request) -> str:
     """Every method some route answers on this path (each Route carries one method, plus HEAD for GET)."""
-    methods = {m for r in ROUTES if r.matches(request.scope)[0] != Match.NONE for m in r.methods or ()}
+    methods = {m for r in routes if r.matches(request.scope)[0] != Match.NONE for m in r.methods or ()}
     return ", ".join(sorted(methods))
 
 
@@ -114,13 +218,14 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return envelope.error(ApiError("Internal Server Error"))
 
 
-def management_app() -> Starlette:
+def management_app(endpoints: Iterable[Endpoint] = ENDPOINTS, prefix: str = "/client/v4") -> Starlette:
+    """The management API serving these endpoints (and their document) below ``prefix``."""
+    routes = starlette_routes(endpoints)
     return Starlette(
-        routes=ROUTES,
+        routes=[Mount(prefix, routes=routes)],
         exception_handlers={
             ApiError: _api_error,
-            FieldErrors: _field_errors,
-            HTTPException: _http_error,
+            HTTPException: _http_error(routes),
             Exception: _internal_error,
         },
     )

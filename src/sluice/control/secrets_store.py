@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,7 +22,6 @@ from sluice.control.schemas import (
     store_wire,
 )
 from sluice.control.validation import (
-    FieldErrors,
     bool_param,
     choice_param,
     paging,
@@ -31,8 +29,7 @@ from sluice.control.validation import (
     read_json,
     require_object,
 )
-from sluice.errors import Conflict, NotFound, StoreNotEmpty, ValidationError
-from sluice.identity.permissions import STORE_READ, STORE_WRITE
+from sluice.errors import Conflict, FieldErrors, NotFound, StoreNotEmpty, ValidationError
 from sluice.secrets import vault
 from sluice.store import queries
 
@@ -54,7 +51,7 @@ async def _secret(conn: AsyncConnection, account_id: str, store_id: str, secret_
 
 
 async def create_store(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         body = parse_model(StoreCreate, require_object(await read_json(request)))
         await queries.lock_key_writes(conn, account_id)
         if await queries.store_by_name(conn, account_id, body.name):
@@ -66,7 +63,7 @@ async def create_store(request: Request) -> Response:
 
 
 async def list_stores(request: Request) -> Response:
-    async with authorized(request, STORE_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         page, per_page = paging(request)
         order = choice_param(request, "order", "created", ("name", "created", "modified"))
         descending = choice_param(request, "direction", "asc", ("asc", "desc")) == "desc"
@@ -76,13 +73,13 @@ async def list_stores(request: Request) -> Response:
 
 
 async def get_store(request: Request) -> Response:
-    async with authorized(request, STORE_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await _store(conn, account_id, request.path_params["store_id"])
     return envelope.ok(store_wire(row))
 
 
 async def delete_store(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         force = bool_param(request, "force")
         await queries.lock_key_writes(conn, account_id)
         row = await _store(conn, account_id, request.path_params["store_id"])
@@ -95,7 +92,7 @@ async def delete_store(request: Request) -> Response:
 
 
 async def create_secrets(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         data = await read_json(request)
         if not isinstance(data, list) or not data:
             raise ValidationError("body: expected a non-empty JSON array of secrets", path=["body"])
@@ -120,18 +117,14 @@ async def create_secrets(request: Request) -> Response:
         for item in items:
             if await queries.secret_by_name(conn, store["id"], item.name):
                 raise Conflict(f"a secret named {item.name!r} already exists in this store")
-            try:
-                created.append(await vault.create_secret(
-                    conn, services(request).keyring, account_id=account_id, store_id=store["id"],
-                    name=item.name,
-                    value=item.value, scopes=list(item.scopes), comment=item.comment))
-            except IntegrityError:
-                raise Conflict(f"a secret named {item.name!r} already exists in this store") from None
+            created.append(await vault.create_secret(
+                conn, services(request).keyring, account_id=account_id, store_id=store["id"], name=item.name,
+                value=item.value, scopes=list(item.scopes), comment=item.comment))
     return envelope.ok([secret_wire(r) for r in created])
 
 
 async def list_secrets(request: Request) -> Response:
-    async with authorized(request, STORE_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         page, per_page = paging(request)
         order = choice_param(request, "order", "created",
                              ("name", "comment", "created", "modified", "status"))
@@ -146,14 +139,14 @@ async def list_secrets(request: Request) -> Response:
 
 
 async def get_secret(request: Request) -> Response:
-    async with authorized(request, STORE_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await _secret(conn, account_id, request.path_params["store_id"],
                             request.path_params["secret_id"])
     return envelope.ok(secret_wire(row))
 
 
 async def patch_secret(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         body = parse_model(SecretPatch, require_object(await read_json(request)))
         if not body.model_fields_set:
             raise ValidationError("body: send at least one of value, scopes, comment", path=["body"])
@@ -176,7 +169,7 @@ async def patch_secret(request: Request) -> Response:
 
 
 async def delete_secret(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         await queries.lock_key_writes(conn, account_id)
         row = await _secret(conn, account_id, request.path_params["store_id"],
                             request.path_params["secret_id"])
@@ -211,7 +204,7 @@ def _secret_ids(data: Any) -> list[str]:
 
 async def delete_secrets(request: Request) -> Response:
     """Bulk delete, all or nothing, under the same lock and rules as deleting one secret."""
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         ids = _secret_ids(await read_json(request))
         await queries.lock_key_writes(conn, account_id)
         store = await _store(conn, account_id, request.path_params["store_id"])
@@ -231,7 +224,7 @@ async def delete_secrets(request: Request) -> Response:
 
 
 async def duplicate_secret(request: Request) -> Response:
-    async with authorized(request, STORE_WRITE) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         body = parse_model(SecretDuplicate, require_object(await read_json(request)))
         await queries.lock_key_writes(conn, account_id)
         store_id = request.path_params["store_id"]
@@ -248,6 +241,6 @@ async def duplicate_secret(request: Request) -> Response:
 
 
 async def quota(request: Request) -> Response:
-    async with authorized(request, STORE_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         usage = await queries.count_secrets(conn, account_id=account_id)
     return envelope.ok({"secrets": {"quota": SECRETS_QUOTA, "usage": usage}})

@@ -28,8 +28,6 @@ from sluice.identity.permissions import (
     ACCOUNT_SCOPE,
     ALL_GROUPS,
     GROUP_IDS,
-    TOKEN_READ,
-    TOKEN_WRITE,
     group_name,
 )
 from sluice.store import queries
@@ -137,7 +135,7 @@ def token_row(account_id: str, name: str, value: str, permissions: list[str], ex
 
 async def create_token(request: Request) -> Response:
     data = await read_json(request)  # read before the transaction: a slow client holds nothing
-    async with authorized(request, TOKEN_WRITE) as (account_id, conn, principal):
+    async with authorized(request) as (account_id, conn, principal):
         body = parse_model(TokenCreate, require_object(data))
         permissions, policies = granted(body, account_id)
         within_caller(principal, permissions, "create")
@@ -162,7 +160,7 @@ async def _own_token(conn: Any, account_id: str, request: Request, principal: Pr
 async def update_token(request: Request) -> Response:
     """PUT replaces name, policies, condition, not_before and expires_on; an omitted status is kept."""
     data = await read_json(request)
-    async with authorized(request, TOKEN_WRITE) as (account_id, conn, principal):
+    async with authorized(request) as (account_id, conn, principal):
         body = parse_model(TokenUpdate, require_object(data))
         row = await _own_token(conn, account_id, request, principal, "change")
         permissions, policies = granted(body, account_id)
@@ -185,7 +183,7 @@ async def roll_token(request: Request) -> Response:
         for key in require_object(data):
             raise ValidationError(f"{key[:64]}: unknown field; the roll takes no fields",
                                   path=["body", key[:64]])
-    async with authorized(request, TOKEN_WRITE) as (account_id, conn, principal):
+    async with authorized(request) as (account_id, conn, principal):
         row = await _own_token(conn, account_id, request, principal, "roll")
         value = new_token()
         await queries.update_token(conn, row["id"], {"value_hash": hash_value(value),
@@ -196,7 +194,7 @@ async def roll_token(request: Request) -> Response:
 
 
 async def list_tokens(request: Request) -> Response:
-    async with authorized(request, TOKEN_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         page, per_page = paging(request, max_per_page=50)
         rows, total = await queries.list_tokens(conn, account_id, page, per_page)
     return envelope.ok([token_wire(r) for r in rows],
@@ -204,7 +202,7 @@ async def list_tokens(request: Request) -> Response:
 
 
 async def get_token(request: Request) -> Response:
-    async with authorized(request, TOKEN_READ) as (account_id, conn, _):
+    async with authorized(request) as (account_id, conn, _):
         row = await queries.get_token(conn, account_id, request.path_params["token_id"])
     if row is None:
         raise NotFound("token not found")
@@ -212,7 +210,7 @@ async def get_token(request: Request) -> Response:
 
 
 async def delete_token(request: Request) -> Response:
-    async with authorized(request, TOKEN_WRITE) as (account_id, conn, principal):
+    async with authorized(request) as (account_id, conn, principal):
         row = await _own_token(conn, account_id, request, principal, "delete")
         await queries.delete_token(conn, row["id"])
         await queries.record_change(conn, account_id, "token")
@@ -222,7 +220,7 @@ async def delete_token(request: Request) -> Response:
 
 async def permission_groups(request: Request) -> Response:
     """The groups a token here can hold; ``is_selectable`` says whether the caller may grant it."""
-    async with authorized(request, TOKEN_READ) as (_, _conn, principal):
+    async with authorized(request) as (_, _conn, principal):
         pass
     # The SDK documents these values as URL-encoded by the caller, so they may arrive encoded twice.
     name, scope = (unquote(v) if v is not None else None

@@ -15,21 +15,13 @@ from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from sluice.control.gateway_settings import VARIANT
-from sluice.errors import BodyTooLarge, ClientClosed, NoRoute, RequestTimeout, ValidationError
+from sluice.errors import BodyTooLarge, ClientClosed, FieldErrors, NoRoute, RequestTimeout, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
 
 ACCOUNT_ID = re.compile(r"^[0-9a-f]{32}$")
 MAX_MANAGEMENT_BODY = 1024 * 1024
 MAX_PAGE = 1_000_000_000  # keeps (page - 1) * per_page inside a 64-bit SQL OFFSET
-
-
-class FieldErrors(Exception):
-    """Several validation errors, each ``(path, message)``; answered as one 400 listing all."""
-
-    def __init__(self, items: list[tuple[list[str | int], str]]) -> None:
-        self.items = items
-        super().__init__("; ".join(f"{'.'.join(map(str, p))}: {m}" for p, m in items))
 
 
 def _location(error: Mapping[str, Any]) -> list[str | int]:

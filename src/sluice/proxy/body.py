@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, AsyncIterator, Awaitable, Callable
 
-from sluice.errors import GatewayError
+from sluice.errors import RequestTooLarge
 
 BUFFER_LIMIT = 1024 * 1024
 
@@ -21,8 +21,8 @@ class ClientGone(Exception):
     """The client disconnected (``http.disconnect``)."""
 
 
-def too_large(max_bytes: int) -> GatewayError:
-    return GatewayError(413, 2010, f"request body too large: the limit is {max_bytes} bytes")
+def too_large(max_bytes: int) -> RequestTooLarge:
+    return RequestTooLarge(f"request body too large: the limit is {max_bytes} bytes")
 
 
 class StreamedBody:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Mapping
 
-from sluice.errors import GatewayError
+from sluice.errors import GatewayAuthFailed, NoProviderKey, UnknownAlias
 from sluice.identity.credentials import hash_value, is_sluice_token
 from sluice.providers.registry import Provider
 from sluice.proxy.state import GatewayState, StoredKey, TokenState
@@ -45,16 +45,14 @@ def _verify(token: str, tokens: Mapping[str, TokenState], account_id: str, now: 
     """The token's id when it may run this account's gateways from this address; otherwise 401 / 2009."""
     state = tokens.get(hash_value(token)) if is_sluice_token(token) else None
     if state is None or not state.usable(account_id, now, host):
-        raise GatewayError(401, 2009, "gateway authentication failed: the token is invalid, expired, not yet "
-                                      "valid, disabled, refused from this address (condition.request_ip), "
-                                      "or lacks AI Gateway Run on this account")
+        raise GatewayAuthFailed()
     return state.id
 
 
 def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str],
            tokens: Mapping[str, TokenState], now: float, host: str | None = None) -> Credentials:
     """Apply the credential order to one request from ``host`` (the peer address); raises
-    ``GatewayError`` (2009, 2006, 2005)."""
+    ``GatewayAuthFailed``, ``UnknownAlias`` or ``NoProviderKey``."""
     token_id: str | None = None
     if gateway.authentication:
         sent = _bearer(control.get(GATEWAY_AUTH_HEADER, ""))
@@ -71,24 +69,22 @@ def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str]
         else:
             own = True
     if gateway.authentication and token_id is None:
-        raise GatewayError(401, 2009,
-                           "gateway authentication required: send cf-aig-authorization: Bearer <token "
-                                      "with AI Gateway Run>, or a Sluice token as the provider key")
+        raise GatewayAuthFailed("gateway authentication required: send cf-aig-authorization: Bearer <token "
+                                "with AI Gateway Run>, or a Sluice token as the provider key")
     if own:
         return Credentials(None, token_id)
     if not provider.stored_keys:
-        raise GatewayError(401, 2005,
-                           f"provider {provider.slug!r} takes only the caller's own signed credentials; "
-                                      "no provider key was sent")
+        raise NoProviderKey(f"provider {provider.slug!r} takes only the caller's own signed credentials; "
+                            "no provider key was sent")
     keys = gateway.keys.get(provider.slug)
     alias = control.get(ALIAS_HEADER, "").strip()
     if alias:
         key = keys.by_alias.get(alias) if keys is not None else None
         if key is None:
-            raise GatewayError(400, 2006, f"cf-aig-byok-alias: no stored key with alias {alias[:64]!r} for "
-                                          f"provider {provider.slug!r} on this gateway")
+            raise UnknownAlias(f"cf-aig-byok-alias: no stored key with alias {alias[:64]!r} for "
+                               f"provider {provider.slug!r} on this gateway")
         return Credentials(key, token_id)
     if keys is None or keys.default is None:
-        raise GatewayError(401, 2005, f"no provider key in the request and no stored key for provider "
-                                      f"{provider.slug!r} on this gateway")
+        raise NoProviderKey(f"no provider key in the request and no stored key for provider "
+                            f"{provider.slug!r} on this gateway")
     return Credentials(keys.default, token_id)

@@ -26,7 +26,11 @@ import structlog
 from sluice.clock import new_ulid
 
 from sluice.envelope import gateway_error_body
-from sluice.errors import GatewayError
+from sluice.errors import (
+    GatewayError,
+    GatewayNotFound,
+    UnforwardableRequest,
+)
 from sluice.providers.usage import SSEUsage
 from sluice.proxy import caching, errorbody, options, paths
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
@@ -48,15 +52,6 @@ LOGGED_CONTROL = ("cf-aig-metadata", "cf-aig-custom-cost", "cf-aig-event-id")
 LOGGED_FORWARD = ("content-type", "user-agent")
 WATCH_DELAY_S = 0.5
 CLIENT_GONE = 499  # nginx's "client closed request", for logs and metrics only
-# internalCode -> Exchange.rejected_by, so metrics can count refusals by cause
-REJECTED_BY = {2001: "not_found", 2002: "unknown_provider", 2003: "gateway_rate_limit",
-               2004: "key_rate_limit",
-               2005: "auth", 2006: "unknown_alias", 2007: "timeout", 2008: "unreachable", 2009: "auth",
-               2010: "body_too_large", 2000: "internal"}
-
-
-def internal_error() -> GatewayError:
-    return GatewayError(500, 2000, "internal gateway error")
 
 
 class Call:
@@ -148,7 +143,7 @@ class DataPlane:
             self._gone(exchange)
         except Exception as exc:  # noqa: BLE001 — the data plane never crashes; never echo the message
             log.error("data plane error", error=type(exc).__name__)
-            await self._refuse(send, call, exchange, internal_error())
+            await self._refuse(send, call, exchange, GatewayError())
         finally:
             call.stop()
             exchange.duration_ms = int((time.perf_counter() - began) * 1000)
@@ -168,7 +163,7 @@ class DataPlane:
         exchange.status_code = exc.status
         exchange.success = False
         exchange.error = exc.message
-        exchange.rejected_by = exchange.rejected_by or REJECTED_BY.get(exc.internal_code)
+        exchange.rejected_by = exchange.rejected_by or exc.reason  # metrics count refusals by cause
         if call.started:  # too late for an error response: the client sees the stream break off
             return
         body = gateway_error_body(exc.status, exc.internal_code, exc.message)
@@ -193,13 +188,13 @@ class DataPlane:
         account = self.sync.accounts.get(account_id)
         gateway = account.gateways.get(gateway_id) if account is not None else None
         if gateway is None:
-            raise GatewayError(404, 2001, "gateway not found")
+            raise GatewayNotFound()
         if account.key_matcher:  # type: ignore[union-attr]
             exchange.key_matcher = account.key_matcher  # type: ignore[union-attr]
         slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
         provider = self.catalog.get(slug)
         if provider is None:
-            raise GatewayError(400, 2002, f"unknown provider {slug[:64]!r}")
+            raise UnforwardableRequest(f"unknown provider {slug[:64]!r}")
         exchange.provider = slug
         rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
         exchange.path = rest
@@ -207,7 +202,7 @@ class DataPlane:
         try:
             url = provider.upstream_url(rest, scope.get("query_string", b"").decode("latin-1"), account_id)
         except ValueError as exc:
-            raise GatewayError(400, 2002, str(exc)) from None
+            raise UnforwardableRequest(str(exc)) from None
         forward, control = split_request(scope["headers"], self._watched[slug])
         exchange.collect_log = options.collect_log(control, gateway)
         exchange.collect_payload = options.collect_log_payload(control)

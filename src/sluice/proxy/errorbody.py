@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sluice import codings
-from sluice.errors import GatewayError
+from sluice.errors import UnrelayableUpstreamError
 from sluice.proxy.client import Response
 from sluice.keymatch import KeyMatcher, mask
 
@@ -29,9 +29,8 @@ def must_check(status: int) -> bool:
     return not 200 <= status < 300
 
 
-def unreadable(reason: str) -> GatewayError:
-    return GatewayError(502, 2000, f"upstream error response not relayed: it could not be checked for stored "
-                                   f"keys ({reason})")
+def unreadable(reason: str) -> UnrelayableUpstreamError:
+    return UnrelayableUpstreamError(f"{UnrelayableUpstreamError.default_message} ({reason})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 from typing import AsyncIterable, Awaitable, Callable
 
-from sluice.errors import GatewayError
+from sluice.errors import UnforwardableRequest, UpstreamTimeout, UpstreamUnreachable
 from sluice.proxy import client
 from sluice.proxy.client import Response
 from sluice.proxy.retry import RetryPolicy
@@ -39,14 +39,6 @@ URL_CACHE_SIZE = 4096
 # A response up to this size with a content-length is read whole and sent in one ASGI message
 # (one send instead of two: measured); anything else is relayed chunk by chunk as it arrives.
 WHOLE_BODY_MAX = 256 * 1024
-
-
-def timeout_error() -> GatewayError:
-    return GatewayError(504, 2007, "upstream timeout: the provider did not answer in time")
-
-
-def unreachable_error() -> GatewayError:
-    return GatewayError(502, 2008, "upstream unreachable: the connection to the provider failed")
 
 
 class Upstream:
@@ -71,7 +63,7 @@ class Upstream:
             try:
                 target = client.parse_target(url)  # parsed once per URL: a measurable share otherwise
             except client.InvalidRequest as exc:
-                raise GatewayError(400, 2002, str(exc)) from None
+                raise UnforwardableRequest(str(exc)) from None
             if len(self._targets) >= URL_CACHE_SIZE:
                 self._targets.clear()
             self._targets[url] = target
@@ -97,9 +89,9 @@ class Upstream:
             try:
                 response = await client.request(self.pool, method, target, headers, body, wait_s, wait_s)
             except TimeoutError:
-                raise timeout_error() from None
+                raise UpstreamTimeout() from None
             except client.InvalidRequest as exc:
-                raise GatewayError(400, 2002, f"request cannot be forwarded: {exc}") from None
+                raise UnforwardableRequest(f"request cannot be forwarded: {exc}") from None
             except STALE_ERRORS:
                 if not stale_retried and attempts_allowed_stale(body):
                     stale_retried = True  # a pooled keep-alive connection the provider had closed
@@ -108,12 +100,12 @@ class Upstream:
                 if attempt < attempts:
                     await asyncio.sleep(retry.delay_s(attempt))
                     continue
-                raise unreachable_error() from None
+                raise UpstreamUnreachable() from None
             except CONNECTION_ERRORS:
                 if attempt < attempts:
                     await asyncio.sleep(retry.delay_s(attempt))
                     continue
-                raise unreachable_error() from None
+                raise UpstreamUnreachable() from None
             if response.status >= 500 and attempt < attempts:
                 response.close()
                 await asyncio.sleep(retry.delay_s(attempt))

@@ -1,8 +1,8 @@
 """A request's rate limits, in the order docs/gateway.md states: the gateway's, then the stored key's.
 
 Pure decisions over a ``RateLimiter`` (which holds the clock): every limit of a request is decided in
-one ``admit`` call (one Redis round trip with the shared limiter), and a refusal is a
-``GatewayError`` 429 with ``Retry-After``; nothing here does I/O. A request the key limit refuses
+one ``admit`` call (one Redis round trip with the shared limiter), and a refusal is a 429
+(``GatewayRateLimited`` or ``KeyRateLimited``) with ``Retry-After``; nothing here does I/O. A request the key limit refuses
 keeps none of the gateway count (the limiter takes it back in the same step), so a request that was
 never forwarded never uses up gateway quota.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from sluice.errors import GatewayError
+from sluice.errors import GatewayRateLimited, KeyRateLimited
 from sluice.ratelimit.base import ADMITTED, Check, Decision, RateLimiter
 
 if TYPE_CHECKING:
@@ -46,12 +46,11 @@ async def admit(limiter: RateLimiter, gateway: GatewayState, key: StoredKey | No
     headers = {"retry-after": str(int(decision.retry_after))}
     by_gateway = refused.key == gateway.rate_key
     if decision.unavailable:
-        raise GatewayError(429, 2003 if by_gateway else 2004,
-                           "rate limit could not be checked (the shared rate-limit store is unreachable); "
-                           "refused by the gateway's outage policy", headers)
+        refusal = GatewayRateLimited if by_gateway else KeyRateLimited
+        raise refusal("rate limit could not be checked (the shared rate-limit store is unreachable); "
+                      "refused by the gateway's outage policy", headers)
     if by_gateway or key is None:
-        raise GatewayError(429, 2003, f"rate limit exceeded for gateway {gateway.id!r}: at most "
-                                      f"{gateway.rate_limit} requests per {gateway.rate_interval}s", headers)
-    raise GatewayError(429, 2004, f"rate limit exceeded for stored key {key.alias!r} of provider "
-                                  f"{key.provider!r}: at most {key.rate_limit} requests per "
-                                  f"{key.rate_limit_period}s", headers)
+        raise GatewayRateLimited(f"rate limit exceeded for gateway {gateway.id!r}: at most "
+                                 f"{gateway.rate_limit} requests per {gateway.rate_interval}s", headers)
+    raise KeyRateLimited(f"rate limit exceeded for stored key {key.alias!r} of provider {key.provider!r}: "
+                         f"at most {key.rate_limit} requests per {key.rate_limit_period}s", headers)

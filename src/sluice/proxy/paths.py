@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from sluice.errors import GatewayError
+from sluice.errors import UnforwardableRequest
 
 FRAGMENT_KEY = "sluice.fragment"  # set in the scope by protocol.py when the target held a '#'
 DOTS = frozenset({".", ".."})
@@ -39,8 +39,8 @@ def has_dot_segment(path: str) -> bool:
 def check(path: str, fragment: bool) -> None:
     """Raise a 400 (AiGatewayError 2002) for a path that could escape the provider's base path."""
     if fragment or "#" in path:
-        raise GatewayError(400, 2002, "path: '#' is not allowed in a gateway path (a fragment is never "
-                                      "sent to the provider); percent-encode it as %23")
+        raise UnforwardableRequest("path: '#' is not allowed in a gateway path (a fragment is never "
+                                   "sent to the provider); percent-encode it as %23")
     if has_dot_segment(path):
-        raise GatewayError(400, 2002, "path: '.' and '..' segments (also percent-encoded, e.g. %2e%2e) "
-                                      "are not allowed in a gateway path")
+        raise UnforwardableRequest("path: '.' and '..' segments (also percent-encoded, e.g. %2e%2e) "
+                                   "are not allowed in a gateway path")

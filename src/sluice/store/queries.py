@@ -1,7 +1,8 @@
 """SQL as plain async functions over a connection; rows come back as dicts.
 
 Every write that the data plane must see also appends to ``changes`` (see ``record_change``), which
-is how other processes and instances learn to refresh their in-memory state.
+is how other processes and instances learn to refresh their in-memory state. An insert that breaks a
+unique key raises the domain's ``Conflict`` (409), never the driver's exception (see ``_insert``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sluice.clock import now, rfc3339
+from sluice.errors import Conflict
 from sluice.store.schema import (
     account_members,
     accounts,
@@ -27,7 +29,6 @@ from sluice.store.schema import (
 )
 
 Row = dict[str, Any]
-__all__ = ["IntegrityError"]
 
 
 def _rows(result: Any) -> list[Row]:
@@ -41,6 +42,15 @@ def _one(result: Any) -> Row | None:
 
 def _page(stmt: Any, page: int, per_page: int) -> Any:
     return stmt.limit(per_page).offset((page - 1) * per_page)
+
+
+async def _insert(conn: AsyncConnection, table: Any, row: Row, conflict: str) -> None:
+    """Insert one row; a row the keys already hold (also one a concurrent transaction just wrote)
+    is ``Conflict(conflict)``, so no handler needs to know the driver's exception."""
+    try:
+        await conn.execute(insert(table).values(**row))
+    except IntegrityError:
+        raise Conflict(conflict) from None
 
 
 async def _count(conn: AsyncConnection, table: Any, where: Any) -> int:
@@ -65,7 +75,7 @@ async def changes_since(conn: AsyncConnection, seq: int) -> list[Row]:
 
 async def insert_account(conn: AsyncConnection, account_id: str, name: str) -> Row:
     row = {"id": account_id, "name": name, "created_at": rfc3339(now())}
-    await conn.execute(insert(accounts).values(**row))
+    await _insert(conn, accounts, row, f"an account with id {account_id!r} already exists")
     return row
 
 
@@ -82,9 +92,8 @@ async def count_accounts(conn: AsyncConnection) -> int:
 
 
 async def insert_user(conn: AsyncConnection, user_id: str, email: str, api_key_hash: str) -> None:
-    await conn.execute(
-        insert(users).values(id=user_id, email=email, api_key_hash=api_key_hash, created_at=rfc3339(now()))
-    )
+    await _insert(conn, users, {"id": user_id, "email": email, "api_key_hash": api_key_hash,
+                                "created_at": rfc3339(now())}, "a user with this email already exists")
 
 
 async def add_member(conn: AsyncConnection, account_id: str, user_id: str) -> None:
@@ -104,7 +113,7 @@ async def user_accounts(conn: AsyncConnection, email: str, api_key_hash: str) ->
 # -- tokens ----------------------------------------------------------------------------------------
 
 async def insert_token(conn: AsyncConnection, row: Row) -> Row:
-    await conn.execute(insert(tokens).values(**row))
+    await _insert(conn, tokens, row, "a token with this id or value already exists")
     return row
 
 
@@ -150,12 +159,10 @@ def _gateway_row(row: Row | None) -> Row | None:
 
 async def insert_gateway(conn: AsyncConnection, account_id: str, gateway_id: str, body: Row) -> Row:
     stamp = rfc3339(now())
-    await conn.execute(
-        insert(gateways).values(account_id=account_id, id=gateway_id, body=orjson.dumps(body).decode(),
-                                created_at=stamp, modified_at=stamp)
-    )
-    return _gateway_row({"account_id": account_id, "id": gateway_id, "body": orjson.dumps(body),
-                         "created_at": stamp, "modified_at": stamp})  # type: ignore[return-value]
+    row = {"account_id": account_id, "id": gateway_id, "body": orjson.dumps(body).decode(),
+           "created_at": stamp, "modified_at": stamp}
+    await _insert(conn, gateways, row, f"a gateway with id {gateway_id!r} already exists")
+    return _gateway_row(row)  # type: ignore[return-value]
 
 
 def _gateway(account_id: str, gateway_id: str) -> Any:
@@ -207,7 +214,7 @@ async def delete_gateway(conn: AsyncConnection, account_id: str, gateway_id: str
 # -- secrets store ---------------------------------------------------------------------------------
 
 async def insert_store(conn: AsyncConnection, row: Row) -> Row:
-    await conn.execute(insert(stores).values(**row))
+    await _insert(conn, stores, row, f"a store named {row['name']!r} already exists")
     return row
 
 
@@ -248,7 +255,7 @@ async def count_secrets(conn: AsyncConnection, *, store_id: str | None = None,
 
 
 async def insert_secret(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(insert(secrets).values(**row))
+    await _insert(conn, secrets, row, f"a secret named {row['name']!r} already exists in this store")
 
 
 async def get_secret(conn: AsyncConnection, account_id: str, secret_id: str, *,
@@ -322,7 +329,8 @@ def _configs_select() -> Any:
 
 
 async def insert_config(conn: AsyncConnection, row: Row) -> None:
-    await conn.execute(insert(provider_configs).values(**row))
+    await _insert(conn, provider_configs, row,
+                  f"alias {row['alias']!r} already exists for provider {row['provider_slug']!r}")
 
 
 async def get_config(conn: AsyncConnection, account_id: str, gateway_id: str, config_id: str) -> Row | None:
