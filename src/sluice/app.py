@@ -18,6 +18,7 @@ from sluice.observe.observer import Observability
 from sluice.observe.endpoint import serve_metrics
 from sluice.providers.registry import load_catalog
 from sluice.proxy.dataplane import DataPlane
+from sluice.proxy.upgrade import refuse_websocket
 from sluice.services import Keys, Services
 from sluice.settings import Settings
 from sluice.store.database import open_database
@@ -79,6 +80,8 @@ class SluiceApp:
                 await self._management(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await refuse_websocket(scope, receive, send)  # no surface serves WebSockets
 
     def management(self) -> Any:
         """The management API (Starlette), built on its first request: a process that only serves

@@ -37,6 +37,7 @@ from sluice.proxy.headers import response_headers, split_request, with_stored_ke
 from sluice.proxy.limits import admit, admit_key
 from sluice.ratelimit.backends import make_limiter
 from sluice.proxy.state import GatewayState, StoredKey
+from sluice.proxy.upgrade import UPGRADE_REFUSED, upgrade_refused
 from sluice.proxy.sync import StateSync
 from sluice.services import Services
 
@@ -51,7 +52,7 @@ CLIENT_GONE = 499  # nginx's "client closed request", for logs and metrics only
 REJECTED_BY = {2001: "not_found", 2002: "unknown_provider", 2003: "gateway_rate_limit",
                2004: "key_rate_limit",
                2005: "auth", 2006: "unknown_alias", 2007: "timeout", 2008: "unreachable", 2009: "auth",
-               2010: "body_too_large", 2000: "internal"}
+               2010: "body_too_large", UPGRADE_REFUSED: "upgrade", 2000: "internal"}
 
 
 def internal_error() -> GatewayError:
@@ -204,6 +205,8 @@ class DataPlane:
         except ValueError as exc:
             raise GatewayError(400, 2002, str(exc)) from None
         forward, control = split_request(scope["headers"], self._watched[slug])
+        if "upgrade" in control:
+            raise upgrade_refused(control["upgrade"])  # before a key is chosen: never forwarded
         exchange.collect_log = options.collect_log(control, gateway)
         exchange.collect_payload = options.collect_log_payload(control)
         declared = control.get("content-length")
