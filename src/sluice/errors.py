@@ -10,7 +10,8 @@
     │   ├── BodyTooLarge         413 / 7010
     │   ├── AuthenticationError  401 / 10000
     │   └── Forbidden            403 / 10000 or 9109
-    ├── GatewayError             data plane (AiGatewayError body: internalCode 2001..2010)
+    ├── GatewayError             data plane (AiGatewayError body: internalCode 2001..2011)
+    ├── TranslationError         /compat: an OpenAI request its provider cannot take (400, names the field)
     └── CryptoError              a secret could not be decrypted (never says why in detail)
 """
 
@@ -92,6 +93,18 @@ class GatewayError(SluiceError):
         self.message = message
         self.headers = headers or {}
         super().__init__(message)
+
+
+class TranslationError(SluiceError):
+    """An OpenAI-format request (``/compat``) that cannot be translated for its provider: a 400 that
+    names the field (``param``, as OpenAI's error body does) and says what is wrong."""
+
+    status = 400
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = f"{field}: {message}" if field else message
+        super().__init__(self.message)
 
 
 class CryptoError(SluiceError):
