@@ -87,11 +87,13 @@ class StoreNotEmpty(Conflict):
 class GatewayError(SluiceError):
     """A data-plane refusal, answered in Cloudflare's AiGatewayError shape."""
 
-    def __init__(self, status: int, internal_code: int, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, internal_code: int, message: str, headers: dict[str, str] | None = None,
+                 body: bytes | None = None):
         self.status = status
         self.internal_code = internal_code
         self.message = message
         self.headers = headers or {}
+        self.body = body  # another body than AiGatewayError's (/compat answers in OpenAI's error shape)
         super().__init__(message)
 
 

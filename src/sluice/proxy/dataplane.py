@@ -30,6 +30,7 @@ from sluice.errors import GatewayError
 from sluice.providers.usage import SSEUsage
 from sluice.proxy import caching, options
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
+from sluice.proxy.compat import COMPAT_SLUG, TRANSLATION_FAILED, prepare
 from sluice.proxy.credentials import choose
 from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.proxy.forward import Upstream
@@ -52,7 +53,8 @@ CLIENT_GONE = 499  # nginx's "client closed request", for logs and metrics only
 REJECTED_BY = {2001: "not_found", 2002: "unknown_provider", 2003: "gateway_rate_limit",
                2004: "key_rate_limit",
                2005: "auth", 2006: "unknown_alias", 2007: "timeout", 2008: "unreachable", 2009: "auth",
-               2010: "body_too_large", UPGRADE_REFUSED: "upgrade", 2000: "internal"}
+               2010: "body_too_large", UPGRADE_REFUSED: "upgrade",
+               TRANSLATION_FAILED: "untranslatable", 2000: "internal"}
 
 
 def internal_error() -> GatewayError:
@@ -170,7 +172,7 @@ class DataPlane:
         exchange.rejected_by = exchange.rejected_by or REJECTED_BY.get(exc.internal_code)
         if call.started:  # too late for an error response: the client sees the stream break off
             return
-        body = gateway_error_body(exc.status, exc.internal_code, exc.message)
+        body = exc.body or gateway_error_body(exc.status, exc.internal_code, exc.message)
         headers = [JSON_TYPE, (b"content-length", str(len(body)).encode()),
                    (b"cf-aig-log-id", exchange.log_id.encode())]
         headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items())
@@ -194,11 +196,16 @@ class DataPlane:
         if gateway is None:
             raise GatewayError(404, 2001, "gateway not found")
         slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
+        rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
+        compat = None
+        if slug == COMPAT_SLUG:  # OpenAI's chat API in front of any provider (compat.py): read, translate
+            compat = await prepare(scope, call.receive, rest, self.catalog, self.settings.max_body_bytes,
+                                   call.watch)
+            scope, slug, rest = compat.scope, compat.slug, compat.path
         provider = self.catalog.get(slug)
         if provider is None:
             raise GatewayError(400, 2002, f"unknown provider {slug[:64]!r}")
         exchange.provider = slug
-        rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
         exchange.path = rest
         try:
             url = provider.upstream_url(rest, scope.get("query_string", b"").decode("latin-1"), account_id)
@@ -233,7 +240,7 @@ class DataPlane:
         await admit(self.limiter, gateway, key if plan is None else None)
 
         # -- body --
-        body = await read_body(call.receive, max_bytes, call.watch)
+        body = compat.body if compat is not None else await read_body(call.receive, max_bytes, call.watch)
         observing = not isinstance(observer, NullObserver)
         if isinstance(body, StreamedBody):
             if declared is not None and declared.isdigit():
@@ -258,6 +265,8 @@ class DataPlane:
             send = plan.recorder(send, exchange)
 
         # -- forward and relay; a disconnect cancels us while we wait on the upstream --
+        if compat is not None:
+            send = compat.wrap(send)
         call.cancellable = True
         try:
             if call.client_gone:

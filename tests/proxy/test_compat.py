@@ -1,0 +1,157 @@
+"""``/compat/chat/completions`` with the official ``openai`` SDK: the same request to an OpenAI-format
+provider (pass-through) and to anthropic and google-ai-studio (translated) gives OpenAI-shaped answers,
+plain and streamed, with usage; each upstream receives its own native format with the stored key in
+its own header; the request log records the provider and model actually called."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import openai
+import orjson
+import pytest
+
+from sluice.testing.mock_upstream import (
+    ANTHROPIC_INPUT_TOKENS,
+    ANTHROPIC_OUTPUT_TOKENS,
+    CHAT_TEXT,
+    GOOGLE_CANDIDATES_TOKENS,
+    GOOGLE_PROMPT_TOKENS,
+    OPENAI_COMPLETION_TOKENS,
+    OPENAI_PROMPT_TOKENS,
+)
+from tests.observe.test_end_to_end import wait_for_log
+from tests.proxy.helpers import add_config, create_token, new_key, upstream_requests
+from tests.support.server import MockUpstream, Server
+
+MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
+# provider -> (upstream path, the header the stored key must arrive in, its value prefix, usage)
+NATIVE = {
+    "openai": ("/chat/completions", "authorization", "Bearer ", (OPENAI_PROMPT_TOKENS, OPENAI_COMPLETION_TOKENS)),
+    "groq": ("/chat/completions", "authorization", "Bearer ", (OPENAI_PROMPT_TOKENS, OPENAI_COMPLETION_TOKENS)),
+    "anthropic": ("/v1/messages", "x-api-key", "", (ANTHROPIC_INPUT_TOKENS, ANTHROPIC_OUTPUT_TOKENS)),
+    "google-ai-studio": ("/v1beta/models/gemini-x:generateContent", "x-goog-api-key", "",
+                         (GOOGLE_PROMPT_TOKENS, GOOGLE_CANDIDATES_TOKENS)),
+}
+
+
+def compat_client(server: Server, gateway: str, api_key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{server.url}/v1/{server.account_id}/{gateway}/compat", api_key=api_key,
+                         max_retries=0)
+
+
+def _model(provider: str) -> str:
+    return f"{provider}/gemini-x" if provider == "google-ai-studio" else f"{provider}/model-x"
+
+
+@pytest.mark.parametrize("provider", list(NATIVE))
+def test_chat_answers_in_openai_format_and_upstream_gets_its_native_format(
+        server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream, provider: str) -> None:
+    stored = new_key(f"sk-{provider}")
+    add_config(api, gateway, provider, secret=stored)
+    token = create_token(api)
+    client = compat_client(server, gateway, token)
+    raw = client.chat.completions.with_raw_response.create(model=_model(provider), messages=MESSAGES,
+                                                           max_tokens=50)
+    answer = raw.parse()
+    path, header, prefix, (prompt, completion) = NATIVE[provider]
+    assert answer.choices[0].message.content == CHAT_TEXT
+    assert answer.choices[0].finish_reason == "stop"
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (prompt, completion)
+
+    (seen,) = upstream_requests(upstream)
+    assert seen["path"].endswith(path) and seen["method"] == "POST"
+    assert seen["headers"][header] == prefix + stored
+    assert token not in str(seen)
+    body = orjson.loads(seen["body"])
+    if provider == "anthropic":
+        assert body["system"] == "Be brief." and body["max_tokens"] == 50 and body["model"] == "model-x"
+        assert body["messages"] == [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]
+        assert seen["headers"]["anthropic-version"] == "2023-06-01"
+    elif provider == "google-ai-studio":
+        assert body["systemInstruction"] == {"parts": [{"text": "Be brief."}]}
+        assert body["generationConfig"] == {"maxOutputTokens": 50}
+    else:
+        assert body == {"model": "model-x", "messages": MESSAGES, "max_tokens": 50}
+
+
+@pytest.mark.parametrize("provider", list(NATIVE))
+def test_streamed_chat_with_usage(server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream,
+                                  provider: str) -> None:
+    add_config(api, gateway, provider)
+    client = compat_client(server, gateway, create_token(api))
+    chunks = list(client.chat.completions.create(model=_model(provider), messages=MESSAGES, stream=True,
+                                                 stream_options={"include_usage": True}))
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == CHAT_TEXT
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    usage = chunks[-1].usage
+    assert usage is not None and not chunks[-1].choices
+    assert (usage.prompt_tokens, usage.completion_tokens) == NATIVE[provider][3]
+    (seen,) = upstream_requests(upstream)
+    if provider == "google-ai-studio":
+        assert seen["path"].endswith(":streamGenerateContent") and seen["query"] == "alt=sse"
+
+
+def test_the_log_records_the_provider_and_model_called(cf: Any, server: Server, api: httpx.Client,
+                                                       gateway: str, upstream: MockUpstream) -> None:
+    add_config(api, gateway, "anthropic")
+    client = compat_client(server, gateway, create_token(api))
+    raw = client.chat.completions.with_raw_response.create(model="anthropic/claude-x", messages=MESSAGES)
+    log = wait_for_log(cf, server, gateway, raw.headers["cf-aig-log-id"])
+    assert (log.provider, log.model, log.path, log.status_code) == ("anthropic", "claude-x", "v1/messages", 200)
+    assert (log.tokens_in, log.tokens_out) == (ANTHROPIC_INPUT_TOKENS, ANTHROPIC_OUTPUT_TOKENS)
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "google-ai-studio", "openai"])
+def test_provider_error_comes_back_openai_shaped_with_its_status(
+        server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream, provider: str) -> None:
+    add_config(api, gateway, provider)
+    client = openai.OpenAI(base_url=f"{server.url}/v1/{server.account_id}/{gateway}/compat",
+                           api_key=create_token(api), max_retries=0,
+                           default_headers={"x-mock-fault": "status:429"})
+    with pytest.raises(openai.RateLimitError) as caught:
+        client.chat.completions.create(model=_model(provider), messages=MESSAGES)
+    assert caught.value.status_code == 429
+    assert "mock upstream fault" in caught.value.message
+
+
+def test_untranslatable_request_is_a_400_naming_the_field(server: Server, api: httpx.Client, gateway: str,
+                                                          upstream: MockUpstream) -> None:
+    add_config(api, gateway, "anthropic")
+    client = compat_client(server, gateway, create_token(api))
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="anthropic/m", messages=MESSAGES, logprobs=True)
+    assert caught.value.status_code == 400 and caught.value.param == "logprobs"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="no-slash", messages=MESSAGES)
+    assert caught.value.param == "model"
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model="cohere/command", messages=MESSAGES)
+    assert caught.value.param == "model" and "not served by /compat" in caught.value.message
+    assert upstream_requests(upstream) == []
+
+
+def test_malformed_bodies_and_paths_never_reach_a_provider(server: Server, api: httpx.Client, gateway: str,
+                                                           upstream: MockUpstream) -> None:
+    add_config(api, gateway, "anthropic")
+    base = f"{server.url}/v1/{server.account_id}/{gateway}/compat"
+    auth = {"authorization": f"Bearer {create_token(api)}"}
+    for body in (b"{", b"[]", b'{"model": "anthropic/m", "messages": [{"role": "user", "content": 5}]}'):
+        response = httpx.post(f"{base}/chat/completions", content=body, headers=auth, timeout=10)
+        assert response.status_code == 400, response.text
+        assert "error" in response.json() and response.json()["error"]["type"] == "invalid_request_error"
+    assert httpx.get(f"{base}/chat/completions", headers=auth, timeout=10).status_code == 405
+    assert httpx.post(f"{base}/embeddings", json={}, headers=auth, timeout=10).status_code == 404
+    assert upstream_requests(upstream) == []
+
+
+def test_the_callers_own_key_moves_to_the_providers_header(server: Server, gateway: str,
+                                                           upstream: MockUpstream) -> None:
+    own = new_key("sk-ant-own")
+    compat_client(server, gateway, own).chat.completions.create(model="anthropic/m", messages=MESSAGES)
+    (seen,) = upstream_requests(upstream)
+    assert seen["headers"]["x-api-key"] == own and "authorization" not in seen["headers"]
+
+
