@@ -25,11 +25,12 @@ from tests.observe.test_end_to_end import wait_for_log
 from tests.proxy.helpers import add_config, create_token, new_key, upstream_requests
 from tests.support.server import MockUpstream, Server
 
+OPENAI_USAGE = (OPENAI_PROMPT_TOKENS, OPENAI_COMPLETION_TOKENS)
 MESSAGES = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]
 # provider -> (upstream path, the header the stored key must arrive in, its value prefix, usage)
 NATIVE = {
-    "openai": ("/chat/completions", "authorization", "Bearer ", (OPENAI_PROMPT_TOKENS, OPENAI_COMPLETION_TOKENS)),
-    "groq": ("/chat/completions", "authorization", "Bearer ", (OPENAI_PROMPT_TOKENS, OPENAI_COMPLETION_TOKENS)),
+    "openai": ("/chat/completions", "authorization", "Bearer ", OPENAI_USAGE),
+    "groq": ("/chat/completions", "authorization", "Bearer ", OPENAI_USAGE),
     "anthropic": ("/v1/messages", "x-api-key", "", (ANTHROPIC_INPUT_TOKENS, ANTHROPIC_OUTPUT_TOKENS)),
     "google-ai-studio": ("/v1beta/models/gemini-x:generateContent", "x-goog-api-key", "",
                          (GOOGLE_PROMPT_TOKENS, GOOGLE_CANDIDATES_TOKENS)),
@@ -85,7 +86,8 @@ def test_streamed_chat_with_usage(server: Server, api: httpx.Client, gateway: st
                                                  stream_options={"include_usage": True}))
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == CHAT_TEXT
-    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    finishes = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    assert finishes == ["stop"]
     usage = chunks[-1].usage
     assert usage is not None and not chunks[-1].choices
     assert (usage.prompt_tokens, usage.completion_tokens) == NATIVE[provider][3]
@@ -100,7 +102,8 @@ def test_the_log_records_the_provider_and_model_called(cf: Any, server: Server, 
     client = compat_client(server, gateway, create_token(api))
     raw = client.chat.completions.with_raw_response.create(model="anthropic/claude-x", messages=MESSAGES)
     log = wait_for_log(cf, server, gateway, raw.headers["cf-aig-log-id"])
-    assert (log.provider, log.model, log.path, log.status_code) == ("anthropic", "claude-x", "v1/messages", 200)
+    assert (log.provider, log.model, log.path, log.status_code) == (
+        "anthropic", "claude-x", "v1/messages", 200)
     assert (log.tokens_in, log.tokens_out) == (ANTHROPIC_INPUT_TOKENS, ANTHROPIC_OUTPUT_TOKENS)
 
 
@@ -155,3 +158,23 @@ def test_the_callers_own_key_moves_to_the_providers_header(server: Server, gatew
     assert seen["headers"]["x-api-key"] == own and "authorization" not in seen["headers"]
 
 
+
+
+def test_cached_answers_stay_in_the_format_they_were_asked_in(server: Server, api: httpx.Client, gateway: str,
+                                                              upstream: MockUpstream) -> None:
+    """The cache keys on the caller's OpenAI body: include_usage (never sent upstream) changes the
+    answer, so it changes the key; a hit is served already translated."""
+    add_config(api, gateway, "anthropic")
+    client = openai.OpenAI(base_url=f"{server.url}/v1/{server.account_id}/{gateway}/compat",
+                           api_key=create_token(api), max_retries=0,
+                           default_headers={"cf-aig-cache-ttl": "60"})
+    for _ in range(2):
+        raw = client.chat.completions.with_raw_response.create(model="anthropic/m", messages=MESSAGES)
+        assert raw.parse().choices[0].message.content == CHAT_TEXT
+    assert raw.headers["cf-aig-cache-status"] == "HIT"
+    with_usage = list(client.chat.completions.create(model="anthropic/m", messages=MESSAGES, stream=True,
+                                                     stream_options={"include_usage": True}))
+    without = list(client.chat.completions.create(model="anthropic/m", messages=MESSAGES, stream=True))
+    assert with_usage[-1].usage is not None
+    assert all(chunk.usage is None for chunk in without)
+    assert len(upstream_requests(upstream)) == 3

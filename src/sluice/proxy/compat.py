@@ -38,6 +38,7 @@ PASS_THROUGH = {
     "openrouter": "v1/chat/completions", "perplexity-ai": "chat/completions",
 }
 TRANSLATED = ("anthropic", "google-ai-studio")
+CACHE_MARK = b"compat\n"  # a /compat answer is never served to the provider path, nor the reverse
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a buffered (non-streamed) answer larger than this is refused
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -54,6 +55,9 @@ class CompatCall:
     path: str
     body: bytes
     wrap: Callable[[Send], Send]  # the answer's translation, identity for pass-through
+    # The response cache keys on the caller's OpenAI body: the cached answer is the translated one,
+    # and it depends on more than the native body (stream_options.include_usage is not sent upstream).
+    cache_body: bytes
 
 
 async def prepare(scope: dict[str, Any], receive: Any, rest: str, catalog: Mapping[str, Provider],
@@ -105,7 +109,7 @@ async def prepare(scope: dict[str, Any], receive: Any, rest: str, catalog: Mappi
         raise refused(error) from None
     headers = _headers(scope["headers"], provider)
     return CompatCall({**scope, "headers": headers, "query_string": query}, slug, path,
-                      orjson.dumps(upstream_body), wrap)
+                      orjson.dumps(upstream_body), wrap, CACHE_MARK + body)
 
 
 def _headers(raw: list[tuple[bytes, bytes]], provider: Provider) -> list[tuple[bytes, bytes]]:

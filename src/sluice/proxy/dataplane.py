@@ -255,7 +255,8 @@ class DataPlane:
         if observing:
             exchange.request_headers = self._logged_headers(control, forward)
         if plan is not None:
-            hit = await plan.lookup(exchange, scope.get("query_string", b"").decode("latin-1"), body)
+            hit = await plan.lookup(exchange, scope.get("query_string", b"").decode("latin-1"),
+                                    compat.cache_body if compat is not None else body)
             if hit is not None:
                 call.started = True
                 taps = self._tap(exchange, provider.usage_format) if observing else None
