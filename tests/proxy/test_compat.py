@@ -178,3 +178,66 @@ def test_cached_answers_stay_in_the_format_they_were_asked_in(server: Server, ap
     assert with_usage[-1].usage is not None
     assert all(chunk.usage is None for chunk in without)
     assert len(upstream_requests(upstream)) == 3
+
+
+TOOLS = [{"type": "function", "function": {
+    "name": "get_weather", "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+ASK = [{"role": "user", "content": "Weather in Paris?"}]
+
+
+def _streamed_call(chunks: list[Any]) -> tuple[str, str, str, str | None]:
+    """(id, name, arguments, finish_reason) assembled from tool-call deltas, as a client does."""
+    call_id = name = arguments = ""
+    finish = None
+    for chunk in chunks:
+        if not chunk.choices:
+            continue
+        for delta in chunk.choices[0].delta.tool_calls or ():
+            assert delta.index == 0
+            call_id += delta.id or ""
+            name += (delta.function.name or "") if delta.function else ""
+            arguments += (delta.function.arguments or "") if delta.function else ""
+        finish = chunk.choices[0].finish_reason or finish
+    return call_id, name, arguments, finish
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
+@pytest.mark.parametrize("provider", list(NATIVE))
+def test_tool_call_round_trip(server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream,
+                              provider: str, stream: bool) -> None:
+    add_config(api, gateway, provider)
+    client = compat_client(server, gateway, create_token(api))
+    model = _model(provider)
+    if stream:
+        call_id, name, arguments, finish = _streamed_call(list(client.chat.completions.create(
+            model=model, messages=ASK, tools=TOOLS, stream=True)))
+    else:
+        answer = client.chat.completions.create(model=model, messages=ASK, tools=TOOLS)
+        (call,) = answer.choices[0].message.tool_calls
+        call_id, name, arguments, finish = call.id, call.function.name, call.function.arguments, \
+            answer.choices[0].finish_reason
+    assert (name, orjson.loads(arguments), finish) == ("get_weather", {"city": "Paris"}, "tool_calls")
+    assert call_id
+
+    history = [*ASK, {"role": "assistant", "content": None, "tool_calls": [
+        {"id": call_id, "type": "function", "function": {"name": name, "arguments": arguments}}]},
+               {"role": "tool", "tool_call_id": call_id, "content": '{"temp_c": 18}'}]
+    final = client.chat.completions.create(model=model, messages=history, tools=TOOLS)
+    assert final.choices[0].message.content == CHAT_TEXT and final.choices[0].finish_reason == "stop"
+
+    first, second = (orjson.loads(r["body"]) for r in upstream_requests(upstream))
+    if provider == "anthropic":
+        assert first["tools"][0]["input_schema"] == TOOLS[0]["function"]["parameters"]
+        assert second["messages"][1]["content"] == [
+            {"type": "tool_use", "id": call_id, "name": "get_weather", "input": {"city": "Paris"}}]
+        assert second["messages"][2]["content"] == [
+            {"type": "tool_result", "tool_use_id": call_id, "content": '{"temp_c": 18}'}]
+    elif provider == "google-ai-studio":
+        assert first["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
+        assert second["contents"][1]["parts"] == [{"functionCall": {"name": "get_weather",
+                                                                    "args": {"city": "Paris"}}}]
+        assert second["contents"][2]["parts"] == [{"functionResponse": {"name": "get_weather",
+                                                                        "response": {"temp_c": 18}}}]
+    else:
+        assert first["tools"] == TOOLS and second["messages"][2]["tool_call_id"] == call_id
