@@ -218,10 +218,12 @@ class MockUpstream:
         usage = {"prompt_tokens": OPENAI_PROMPT_TOKENS, "completion_tokens": OPENAI_COMPLETION_TOKENS,
                  "total_tokens": OPENAI_TOTAL_TOKENS}
         tool = _openai_tool(data)
-        call = {"id": MOCK_TOOL_CALL_ID, "type": "function",
-                "function": {"name": tool, "arguments": orjson.dumps(MOCK_TOOL_ARGS).decode()}}
+        arguments = orjson.dumps(MOCK_TOOL_ARGS).decode()
+        call: dict[str, Any] = {"id": MOCK_TOOL_CALL_ID, "type": "function",
+                                "function": {"name": tool, "arguments": arguments}}
         if not stream:
-            message = {"role": "assistant", "content": None if tool else CHAT_TEXT, "refusal": None}
+            message: dict[str, Any] = {"role": "assistant", "content": None if tool else CHAT_TEXT,
+                                       "refusal": None}
             if tool:
                 message["tool_calls"] = [call]
             choice = {"index": 0, "message": message, "logprobs": None,
@@ -241,7 +243,6 @@ class MockUpstream:
 
         events = [chunk({"role": "assistant", "content": ""})]
         if tool:
-            arguments = call["function"]["arguments"]
             opening = {"index": 0, **call, "function": {"name": tool, "arguments": ""}}
             events.append(chunk({"tool_calls": [opening]}))
             events += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
