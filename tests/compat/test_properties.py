@@ -4,13 +4,14 @@ any field gets the same guarantee."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sluice.compat import anthropic, gemini
+from sluice.compat import anthropic, chat, gemini
 from sluice.errors import TranslationError
 
 TEXT = st.text(max_size=12)
@@ -90,3 +91,36 @@ def test_any_json_in_any_field_is_refused_cleanly(request: dict[str, Any], field
 @given(st.lists(JSON, min_size=1, max_size=4))
 def test_any_json_as_messages_is_refused_cleanly(messages: list[Any]) -> None:
     _translate_or_refuse({"model": "p/m", "messages": messages})
+
+
+# Provider events of the right kinds with arbitrary values in the fields the translators read.
+FIELDS = ("message", "content_block", "delta", "index", "usage", "error", "candidates", "content",
+          "parts", "usageMetadata", "finishReason", "functionCall", "text", "promptFeedback")
+EVENT = st.one_of(JSON, st.fixed_dictionaries(
+    {"type": st.sampled_from(["message_start", "content_block_start", "content_block_delta", "message_delta",
+                              "message_stop", "error"])},
+    optional={field: JSON for field in FIELDS}), st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=4))
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(EVENT, min_size=1, max_size=6), st.sampled_from(["anthropic", "google-ai-studio"]))
+def test_any_upstream_stream_translates_or_ends_in_a_stream_error(events: list[Any], provider: str) -> None:
+    """A provider stream of arbitrary JSON events never raises out of the translator."""
+    translator: Any = anthropic.StreamTranslator(0, True) if provider == "anthropic" else \
+        gemini.StreamTranslator(0, "m", True)
+    out = b"".join(translator.feed(f"data: {json.dumps(event)}\n\n".encode()) for event in events)
+    out += translator.close()
+    assert out.count(b'"upstream_error"') <= 1
+
+
+@settings(max_examples=300, deadline=None)
+@given(EVENT, st.sampled_from(["anthropic", "google-ai-studio"]))
+def test_any_upstream_answer_translates_or_raises_a_known_malformation(answer: Any, provider: str) -> None:
+    """The route answers 502 for exactly these exceptions; anything else would be a 500."""
+    try:
+        if provider == "anthropic":
+            anthropic.response(answer, 0)
+        else:
+            gemini.response(answer, 0, "m")
+    except chat.MALFORMED:
+        pass

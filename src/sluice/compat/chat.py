@@ -213,3 +213,8 @@ class ChunkWriter:
 def stream_error(message: str, type_: str, code: str | None = None) -> bytes:
     """An error inside an open stream: the ``openai`` SDK raises it from a ``data: {"error": …}`` event."""
     return b"data: " + error_body(message, type_, None, code) + b"\n\n"
+
+
+# What a malformed provider answer raises inside a translator (a non-object where an object belongs…)
+MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+UNREADABLE_STREAM = stream_error("the provider's stream could not be translated", "upstream_error")

@@ -299,20 +299,33 @@ class StreamTranslator:
 
     def feed(self, chunk: bytes) -> bytes:
         out = bytearray()
-        for _, data in self._decoder.feed(chunk):
-            out += self._event(data)
+        try:
+            for _, data in self._decoder.feed(chunk):
+                out += self._event(data)
+        except chat.MALFORMED:
+            out += self._unreadable()
         return bytes(out)
 
     def close(self) -> bytes:
         out = bytearray()
-        for _, data in self._decoder.close():
-            out += self._event(data)
-        if self._finished:
-            return bytes(out)
+        try:
+            for _, data in self._decoder.close():
+                out += self._event(data)
+            if self._finished:
+                return bytes(out)
+            if self._writer is not None and self._include_usage:
+                out += self._writer.usage(_usage(self._usage))
+        except chat.MALFORMED:
+            return bytes(out + self._unreadable())
         self._finished = True
-        if self._writer is not None and self._include_usage:
-            out += self._writer.usage(_usage(self._usage))
         return bytes(out + chat.DONE)
+
+    def _unreadable(self) -> bytes:
+        """A malformed event ends the client's stream with an error the SDK raises, once."""
+        if self._finished:
+            return b""
+        self._finished = True
+        return chat.UNREADABLE_STREAM
 
     def _event(self, data: str) -> bytes:
         if self._finished:
