@@ -107,15 +107,17 @@ def test_the_log_records_the_provider_and_model_called(cf: Any, server: Server, 
     assert (log.tokens_in, log.tokens_out) == (ANTHROPIC_INPUT_TOKENS, ANTHROPIC_OUTPUT_TOKENS)
 
 
+@pytest.mark.parametrize("stream", [False, True], ids=["plain", "streamed"])
 @pytest.mark.parametrize("provider", ["anthropic", "google-ai-studio", "openai"])
 def test_provider_error_comes_back_openai_shaped_with_its_status(
-        server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream, provider: str) -> None:
+        server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream, provider: str,
+        stream: bool) -> None:
     add_config(api, gateway, provider)
     client = openai.OpenAI(base_url=f"{server.url}/v1/{server.account_id}/{gateway}/compat",
                            api_key=create_token(api), max_retries=0,
                            default_headers={"x-mock-fault": "status:429"})
     with pytest.raises(openai.RateLimitError) as caught:
-        client.chat.completions.create(model=_model(provider), messages=MESSAGES)
+        client.chat.completions.create(model=_model(provider), messages=MESSAGES, stream=stream)
     assert caught.value.status_code == 429
     assert "mock upstream fault" in caught.value.message
 
