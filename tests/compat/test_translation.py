@@ -35,7 +35,10 @@ def _cases(name: str) -> list[Any]:
 def translate_request(provider: str, body: dict[str, Any]) -> dict[str, Any]:
     prefix, model = chat.split_model(body)
     assert prefix == provider
-    return anthropic.request(body, model) if provider == "anthropic" else gemini.request(body)
+    if provider == "anthropic":
+        return anthropic.request(body, model)
+    gemini.path(model, body.get("stream") is True)
+    return gemini.request(body)
 
 
 @pytest.mark.parametrize(("provider", "case"), _cases("requests.json"))

@@ -11,9 +11,9 @@ Gemini gives function calls no id on older models: ``call_{n}`` ids are made up 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import quote
 
 import orjson
 
@@ -23,6 +23,7 @@ from sluice.compat.sse import SSEDecoder
 from sluice.errors import TranslationError
 
 PROVIDER = "google-ai-studio"
+MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 SUPPORTED = frozenset({
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
     "stream_options", "tools", "tool_choice", "presence_penalty", "frequency_penalty", "seed", "n",
@@ -34,10 +35,12 @@ FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "R
 
 
 def path(model: str, stream: bool) -> str:
-    """The upstream path (and query) under the provider's base URL."""
-    name = quote(model, safe="-._")
-    return f"v1beta/models/{name}:streamGenerateContent?alt=sse" if stream else \
-        f"v1beta/models/{name}:generateContent"
+    """The upstream path (and query) under the provider's base URL. The model becomes one path
+    segment: only the characters Gemini model names use, never a dot segment."""
+    if not MODEL_NAME.fullmatch(model) or model.strip(".") == "":
+        raise TranslationError("model", f"{PROVIDER} model names are letters, digits, '.', '-' and '_'")
+    return f"v1beta/models/{model}:streamGenerateContent?alt=sse" if stream else \
+        f"v1beta/models/{model}:generateContent"
 
 
 # -- request --------------------------------------------------------------------------------------------
