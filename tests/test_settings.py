@@ -11,6 +11,12 @@ def test_defaults(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert settings.max_body_bytes == 25 * 1024 * 1024
 
 
+def test_public_url_loses_its_trailing_slash(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings({"SLUICE_DATA_DIR": str(tmp_path), "SLUICE_PUBLIC_URL": "https://gw.example.com/ai/"})
+    assert settings.public_url == "https://gw.example.com/ai"
+    assert load_settings({"SLUICE_DATA_DIR": str(tmp_path)}).public_url is None
+
+
 def test_upstream_overrides_do_not_swallow_own_settings(tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = load_settings({"SLUICE_DATA_DIR": str(tmp_path), "SLUICE_UPSTREAM_CONNECT_TIMEOUT_S": "5",
                               "SLUICE_UPSTREAM_GOOGLE_AI_STUDIO": "http://127.0.0.1:9/x/"})
@@ -30,6 +36,10 @@ def test_upstream_overrides_do_not_swallow_own_settings(tmp_path) -> None:  # ty
         ("SLUICE_BOOTSTRAP_TOKEN", "abc"),
         ("SLUICE_UPSTREAM_OPENAI", "ftp://x"),
         ("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0"),  # reserved: shared counters do not exist yet
+        ("SLUICE_PUBLIC_URL", "gateway.example.com"),
+        ("SLUICE_PUBLIC_URL", "https://gateway.example.com/?x=1"),
+        ("SLUICE_PUBLIC_URL", "https://user:pass@gateway.example.com"),
+        ("SLUICE_PUBLIC_URL", "https://gateway.example.com/#top"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(tmp_path, variable: str, value: str) -> None:  # type: ignore[no-untyped-def]
@@ -46,3 +56,32 @@ def test_repr_hides_secrets(tmp_path) -> None:  # type: ignore[no-untyped-def]
     settings = load_settings({"SLUICE_DATA_DIR": str(tmp_path), "SLUICE_MASTER_KEY": key,
                               "SLUICE_BOOTSTRAP_TOKEN": "sluice_" + "x" * 40})
     assert key not in repr(settings) and "x" * 40 not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("SLUICE_LOG_FLUSH_INTERVAL_S", "0"),
+        ("SLUICE_LOG_FLUSH_INTERVAL_S", "0.001"),
+        ("SLUICE_LOG_FLUSH_INTERVAL_S", "nan"),
+        ("SLUICE_CHANGE_POLL_INTERVAL_S", "0"),
+        ("SLUICE_CHANGE_POLL_INTERVAL_S", "-1"),
+        ("SLUICE_HEADER_TIMEOUT_S", "0"),
+        ("SLUICE_BODY_TIMEOUT_S", "0"),
+        ("SLUICE_KEEP_ALIVE_TIMEOUT_S", "0"),
+        ("SLUICE_HEADER_MAX_BYTES", "0"),
+        ("SLUICE_HEADER_MAX_COUNT", "0"),
+        ("SLUICE_MAX_CONNECTIONS", "0"),
+    ],
+)
+def test_intervals_and_limits_have_minimums(tmp_path, variable: str, value: str) -> None:  # type: ignore[no-untyped-def]
+    """0 for a loop interval would spin a core at idle; 0 for a limit or timeout would refuse everything."""
+    with pytest.raises(SettingsError) as info:
+        load_settings({"SLUICE_DATA_DIR": str(tmp_path), variable: value})
+    assert str(info.value).startswith(f"{variable}: must be")
+
+
+def test_interval_minimums_are_accepted(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    settings = load_settings({"SLUICE_DATA_DIR": str(tmp_path), "SLUICE_LOG_FLUSH_INTERVAL_S": "0.01",
+                              "SLUICE_CHANGE_POLL_INTERVAL_S": "0.05"})
+    assert settings.log_flush_interval_s == 0.01 and settings.change_poll_interval_s == 0.05

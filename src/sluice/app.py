@@ -19,6 +19,7 @@ from sluice.observe.endpoint import serve_metrics
 from sluice.providers.registry import load_catalog
 from sluice.proxy.dataplane import DataPlane
 from sluice.proxy.upgrade import refuse_websocket
+from sluice.secrets.keycheck import check_keyring
 from sluice.services import Keys, Services
 from sluice.settings import Settings
 from sluice.store.database import open_database
@@ -40,9 +41,12 @@ class SluiceApp:
 
     async def startup(self) -> None:
         db = await open_database(self.settings.database_url)
+        keys = Keys(self.settings)
+        async with db.begin() as conn:
+            await check_keyring(conn, keys.keyring, self.settings)  # never serve with a key that opens nothing
         observability = self.observability = Observability(self.settings, db)
         self.services = Services(
-            settings=self.settings, db=db, keys=Keys(self.settings),
+            settings=self.settings, db=db, keys=keys,
             catalog=load_catalog(self.settings.upstream_overrides), observer=observability,
             cache=observability.cache, activity=observability.activity,
             on_gateway_delete=observability.on_gateway_delete,

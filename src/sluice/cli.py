@@ -35,6 +35,20 @@ def _settings(data_dir: Optional[Path]) -> Settings:
         raise typer.Exit(2) from None
 
 
+def _initialise(settings: Settings, email: str | None = None) -> Any:
+    """Prepare the data dir and database; a problem there (or a master key that cannot open the
+    database) is one line naming the path, URL or setting, exit 2."""
+    from sluice.bootstrap import initialise
+    from sluice.errors import MasterKeyError
+    from sluice.startup import StartupError
+
+    try:
+        return asyncio.run(initialise(settings) if email is None else initialise(settings, email))
+    except (StartupError, MasterKeyError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _print(data: Any, as_json: bool, text: str) -> None:
     typer.echo(json.dumps(data, indent=2) if as_json else text)
 
@@ -53,9 +67,7 @@ def init(data_dir: Optional[Path] = DataDir,
          email: str = typer.Option("admin@example.com", help="Admin user email."),
          as_json: bool = AsJson) -> None:
     """Create the data dir, master key file, database, first account, user and admin token."""
-    from sluice.bootstrap import initialise
-
-    creds = asyncio.run(initialise(_settings(data_dir), email))
+    creds = _initialise(_settings(data_dir), email)
     if creds is None:
         _print({"initialised": False, "message": "already initialised"}, as_json,
                "Already initialised; nothing changed "
@@ -71,12 +83,11 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
           workers: int = typer.Option(1, help="Worker processes (they share state through the database)."),
           ) -> None:
     """Run the gateway and management API (initialises the data dir on first start)."""
-    from sluice.bootstrap import initialise
     from sluice.logging import configure_logging
 
     settings = _settings(data_dir)
     configure_logging(settings)
-    creds = asyncio.run(initialise(settings))
+    creds = _initialise(settings)
     if creds is not None:
         _print_bootstrap(creds, False)
         sys.stdout.flush()
@@ -85,7 +96,11 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     # exec, not uvicorn.run(): the server starts in a fresh interpreter (same pid) without the CLI's
     # modules loaded (measured: ~10 MiB less resident memory per process).
     argv = [sys.executable, "-m", "uvicorn", "sluice.asgi:app", "--host", host, "--port", str(port),
-            "--workers", str(workers), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+            "--workers", str(workers), "--loop", "uvloop", "--lifespan", "on",
+            # httptools, with header, timeout and connection limits and telling the app about a '#'
+            # (docs/security.md)
+            "--http", "sluice.protocol:LimitedHttpToolsProtocol",
+            "--timeout-keep-alive", str(settings.keep_alive_timeout_s),
             "--no-access-log", "--log-level", "warning", "--no-server-header",
             "--no-proxy-headers"]  # measured: its per-request middleware cost; Sluice reads no X-Forwarded-*
     os.execv(sys.executable, argv)

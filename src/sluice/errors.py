@@ -7,12 +7,16 @@
     │   ├── NoRoute              404 / 7003
     │   ├── MethodNotAllowed     405 / 7005
     │   ├── Conflict             409 / 7009 (+ x-should-retry: false)
-    │   ├── BodyTooLarge         413 / 7010
+    │   ├── BodyTooLarge         413 / 7010 (+ connection: close: the rest is never read)
+    │   ├── RequestTimeout       408 / 7000 (+ connection: close)
+    │   ├── ClientClosed         400 / 7000 the client went away mid-body (nobody reads the answer)
     │   ├── AuthenticationError  401 / 10000
     │   └── Forbidden            403 / 10000 or 9109
-    ├── GatewayError             data plane (AiGatewayError body: internalCode 2001..2011)
+    ├── GatewayError             data plane (AiGatewayError body: internalCode 2001..2012)
     ├── TranslationError         /compat: an OpenAI request its provider cannot take (400, names the field)
-    └── CryptoError              a secret could not be decrypted (never says why in detail)
+    ├── CryptoError              a secret could not be decrypted (never says why in detail)
+    └── MasterKeyError           start-up refused: the master key is missing or does not open the
+                                 stored secrets (the message names the setting or key file)
 """
 
 from __future__ import annotations
@@ -67,6 +71,22 @@ class Conflict(ApiError):
 class BodyTooLarge(ApiError):
     status, code, default_message = 413, 7010, "Request body too large"
 
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}
+
+
+class RequestTimeout(ApiError):
+    status, code, default_message = 408, 7000, "Request Timeout"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"connection": "close"}
+
+
+class ClientClosed(ApiError):
+    status, code, default_message = 400, 7000, "The client closed the connection before the body ended"
+
 
 class AuthenticationError(ApiError):
     status, code, default_message = 401, 10000, "Authentication error"
@@ -111,3 +131,8 @@ class TranslationError(SluiceError):
 
 class CryptoError(SluiceError):
     """A ciphertext did not authenticate under any loaded key (wrong key, tampered or moved row)."""
+
+
+class MasterKeyError(SluiceError):
+    """The master key this process loaded cannot open the stored secrets (or is missing for an
+    initialised database). Start-up stops: a new key would make every stored key unreadable."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from sluice.keymatch import KeyMatcher
+
 
 @dataclass(frozen=True, slots=True)
 class Usage:
@@ -54,6 +56,9 @@ class Exchange:
     usage: Usage | None = None
     error: str | None = None  # the gateway's own error message (e.g. 429, 502), never a secret
     rejected_by: str | None = None  # "gateway_rate_limit" | "key_rate_limit" | "auth" | ... for metrics
+    # The account's stored key values, compiled (never the values themselves): what the log writer
+    # masks in bodies. None when the account holds no stored key.
+    key_matcher: KeyMatcher | None = None
 
 
 class Observer(Protocol):

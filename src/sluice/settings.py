@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping
+from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
@@ -29,6 +30,18 @@ def _non_negative_float(value: str) -> float:
     if number < 0:
         raise ValueError("must be >= 0")
     return number
+
+
+def _at_least(minimum: float) -> Callable[[str], float]:
+    """A number of seconds with a floor: 0 would turn a background loop into a busy spin."""
+
+    def cast(value: str) -> float:
+        number = float(value)
+        if not number >= minimum:  # also refuses NaN
+            raise ValueError(f"must be a number of seconds >= {minimum:g}")
+        return number
+
+    return cast
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -57,6 +70,15 @@ def _master_keys(value: str) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
+def _public_url(value: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http(s) URL, e.g. https://gateway.example.com")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ValueError("must not hold a query, a fragment or credentials")
+    return value.strip().rstrip("/")
+
+
 # (name, default, cast, help) — docs/settings.md lists every one; a test checks that.
 SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("data_dir", "./data", str, "Data directory: SQLite database and master key file."),
@@ -69,14 +91,21 @@ SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("max_body_bytes", str(25 * 1024 * 1024), _positive_int, "Largest request body accepted (bytes)."),
     ("upstream_connect_timeout_s", "10", _non_negative_float, "Upstream connect timeout (seconds)."),
     ("upstream_first_byte_timeout_s", "120", _non_negative_float, "Upstream time to first byte (seconds)."),
-    ("change_poll_interval_s", "0.5", _non_negative_float,
-     "How often other processes' changes are picked up."),
+    ("change_poll_interval_s", "0.5", _at_least(0.05), "How often other processes' changes are picked up."),
     ("log_body_max_bytes", str(64 * 1024), _positive_int, "Request/response bytes kept in a stored log."),
-    ("log_flush_interval_s", "0.2", _non_negative_float, "How often buffered request logs are written."),
+    ("log_flush_interval_s", "0.2", _at_least(0.01), "How often buffered request logs are written."),
     ("metrics_token", None, str, "When set, GET /metrics requires Authorization: Bearer <this value>."),
     ("log_buffer_max_bytes", str(16 * 1024 * 1024), _positive_int,
      "Request logs held in memory before dropping (bytes)."),
     ("cache_max_bytes", str(64 * 1024 * 1024), _positive_int, "In-memory response cache size (bytes, LRU)."),
+    ("public_url", None, _public_url, "Public base URL of this gateway, for gateway URLs the API returns "
+                                      "(default: taken from the request's Host)."),
+    ("header_max_bytes", str(64 * 1024), _positive_int, "Largest request line plus headers (bytes); more: 431."),
+    ("header_max_count", "100", _positive_int, "Most request headers accepted; more: 431."),
+    ("header_timeout_s", "10", _at_least(0.5), "Time a client has to send the request line and headers."),
+    ("body_timeout_s", "30", _at_least(0.5), "Longest pause while a request body arrives (seconds)."),
+    ("keep_alive_timeout_s", "5", _positive_int, "Idle keep-alive connections are closed after (whole seconds)."),
+    ("max_connections", "4096", _positive_int, "Open client connections per process; more are refused (503)."),
 )
 
 
@@ -97,6 +126,13 @@ class Settings:
     metrics_token: str | None = field(default=None, repr=False)
     log_buffer_max_bytes: int = 16 * 1024 * 1024
     cache_max_bytes: int = 64 * 1024 * 1024
+    public_url: str | None = None  # without a trailing slash
+    header_max_bytes: int = 64 * 1024
+    header_max_count: int = 100
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 30.0
+    keep_alive_timeout_s: int = 5
+    max_connections: int = 4096
     upstream_overrides: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -119,7 +155,9 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
             values[name] = cast(raw)
         except (ValueError, TypeError) as exc:
             # Library messages may quote the value, and a value may be a secret: never echo it.
-            reason = str(exc) if raw not in str(exc) else f"not a valid value (expected {_help})"
+            # (A value under 4 characters is no secret, and "0" is in "must be >= 0.05".)
+            echoes = len(raw) >= 4 and raw in str(exc)
+            reason = f"not a valid value (expected {_help})" if echoes else str(exc)
             raise SettingsError(f"{variable}: {reason}") from None
     data_dir = Path(str(values.pop("data_dir"))).expanduser().resolve()
     database_url = str(values.pop("database_url", "") or f"sqlite:///{data_dir / 'sluice.db'}")

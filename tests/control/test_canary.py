@@ -1,9 +1,9 @@
 """A secret's plaintext appears in no response, no byte of the data directory, no log line
 (docs/security.md#what-never-contains-a-secret).
 
-A unique canary value is stored as a provider key and as a Secrets Store secret, rotated, and
-planted in refused requests; then every response, every file of the data dir and the server's
-output are searched for it in several encodings.
+A unique canary value is stored as a provider key and as a Secrets Store secret, rotated, echoed
+back by the provider in error bodies, and planted in refused requests; then every response, every
+file of the data dir and the server's output are searched for it in several encodings.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.control.assertions import assert_ok
-from tests.support.server import Server
+from tests.support.server import Server, upstream_env
 
 
 def forms(value: str) -> list[bytes]:
@@ -37,7 +37,8 @@ def files_containing(data_dir: Path, needles: list[bytes]) -> list[str]:
 
 @pytest.fixture()
 def own_server(tmp_path: Path, mock_upstream) -> Iterator[Server]:  # type: ignore[no-untyped-def]
-    srv = Server(tmp_path / "data", env={"SLUICE_LOG_LEVEL": "debug"}).start()
+    srv = Server(tmp_path / "data", env={"SLUICE_LOG_LEVEL": "debug",
+                                         **upstream_env(mock_upstream.url, ["openai"])}).start()
     yield srv
     srv.stop()
 
@@ -65,6 +66,14 @@ def test_canary_never_leaves_memory(own_server: Server) -> None:
         send("GET", f"{configs}/{config['id']}")
         assert_ok(send("PUT", f"{configs}/{config['id']}", json={"secret": rotated, "rate_limit": 3}))
         send("GET", f"{configs}/{config['id']}")
+        # the provider echoes the rotated key (no known shape) in a 401, in several framings (issue 15 item 6)
+        chat = f"{srv.url}/v1/{srv.account_id}/canary/openai/chat/completions"
+        for variant in ("echo-key", "echo-key:gzip", "echo-key:header"):  # the key allows 3 requests a minute
+            echoed = httpx.post(chat, json={"model": "m", "messages": []}, headers={"x-mock-fault": variant},
+                                timeout=30)
+            assert echoed.status_code == 401 and b"[REDACTED]" in echoed.content, echoed.text
+            responses.append(echoed)
+        responses.append(httpx.get(f"{srv.url}/metrics", timeout=30))
         gateway = assert_ok(send("GET", "/ai-gateway/gateways/canary"))
         send("GET", f"/secrets_store/stores/{gateway['store_id']}/secrets")
 

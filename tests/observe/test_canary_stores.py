@@ -15,6 +15,7 @@ import openai
 
 from tests.observe.test_end_to_end import wait_for_log
 from tests.proxy.helpers import add_config, create_token, gateway_url, set_gateway
+from tests.support.key_echo import BODY, PATHS, echo_traffic, install, planted_keys
 
 MESSAGES = [{"role": "user", "content": "canary traffic"}]
 
@@ -92,3 +93,52 @@ def test_no_credential_is_stored_or_shown(cf, server, api, gateway) -> None:  # 
         assert canary.encode() not in database, "a credential in the database file"
         assert canary not in metrics, "a credential in /metrics"
         assert canary not in output, "a credential in the server output"
+
+
+def test_echoed_keys_of_any_shape_are_stored_nowhere(cf, server, api,  # type: ignore[no-untyped-def]
+                                                     gateway) -> None:
+    """Issue 15 item 6: keys of no known shape (and one under a non-default alias) echoed by the
+    provider in error bodies are not in the Logs API as a read-only token sees it, the database
+    file (WAL included), ``/metrics`` or the server output; the echoes themselves are logged."""
+    keys = planted_keys()
+    install(api, gateway, keys)
+    marker = f"marker-{secrets.token_hex(8)}"
+    responses = echo_traffic(server, gateway, keys, headers={"cf-aig-metadata": f'{{"marker":"{marker}"}}'})
+    # a 2xx whose logged request (body, user agent) quotes a stored key: masked by the log writer
+    with httpx.Client(timeout=30) as client:
+        for (provider, alias), key in keys.items():
+            pasted = client.post(f"{gateway_url(server, gateway, provider)}/{PATHS[provider]}",
+                                 json={**BODY, "messages": [{"role": "user", "content": f"my key is {key}"}]},
+                                 headers={"cf-aig-byok-alias": alias, "user-agent": f"pasted/{key}"})
+            assert pasted.status_code == 200, pasted.text
+            responses.append(pasted)
+    ids = [response.headers["cf-aig-log-id"] for response in responses]
+    for log_id in ids:
+        wait_for_log(cf, server, gateway, log_id)
+
+    reader = create_token(api, ["AI Gateway Read"])
+    with httpx.Client(base_url=f"{server.api}/accounts/{server.account_id}", timeout=30,
+                      headers={"Authorization": f"Bearer {reader}"}) as read_only:
+        assert read_only.get("/secrets_store/stores").status_code == 403  # read-only indeed
+        logs_url = f"/ai-gateway/gateways/{gateway}/logs"
+        pages = [read_only.get(logs_url, params={"per_page": 50, "page": page}) for page in (1, 2)]
+        assert all(page.status_code == 200 for page in pages)
+        assert {item["id"] for page in pages for item in page.json()["result"]} >= set(ids)
+        shown = [page.text for page in pages]
+        for log_id in ids:
+            for suffix in ("", "/request", "/response"):
+                answer = read_only.get(f"{logs_url}/{log_id}{suffix}")
+                assert answer.status_code == 200, answer.text
+                shown.append(answer.text)
+    logs_api = "\n".join(shown)
+    metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+    database = b"".join(path.read_bytes() for path in sorted(server.data_dir.glob("sluice.db*")))
+    output = server.output()
+
+    assert marker in logs_api and marker.encode() in database  # the search looks at the right bytes
+    assert "Incorrect API key provided" in logs_api and "[REDACTED]" in logs_api  # the echoes were logged
+    assert logs_api.count("my key is [REDACTED]") >= len(keys) and "pasted/[REDACTED]" in logs_api
+    for key in keys.values():
+        assert key not in logs_api, "a stored key in the Logs API"
+        assert key.encode() not in database, "a stored key in the database file"
+        assert key not in metrics and key not in output

@@ -11,6 +11,7 @@ import httpx
 import openai
 
 from tests.proxy.helpers import add_config, create_token, gateway_url, set_gateway, upstream_requests
+from tests.support.key_echo import REFUSED, RELAYED, echo_traffic, install, planted_keys, shown
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -82,3 +83,40 @@ def test_credentials_never_leak(server, api, gateway, upstream) -> None:
     assert any(r["headers"].get("x-api-key") == anthropic_stored for r in forwarded)
     for request in forwarded:
         assert token not in str(request) and gateway_token not in str(request)
+
+
+def test_stored_keys_of_any_shape_echoed_by_the_provider_never_reach_the_client(server, api, gateway,
+                                                                                upstream) -> None:
+    """Issue 15 item 6: a provider echoing the key it was sent (``Incorrect API key provided: …``)
+    in an error body, plain, compressed, chunked or in a header: the stored value is masked."""
+    keys = planted_keys()
+    install(api, gateway, keys)
+    responses = echo_traffic(server, gateway, keys)
+    assert len(responses) == len(keys) * (len(RELAYED) + len(REFUSED))
+    for response in responses:
+        text = shown(response)
+        for key in keys.values():
+            assert key not in text, f"a stored key reached the client: {text[:300]}"
+        if response.status_code == 401:
+            assert "Incorrect API key provided: " in text and "[REDACTED]" in text  # echoed, then masked
+        else:  # too large, or a coding Sluice cannot read: not relayed
+            assert response.status_code == 502 and "checked for stored keys" in text, text[:300]
+    statuses = sorted({r.status_code for r in responses})
+    assert statuses == [401, 502]
+    # the provider did receive every key: the echo was real
+    forwarded = str(upstream_requests(upstream))
+    assert all(key in forwarded for key in keys.values())
+    # the official SDK sees the masked error too (the token as its key: the stored key goes upstream)
+    set_gateway(api, gateway, authentication=True)
+    token = create_token(api)
+    echo = {"x-mock-fault": "echo-key:gzip", "cf-aig-byok-alias": "team-b"}
+    with openai.OpenAI(base_url=gateway_url(server, gateway), api_key=token, max_retries=0,
+                       default_headers=echo) as oai:
+        try:
+            oai.chat.completions.create(model="m", messages=MESSAGES)
+        except openai.AuthenticationError as exc:
+            assert "[REDACTED]" in str(exc) and keys[("openai", "team-b")] not in str(exc) + str(exc.body)
+        else:
+            raise AssertionError("the echo fault should answer 401")
+    output = server.output()
+    assert all(key not in output for key in keys.values())

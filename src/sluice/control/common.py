@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
 
 from sluice.control.auth import Principal, authenticate
-from sluice.control.validation import account_id_param
+from sluice.control.validation import account_id_param, read_body
 from sluice.errors import NotFound
 from sluice.store import queries
 from sluice.services import Services
@@ -28,10 +28,12 @@ def services(request: Request) -> Services:
 
 
 @asynccontextmanager
-async def authorized(request: Request,
-                     accepted: tuple[str, ...]) -> AsyncIterator[tuple[str, AsyncConnection, Principal]]:
-    """Authenticate, check the account and permission, and hand out one transaction for the work."""
+async def authorized(request: Request, accepted: tuple[str, ...]) -> AsyncIterator[tuple[str, AsyncConnection, Principal]]:
+    """Authenticate, check the account and permission, and hand out one transaction for the work.
+
+    The body is read first: no transaction (on SQLite, the process's writer lock) waits on a client."""
     svc = services(request)
+    await read_body(request, svc.settings.body_timeout_s)
     async with svc.db.begin() as conn:
         principal = await authenticate(request, conn)
         account_id = request.path_params.get("account_id", "")

@@ -89,5 +89,6 @@ async def gateway_url(request: Request) -> Response:
         gateway = await require_gateway(conn, account_id, request.path_params["gateway_id"])
     if provider not in services(request).catalog:
         raise ValidationError(f"provider: unknown provider {provider[:64]!r}", path=["path", "provider"])
-    base = str(request.base_url).rstrip("/")
+    # The configured public URL; the request's Host only when unset (a client could send any Host).
+    base = services(request).settings.public_url or str(request.base_url).rstrip("/")
     return envelope.ok(f"{base}/v1/{account_id}/{gateway['id']}/{provider}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import Mapping
@@ -14,7 +15,7 @@ from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from sluice.control.gateway_settings import VARIANT
-from sluice.errors import BodyTooLarge, NoRoute, ValidationError
+from sluice.errors import BodyTooLarge, ClientClosed, NoRoute, RequestTimeout, ValidationError
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -63,10 +64,44 @@ def parse_model(model: type[Model], data: Any, root: str = "body") -> Model:
         raise FieldErrors(items) from None
 
 
+def _too_large(size: str) -> BodyTooLarge:
+    return BodyTooLarge(f"request body is {size} bytes; the limit is {MAX_MANAGEMENT_BODY}")
+
+
+async def read_body(request: Request, timeout_s: float) -> bytes:
+    """The request body, read once, before any transaction or lock is taken: a slow client then
+    holds up only itself. Refused at once when Content-Length is over the limit; a chunked body is
+    read no further than the limit; the whole body must arrive within ``timeout_s``."""
+    cached: bytes | None = getattr(request.state, "body", None)
+    if cached is not None:
+        return cached
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_MANAGEMENT_BODY:
+        raise _too_large(declared)
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            while True:
+                message = await request.receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientClosed()
+                chunk: bytes = message.get("body", b"")
+                size += len(chunk)
+                if size > MAX_MANAGEMENT_BODY:
+                    raise _too_large(f"over {MAX_MANAGEMENT_BODY}")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
+    body = b"".join(chunks)
+    request.state.body = body
+    return body
+
+
 async def read_json(request: Request, *, required: bool = True) -> Any:
-    body = await request.body()
-    if len(body) > MAX_MANAGEMENT_BODY:
-        raise BodyTooLarge(f"request body is {len(body)} bytes; the limit is {MAX_MANAGEMENT_BODY}")
+    body = await read_body(request, request.app.state.services.settings.body_timeout_s)
     if not body.strip():
         if required:
             raise ValidationError("body: a JSON request body is required", path=["body"])

@@ -31,6 +31,11 @@ _MODEL_TYPES = (  # first match on the provider path wins
 )
 
 
+# Text a caller or a provider controls: searched for the account's stored key values.
+TEXT_FIELDS = ("model", "path", "metadata", "request_content_type", "response_content_type", "user_agent",
+               "event_id", "error")
+
+
 def model_type(path: str) -> str | None:
     lowered = path.lower()
     for marker, kind in _MODEL_TYPES:
@@ -45,6 +50,7 @@ def _text(value: str | None, limit: int) -> str | None:
 
 def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in exchange.request_headers.items()}
+    matcher = exchange.key_matcher
     usage = exchange.usage
     tokens_in = usage.tokens_in if usage else None
     tokens_out = usage.tokens_out if usage else None
@@ -88,10 +94,10 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "config_id": exchange.config_id,
         "request_size": max(exchange.request_size, len(exchange.request_body)),
         "response_size": max(exchange.response_size, len(exchange.response_body)),
-        "request_body": redact.redact_body(bytes(exchange.request_body)),
+        "request_body": redact.redact_body(bytes(exchange.request_body), matcher),
         # A packed body was redacted before it was compressed (LogSink.record).
         "response_body": exchange.response_body if exchange.response_packed
-        else redact.redact_body(bytes(exchange.response_body)),
+        else redact.redact_body(bytes(exchange.response_body), matcher),
         "body_codec": bodies.RESPONSE if exchange.response_packed else 0,
         "feedback": None,
         "score": None,
@@ -100,4 +106,6 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
     }
     if not exchange.collect_payload:  # cf-aig-collect-log-payload: false — metadata only
         row.update(request_body=None, response_body=None, body_codec=bodies.OMITTED)
+    if matcher is not None:
+        redact.redact_fields(row, TEXT_FIELDS, matcher)
     return row

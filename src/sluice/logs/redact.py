@@ -1,10 +1,12 @@
 """Defence in depth for stored logs: credentials never reach the log table.
 
 Credential headers are never handed to the observer in the first place (the Exchange carries only
-selected headers). What remains is text a caller controls — the path (Google accepts ``?key=`` in
-the query) and bodies — so well-known key shapes are masked there before a row is written. This
-runs once a response has been sent: when the log is recorded (a large response body, which is
-compressed there) or when its row is built in the flush worker.
+selected headers). What remains is text a caller or a provider controls — the path (Google accepts
+``?key=`` in the query) and bodies — so two things are masked there before a row is written: the
+exact stored key values of the account (its ``KeyMatcher``, carried by the Exchange: any shape,
+also in a gzip/zstd body) and well-known key shapes (a caller's own key). This runs once a
+response has been sent: when the log is recorded (a large response body, which is compressed
+there) or when its row is built in the flush worker.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ import re
 import threading
 from typing import Any
 
-MASK = b"[REDACTED]"
+from sluice import codings
+from sluice.keymatch import MASK, KeyMatcher, mask
+
+DECODED_MAX = 4 * 1024 * 1024  # a logged compressed body is searched up to this size, decoded
 
 # Sluice tokens and common provider key shapes (OpenAI/Anthropic/Groq/xAI/Google/HF/Replicate).
 _KEYS = re.compile(
@@ -70,10 +75,44 @@ def _has_prefix_plain(body: bytes) -> bool:
 has_key_prefix = _has_prefix_simd if hyperscan is not None else _has_prefix_plain
 
 
-def redact_body(body: bytes) -> bytes:
-    if not body or not has_key_prefix(body):
+def redact_body(body: bytes, matcher: KeyMatcher | None = None) -> bytes:
+    if not body:
+        return body
+    if matcher is not None:
+        body = redact_stored(body, matcher)
+    if not has_key_prefix(body):
         return body
     return _KEYS.sub(MASK, body)
+
+
+def redact_stored(body: bytes, matcher: KeyMatcher) -> bytes:
+    """Mask the account's stored key values (of any shape). A compressed body (gzip or zstd: the
+    client asked for it) is searched decoded too; when it holds a value it is kept decoded and
+    masked, since a compressed stream cannot be masked in place."""
+    found = matcher.spans(body)
+    if found:
+        return mask(body, found)
+    if body[:1] not in codings.MAGIC_FIRST:
+        return body
+    decoded = codings.sniff(body, DECODED_MAX)
+    if decoded is not None and matcher.spans(decoded):
+        return matcher.redact(decoded)
+    return body
+
+
+def redact_fields(row: dict[str, Any], names: tuple[str, ...], matcher: KeyMatcher) -> None:
+    """Mask stored key values in the row's text fields, in place: one scan over all of them, and
+    field by field only when that finds something."""
+    texts = [row[name] for name in names if row.get(name)]
+    if not texts or not matcher.spans("\0".join(texts).encode()):
+        return
+    for name in names:
+        value = row.get(name)
+        if value:
+            raw = value.encode()
+            found = matcher.spans(raw)
+            if found:
+                row[name] = mask(raw, found).decode(errors="replace")
 
 
 def clean_path(path: str) -> str:

@@ -28,7 +28,7 @@ from sluice.clock import new_ulid
 from sluice.envelope import gateway_error_body
 from sluice.errors import GatewayError
 from sluice.providers.usage import SSEUsage
-from sluice.proxy import caching, options
+from sluice.proxy import caching, errorbody, options, paths
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
 from sluice.proxy.compat import COMPAT_SLUG, TRANSLATION_FAILED, prepare
 from sluice.proxy.credentials import choose
@@ -195,6 +195,8 @@ class DataPlane:
         gateway = account.gateways.get(gateway_id) if account is not None else None
         if gateway is None:
             raise GatewayError(404, 2001, "gateway not found")
+        if account.key_matcher:  # type: ignore[union-attr]
+            exchange.key_matcher = account.key_matcher  # type: ignore[union-attr]
         slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
         rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
         compat = None
@@ -207,6 +209,7 @@ class DataPlane:
             raise GatewayError(400, 2002, f"unknown provider {slug[:64]!r}")
         exchange.provider = slug
         exchange.path = rest
+        paths.check(rest, paths.FRAGMENT_KEY in scope)  # before any key is chosen: nothing leaves on a refusal
         try:
             url = provider.upstream_url(rest, scope.get("query_string", b"").decode("latin-1"), account_id)
         except ValueError as exc:
@@ -309,10 +312,13 @@ class DataPlane:
             extra = [(b"cf-aig-log-id", exchange.log_id.encode())]
             if key is not None:
                 extra.append((b"cf-aig-byok-alias", key.alias.encode()))
+            tap, finish = self._tap(exchange, usage_format) if usage_format is not None else (None, None)
+            if key is not None and exchange.key_matcher is not None and errorbody.must_check(response.status):
+                await self._relay_checked(response, send, call, extra, exchange.key_matcher, tap, finish)
+                return
             call.started = True
             await send({"type": "http.response.start", "status": response.status,
                         "headers": response_headers(response.raw_headers, extra)})
-            tap, finish = self._tap(exchange, usage_format) if usage_format is not None else (None, None)
             try:
                 complete = await self.upstream.relay(response, send, tap)
             finally:
@@ -326,8 +332,29 @@ class DataPlane:
         finally:
             response.close()  # no-op after a clean release; otherwise never pool a half-read connection
 
-    def _tap(self, exchange: Exchange,
-             usage_format: str) -> tuple[Callable[[bytes], None], Callable[[], None]]:
+    @staticmethod
+    async def _relay_checked(response: Any, send: Any, call: Call, extra: list[tuple[bytes, bytes]],
+                             matcher: Any, tap: Callable[[bytes], None] | None,
+                             finish: Callable[[], None] | None) -> None:
+        """An error answer to a request that carried a stored key: read whole, stored values masked
+        (``errorbody.py``), then relayed; a 502 when it cannot be checked."""
+        raw = await errorbody.read_capped(response, errorbody.ERROR_BODY_MAX)
+        if raw is None:
+            raise errorbody.unreadable(f"larger than {errorbody.ERROR_BODY_MAX} bytes")
+        headers = response_headers(response.raw_headers, [])
+        if errorbody.inline(headers, raw):
+            checked = errorbody.check(headers, raw, matcher)
+        else:  # decoding up to 1 MiB takes milliseconds: not on the event loop
+            checked = await asyncio.to_thread(errorbody.check, headers, raw, matcher)
+        if tap is not None and finish is not None:
+            tap(checked.logged)
+            finish()
+        call.started = True
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": checked.headers + extra})
+        await send({"type": "http.response.body", "body": checked.body, "more_body": False})
+
+    def _tap(self, exchange: Exchange, usage_format: str) -> tuple[Callable[[bytes], None], Callable[[], None]]:
         """Feed passing chunks to usage accounting and keep the first bytes for the request log."""
         usage = SSEUsage(usage_format)
         cap = self.settings.log_body_max_bytes if exchange.collect_payload else 0

@@ -16,6 +16,7 @@ import structlog
 from sluice.identity.permissions import AI_GATEWAY_RUN
 from sluice.identity.restrictions import IpRule, restrictions
 from sluice.providers.registry import Provider
+from sluice.keymatch import EMPTY, KeyMatcher
 
 log = structlog.get_logger("sluice.proxy")
 
@@ -80,6 +81,8 @@ class TokenState:
 class AccountState:
     gateways: dict[str, GatewayState]
     tokens: dict[str, TokenState]  # value hash -> token
+    # Finds this account's stored key values in bytes: error bodies relayed, request logs written.
+    key_matcher: KeyMatcher = EMPTY
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -133,7 +136,8 @@ def provider_keys(configs: list[dict[str, Any]], plaintext: dict[str, str],
 
 
 def build_account(gateways: list, configs: list, plaintext: dict[str, str],
-                  tokens: list, catalog: dict[str, Provider]) -> AccountState:
+                  tokens: list, catalog: dict[str, Provider],
+                  key_matcher: KeyMatcher = EMPTY) -> AccountState:
     by_gateway: dict[str, list[dict[str, Any]]] = {}
     for row in configs:
         by_gateway.setdefault(row["gateway_id"], []).append(row)
@@ -145,4 +149,4 @@ def build_account(gateways: list, configs: list, plaintext: dict[str, str],
             token_states[row["value_hash"]] = token_state(row)
         except (ValueError, TypeError):
             log.warning("token row unreadable; ignored", token_id=row.get("id"))
-    return AccountState(gateways=states, tokens=token_states)
+    return AccountState(gateways=states, tokens=token_states, key_matcher=key_matcher)

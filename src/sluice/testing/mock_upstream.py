@@ -5,7 +5,9 @@ numbers are known, and that can misbehave on demand (hang, slow, drop, error) â€
 Routes match on the path *suffix*, so one mock can stand in for every provider at once.
 
 Faults come from the request header ``x-mock-fault`` (so they can be sent through the gateway),
-comma-separated: ``hang``, ``slow:<ms>``, ``drop``, ``status:<code>``, ``stream-slow:<ms>``.
+comma-separated: ``hang``, ``slow:<ms>``, ``drop``, ``status:<code>``, ``stream-slow:<ms>``,
+``echo-key[:gzip|deflate|zstd|br|chunked|header|big]`` (a 401 quoting the auth header it was sent,
+as OpenAI does: ``Incorrect API key provided: Bearer â€¦``; the argument picks how it is sent).
 
 OpenAI chat streams end with a usage chunk only when ``stream_options.include_usage`` is true,
 exactly like OpenAI; the header ``x-mock-stream-usage: always`` forces it.
@@ -21,13 +23,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gzip
 import itertools
 import re
 import signal
 import time
+import zlib
 from typing import Any
 
 import orjson
+import zstandard
 from aiohttp import web
 
 CHAT_CHUNKS: tuple[str, ...] = ("Hello", " from the", " Sluice", " mock upstream", ".")
@@ -45,6 +50,7 @@ MOCK_MODELS = ("mock-model", "gpt-4o-mini", "gpt-4o")
 MOCK_TOOL_ARGS = {"city": "Paris"}
 MOCK_TOOL_CALL_ID = "call_mock_1"
 CONTROL_PATH = "/__mock__/requests"
+ECHOED_AUTH = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
 _GOOGLE_MODEL = re.compile(r"models/([^/:]+):")
 
 
@@ -131,6 +137,8 @@ class MockUpstream:
             await asyncio.sleep(_ms(faults["slow"]))
         if "status" in faults:
             return self._error(faults["status"])
+        if "echo-key" in faults:
+            return await self._echo_key(request, faults["echo-key"])
         try:
             data = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError:
@@ -185,6 +193,37 @@ class MockUpstream:
             "code": "mock_fault",
         }
         return _json({"error": error}, status)
+
+    @staticmethod
+    async def _echo_key(request: web.Request, how: str) -> web.StreamResponse:
+        sent = next((request.headers[name] for name in ECHOED_AUTH if name in request.headers), "")
+        message = f"Incorrect API key provided: {sent}. You can find your API key at the dashboard."
+        body = orjson.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
+                                       "code": "invalid_api_key"}})
+        headers = {"content-type": "application/json"}
+        if how == "big":
+            body = body[:-1] + b',"padding":"' + b"x" * (2 * 1024 * 1024) + b'"}'
+        if how == "header":
+            headers["www-authenticate"] = f'Bearer error="invalid_token", error_description="{sent}"'
+        if how in ("gzip", "deflate", "zstd", "br"):
+            headers["content-encoding"] = how
+            if how == "gzip":
+                body = gzip.compress(body)
+            elif how == "deflate":
+                body = zlib.compress(body)
+            elif how == "zstd":
+                body = zstandard.ZstdCompressor().compress(body)
+            else:
+                body = b"\x8b\x02\x80" + body + b"\x03"  # brotli-like framing: Sluice has no brotli decoder
+        if how == "chunked":
+            response = web.StreamResponse(status=401, headers=headers)
+            await response.prepare(request)
+            middle = len(body) // 2
+            await response.write(body[:middle])
+            await response.write(body[middle:])
+            await response.write_eof()
+            return response
+        return web.Response(status=401, body=body, headers=headers)
 
     async def _stream(
         self, request: web.Request, events: list[bytes], faults: dict[str, str], content_type: str

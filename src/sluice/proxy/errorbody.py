@@ -1,0 +1,92 @@
+"""Upstream error responses, checked for stored keys before the client sees them.
+
+A provider may echo the key it was sent (``Incorrect API key provided: Bearer sk-…``). When a
+stored key went upstream and the answer is not a 2xx, the body is read whole (up to
+``ERROR_BODY_MAX``), decoded if compressed, and every stored value of the account is masked (its
+``KeyMatcher``) in the body and the header values. A body with no stored value is relayed
+byte for byte as it came; a masked one is sent decoded, without ``content-encoding``.
+
+A 2xx body is streamed untouched (the hot path): providers do not echo keys in answers. An error
+body that cannot be checked — larger than ``ERROR_BODY_MAX`` or in a coding Sluice cannot decode
+(brotli) — is not relayed: the client gets a 502 saying why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sluice import codings
+from sluice.errors import GatewayError
+from sluice.proxy.client import Response
+from sluice.keymatch import KeyMatcher, mask
+
+ERROR_BODY_MAX = 1024 * 1024  # bytes, as received and once decoded
+INLINE_MAX = 64 * 1024  # a larger or compressed body is checked in a thread, off the event loop
+STRIP_WHEN_MASKED = frozenset({b"content-encoding", b"content-length", b"etag", b"content-md5"})
+
+
+def must_check(status: int) -> bool:
+    return not 200 <= status < 300
+
+
+def unreadable(reason: str) -> GatewayError:
+    return GatewayError(502, 2000, f"upstream error response not relayed: it could not be checked for stored "
+                                   f"keys ({reason})")
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    headers: list[tuple[bytes, bytes]]
+    body: bytes  # as relayed: the original bytes, or the decoded and masked body
+    logged: bytes  # the body for the request log: always decoded
+
+
+async def read_capped(response: Response, limit: int) -> bytes | None:
+    """The whole body, or None once it passes ``limit`` (the connection is then closed)."""
+    if response.content_length is not None:
+        if response.content_length > limit:
+            response.close()
+            return None
+        body = await response.read()
+        response.release()
+        return body
+    parts: list[bytes] = []
+    size = 0
+    async for chunk in response.iter_chunks():
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            return None
+        parts.append(chunk)
+    response.release()
+    return b"".join(parts)
+
+
+def _coding(headers: list[tuple[bytes, bytes]]) -> str:
+    for name, value in headers:
+        if name == b"content-encoding":
+            return value.decode("latin-1")
+    return ""
+
+
+def inline(headers: list[tuple[bytes, bytes]], raw: bytes) -> bool:
+    """Cheap enough for the event loop: small and not compressed (a 1 KiB gzip body can decode to 1 MiB)."""
+    return len(raw) <= INLINE_MAX and not _coding(headers)
+
+
+def check(headers: list[tuple[bytes, bytes]], raw: bytes, matcher: KeyMatcher) -> Checked:
+    """Mask stored values in an error response (pure); raises the 502 when it cannot be read."""
+    coding = _coding(headers)
+    decoded = codings.decode(raw, coding, ERROR_BODY_MAX) if coding else raw
+    if decoded is None:
+        raise unreadable(f"content-encoding {coding[:32]!r} could not be decoded within "
+                         f"{ERROR_BODY_MAX} bytes")
+    in_headers = [(name, value, matcher.spans(value)) for name, value in headers]
+    found = matcher.spans(decoded)
+    if not found and not any(spans for _, _, spans in in_headers):
+        return Checked(headers, raw, decoded)
+    body = mask(decoded, found) if found else decoded
+    cleaned = [(name, mask(value, spans) if spans else value) for name, value, spans in in_headers
+               if name not in STRIP_WHEN_MASKED]
+    cleaned.append((b"content-length", str(len(body)).encode()))
+    return Checked(cleaned, body, body)
