@@ -75,19 +75,19 @@ def _translate_or_refuse(request: dict[str, Any]) -> None:
             assert top in request, f"{refused.field!r} names no field of the request"
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(REQUEST)
 def test_valid_openai_request_translates_or_names_the_field(request: dict[str, Any]) -> None:
     _translate_or_refuse(request)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(REQUEST, st.sampled_from([*sorted(OPTIONAL), "messages", "model"]), JSON)
 def test_any_json_in_any_field_is_refused_cleanly(request: dict[str, Any], field: str, value: Any) -> None:
     _translate_or_refuse({**request, field: value})
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(st.lists(JSON, min_size=1, max_size=4))
 def test_any_json_as_messages_is_refused_cleanly(messages: list[Any]) -> None:
     _translate_or_refuse({"model": "p/m", "messages": messages})
@@ -102,7 +102,7 @@ EVENT = st.one_of(JSON, st.fixed_dictionaries(
     optional={field: JSON for field in FIELDS}), st.dictionaries(st.sampled_from(FIELDS), JSON, max_size=4))
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(st.lists(EVENT, min_size=1, max_size=6), st.sampled_from(["anthropic", "google-ai-studio"]))
 def test_any_upstream_stream_translates_or_ends_in_a_stream_error(events: list[Any], provider: str) -> None:
     """A provider stream of arbitrary JSON events never raises out of the translator."""
@@ -113,7 +113,7 @@ def test_any_upstream_stream_translates_or_ends_in_a_stream_error(events: list[A
     assert out.count(b'"upstream_error"') <= 1
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(EVENT, st.sampled_from(["anthropic", "google-ai-studio"]))
 def test_any_upstream_answer_translates_or_raises_a_known_malformation(answer: Any, provider: str) -> None:
     """The route answers 502 for exactly these exceptions; anything else would be a 500."""
