@@ -19,6 +19,7 @@ from sluice.observe.observer import Observability
 from sluice.observe.endpoint import serve_metrics
 from sluice.providers.registry import load_catalog
 from sluice.proxy.dataplane import DataPlane
+from sluice.proxy.upgrade import refuse_websocket
 from sluice.secrets.keycheck import check_keyring
 from sluice.services import Keys, Services
 from sluice.settings import Settings
@@ -84,6 +85,8 @@ class SluiceApp:
                 await self._management(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+        elif kind == "websocket":
+            await refuse_websocket(scope, receive, send)  # no surface serves WebSockets
 
     async def _ready(self, send: Any) -> None:
         """Ready while the database answers. Each dependency is reported; a down rate-limit store

@@ -27,7 +27,12 @@
     │   ├── UpstreamUnreachable  502 / 2008  unreachable
     │   ├── GatewayAuthFailed    401 / 2009  auth
     │   ├── RequestTooLarge      413 / 2010  body_too_large
+    │   ├── UpgradeRefused       400 / 2011  upgrade (a protocol upgrade: never forwarded with a key)
+    │   ├── Untranslatable       400 / 2012  untranslatable (/compat, OpenAI-shaped body naming the field)
+    │   ├── CompatPathNotServed  404 / 2002  unknown_provider (/compat serves chat/completions only)
+    │   ├── CompatMethodNotAllowed 405 / 2002  unknown_provider
     │   └── UnrelayableUpstreamError 502 / 2000  internal (an upstream error body not checked for keys)
+    ├── TranslationError         /compat: an OpenAI request its provider cannot take (400, names the field)
     ├── CryptoError              a secret could not be decrypted (never says why in detail)
     └── MasterKeyError           start-up refused: the master key is missing or does not open the
                                  stored secrets (the message names the setting or key file)
@@ -139,9 +144,11 @@ class GatewayError(SluiceError):
     reason: ClassVar[str] = "internal"
     default_message: ClassVar[str] = "internal gateway error"
 
-    def __init__(self, message: str | None = None, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str | None = None, headers: dict[str, str] | None = None,
+                 body: bytes | None = None) -> None:
         self.message = message or self.default_message
         self.headers = headers or {}
+        self.body = body  # another body than AiGatewayError's (/compat answers in OpenAI's error shape)
         super().__init__(self.message)
 
 
@@ -193,12 +200,46 @@ class RequestTooLarge(GatewayError):
     status, internal_code, reason, default_message = 413, 2010, "body_too_large", "request body too large"
 
 
+class UpgradeRefused(GatewayError):
+    status, internal_code, reason = 400, 2011, "upgrade"
+    default_message = "protocol upgrades are not forwarded"
+
+
+class Untranslatable(GatewayError):
+    """/compat: an OpenAI request its provider cannot take; ``body`` is OpenAI's error shape."""
+
+    status, internal_code, reason = 400, 2012, "untranslatable"
+    default_message = "the request cannot be translated for its provider"
+
+
+class CompatPathNotServed(GatewayError):
+    status, internal_code, reason = 404, 2002, "unknown_provider"
+    default_message = "compat: only chat/completions is served"
+
+
+class CompatMethodNotAllowed(GatewayError):
+    status, internal_code, reason = 405, 2002, "unknown_provider"
+    default_message = "compat: chat/completions takes POST"
+
+
 class UnrelayableUpstreamError(GatewayError):
     """An upstream error response that could not be checked for stored keys (too large, or a coding
     Sluice cannot decode), so it is not relayed; the message says why."""
 
     status, internal_code, reason = 502, 2000, "internal"
     default_message = "upstream error response not relayed: it could not be checked for stored keys"
+
+
+class TranslationError(SluiceError):
+    """An OpenAI-format request (``/compat``) that cannot be translated for its provider: a 400 that
+    names the field (``param``, as OpenAI's error body does) and says what is wrong."""
+
+    status = 400
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        self.message = f"{field}: {message}" if field else message
+        super().__init__(self.message)
 
 
 class CryptoError(SluiceError):

@@ -24,6 +24,7 @@ def test_request_filtering() -> None:
     assert control == {
         "content-length": "12", "cf-aig-authorization": "Bearer sluice_abc", "cf-aig-byok-alias": "main",
         "cf-aig-request-timeout": "500", "authorization": "Bearer sk-own", "x-other": "token sluice_leak",
+        "upgrade": "h2c",  # kept for the data plane to refuse, never forwarded
     }
 
 

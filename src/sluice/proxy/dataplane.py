@@ -34,6 +34,7 @@ from sluice.errors import (
 from sluice.providers.usage import SSEUsage
 from sluice.proxy import caching, errorbody, options, paths
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
+from sluice.proxy.compat import COMPAT_SLUG, prepare
 from sluice.proxy.credentials import choose
 from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.proxy.forward import Upstream
@@ -42,6 +43,7 @@ from sluice.proxy.limits import admit
 from sluice.ratelimit.base import ADMITTED
 from sluice.ratelimit.backends import make_limiter
 from sluice.proxy.state import GatewayState, StoredKey
+from sluice.proxy.upgrade import upgrade_refused
 from sluice.proxy.sync import StateSync
 from sluice.services import Services
 
@@ -166,7 +168,7 @@ class DataPlane:
         exchange.rejected_by = exchange.rejected_by or exc.reason  # metrics count refusals by cause
         if call.started:  # too late for an error response: the client sees the stream break off
             return
-        body = gateway_error_body(exc.status, exc.internal_code, exc.message)
+        body = exc.body or gateway_error_body(exc.status, exc.internal_code, exc.message)
         headers = [JSON_TYPE, (b"content-length", str(len(body)).encode()),
                    (b"cf-aig-log-id", exchange.log_id.encode())]
         headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items())
@@ -192,11 +194,16 @@ class DataPlane:
         if account.key_matcher:  # type: ignore[union-attr]
             exchange.key_matcher = account.key_matcher  # type: ignore[union-attr]
         slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
+        rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
+        compat = None
+        if slug == COMPAT_SLUG:  # OpenAI's chat API in front of any provider (compat.py): read, translate
+            compat = await prepare(scope, call.receive, rest, self.catalog, self.settings.max_body_bytes,
+                                   call.watch)
+            scope, slug, rest = compat.scope, compat.slug, compat.path
         provider = self.catalog.get(slug)
         if provider is None:
             raise UnforwardableRequest(f"unknown provider {slug[:64]!r}")
         exchange.provider = slug
-        rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
         exchange.path = rest
         paths.check(rest, paths.FRAGMENT_KEY in scope)  # before any key is chosen: nothing leaves on a refusal
         try:
@@ -204,6 +211,8 @@ class DataPlane:
         except ValueError as exc:
             raise UnforwardableRequest(str(exc)) from None
         forward, control = split_request(scope["headers"], self._watched[slug])
+        if "upgrade" in control:
+            raise upgrade_refused(control["upgrade"])  # before a key is chosen: never forwarded
         exchange.collect_log = options.collect_log(control, gateway)
         exchange.collect_payload = options.collect_log_payload(control)
         declared = control.get("content-length")
@@ -231,7 +240,7 @@ class DataPlane:
 
         # -- body --
         try:
-            body = await read_body(call.receive, max_bytes, call.watch)
+            body = compat.body if compat is not None else await read_body(call.receive, max_bytes, call.watch)
         except (GatewayError, ClientGone):
             await self.limiter.undo(decision)  # never forwarded: its hits go back
             raise
@@ -249,7 +258,8 @@ class DataPlane:
         if observing:
             exchange.request_headers = self._logged_headers(control, forward)
         if plan is not None:
-            hit = await plan.lookup(exchange, scope.get("query_string", b"").decode("latin-1"), body)
+            hit = await plan.lookup(exchange, scope.get("query_string", b"").decode("latin-1"),
+                                    compat.cache_body if compat is not None else body)
             await admit(self.limiter, gateway, key if hit is None else None)
             if hit is not None:
                 call.started = True
@@ -259,6 +269,8 @@ class DataPlane:
             send = plan.recorder(send, exchange)
 
         # -- forward and relay; a disconnect cancels us while we wait on the upstream --
+        if compat is not None:
+            send = compat.wrap(send)
         call.cancellable = True
         try:
             if call.client_gone:

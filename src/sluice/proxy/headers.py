@@ -41,8 +41,9 @@ def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> 
     """``(headers to forward, control headers)``.
 
     Control holds every ``cf-aig-*`` header (and the deprecated cache ones), ``content-length``,
-    the ``watched`` headers (the provider's auth headers, which are ALSO forwarded unless they hold
-    a Sluice token) and any header holding a Sluice token. The first occurrence of a name wins.
+    ``upgrade`` (refused by the data plane), the ``watched`` headers (the provider's auth headers, which
+    are ALSO forwarded unless they hold a Sluice token) and any header holding a Sluice token. The
+    first occurrence of a name wins.
     """
     forward: Pairs = []
     control: dict[str, str] = {}
@@ -53,6 +54,8 @@ def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> 
                 control.setdefault("content-length", value.decode("latin-1"))
             elif name == b"connection":
                 listed |= connection_options(value)
+            elif name == b"upgrade":  # refused by the caller: never forwarded as a plain request
+                control.setdefault("upgrade", value.decode("latin-1"))
             continue
         if name.startswith(GATEWAY_PREFIX) or name in DEPRECATED_GATEWAY:
             control.setdefault(name.decode("latin-1"), value.decode("latin-1"))

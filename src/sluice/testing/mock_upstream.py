@@ -12,6 +12,10 @@ as OpenAI does: ``Incorrect API key provided: Bearer …``; the argument picks h
 OpenAI chat streams end with a usage chunk only when ``stream_options.include_usage`` is true,
 exactly like OpenAI; the header ``x-mock-stream-usage: always`` forces it.
 
+Tools: a chat request (OpenAI, Anthropic or Gemini format) that offers tools and whose last turn is
+not a tool result is answered with a call of its first tool with ``MOCK_TOOL_ARGS``, in that
+provider's format, plain or streamed; once the tool result comes back, the usual text answer.
+
 Run: ``python -m sluice.testing.mock_upstream --host 127.0.0.1 --port 0`` (prints ``READY <port>``).
 """
 
@@ -43,6 +47,8 @@ GOOGLE_PROMPT_TOKENS = 17
 GOOGLE_CANDIDATES_TOKENS = 5
 DROP_AFTER_EVENTS = 2  # "drop" sends this many SSE events, then aborts the connection
 MOCK_MODELS = ("mock-model", "gpt-4o-mini", "gpt-4o")
+MOCK_TOOL_ARGS = {"city": "Paris"}
+MOCK_TOOL_CALL_ID = "call_mock_1"
 CONTROL_PATH = "/__mock__/requests"
 ECHOED_AUTH = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
 _GOOGLE_MODEL = re.compile(r"models/([^/:]+):")
@@ -149,9 +155,9 @@ class MockUpstream:
         if method == "POST" and path.endswith("/v1/messages"):
             return await self._messages(request, data, stream, faults)
         if method == "POST" and path.endswith(":generateContent"):
-            return _json(self._google_body(path, CHAT_TEXT, done=True))
+            return _json(self._google_body(path, CHAT_TEXT, done=True, tool=_google_tool(data)))
         if method == "POST" and path.endswith(":streamGenerateContent"):
-            return await self._google_stream(request, faults)
+            return await self._google_stream(request, faults, _google_tool(data))
         if method == "GET" and path.endswith("/models"):
             return self._models()
         url = request.rel_url
@@ -250,9 +256,17 @@ class MockUpstream:
                 "system_fingerprint": "fp_mock"}
         usage = {"prompt_tokens": OPENAI_PROMPT_TOKENS, "completion_tokens": OPENAI_COMPLETION_TOKENS,
                  "total_tokens": OPENAI_TOTAL_TOKENS}
+        tool = _openai_tool(data)
+        arguments = orjson.dumps(MOCK_TOOL_ARGS).decode()
+        call: dict[str, Any] = {"id": MOCK_TOOL_CALL_ID, "type": "function",
+                                "function": {"name": tool, "arguments": arguments}}
         if not stream:
-            message = {"role": "assistant", "content": CHAT_TEXT, "refusal": None}
-            choice = {"index": 0, "message": message, "logprobs": None, "finish_reason": "stop"}
+            message: dict[str, Any] = {"role": "assistant", "content": None if tool else CHAT_TEXT,
+                                       "refusal": None}
+            if tool:
+                message["tool_calls"] = [call]
+            choice = {"index": 0, "message": message, "logprobs": None,
+                      "finish_reason": "tool_calls" if tool else "stop"}
             return _json({**base, "object": "chat.completion", "choices": [choice], "usage": usage})
         options = data.get("stream_options")
         with_usage = (isinstance(options, dict) and options.get("include_usage") is True) or (
@@ -267,8 +281,15 @@ class MockUpstream:
             return _sse(body)
 
         events = [chunk({"role": "assistant", "content": ""})]
-        events += [chunk({"content": piece}) for piece in CHAT_CHUNKS]
-        events.append(chunk({}, "stop"))
+        if tool:
+            opening = {"index": 0, **call, "function": {"name": tool, "arguments": ""}}
+            events.append(chunk({"tool_calls": [opening]}))
+            events += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": part}}]})
+                       for part in (arguments[:5], arguments[5:])]
+            events.append(chunk({}, "tool_calls"))
+        else:
+            events += [chunk({"content": piece}) for piece in CHAT_CHUNKS]
+            events.append(chunk({}, "stop"))
         if with_usage:
             events.append(_sse({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}))
         events.append(_sse("[DONE]"))
@@ -322,6 +343,9 @@ class MockUpstream:
 
     async def _messages(self, request, data, stream, faults) -> web.StreamResponse:
         model = data.get("model") if isinstance(data.get("model"), str) else DEFAULT_MODEL
+        tool = _anthropic_tool(data)
+        if tool:
+            return await self._messages_tool(request, data, stream, faults, model, tool)
         message = {"id": self._id("msg_mock"), "type": "message", "role": "assistant", "model": model,
                    "content": [{"type": "text", "text": CHAT_TEXT}], "stop_reason": "end_turn",
                    "stop_sequence": None,
@@ -346,13 +370,38 @@ class MockUpstream:
         events = [_sse({"type": kind, **body}, kind) for kind, body in steps]
         return await self._stream(request, events, faults, "text/event-stream")
 
+    async def _messages_tool(self, request, data, stream, faults, model: str,
+                             tool: str) -> web.StreamResponse:
+        block = {"type": "tool_use", "id": "toolu_mock_1", "name": tool, "input": MOCK_TOOL_ARGS}
+        usage = {"input_tokens": ANTHROPIC_INPUT_TOKENS, "output_tokens": ANTHROPIC_OUTPUT_TOKENS}
+        message = {"id": self._id("msg_mock"), "type": "message", "role": "assistant", "model": model,
+                   "content": [block], "stop_reason": "tool_use", "stop_sequence": None, "usage": usage}
+        if not stream:
+            return _json(message)
+        arguments = orjson.dumps(MOCK_TOOL_ARGS).decode()
+        steps: list[tuple[str, dict]] = [
+            ("message_start", {"message": {**message, "content": [], "stop_reason": None, "usage": {
+                "input_tokens": ANTHROPIC_INPUT_TOKENS, "output_tokens": 1}}}),
+            ("content_block_start", {"index": 0, "content_block": {**block, "input": {}}}),
+            *[("content_block_delta",
+               {"index": 0, "delta": {"type": "input_json_delta", "partial_json": part}})
+              for part in (arguments[:5], arguments[5:])],
+            ("content_block_stop", {"index": 0}),
+            ("message_delta", {"delta": {"stop_reason": "tool_use", "stop_sequence": None},
+                               "usage": {"output_tokens": ANTHROPIC_OUTPUT_TOKENS}}),
+            ("message_stop", {}),
+        ]
+        return await self._stream(request, [_sse({"type": k, **b}, k) for k, b in steps], faults,
+                                  "text/event-stream")
+
     # -- Google -----------------------------------------------------------------------------
 
     def _google_body(
-        self, path: str, text: str, done: bool, produced: int = GOOGLE_CANDIDATES_TOKENS
+        self, path: str, text: str, done: bool, produced: int = GOOGLE_CANDIDATES_TOKENS, tool: str = ""
     ) -> dict:
         match = _GOOGLE_MODEL.search(path)
-        candidate: dict[str, Any] = {"content": {"parts": [{"text": text}], "role": "model"}, "index": 0}
+        part = {"functionCall": {"name": tool, "args": MOCK_TOOL_ARGS}} if tool else {"text": text}
+        candidate: dict[str, Any] = {"content": {"parts": [part], "role": "model"}, "index": 0}
         if done:
             candidate["finishReason"] = "STOP"
         usage = {"promptTokenCount": GOOGLE_PROMPT_TOKENS, "candidatesTokenCount": produced,
@@ -361,7 +410,7 @@ class MockUpstream:
                 "modelVersion": match.group(1) if match else DEFAULT_MODEL,
                 "responseId": self._id("mockresp")}
 
-    async def _google_stream(self, request, faults) -> web.StreamResponse:
+    async def _google_stream(self, request, faults, tool: str = "") -> web.StreamResponse:
         # Each chunk carries cumulative usageMetadata, the last one the final counts (like Gemini).
         last = len(CHAT_CHUNKS) - 1
         bodies = [
@@ -369,12 +418,53 @@ class MockUpstream:
                               GOOGLE_CANDIDATES_TOKENS if i == last else i + 1)
             for i, piece in enumerate(CHAT_CHUNKS)
         ]
+        if tool:  # Gemini sends a function call whole, in one chunk
+            bodies = [self._google_body(request.path, "", True, tool=tool)]
         if request.query.get("alt") == "sse":
             events = [_sse(body, eol="\r\n") for body in bodies]
             return await self._stream(request, events, faults, "text/event-stream")
         parts = [orjson.dumps(body) for body in bodies]
         events = [b"[" + parts[0]] + [b",\r\n" + part for part in parts[1:]] + [b"]"]
         return await self._stream(request, events, faults, "application/json")
+
+
+def _last(items: Any) -> Any:
+    return items[-1] if isinstance(items, list) and items else {}
+
+
+def _first_tool_name(tools: Any, *path: str) -> str:
+    """The name of the first offered tool (``path`` leads from a tool entry to its name), or ""."""
+    tool = tools[0] if isinstance(tools, list) and tools else None
+    for key in path:
+        tool = tool.get(key) if isinstance(tool, dict) else None
+    return tool if isinstance(tool, str) else ""
+
+
+def _openai_tool(data: dict) -> str:
+    last = _last(data.get("messages"))
+    if isinstance(last, dict) and last.get("role") == "tool":
+        return ""
+    return _first_tool_name(data.get("tools"), "function", "name")
+
+
+def _anthropic_tool(data: dict) -> str:
+    last = _last(data.get("messages"))
+    content = last.get("content") if isinstance(last, dict) else None
+    if isinstance(content, list) and any(isinstance(block, dict) and block.get("type") == "tool_result"
+                                         for block in content):
+        return ""
+    return _first_tool_name(data.get("tools"), "name")
+
+
+def _google_tool(data: dict) -> str:
+    last = _last(data.get("contents"))
+    parts = last.get("parts") if isinstance(last, dict) else None
+    if isinstance(parts, list) and any(isinstance(p, dict) and "functionResponse" in p for p in parts):
+        return ""
+    tools = data.get("tools")
+    declarations = tools[0].get("functionDeclarations") if isinstance(tools, list) and tools and \
+        isinstance(tools[0], dict) else None
+    return _first_tool_name(declarations, "name")
 
 
 async def start_mock(host: str = "127.0.0.1", port: int = 0) -> MockUpstream:

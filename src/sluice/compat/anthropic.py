@@ -1,0 +1,329 @@
+"""OpenAI chat completions <-> Anthropic Messages (``POST /v1/messages``), both ways, streams included.
+
+Request: ``system``/``developer`` messages -> ``system``; user text and images (data URLs -> base64
+sources, http(s) URLs -> url sources); assistant text and ``tool_calls`` -> ``tool_use`` blocks;
+``tool`` messages -> ``tool_result`` blocks in a user turn; consecutive turns of one role are merged
+(Anthropic alternates roles). ``max_tokens`` is required by Anthropic: ``DEFAULT_MAX_TOKENS`` when
+the request has none. ``temperature`` above 1 is refused (Anthropic's range is 0..1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+
+from sluice.compat import chat
+from sluice.compat.chat import need
+from sluice.compat.sse import SSEDecoder
+from sluice.errors import TranslationError
+
+PROVIDER = "anthropic"
+PATH = "v1/messages"
+DEFAULT_MAX_TOKENS = 4096
+SUPPORTED = frozenset({
+    "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
+    "stream_options", "tools", "tool_choice", "parallel_tool_calls", "user",
+})
+FINISH = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "max_tokens": "length",
+          "model_context_window_exceeded": "length", "tool_use": "tool_calls", "refusal": "content_filter"}
+
+
+# -- request --------------------------------------------------------------------------------------------
+
+def request(openai: Mapping[str, Any], model: str) -> dict[str, Any]:
+    """The Anthropic Messages body for an OpenAI chat-completions body (``model`` without prefix)."""
+    chat.refuse_unknown(openai, SUPPORTED, PROVIDER)
+    system, messages = _messages(openai.get("messages"))
+    out: dict[str, Any] = {"model": model, "messages": messages,
+                           "max_tokens": chat.max_tokens(openai) or DEFAULT_MAX_TOKENS}
+    if system:
+        out["system"] = system
+    temperature = chat.number(openai, "temperature", 0, 1)
+    if temperature is not None:
+        out["temperature"] = temperature
+    top_p = chat.number(openai, "top_p", 0, 1)
+    if top_p is not None:
+        out["top_p"] = top_p
+    stop = chat.stop_sequences(openai)
+    if stop:
+        out["stop_sequences"] = stop
+    if openai.get("stream") is not None and need(openai["stream"], bool, "stream", "a boolean"):
+        out["stream"] = True
+    chat.include_usage(openai)  # checked here; used by the stream translator
+    tools = openai.get("tools")
+    if tools is not None:
+        out["tools"] = [_tool(tool, f"tools[{i}]") for i, tool in enumerate(need(tools, list, "tools",
+                                                                                   "an array"))]
+    choice = _tool_choice(openai.get("tool_choice"), openai.get("parallel_tool_calls"))
+    if choice is not None:
+        out["tool_choice"] = choice
+    user = openai.get("user")
+    if user is not None:
+        out["metadata"] = {"user_id": need(user, str, "user", "a string")}
+    return out
+
+
+def _messages(raw: Any) -> tuple[str, list[dict[str, Any]]]:
+    need(raw, list, "messages", "a non-empty array")
+    if not raw:
+        raise TranslationError("messages", "must be a non-empty array")
+    system: list[str] = []
+    turns: list[dict[str, Any]] = []
+    for i, message in enumerate(raw):
+        field = f"messages[{i}]"
+        need(message, dict, field, "an object")
+        role = message.get("role")
+        for name in message:
+            if name not in ("role", "content", "tool_calls", "tool_call_id", "refusal") and \
+                    message[name] is not None:
+                raise TranslationError(f"{field}.{name}", f"not supported when translating to {PROVIDER}")
+        if role in ("system", "developer"):
+            if turns:
+                raise TranslationError(f"{field}.role", f"{PROVIDER} takes system messages only before "
+                                                        "the conversation starts")
+            system.append(chat.text_of(message.get("content"), f"{field}.content"))
+            continue
+        if role == "user":
+            blocks = _user_blocks(message.get("content"), f"{field}.content")
+            turn_role = "user"
+        elif role == "assistant":
+            blocks = _assistant_blocks(message, field)
+            turn_role = "assistant"
+        elif role == "tool":
+            call_id = need(message.get("tool_call_id"), str, f"{field}.tool_call_id", "a string")
+            blocks = [{"type": "tool_result", "tool_use_id": call_id,
+                       "content": chat.text_of(message.get("content"), f"{field}.content")}]
+            turn_role = "user"
+        else:
+            raise TranslationError(f"{field}.role", "must be system, developer, user, assistant or tool")
+        if turns and turns[-1]["role"] == turn_role:
+            turns[-1]["content"].extend(blocks)
+        else:
+            turns.append({"role": turn_role, "content": blocks})
+    if not turns:
+        raise TranslationError("messages", "needs at least one user message besides system messages")
+    return "\n\n".join(system), turns
+
+
+def _user_blocks(content: Any, field: str) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"type": "text", "text": content}]
+    need(content, list, field, "a string or an array of content parts")
+    blocks = []
+    for i, part in enumerate(content):
+        part_field = f"{field}[{i}]"
+        need(part, dict, part_field, "an object")
+        kind = part.get("type")
+        if kind == "text":
+            text = need(part.get("text"), str, f"{part_field}.text", "a string")
+            blocks.append({"type": "text", "text": text})
+        elif kind == "image_url":
+            image = need(part.get("image_url"), dict, f"{part_field}.image_url", "an object")
+            url = need(image.get("url"), str, f"{part_field}.image_url.url", "a string")
+            inline = chat.data_url(url, f"{part_field}.image_url.url")
+            source = {"type": "base64", "media_type": inline[0], "data": inline[1]} if inline else \
+                {"type": "url", "url": url}
+            blocks.append({"type": "image", "source": source})
+        else:
+            raise TranslationError(f"{part_field}.type", f"{kind!r} parts are not supported by {PROVIDER}; "
+                                                         "use text or image_url")
+    return blocks
+
+
+def _assistant_blocks(message: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    content = message.get("content")
+    if content is not None:
+        text = chat.text_of(content, f"{field}.content")
+        if text:
+            blocks.append({"type": "text", "text": text})
+    calls = message.get("tool_calls")
+    if calls is not None:
+        for j, call in enumerate(need(calls, list, f"{field}.tool_calls", "an array")):
+            call_field = f"{field}.tool_calls[{j}]"
+            need(call, dict, call_field, "an object")
+            function = need(call.get("function"), dict, f"{call_field}.function", "an object")
+            blocks.append({
+                "type": "tool_use", "id": need(call.get("id"), str, f"{call_field}.id", "a string"),
+                "name": need(function.get("name"), str, f"{call_field}.function.name", "a string"),
+                "input": chat.arguments(function.get("arguments"), f"{call_field}.function.arguments"),
+            })
+    if not blocks:
+        raise TranslationError(f"{field}.content", "an assistant message needs content or tool_calls")
+    return blocks
+
+
+def _tool(tool: Any, field: str) -> dict[str, Any]:
+    need(tool, dict, field, "an object")
+    if tool.get("type") != "function":
+        raise TranslationError(f"{field}.type", 'must be "function"')
+    function = need(tool.get("function"), dict, f"{field}.function", "an object")
+    schema = function.get("parameters") or {"type": "object", "properties": {}}
+    out: dict[str, Any] = {"name": need(function.get("name"), str, f"{field}.function.name", "a string"),
+                           "input_schema": need(schema, dict, f"{field}.function.parameters", "an object")}
+    if function.get("description") is not None:
+        out["description"] = need(function["description"], str, f"{field}.function.description",
+                                  "a string")
+    if function.get("strict") is not None:
+        out["strict"] = need(function["strict"], bool, f"{field}.function.strict", "a boolean")
+    return out
+
+
+def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
+    if choice is None:
+        out: dict[str, Any] | None = None
+    elif choice in ("auto", "none"):
+        out = {"type": choice}
+    elif choice == "required":
+        out = {"type": "any"}
+    elif isinstance(choice, dict) and choice.get("type") == "function":
+        function = need(choice.get("function"), dict, "tool_choice.function", "an object")
+        out = {"type": "tool",
+               "name": need(function.get("name"), str, "tool_choice.function.name", "a string")}
+    else:
+        raise TranslationError("tool_choice", 'must be "auto", "none", "required" or a function choice')
+    if parallel is not None and not need(parallel, bool, "parallel_tool_calls", "a boolean"):
+        out = out or {"type": "auto"}
+        if out["type"] != "none":
+            out["disable_parallel_tool_use"] = True
+    return out
+
+
+# -- response -------------------------------------------------------------------------------------------
+
+def response(message: Mapping[str, Any], created: int) -> dict[str, Any]:
+    """An OpenAI ``chat.completion`` for an Anthropic ``message``."""
+    texts, calls = [], []
+    for block in message.get("content") or ():
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text", ""))
+        elif kind == "tool_use":
+            calls.append(chat.tool_call(block.get("id", ""), block.get("name", ""), block.get("input", {})))
+        # thinking and server-tool blocks have no chat-completions field: not requested, not shown
+    return chat.completion(message.get("id", ""), created, message.get("model", ""),
+                           chat.assistant_message("".join(texts) if texts or not calls else None, calls),
+                           FINISH.get(message.get("stop_reason") or "", "stop"),
+                           _usage(message.get("usage") or {}))
+
+
+def _usage(usage: Mapping[str, Any]) -> dict[str, Any]:
+    cached = usage.get("cache_read_input_tokens") or 0
+    prompt = (usage.get("input_tokens") or 0) + (usage.get("cache_creation_input_tokens") or 0) + cached
+    return chat.usage(prompt, usage.get("output_tokens") or 0, cached)
+
+
+def error(status: int, body: bytes) -> bytes:
+    """An OpenAI error body for an Anthropic error (the HTTP status is kept by the caller)."""
+    try:
+        detail = orjson.loads(body).get("error") or {}
+        message, kind = str(detail.get("message") or ""), str(detail.get("type") or "")
+    except (orjson.JSONDecodeError, AttributeError):
+        message, kind = "", ""
+    return chat.error_body(message or f"{PROVIDER} answered HTTP {status}", kind or "upstream_error")
+
+
+# -- stream ---------------------------------------------------------------------------------------------
+
+class StreamTranslator:
+    """Anthropic's SSE (``message_start``, ``content_block_*``, ``message_delta``, ``message_stop``)
+    -> OpenAI ``chat.completion.chunk`` events. Feed bytes as they arrive; each call returns the
+    bytes to send on."""
+
+    def __init__(self, created: int, include_usage: bool) -> None:
+        self._decoder = SSEDecoder()
+        self._created = created
+        self._include_usage = include_usage
+        self._writer: chat.ChunkWriter | None = None
+        self._tool_index: dict[int, int] = {}  # content block index -> OpenAI tool_calls index
+        self._prompt = self._cached = self._completion = 0
+        self._finished = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        out = bytearray()
+        try:
+            for _, data in self._decoder.feed(chunk):
+                out += self._event(data)
+        except chat.MALFORMED:
+            out += self._unreadable()
+        return bytes(out)
+
+    def close(self) -> bytes:
+        out = bytearray()
+        try:
+            for _, data in self._decoder.close():
+                out += self._event(data)
+        except chat.MALFORMED:
+            out += self._unreadable()
+        return bytes(out)
+
+    def _unreadable(self) -> bytes:
+        """A malformed event ends the client's stream with an error the SDK raises, once."""
+        if self._finished:
+            return b""
+        self._finished = True
+        return chat.UNREADABLE_STREAM
+
+    def _event(self, data: str) -> bytes:
+        if self._finished:
+            return b""
+        try:
+            event = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return b""
+        kind = event.get("type") if isinstance(event, dict) else None
+        if kind == "message_start":
+            message = event.get("message") or {}
+            self._writer = chat.ChunkWriter(message.get("id", ""), self._created, message.get("model", ""),
+                                            self._include_usage)
+            self._count(message.get("usage") or {})
+            return self._writer.delta({"role": "assistant", "content": ""})
+        writer = self._writer
+        if kind == "error":
+            self._finished = True
+            detail = event.get("error") or {}
+            return chat.stream_error(str(detail.get("message") or "upstream stream error"),
+                                     str(detail.get("type") or "upstream_error"))
+        if writer is None:
+            return b""
+        if kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            if delta.get("type") == "text_delta":
+                return writer.delta({"content": delta.get("text", "")})
+            if delta.get("type") == "input_json_delta" and event.get("index") in self._tool_index:
+                call = {"index": self._tool_index[event["index"]],
+                        "function": {"arguments": delta.get("partial_json", "")}}
+                return writer.delta({"tool_calls": [call]})
+            return b""  # thinking/signature deltas: not part of chat completions
+        if kind == "content_block_start":
+            block = event.get("content_block") or {}
+            if block.get("type") == "tool_use":
+                index = self._tool_index[event.get("index", 0)] = len(self._tool_index)
+                call = {"index": index, "id": block.get("id", ""), "type": "function",
+                        "function": {"name": block.get("name", ""), "arguments": ""}}
+                return writer.delta({"tool_calls": [call]})
+            if block.get("type") == "text" and block.get("text"):
+                return writer.delta({"content": block["text"]})
+            return b""
+        if kind == "message_delta":
+            self._count(event.get("usage") or {})
+            reason = (event.get("delta") or {}).get("stop_reason")
+            return writer.delta({}, FINISH.get(reason or "", "stop"))
+        if kind == "message_stop":
+            self._finished = True
+            tail = writer.usage(chat.usage(self._prompt, self._completion, self._cached)) \
+                if self._include_usage else b""
+            return tail + chat.DONE
+        return b""  # ping, content_block_stop
+
+    def _count(self, usage: Mapping[str, Any]) -> None:
+        """message_start carries the input side; message_delta the cumulative output (and, on
+        newer API versions, the input side again)."""
+        if usage.get("input_tokens") is not None:
+            self._cached = usage.get("cache_read_input_tokens") or 0
+            created = usage.get("cache_creation_input_tokens") or 0
+            self._prompt = usage["input_tokens"] + created + self._cached
+        if usage.get("output_tokens") is not None:
+            self._completion = usage["output_tokens"]
