@@ -4,7 +4,7 @@ after a higher-numbered one is still read (real SQL, the real cursor; no server)
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterator
+from collections.abc import AsyncIterator
 
 import pytest
 

@@ -12,8 +12,9 @@ commits, whatever their ``seq``. See docs/scale-out.md#changes-between-instances
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 FeedRow = Mapping[str, Any]  # seq, account_id, kind, xid
 
@@ -27,7 +28,7 @@ class FeedCursor:
         """The rows of a read (from ``horizon`` up) that have not been applied yet, oldest first."""
         return [row for row in rows if row["seq"] not in self.applied]
 
-    def advance(self, rows: Iterable[FeedRow], horizon: int) -> "FeedCursor":
+    def advance(self, rows: Iterable[FeedRow], horizon: int) -> FeedCursor:
         """The cursor once ``rows`` (one whole read from ``self.horizon`` up) have been applied;
         ``horizon`` was taken before that read. Rows below the new horizon can never be read again,
         so only the ones at or above it are remembered."""

@@ -16,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection

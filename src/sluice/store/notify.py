@@ -10,7 +10,8 @@ The connection is checked every ``CHECK_EVERY_S`` (a silently dropped one sends 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import asyncpg
 import structlog
@@ -40,7 +41,7 @@ class ChangeListener:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001, S110 — stopping; its errors were logged
                 pass
             self._task = None
 
