@@ -85,3 +85,20 @@ def pg_url() -> Iterator[str]:
         pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
     yield f"postgresql://postgres@127.0.0.1:5432/{name}"
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The real Redis on 127.0.0.1:6379 (fails, never skips, when unreachable). What tests store there
+    is scoped by account ids that are unique to this session, and expires."""
+    import redis
+
+    url = "redis://127.0.0.1:6379/0"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"Redis on 127.0.0.1:6379 is unreachable: {type(exc).__name__}")
+    finally:
+        client.close()
+    return url

@@ -29,7 +29,7 @@ def test_upstream_overrides_do_not_swallow_own_settings(tmp_path) -> None:  # ty
         ("SLUICE_DATABASE_URL", "mysql://x"),
         ("SLUICE_BOOTSTRAP_TOKEN", "abc"),
         ("SLUICE_UPSTREAM_OPENAI", "ftp://x"),
-        ("SLUICE_REDIS_URL", "redis://127.0.0.1:6379/0"),  # reserved: shared counters do not exist yet
+        ("SLUICE_REDIS_URL", "http://127.0.0.1:6379"),
     ],
 )
 def test_bad_values_fail_naming_the_variable(tmp_path, variable: str, value: str) -> None:  # type: ignore[no-untyped-def]

@@ -41,10 +41,10 @@ def _choice(*allowed: str) -> Callable[[str], str]:
     return cast
 
 
-def _not_implemented_yet(_value: str) -> None:
-    # Accepting it would promise limits shared across instances while each process counts alone.
-    raise ValueError("reserved for shared rate-limit counters, which are not implemented yet: rate limits "
-                     "and the response cache are per process; unset it")
+def _redis_url(value: str) -> str:
+    if not value.startswith(("redis://", "rediss://", "unix://")):
+        raise ValueError("must start with redis://, rediss:// or unix://")
+    return value
 
 
 def _master_keys(value: str) -> tuple[bytes, ...]:
@@ -61,7 +61,7 @@ def _master_keys(value: str) -> tuple[bytes, ...]:
 SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("data_dir", "./data", str, "Data directory: SQLite database and master key file."),
     ("database_url", None, str, "sqlite:///PATH or postgresql://... (default: SQLite in the data dir)."),
-    ("redis_url", None, _not_implemented_yet, "Reserved (not implemented yet): setting it stops the start."),
+    ("redis_url", None, _redis_url, "redis://... shared by every process: the response cache (rate limits: see docs)."),
     ("master_key", None, _master_keys, "Base64 32-byte key-encryption key(s), comma-separated, active first."),
     ("bootstrap_token", None, str, "At init, use this value as the admin API token (must start sluice_)."),
     ("log_level", "info", _choice("debug", "info", "warning", "error"), "Process log level."),
@@ -82,6 +82,7 @@ SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
 class Settings:
     data_dir: Path = Path("./data")
     database_url: str = ""
+    redis_url: str | None = field(default=None, repr=False)  # may carry a password
     master_key: tuple[bytes, ...] = field(default=(), repr=False)
     bootstrap_token: str | None = field(default=None, repr=False)
     log_level: str = "info"
