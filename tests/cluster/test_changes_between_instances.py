@@ -15,12 +15,14 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
+import asyncpg
 import httpx
 import pytest
 
 from sluice.providers.registry import CATALOG_SLUGS
 from sluice.store import queries
 from sluice.store.database import open_database
+from sluice.store.notify import APPLICATION_NAME
 from tests.proxy.helpers import add_config, create_token, gateway_url, new_key
 from tests.support.cluster import Cluster, create_database, drop_database
 from tests.support.server import MockUpstream, Server, upstream_env
@@ -182,3 +184,39 @@ def test_rotation_and_delete_through_a_take_effect_on_b_and_c_within_1_s(cluster
     _report("rotation applied on B, C after A's 200", rotations)
     _report("delete applied on B, C after A's 200", deletes)
     assert max(rotations) < BOUND_S and max(deletes) < BOUND_S, (rotations, deletes)
+
+
+async def _listeners(database_url: str, *, terminate: bool = False) -> int:
+    conn = await asyncpg.connect(database_url)
+    try:
+        pids = [r["pid"] for r in await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+            APPLICATION_NAME)]
+        if terminate:
+            for pid in pids:
+                await conn.execute("SELECT pg_terminate_backend($1)", pid)
+        return len(pids)
+    finally:
+        await conn.close()
+
+
+async def test_a_cut_listener_connection_comes_back_and_changes_arrive_within_1_s(cluster: Cluster) -> None:
+    a, b, c = cluster.servers
+    gateway = _open_gateway(a)
+    async with httpx.AsyncClient(timeout=10) as client:
+        for other in (b, c):
+            await _until(client, gateway_url(other, gateway) + "/models", lambda r: r.status_code == 200)
+        assert await _listeners(cluster.database_url, terminate=True) == 3
+        deadline = time.monotonic() + 10
+        while await _listeners(cluster.database_url) < 3:  # every instance reconnects by itself
+            assert time.monotonic() < deadline, "listeners did not reconnect"
+            await asyncio.sleep(0.05)
+        with _api(a) as api:
+            response = await asyncio.to_thread(api.put, f"/ai-gateway/gateways/{gateway}",
+                                               json={"authentication": True})
+        assert response.status_code == 200, response.text
+        waits = await asyncio.gather(*(
+            _until(client, gateway_url(other, gateway) + "/models", lambda r: r.status_code == 401)
+            for other in (b, c)))
+    _report("applied after the listener reconnected (B, C)", list(waits))
+    assert max(waits) < BOUND_S, waits

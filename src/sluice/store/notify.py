@@ -20,6 +20,7 @@ from sluice.store.queries import CHANGES_CHANNEL
 
 log = structlog.get_logger("sluice.store")
 
+APPLICATION_NAME = "sluice-change-listener"  # how the connection shows in pg_stat_activity
 CHECK_EVERY_S = 10.0
 CONNECT_TIMEOUT_S = 5.0
 RETRY_AFTER_S = (0.2, 0.5, 1.0, 2.0, 5.0)  # back-off between reconnects, last one repeats
@@ -61,7 +62,8 @@ class ChangeListener:
             await asyncio.sleep(RETRY_AFTER_S[min(failures, len(RETRY_AFTER_S) - 1)])
 
     async def _listen(self) -> None:
-        conn: Any = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S)
+        conn: Any = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S,
+                                          server_settings={"application_name": APPLICATION_NAME})
         lost = asyncio.Event()
         try:
             conn.add_termination_listener(lambda _conn: lost.set())
