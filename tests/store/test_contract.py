@@ -182,8 +182,9 @@ async def test_change_feed(db: Database, account: str) -> None:
         new = await queries.changes_from(conn, start)
         assert [(c["account_id"], c["kind"]) for c in new if c["account_id"] == account] == \
             [(account, "gateway"), (account, "provider_config")]
-        assert horizon > max(c["xid"] for c in new) >= start  # both writers have ended
-        assert await queries.changes_from(conn, horizon) == []
+        # Never behind where it was; how far ahead depends on every transaction in the cluster (other
+        # sessions may hold it back), which tests/store/test_change_feed.py drives explicitly.
+        assert horizon >= start and all(c["xid"] >= start for c in new)
 
 
 async def test_prune_keeps_the_newest_row(db: Database, account: str) -> None:

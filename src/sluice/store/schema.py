@@ -130,4 +130,5 @@ changes = Table(
     # PostgreSQL: the writing transaction's id (pg_current_xact_id); the feed reader uses it to know
     # which rows may still commit below what it has read. Null on SQLite (writers commit in order).
     Column("xid", BigInteger),
+    Index("ix_changes_xid", "xid"),  # each feed read is a range on it
 )

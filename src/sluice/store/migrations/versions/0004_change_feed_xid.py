@@ -17,8 +17,10 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("changes") as batch:
         batch.add_column(sa.Column("xid", sa.BigInteger))
+    op.create_index("ix_changes_xid", "changes", ["xid"])  # each feed read is a range on it
 
 
 def downgrade() -> None:
+    op.drop_index("ix_changes_xid", "changes")
     with op.batch_alter_table("changes") as batch:
         batch.drop_column("xid")
