@@ -28,6 +28,10 @@ CATALOGUE = {
     "GatewayAuthFailed": (401, 2009, "auth"),
     "RequestTooLarge": (413, 2010, "body_too_large"),
     "UnrelayableUpstreamError": (502, 2000, "internal"),
+    "UpgradeRefused": (400, 2011, "upgrade"),
+    "Untranslatable": (400, 2012, "untranslatable"),
+    "CompatPathNotServed": (404, 2002, "unknown_provider"),
+    "CompatMethodNotAllowed": (405, 2002, "unknown_provider"),
 }
 
 

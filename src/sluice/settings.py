@@ -83,7 +83,7 @@ def _public_url(value: str) -> str:
 SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("data_dir", "./data", str, "Data directory: SQLite database and master key file."),
     ("database_url", None, str, "sqlite:///PATH or postgresql://... (default: SQLite in the data dir)."),
-    ("redis_url", None, _redis_url, "redis://host:port/db: rate limits shared by every process using it."),
+    ("redis_url", None, _redis_url, "redis://host:port/db: rate limits and the response cache shared by every process using it."),
     ("rate_limit_on_redis_error", "allow", _choice("allow", "deny"),
      "While Redis cannot be reached: allow (limits not enforced) or deny (limited requests get 429)."),
     ("redis_timeout_s", "0.25", _at_least(0.01), "Redis connect and reply timeout (seconds)."),

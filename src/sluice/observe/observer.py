@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sluice.observe.activity import ActivityTracker
 from sluice.cache.keys import gateway_prefix
 from sluice.cache.memory import MemoryCache
+from sluice.cache.redis import RedisCache
 from sluice.store.logs import delete_gateway_logs
 from sluice.observe.metrics import Metrics
 from sluice.observe.sink import LogSink
@@ -29,7 +30,8 @@ class Observability:
         self.sink = LogSink(db, interval_s=settings.log_flush_interval_s, body_max_bytes=settings.log_body_max_bytes,
                             buffer_max_bytes=settings.log_buffer_max_bytes, on_drop=self.metrics.log_dropped)
         self.activity = ActivityTracker(db)
-        self.cache = MemoryCache(settings.cache_max_bytes)
+        self.cache: MemoryCache | RedisCache = MemoryCache(settings.cache_max_bytes) if not settings.redis_url \
+            else RedisCache.from_url(settings.redis_url, max_entry_bytes=settings.cache_max_bytes)
         self._parts = (self.metrics, self.activity, self.sink)
 
     def record(self, exchange: Exchange) -> None:
@@ -62,3 +64,5 @@ class Observability:
                 await part.close()
             except Exception as exc:  # noqa: BLE001
                 log.error("observer shutdown flush failed", part=type(part).__name__, error=type(exc).__name__)
+        if isinstance(self.cache, RedisCache):
+            await self.cache.close()

@@ -1,8 +1,12 @@
 """Keeps the in-memory state (``state.py``) in step with the database, off the request path.
 
 * ``refresh(account)``: called by this process's management API after a commit, before it answers.
-* a poller reads the change feed every ``change_poll_interval_s`` for changes made elsewhere (CLI,
-  other workers and instances); a ``kek`` change reloads the keyring first.
+* the change feed (``changes``) is read every ``change_poll_interval_s``, and at once when
+  PostgreSQL says a change committed (``store/notify.py``, LISTEN/NOTIFY): changes made elsewhere
+  (CLI, other workers and instances). The read cannot skip a commit that lands out of ``seq`` order
+  (``feed.py``); a ``kek`` change reloads the keyring first.
+* the feed is pruned of rows older than ``FEED_RETENTION_S``; a process that could not read it for
+  ``RESYNC_AFTER_S`` (long enough for rows it needs to be pruned) reloads every account instead.
 * token use (``last_used_on``) is queued by requests and written here in batches.
 All reloads are serialised by one lock, so an older read can never overwrite a newer one.
 """
@@ -12,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, Iterable
 
 import structlog
@@ -20,45 +26,64 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sluice.clock import now, rfc3339
 from sluice.errors import CryptoError
 from sluice.keymatch import EMPTY, KeyMatcher
+from sluice.proxy.feed import FeedCursor, accounts_to_reload, keyring_changed
 from sluice.proxy.state import AccountState, build_account
 from sluice.secrets.crypto import Keyring
 from sluice.secrets.vault import open_row
 from sluice.services import Services
 from sluice.store import queries
+from sluice.store.notify import ChangeListener
 from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.proxy")
 TOUCH_EVERY_S = 5.0  # last_used_on is coarse; one write per few seconds is plenty
+FEED_RETENTION_S = 3600.0  # feed rows older than this are pruned (a Sluice transaction is far shorter)
+PRUNE_EVERY_S = 60.0
+RESYNC_AFTER_S = FEED_RETENTION_S / 2  # no successful read for this long: reload everything
 
 
 class StateSync:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: Services, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.services = services
         self.accounts: dict[str, AccountState] = {}
         self.touched: set[str] = set()  # token ids used since the last flush
-        self._seq = 0
+        self.clock = clock
+        self._cursor = FeedCursor(0)
+        self._last_read = clock()
         self._lock = asyncio.Lock()
         self._job = Periodic("sluice-state-poll", max(0.05, services.settings.change_poll_interval_s),
                              self._tick)
-        self._last_touch = time.monotonic()
+        self._listener = ChangeListener(services.db.url, self._job.wake) \
+            if services.db.dialect == "postgresql" else None
+        self._last_touch = self._last_prune = time.monotonic()
         self._matchers: dict[str, tuple[bytes, KeyMatcher]] = {}  # account -> (digest of its keys, matcher)
 
     async def start(self) -> None:
-        db = self.services.db
-        async with db.begin() as conn:
-            self._seq = await queries.latest_change(conn)  # before loading: no change can slip between
-            account_ids = [a["id"] for a in await queries.list_accounts(conn)]
-        for account_id in account_ids:
-            await self.refresh(account_id)
+        async with self._lock:
+            await self._load_all()
         self._job.start()
+        if self._listener is not None:
+            self._listener.start()
 
     async def close(self) -> None:
+        if self._listener is not None:
+            await self._listener.stop()
         await self._job.stop()
         await self.flush_touches()
 
     async def refresh(self, account_id: str) -> None:
         async with self._lock:
             await self._reload(account_id)
+
+    async def _load_all(self) -> None:
+        """Every account, with the feed read from a horizon taken first: no change slips between."""
+        async with self.services.db.begin() as conn:
+            horizon = await queries.feed_horizon(conn)
+            account_ids = [a["id"] for a in await queries.list_accounts(conn)]
+        for account_id in dict.fromkeys([*account_ids, *self.accounts]):
+            await self._reload(account_id)
+        self._cursor = FeedCursor(horizon)
+        self._last_read = self.clock()
 
     async def _reload(self, account_id: str) -> None:
         async with self.services.db.begin() as conn:
@@ -100,17 +125,28 @@ class StateSync:
             log.error("keyring reload failed", error=type(exc).__name__)
 
     async def poll_once(self) -> None:
-        """Apply changes recorded since the last poll (by anyone, this process included)."""
+        """Apply changes committed since the last read (by anyone, this process included)."""
         async with self._lock:
-            async with self.services.db.begin() as conn:
-                changes = await queries.changes_since(conn, self._seq)
-            if not changes:
-                return
-            if any(c["kind"] == "kek" for c in changes):
+            if self.clock() - self._last_read > RESYNC_AFTER_S:
+                log.warning("change feed not read for too long; reloading every account")
                 self._reload_keyring()
-            for account_id in dict.fromkeys(c["account_id"] for c in changes):
+                await self._load_all()
+                return
+            async with self.services.db.begin() as conn:
+                horizon = await queries.feed_horizon(conn)  # first: see feed.py
+                rows = await queries.changes_from(conn, self._cursor.horizon)
+            unread = self._cursor.unread(rows)
+            if keyring_changed(unread):
+                self._reload_keyring()
+            for account_id in accounts_to_reload(unread):
                 await self._reload(account_id)
-            self._seq = changes[-1]["seq"]
+            self._cursor = self._cursor.advance(rows, horizon)  # only once every reload succeeded
+            self._last_read = self.clock()
+
+    async def prune_feed(self) -> int:
+        before = rfc3339(now() - timedelta(seconds=FEED_RETENTION_S))
+        async with self.services.db.begin() as conn:
+            return await queries.prune_changes(conn, before)
 
     async def flush_touches(self) -> None:
         if not self.touched:
@@ -124,6 +160,9 @@ class StateSync:
         if time.monotonic() - self._last_touch >= TOUCH_EVERY_S:
             self._last_touch = time.monotonic()
             await self.flush_touches()
+        if time.monotonic() - self._last_prune >= PRUNE_EVERY_S:
+            self._last_prune = time.monotonic()
+            await self.prune_feed()
 
 
 ALL = 10**9  # "every row" for the paged list queries

@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 MIGRATIONS = Path(__file__).parent / "migrations"
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("sluice_in_transaction", default=False)
 # The newest migration's revision id; tests/store check it against Alembic's own view of the head.
-HEAD_REVISION = "0004_token_restrictions"
+HEAD_REVISION = "0005_change_feed_xid"
 T = TypeVar("T")
 
 

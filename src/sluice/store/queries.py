@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 import orjson
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, and_, delete, func, insert, literal_column, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -59,16 +59,51 @@ async def _count(conn: AsyncConnection, table: Any, where: Any) -> int:
 
 # -- change feed -----------------------------------------------------------------------------------
 
+CHANGES_CHANNEL = "sluice_changes"  # PostgreSQL NOTIFY channel: "the feed has a new row", sent at commit
+
+
 async def record_change(conn: AsyncConnection, account_id: str, kind: str) -> None:
-    await conn.execute(insert(changes).values(account_id=account_id, kind=kind, created_at=rfc3339(now())))
+    values: dict[str, Any] = {"account_id": account_id, "kind": kind, "created_at": rfc3339(now())}
+    if conn.dialect.name != "postgresql":
+        await conn.execute(insert(changes).values(**values))
+        return
+    await conn.execute(insert(changes).values(**values, xid=literal_column("pg_current_xact_id()::text::bigint")))
+    # Delivered when (and only if) this transaction commits: the listeners poll the feed at once.
+    await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANGES_CHANNEL})
 
 
-async def latest_change(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(func.coalesce(func.max(changes.c.seq), 0)))).scalar_one())
+async def feed_horizon(conn: AsyncConnection) -> int:
+    """A point below which every writer has ended, taken before reading the feed.
+
+    PostgreSQL: the xmin of the current snapshot -- every transaction with a lower id has committed
+    or rolled back, so its rows are visible to any later read. SQLite: writers hold the one write
+    lock from BEGIN IMMEDIATE to commit, so rows commit in ``seq`` order and the next ``seq`` is the
+    point (a row's "xid" is its ``seq`` there, see ``changes_from``).
+    """
+    if conn.dialect.name == "postgresql":
+        query = text("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+        return int((await conn.execute(query)).scalar_one())
+    return int((await conn.execute(select(func.coalesce(func.max(changes.c.seq), 0)))).scalar_one()) + 1
 
 
-async def changes_since(conn: AsyncConnection, seq: int) -> list[Row]:
-    return _rows(await conn.execute(select(changes).where(changes.c.seq > seq).order_by(changes.c.seq)))
+async def changes_from(conn: AsyncConnection, horizon: int) -> list[Row]:
+    """Every feed row written by a transaction at or above ``horizon`` (from ``feed_horizon``),
+    oldest first; each row has ``seq``, ``account_id``, ``kind`` and ``xid``."""
+    if conn.dialect.name == "postgresql":
+        stmt = select(changes.c.seq, changes.c.account_id, changes.c.kind, changes.c.xid) \
+            .where(changes.c.xid >= horizon)
+    else:
+        stmt = select(changes.c.seq, changes.c.account_id, changes.c.kind, changes.c.seq.label("xid")) \
+            .where(changes.c.seq >= horizon)
+    return _rows(await conn.execute(stmt.order_by(changes.c.seq)))
+
+
+async def prune_changes(conn: AsyncConnection, before: str) -> int:
+    """Delete feed rows created before ``before`` (RFC 3339). The newest row always stays: SQLite
+    reuses the highest rowid once it is gone, and a reused ``seq`` could hide behind a horizon."""
+    newest = select(func.max(changes.c.seq)).scalar_subquery()
+    result = await conn.execute(delete(changes).where(changes.c.created_at < before, changes.c.seq < newest))
+    return int(result.rowcount or 0)
 
 
 # -- accounts and users ----------------------------------------------------------------------------

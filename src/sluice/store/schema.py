@@ -6,6 +6,7 @@ checks that the two agree, constraints and indexes included."""
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Index,
@@ -129,4 +130,8 @@ changes = Table(
     Column("account_id", String(32), nullable=False),
     Column("kind", String(32), nullable=False),
     Column("created_at", String(30), nullable=False),
+    # PostgreSQL: the writing transaction's id (pg_current_xact_id); the feed reader uses it to know
+    # which rows may still commit below what it has read. Null on SQLite (writers commit in order).
+    Column("xid", BigInteger),
+    Index("ix_changes_xid", "xid"),  # each feed read is a range on it
 )
