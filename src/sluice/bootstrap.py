@@ -48,6 +48,9 @@ async def initialise(settings: Settings, email: str = "admin@example.com") -> Bo
                 with data_dir_errors(settings.data_dir):
                     create_key_file(settings.key_file)
             async with db.begin() as conn:
+                # Several processes may start at once on a fresh shared database: one at a time
+                # from here, so exactly one creates the first account (and the key check value).
+                await queries.lock_bootstrap(conn)
                 await check_keyring(conn, load_keyring(settings), settings)
                 if initialised or await queries.count_accounts(conn):
                     return None

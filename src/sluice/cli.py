@@ -82,7 +82,7 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
           data_dir: Optional[Path] = DataDir,
           workers: int = typer.Option(
               1, min=1, help="Worker processes (they share state through the database; rate limits through "
-                             "SLUICE_REDIS_URL)."),
+                             "SLUICE_REDIS_URL; /metrics sums them)."),
           allow_per_process_limits: bool = typer.Option(
               False, "--allow-per-process-limits",
               help="Start --workers N > 1 without SLUICE_REDIS_URL: every worker counts rate limits alone, "
@@ -105,6 +105,14 @@ def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
         sys.stdout.flush()
     # the server re-reads settings from the environment
     os.environ["SLUICE_DATA_DIR"] = str(settings.data_dir)
+    if workers > 1:  # metrics summed over the workers (docs/scale-out.md); exec keeps this pid
+        from sluice.observe.multiproc import ENV, prepare_run_dir
+
+        os.environ[ENV] = str(prepare_run_dir(settings.data_dir, os.getpid()))
+    else:  # one process needs no shared files (and no per-update file write)
+        from sluice.observe.multiproc import ENV
+
+        os.environ.pop(ENV, None)
     # exec, not uvicorn.run(): the server starts in a fresh interpreter (same pid) without the CLI's
     # modules loaded (measured: ~10 MiB less resident memory per process).
     argv = [sys.executable, "-m", "uvicorn", "sluice.asgi:app", "--host", host, "--port", str(port),

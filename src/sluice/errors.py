@@ -13,8 +13,9 @@
     │   ├── RequestTimeout       408 / 7000 (+ connection: close)
     │   ├── ClientClosed         400 / 7000 the client went away mid-body (nobody reads the answer)
     │   ├── AuthenticationError  401 / 10000
-    │   └── Forbidden            403 / 10000, a permission the caller lacks
-    │       └── AccountForbidden 403 / 9109, another account's path
+    │   ├── Forbidden            403 / 10000, a permission the caller lacks
+    │   │   └── AccountForbidden 403 / 9109, another account's path
+    │   └── ServiceUnavailable   503 / 7503 (+ retry-after): the database cannot be reached
     ├── GatewayError             data plane (AiGatewayError body), 500 / 2000; the catalogue, with the
     │   │                        ``reason`` metrics count refusals by:
     │   ├── GatewayNotFound      404 / 2001  not_found
@@ -129,6 +130,17 @@ class FieldErrors(ValidationError):
 
 class StoreNotEmpty(Conflict):
     default_message = "store_not_empty: the store still holds secrets; pass force=true to delete it with them"
+
+
+class ServiceUnavailable(ApiError):
+    """The management API cannot reach its database; the data plane keeps serving from memory."""
+
+    status, code = 503, 7503
+    default_message = "Service temporarily unavailable: the database cannot be reached; retry later"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"retry-after": "5"}
 
 
 class GatewayError(SluiceError):

@@ -142,6 +142,8 @@ class Settings:
     keep_alive_timeout_s: int = 5
     max_connections: int = 4096
     upstream_overrides: Mapping[str, str] = field(default_factory=dict)
+    # Set by `sluice serve --workers N` (not a user setting): prometheus-client's multiprocess dir.
+    metrics_multiprocess_dir: Path | None = None
 
     @property
     def key_file(self) -> Path:
@@ -183,4 +185,7 @@ def load_settings(environ: Mapping[str, str] | None = None, **overrides: object)
     for slug, url in upstream.items():
         if not url.startswith(("http://", "https://")):
             raise SettingsError(f"SLUICE_UPSTREAM_{slug.upper().replace('-', '_')}: must be an http(s) URL")
-    return Settings(data_dir=data_dir, database_url=database_url, upstream_overrides=upstream, **values)  # type: ignore[arg-type]
+    multiprocess_dir = env.get("PROMETHEUS_MULTIPROC_DIR") or None
+    return Settings(data_dir=data_dir, database_url=database_url, upstream_overrides=upstream,
+                    metrics_multiprocess_dir=Path(multiprocess_dir) if multiprocess_dir else None,
+                    **values)  # type: ignore[arg-type]

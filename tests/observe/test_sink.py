@@ -287,3 +287,40 @@ async def test_freed_memory_is_handed_back_after_enough_is_written(tmp_path: Pat
     await sink.flush()
     assert calls == [1]  # at most every TRIM_INTERVAL_S
     await db.close()
+
+
+async def test_a_database_outage_keeps_the_batch_for_the_next_flush(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
+    original = db.write_batch
+    failures = [ConnectionRefusedError(111, "Connect call failed")]
+
+    async def flaky(work):  # type: ignore[no-untyped-def]
+        if failures:
+            raise failures.pop()
+        return await original(work)
+
+    db.write_batch = flaky  # type: ignore[method-assign]
+    kept = [exchange(started_at=1_700_000_000 + i) for i in range(3)]
+    for item in kept:
+        sink.record(item)
+    await sink.flush()
+    assert (sink.pending, sink.dropped) == (3, {})
+    await sink.flush()
+    assert await stored_ids(db) == [e.log_id for e in kept]
+    assert (sink.pending, sink.dropped) == (0, {})
+    await db.close()
+
+
+async def test_a_write_failure_that_is_no_outage_drops_the_batch_and_counts_it(tmp_path: Path) -> None:
+    db = await sqlite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
+
+    async def broken(work):  # type: ignore[no-untyped-def]
+        raise ValueError("a bug")
+
+    db.write_batch = broken  # type: ignore[method-assign]
+    sink.record(exchange())
+    await sink.flush()
+    assert (sink.pending, sink.dropped) == (0, {"write_failed": 1})
+    await db.close()

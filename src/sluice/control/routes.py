@@ -24,6 +24,8 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
@@ -36,7 +38,7 @@ from sluice.control import gateways, logs, provider_configs, secrets_store, toke
 from sluice.control import openapi_doc as doc
 from sluice.control.endpoint import Endpoint, bind
 from sluice.control.openapi import openapi_handler
-from sluice.errors import ApiError, MethodNotAllowed, NoRoute
+from sluice.errors import ApiError, MethodNotAllowed, NoRoute, ServiceUnavailable
 from sluice.identity.permissions import (
     CONFIG_READ,
     CONFIG_WRITE,
@@ -47,6 +49,7 @@ from sluice.identity.permissions import (
     TOKEN_READ,
     TOKEN_WRITE,
 )
+from sluice.store.database import is_outage
 
 log = structlog.get_logger("sluice.api")
 
@@ -218,6 +221,15 @@ async def _internal_error(request: Request, exc: Exception) -> Response:
     return envelope.error(ApiError("Internal Server Error"))
 
 
+async def _database_error(request: Request, exc: Exception) -> Response:
+    """Driver and connection errors: a database outage is a 503 the client may retry (the data plane
+    keeps serving from memory meanwhile); anything else stays a 500."""
+    if not is_outage(exc):
+        return await _internal_error(request, exc)
+    log.warning("database unavailable", path=request.url.path, error=type(exc).__name__)
+    return envelope.error(ServiceUnavailable())
+
+
 def management_app(endpoints: Iterable[Endpoint] = ENDPOINTS, prefix: str = "/client/v4") -> Starlette:
     """The management API serving these endpoints (and their document) below ``prefix``."""
     routes = starlette_routes(endpoints)
@@ -226,6 +238,10 @@ def management_app(endpoints: Iterable[Endpoint] = ENDPOINTS, prefix: str = "/cl
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error(routes),
+            # Handled here, not by the catch-all below (which Starlette re-raises after answering).
+            DBAPIError: _database_error,
+            PoolTimeout: _database_error,
+            OSError: _database_error,
             Exception: _internal_error,
         },
     )

@@ -1,11 +1,25 @@
 """Prometheus metrics in their own registry. Labels are gateway and provider only — never an
-alias, key, token or account-chosen free text beyond the gateway id."""
+alias, key, token or account-chosen free text beyond the gateway id.
+
+Under ``sluice serve --workers N`` prometheus-client runs in multiprocess mode (``observe/multiproc.py``):
+every update also lands in a memory-mapped file of the worker, and a scrape, answered by any one
+worker, sums the files of all of them, so a counter never goes backwards between scrapes. One process
+keeps plain in-memory values (an update there costs about half as much; docs/scale-out.md)."""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
@@ -14,6 +28,9 @@ from sluice.exchange import Exchange
 from sluice.ratelimit.base import BackendHealth
 
 UNROUTED = "-"
+# How a gauge's values from several workers combine in one scrape (prometheus-client's names).
+GaugeMode = Literal["all", "liveall", "min", "livemin", "max", "livemax", "sum", "livesum", "mostrecent",
+                    "livemostrecent"]
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
@@ -22,7 +39,8 @@ def status_class(status: int) -> str:
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, multiprocess_dir: Path | None = None) -> None:
+        self.multiprocess_dir = multiprocess_dir
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter("sluice_requests", "Data-plane requests answered.",
@@ -38,6 +56,9 @@ class Metrics:
         self.log_drops = Counter("sluice_request_logs_dropped", "Request logs not stored.", ("reason",),
                                  registry=r)
         self._children: dict[tuple, object] = {}
+        # Collectors that read this process's state at scrape time; under workers they are added to
+        # the summed files' output (each shows the answering worker's own view).
+        self._own_collectors: list[Collector] = []
 
     def record(self, exchange: Exchange) -> None:
         # Unrouted requests (unknown gateway/provider) carry caller-typed ids: one fixed label,
@@ -67,13 +88,37 @@ class Metrics:
 
     def watch_rate_limit_store(self, health: BackendHealth) -> None:
         """The shared rate-limit store's state, read at scrape time (the hot path counts nothing extra)."""
-        self.registry.register(RateLimitStoreCollector(health))
+        collector = RateLimitStoreCollector(health)
+        self.registry.register(collector)
+        self._own_collectors.append(collector)
 
     def log_dropped(self, reason: str, count: int) -> None:
         self.log_drops.labels(reason).inc(count)
 
+    def gauge(self, name: str, documentation: str, labels: tuple[str, ...] = (),
+              multiprocess_mode: GaugeMode = "livemax") -> Gauge:
+        """A gauge for this registry. Under workers a scrape combines the live workers' values by
+        ``multiprocess_mode`` ("livemax": 1 if any worker says 1; "livesum" for amounts)."""
+        return Gauge(name, documentation, labels, registry=self.registry, multiprocess_mode=multiprocess_mode)
+
     def render(self) -> tuple[bytes, str]:
-        return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry), CONTENT_TYPE_LATEST
+        from prometheus_client import multiprocess
+
+        # Built per scrape, as prometheus-client prescribes: it reads every worker's files afresh.
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))
+        for collector in self._own_collectors:  # read at scrape time from this worker's state
+            registry.register(collector)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+    def process_exited(self, pid: int) -> None:
+        """A worker is stopping: its live gauges stop counting (its counters keep their totals)."""
+        if self.multiprocess_dir is not None:
+            from prometheus_client import multiprocess
+
+            multiprocess.mark_process_dead(pid, path=str(self.multiprocess_dir))
 
 
 class RateLimitStoreCollector(Collector):

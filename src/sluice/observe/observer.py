@@ -7,6 +7,8 @@ touches memory; the sink and the activity tracker write to the database in the b
 
 from __future__ import annotations
 
+import os
+
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -26,7 +28,7 @@ log = structlog.get_logger("sluice.observe")
 
 class Observability:
     def __init__(self, settings: Settings, db: Database) -> None:
-        self.metrics = Metrics()
+        self.metrics = Metrics(settings.metrics_multiprocess_dir)
         self.sink = LogSink(db, interval_s=settings.log_flush_interval_s, body_max_bytes=settings.log_body_max_bytes,
                             buffer_max_bytes=settings.log_buffer_max_bytes, on_drop=self.metrics.log_dropped)
         self.activity = ActivityTracker(db)
@@ -66,3 +68,4 @@ class Observability:
                 log.error("observer shutdown flush failed", part=type(part).__name__, error=type(exc).__name__)
         if isinstance(self.cache, RedisCache):
             await self.cache.close()
+        self.metrics.process_exited(os.getpid())

@@ -6,6 +6,8 @@ redacted on the event loop in time slices, then their other large bodies compres
 in one transaction, in one hop to the database's batch thread (``Database.write_batch``).
 
 When the buffer is full a new log is dropped and counted — a request never waits for logging.
+While the database is unreachable, batches stay buffered and are retried (``is_outage``); any other
+write failure drops the batch and counts it.
 ``flush()`` returns once everything recorded before it is committed (SQLite runs with
 ``synchronous=FULL``, so a flushed log survives ``kill -9``).
 """
@@ -25,15 +27,13 @@ from sluice.logs import bodies, redact, retention
 from sluice.store import logs as logstore
 from sluice.logs.records import log_row
 from sluice.exchange import Exchange
-from sluice.store.database import Database
+from sluice.store.database import Database, is_outage
 from sluice.store import queries
 from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.logs")
 
 GatewayKey = tuple[str, str]  # (account_id, gateway_id)
-Outcome = tuple["int | None", bool, dict[str, int]]  # see LogSink._write_groups
-COUNT_TTL_S = 30.0  # a cached per-gateway log count is re-read from the database this often
 SLICE_MIN_S, SLICE_PER_BACKLOG_S, SLICE_MAX_S = 0.002, 0.000004, 0.025  # see LogSink._rows
 BATCH_MAX_BYTES = 8 << 20
 TRIM_AFTER_BYTES = 8 << 20  # written since freed memory was last handed back to the OS ...
@@ -66,7 +66,6 @@ class LogSink:
         self._writing = 0  # logs taken for the batch being written: they still hold memory
         self._written_bytes = 0  # since the last release_free_memory
         self._trimmed_at = 0.0
-        self._counts: dict[tuple[str, str], tuple[int, float]] = {}
         self._lock = asyncio.Lock()
         self._write_at_bytes = buffer_max_bytes // WRITE_AT_FRACTION
         self._job = Periodic("sluice-log-sink", interval_s, self.flush)
@@ -133,9 +132,17 @@ class LogSink:
                     rows = await self._rows(batch)
                     await self._write(rows)
                 except Exception as exc:  # noqa: BLE001 — counted, never retried forever
+                    if is_outage(exc):
+                        # The database is away: the batch goes back to the front of the buffer, still
+                        # counted against buffer_max_bytes (new logs are dropped as buffer_full when
+                        # an outage outlasts it), and is retried at the next tick.
+                        self._buffer.extendleft(reversed(batch))
+                        self._bytes += self._writing
+                        self._writing = 0
+                        log.warning("request logs kept for a retry: database unavailable", logs=len(batch))
+                        break
                     log.error("request log batch lost", error=type(exc).__name__, logs=len(batch))
                     self._drop("write_failed", len(batch))
-                    self._counts.clear()
                 finally:
                     self._written_bytes += self._writing
                     self._writing = 0
@@ -188,37 +195,32 @@ class LogSink:
         by_gateway: dict[tuple[str, str], list[dict[str, Any]]] = {}
         for row in rows:
             by_gateway.setdefault((row["account_id"], row["gateway_id"]), []).append(row)
-        now = time.monotonic()
-        known = {key: count for key, (count, at) in self._counts.items() if now - at <= COUNT_TTL_S}
-        outcomes = await self.db.write_batch(lambda conn: self._write_groups(conn, by_gateway, known))
-        for key, (stored, counted, dropped) in outcomes.items():
-            for reason, count in dropped.items():
-                self._drop(reason, count)
-            if stored is None:
-                self._counts.pop(key, None)
-            else:
-                self._counts[key] = (stored, now if counted else self._counts.get(key, (0, now))[1])
+        dropped = await self.db.write_batch(lambda conn: self._write_groups(conn, by_gateway))
+        for reason, count in dropped.items():
+            self._drop(reason, count)
 
-    def _write_groups(self, conn: Connection, by_gateway: dict[GatewayKey, list[dict[str, Any]]],
-                      known: dict[GatewayKey, int]) -> dict[GatewayKey, Outcome]:
+    def _write_groups(self, conn: Connection,
+                      by_gateway: dict[GatewayKey, list[dict[str, Any]]]) -> dict[str, int]:
         """The batch's transaction, run by ``Database.write_batch`` (on SQLite in its batch thread,
-        so it touches no sink state).
+        so it touches no sink state). Returns the logs not stored, by reason.
 
-        Per gateway: (logs stored after the batch or None, whether that was counted afresh, drops).
+        The log_management check is exact across processes: each gateway's writes are serialised
+        (``lock_gateway_logs``; gateways in sorted order, so two writers cannot deadlock) and read
+        the shared upper bound of its stored logs (``log_counts``); when the bound says the batch might
+        pass the limit, the logs are counted in this same transaction.
         """
-        outcomes: dict[GatewayKey, Outcome] = {}
-        for (account_id, gateway_id), group in by_gateway.items():
+        dropped: dict[str, int] = {}
+        for (account_id, gateway_id), group in sorted(by_gateway.items()):
             policy = gateway_policy(conn, account_id, gateway_id)
             if policy is None:
-                outcomes[(account_id, gateway_id)] = (None, False, {"gateway_deleted": len(group)})
+                dropped["gateway_deleted"] = dropped.get("gateway_deleted", 0) + len(group)
                 continue
-            # The cached count, re-read when old or when the limit is close.
-            stored = known.get((account_id, gateway_id))
-            counted = stored is None or stored + len(group) > policy.limit
-            if counted:
-                stored = logstore.count_logs_sync(conn, account_id, gateway_id)
-            assert stored is not None
+            logstore.lock_gateway_logs(conn, account_id, gateway_id)
+            bound = logstore.stored_bound(conn, account_id, gateway_id)
             incoming = len(group)
+            stored = bound
+            if stored is None or stored + incoming > policy.limit:
+                stored = logstore.count_logs_sync(conn, account_id, gateway_id)
             keep, remove = retention.plan(stored, incoming, policy)
             if remove:
                 remove = logstore.delete_oldest(conn, account_id, gateway_id, remove)
@@ -228,13 +230,14 @@ class LogSink:
             for row in group:
                 bodies.pack(row)  # zstd releases the GIL: on SQLite this runs beside the event loop
             logstore.insert_logs(conn, group)
-            dropped = {"log_limit": incoming - keep} if keep < incoming else {}
-            outcomes[(account_id, gateway_id)] = (stored - remove + len(group), counted, dropped)
-        return outcomes
+            logstore.set_stored_bound(conn, account_id, gateway_id, stored - remove + len(group),
+                                      known=bound is not None)
+            if keep < incoming:
+                dropped["log_limit"] = dropped.get("log_limit", 0) + incoming - keep
+        return dropped
 
     def forget_gateway(self, account_id: str, gateway_id: str) -> None:
-        """A deleted gateway: drop its buffered logs and its cached count."""
-        self._counts.pop((account_id, gateway_id), None)
+        """A deleted gateway: drop its buffered logs."""
         kept = deque(e for e in self._buffer if (e.account_id, e.gateway_id) != (account_id, gateway_id))
         self._bytes = sum(self._size(e) for e in kept)
         self._buffer = kept

@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import errno
 import os
+import socket
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("sluice_in_transaction", default=False)
 # The newest migration's revision id; tests/store check it against Alembic's own view of the head.
-HEAD_REVISION = "0005_change_feed_xid"
+HEAD_REVISION = "0006_log_counts"
 T = TypeVar("T")
 
 
@@ -42,6 +46,7 @@ def _sqlite_path(url: str) -> Path:
 
 
 SQLITE_CACHE_KIB = 256
+CONNECT_TIMEOUT_S = 5.0
 
 
 class Database:
@@ -112,10 +117,11 @@ class Database:
                 await asyncio.wait([future])
                 raise
 
-    async def ping(self) -> bool:
+    async def ping(self, timeout_s: float = 2.0) -> bool:
         try:
-            async with self.begin() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(timeout_s):
+                async with self.begin() as conn:
+                    await conn.execute(text("SELECT 1"))
             return True
         except Exception:  # noqa: BLE001 — any failure means not ready
             return False
@@ -145,6 +151,44 @@ class Database:
             self._batch_engine.dispose()
             self._batch_engine = self._batch_thread = None
         await self.engine.dispose()
+
+
+def is_outage(exc: BaseException) -> bool:
+    """Whether ``exc`` (or what caused it) means the database cannot be reached right now, as opposed
+    to a bug or a constraint: refused or lost connection, a server shutting down or starting up, a
+    pool or connect timeout. Such errors are answered 503 and retried later, not 500."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _network_error(current) or isinstance(current, PoolTimeout) or _asyncpg_connection_error(current):
+            return True
+        if isinstance(current, DBAPIError):
+            if current.connection_invalidated:
+                return True
+            current = current.orig or current.__cause__
+            continue
+        current = current.__cause__ or current.__context__
+    return False
+
+
+NETWORK_ERRNOS = frozenset({errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT,
+                            errno.EHOSTUNREACH, errno.ENETUNREACH, errno.ENETDOWN, errno.EPIPE})
+
+
+def _network_error(exc: BaseException) -> bool:
+    """A socket that could not reach the server; not any OSError (a file's PermissionError is a bug)."""
+    return isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)) or (
+        isinstance(exc, OSError) and exc.errno in NETWORK_ERRNOS)
+
+
+def _asyncpg_connection_error(exc: BaseException) -> bool:
+    try:
+        from asyncpg import exceptions as pg
+    except ImportError:  # SQLite-only install
+        return False
+    return isinstance(exc, (pg.PostgresConnectionError, pg.ConnectionDoesNotExistError,
+                            pg.CannotConnectNowError, pg.OperatorInterventionError))
 
 
 def _upgrade(sync_conn: object) -> None:
@@ -189,7 +233,11 @@ async def open_database(url: str, *, migrate: bool = True) -> Database:
         engine = create_async_engine(engine_url(url), pool_size=5, max_overflow=5)
         _configure_sqlite(engine)
     else:
-        engine = create_async_engine(engine_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True)
+        # A bounded connect: when the server is away, management requests answer 503 within seconds
+        # instead of hanging on asyncpg's 60 s default.
+        engine = create_async_engine(engine_url(url), pool_size=10, max_overflow=10, pool_pre_ping=True,
+                                     pool_timeout=CONNECT_TIMEOUT_S,
+                                     connect_args={"timeout": CONNECT_TIMEOUT_S})
     database = Database(url, engine)
     if migrate:
         await database.migrate()

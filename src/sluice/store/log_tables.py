@@ -1,4 +1,4 @@
-"""Request-log and key-activity tables, on the one ``schema.metadata``. Migrations 0002 and 0003
+"""Request-log and key-activity tables, on the one ``schema.metadata``. Migrations 0002, 0003 and 0006
 create them (written out there on purpose: a migration must not change when this file does)."""
 
 from __future__ import annotations
@@ -60,4 +60,15 @@ provider_config_activity = Table(
     Column("request_count", BigInteger, nullable=False),
     Column("error_count", BigInteger, nullable=False),
     Index("ix_activity_gateway", "account_id", "gateway_id"),
+)
+
+# Per gateway, never less than its stored logs: the log writer adds what it inserts and takes off what
+# it deletes, under a per-gateway lock; other deletes (Logs API) leave it high, and the writer counts
+# exactly whenever the bound says a batch might pass the gateway's log_management limit.
+log_counts = Table(
+    "log_counts",
+    metadata,
+    Column("account_id", String(32), primary_key=True),
+    Column("gateway_id", String(64), primary_key=True),
+    Column("stored", BigInteger, nullable=False),
 )

@@ -9,12 +9,27 @@ from itertools import chain
 from typing import Any, Sequence
 
 import orjson
-from sqlalchemy import Connection, Float, and_, cast, delete, false, func, insert, null, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Float,
+    and_,
+    cast,
+    delete,
+    false,
+    func,
+    insert,
+    null,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from sluice.logs import bodies
 from sluice.logs.filters import NUMBER_KEYS, Filter
+from sluice.store.log_tables import log_counts
 from sluice.store.log_tables import request_logs as T
 
 Row = dict[str, Any]
@@ -247,5 +262,35 @@ def delete_oldest(conn: Connection, account_id: str, gateway_id: str, count: int
 
 
 async def delete_gateway_logs(conn: AsyncConnection, account_id: str, gateway_id: str) -> int:
+    await conn.execute(delete(log_counts).where(log_counts.c.account_id == account_id,
+                                                log_counts.c.gateway_id == gateway_id))
     return await delete_logs(conn, and_(T.c.account_id == account_id, T.c.gateway_id == gateway_id))
+
+
+LOG_WRITES_LOCK = 7466327  # pg_advisory_xact_lock(LOG_WRITES_LOCK, hashtext(account_id || '/' || gateway_id))
+
+
+def lock_gateway_logs(conn: Connection, account_id: str, gateway_id: str) -> None:
+    """Serialise one gateway's log writes across processes until the transaction ends, so the count
+    the log_management check reads cannot change before the insert commits. PostgreSQL only: on
+    SQLite, BEGIN IMMEDIATE already serialises every writer. Callers lock gateways in a fixed order."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"SELECT pg_advisory_xact_lock({LOG_WRITES_LOCK}, hashtext(:key))"),
+                     {"key": f"{account_id}/{gateway_id}"})
+
+
+def stored_bound(conn: Connection, account_id: str, gateway_id: str) -> int | None:
+    """The shared upper bound of the gateway's stored logs (``log_counts``), None when not known."""
+    value = conn.execute(select(log_counts.c.stored).where(log_counts.c.account_id == account_id,
+                                                           log_counts.c.gateway_id == gateway_id)).scalar()
+    return None if value is None else int(value)
+
+
+def set_stored_bound(conn: Connection, account_id: str, gateway_id: str, stored: int, *, known: bool) -> None:
+    """Record the bound after a batch (``known``: a row already exists, so update it)."""
+    if known:
+        conn.execute(update(log_counts).where(log_counts.c.account_id == account_id,
+                                              log_counts.c.gateway_id == gateway_id).values(stored=stored))
+    else:
+        conn.execute(insert(log_counts).values(account_id=account_id, gateway_id=gateway_id, stored=stored))
 

@@ -122,6 +122,17 @@ async def get_account(conn: AsyncConnection, account_id: str) -> Row | None:
     return _one(await conn.execute(select(accounts).where(accounts.c.id == account_id)))
 
 
+BOOTSTRAP_LOCK = 7466326  # pg_advisory_xact_lock(BOOTSTRAP_LOCK): the first start of a shared database
+
+
+async def lock_bootstrap(conn: AsyncConnection) -> None:
+    """Serialise ``initialise()`` across processes until the transaction ends: several instances
+    starting at once on a fresh shared database must not all see "no account" and all insert one.
+    PostgreSQL only: on SQLite, BEGIN IMMEDIATE already serialises every writer."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(text(f"SELECT pg_advisory_xact_lock({BOOTSTRAP_LOCK})"))
+
+
 async def count_accounts(conn: AsyncConnection) -> int:
     return int((await conn.execute(select(func.count()).select_from(accounts))).scalar_one())
 
