@@ -24,8 +24,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.applications import Starlette
 from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
@@ -49,7 +47,7 @@ from sluice.identity.permissions import (
     TOKEN_READ,
     TOKEN_WRITE,
 )
-from sluice.store.database import is_outage
+from sluice.store.database import OUTAGE_CANDIDATES, is_outage
 
 log = structlog.get_logger("sluice.api")
 
@@ -239,9 +237,7 @@ def management_app(endpoints: Iterable[Endpoint] = ENDPOINTS, prefix: str = "/cl
             ApiError: _api_error,
             HTTPException: _http_error(routes),
             # Handled here, not by the catch-all below (which Starlette re-raises after answering).
-            DBAPIError: _database_error,
-            PoolTimeout: _database_error,
-            OSError: _database_error,
+            **dict.fromkeys(OUTAGE_CANDIDATES, _database_error),
             Exception: _internal_error,
         },
     )

@@ -153,6 +153,11 @@ class Database:
         await self.engine.dispose()
 
 
+# What a database outage surfaces as (``is_outage`` tells which of these really are one): handlers
+# catch these without knowing the driver.
+OUTAGE_CANDIDATES: tuple[type[BaseException], ...] = (DBAPIError, PoolTimeout, OSError)
+
+
 def is_outage(exc: BaseException) -> bool:
     """Whether ``exc`` (or what caused it) means the database cannot be reached right now, as opposed
     to a bug or a constraint: refused or lost connection, a server shutting down or starting up, a
