@@ -81,6 +81,6 @@ def test_answered_creates_survive_sigkill(tmp_path: Path) -> None:
     assert set(answered) <= set(stored)
     # unanswered creates: committed entirely or not at all
     assert {f"crash_openai_{alias}" for alias in stored} == secret_names, "no orphan secret, no config without one"
-    values = asyncio.run(read_secret_values(srv.data_dir, [c["secret_id"] for c in stored.values()]))
+    values = asyncio.run(read_secret_values(srv, [c["secret_id"] for c in stored.values()]))
     for alias, config in stored.items():
         assert values[config["secret_id"]] == attempted[alias], alias
