@@ -45,15 +45,25 @@ async def _admin(sql: str) -> None:
         await conn.close()
 
 
-def create_database(prefix: str = DATABASE_PREFIX) -> str:
+async def create_database_async(prefix: str = DATABASE_PREFIX) -> str:
     """A fresh, empty PostgreSQL database; its URL. Raises (never skips) when PostgreSQL is down."""
     name = f"{prefix}{secrets.token_hex(6)}"
     try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
+        await _admin(f'CREATE DATABASE "{name}"')
     except OSError as exc:  # connection refused and friends
         raise RuntimeError(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}") from exc
     _created.append(name)
     return f"{PG_SERVER_URL}/{name}"
+
+
+def create_database(prefix: str = DATABASE_PREFIX) -> str:
+    return asyncio.run(create_database_async(prefix))
+
+
+async def database_url_for(sqlite_path: object) -> str:
+    """For in-process store tests: the SQLite file at ``sqlite_path``, or under the PostgreSQL
+    configuration a fresh database."""
+    return await create_database_async() if on_postgres() else f"sqlite:///{sqlite_path}"
 
 
 def drop_database(url: str) -> None:
@@ -69,10 +79,11 @@ def drop_created_databases() -> None:
         drop_database(f"{PG_SERVER_URL}/{name}")
 
 
-def server_env() -> dict[str, str]:
-    """Environment for a test server that follows the suite's backend (a new database each call)."""
+def server_env(new_database: bool = True) -> dict[str, str]:
+    """Environment for a test server that follows the suite's configuration (on PostgreSQL, a new
+    database each call unless the server brings its own)."""
     env: dict[str, str] = {}
-    if on_postgres():
+    if on_postgres() and new_database:
         env["SLUICE_DATABASE_URL"] = create_database()
     if redis_url():
         env["SLUICE_REDIS_URL"] = redis_url()  # type: ignore[assignment]

@@ -44,7 +44,7 @@ class Server:
         self.data_dir = data_dir
         self.port = port or free_port()
         own_database = "SLUICE_DATABASE_URL" in (env or {})
-        chosen = test_backend.server_env() if backend == "suite" and not own_database else {}
+        chosen = test_backend.server_env(new_database=not own_database) if backend == "suite" else {}
         self.env = {**os.environ, **chosen, **(env or {})}
         self.env.setdefault("SLUICE_LOG_LEVEL", "info")
         self.output_path = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
