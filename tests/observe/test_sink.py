@@ -284,3 +284,24 @@ async def test_freed_memory_is_handed_back_after_enough_is_written(tmp_path: Pat
     await sink.flush()
     assert calls == [1]  # at most every TRIM_INTERVAL_S
     await db.close()
+
+
+async def test_a_log_with_nul_in_its_text_is_stored_and_does_not_lose_its_batch(tmp_path: Path) -> None:
+    """PostgreSQL text cannot hold U+0000: one such log (a model name is the client's to choose)
+    failed the whole batch there, losing other clients' logs with it."""
+    db = await suite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
+    records = [exchange(started_at=1_700_000_000, model="before"),
+               exchange(started_at=1_700_000_001, model="x\x00y", path="chat/\x00completions",
+                        error="upstream said \x00"),
+               exchange(started_at=1_700_000_002, model="after")]
+    for item in records:
+        sink.record(item)
+    await sink.flush()
+    assert sink.dropped == {}
+    assert await stored_ids(db) == [e.log_id for e in records]
+    async with db.begin() as conn:
+        row = await logstore.get_log(conn, ACCOUNT, "gw", records[1].log_id)
+    assert row is not None
+    assert (row["model"], row["path"], row["error"]) == ("x\ufffdy", "chat/\ufffdcompletions", "upstream said \ufffd")
+    await db.close()

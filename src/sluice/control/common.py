@@ -36,4 +36,8 @@ async def authorized(request: Request, accepted: tuple[str, ...]) -> AsyncIterat
         account_id = request.path_params.get("account_id", "")
         principal.authorize(account_id, accepted)
         account_id_param(request)
+        request.state.authorized = True
+        refused = getattr(request.state, "refused_input", None)  # a body read before this (validation.py)
+        if refused is not None:
+            raise refused
         yield account_id, conn, principal
