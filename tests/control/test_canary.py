@@ -113,6 +113,8 @@ def test_canary_never_leaves_memory(own_server: Server) -> None:
     assert canary[8:] not in srv.output()
     assert files_containing(srv.data_dir, needles) == []  # while running: sluice.db, -wal, -shm, master.key
     assert stored_containing(srv, needles) == []
+    if not srv.on_sqlite:
+        assert b"canary-store" in database_bytes(srv)  # the search does read the stored rows
     srv.stop()
     assert canary[8:] not in srv.output()
     assert files_containing(srv.data_dir, needles) == []
