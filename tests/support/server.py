@@ -74,7 +74,9 @@ class Server:
         return load_settings(self.env, data_dir=self.data_dir)
 
     def init(self) -> dict[str, Any]:
-        result = sluice_cli("init", "--data-dir", str(self.data_dir), "--json", env=self.env)
+        result = sluice_cli("init", "--data-dir", str(self.data_dir), "--json", env=self.env, check=False)
+        if result.returncode != 0:  # say why: a refused setting names its variable on stderr
+            raise RuntimeError(f"sluice init exited with {result.returncode}:\n{result.stderr}{result.stdout}")
         self.creds = json.loads(result.stdout)
         return self.creds
 
