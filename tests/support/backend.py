@@ -75,8 +75,8 @@ def drop_database(url: str) -> None:
 
 def drop_created_databases() -> None:
     """Drop every database this process created (at the end of the session)."""
-    for name in list(_created):
-        drop_database(f"{PG_SERVER_URL}/{name}")
+    while _created:
+        drop_database(f"{PG_SERVER_URL}/{_created[-1]}")  # removes it from _created
 
 
 def server_env(new_database: bool = True) -> dict[str, str]:
