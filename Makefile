@@ -47,6 +47,13 @@ layers: $(STAMP)
 wheel-smoke: $(STAMP)
 	$(BIN)/python scripts/wheel_smoke.py
 
+## The whole suite again with every test server on a fresh PostgreSQL database (docs/scale-out.md)
+.PHONY: test-pg
+# Empty: no Redis. Set it (e.g. redis://127.0.0.1:6379/1) once SLUICE_REDIS_URL is accepted.
+TEST_REDIS_URL ?=
+test-pg: $(STAMP) services
+	SLUICE_TEST_BACKEND=postgres SLUICE_TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -q -rs
+
 services:
 	./scripts/services.sh
 

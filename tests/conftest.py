@@ -1,6 +1,8 @@
-"""Shared fixtures: one real server (SQLite) with every provider pointed at a mock upstream.
+"""Shared fixtures: one real server with every provider pointed at a mock upstream.
 
-Fixtures that need PostgreSQL or Redis fail — never skip — when the server is unreachable.
+The server runs on SQLite, or on a fresh PostgreSQL database under ``SLUICE_TEST_BACKEND=postgres``
+(``tests/support/backend.py``). Fixtures that need PostgreSQL or Redis fail — never skip — when the
+server is unreachable.
 """
 
 from __future__ import annotations
@@ -17,9 +19,31 @@ import httpx
 import pytest
 
 from sluice.providers.registry import CATALOG_SLUGS
+from tests.support import backend as test_backend
 from tests.support.server import MockUpstream, Server, upstream_env
 
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    redis = test_backend.redis_url() or "off"
+    return f"sluice test servers: backend={test_backend.suite_backend()}, redis={redis}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``not_on_postgres(reason)``: the few tests that cannot run in the PostgreSQL configuration
+    are skipped there with their reason, which ``-rs`` reports — never silently."""
+    if not test_backend.on_postgres():
+        return
+    for item in items:
+        marker = item.get_closest_marker("not_on_postgres")
+        if marker is not None:
+            reason = marker.kwargs.get("reason") or (marker.args[0] if marker.args else "")
+            assert reason, f"{item.nodeid}: not_on_postgres needs a reason"
+            item.add_marker(pytest.mark.skip(reason=f"not on PostgreSQL: {reason}"))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    test_backend.drop_created_databases()
 
 # Test tiers. `make test-fast` runs `-m "not server and not postgres"`: pure and in-process tests.
 # The two marks are applied here from what a test uses, so nobody has to remember them: `server`
@@ -135,25 +159,12 @@ def gateway(api: httpx.Client) -> str:
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database for this test session (dropped afterwards)."""
-    import asyncio
-
-    import asyncpg
-
-    name = f"sluice_test_{secrets.token_hex(4)}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect("postgresql://postgres@127.0.0.1:5432/test")
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
     try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    except OSError as exc:  # connection refused and friends: fail loudly, never skip
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        url = test_backend.create_database("sluice_test_")
+    except RuntimeError as exc:  # fail loudly, never skip
+        pytest.fail(str(exc))
+    yield url
+    test_backend.drop_database(url)
 
 
 REDIS_URL = "redis://127.0.0.1:6379/0"

@@ -93,10 +93,10 @@ def test_revoked_token_stops_working_on_a_running_server(tmp_path: Path) -> None
     srv = Server(tmp_path / "data").start()
     try:
         token = cli_json("tokens", "create", "--account", srv.account_id, "--name", "tmp", "--permission",
-                         "AI Gateway Read", data_dir=srv.data_dir)
+                         "AI Gateway Read", data_dir=srv.data_dir, env=srv.env)
         url = f"{srv.api}/accounts/{srv.account_id}/ai-gateway/gateways"
         assert_ok(httpx.get(url, headers=srv.headers(token["value"])))
-        cli_json("tokens", "revoke", token["id"], data_dir=srv.data_dir)
+        cli_json("tokens", "revoke", token["id"], data_dir=srv.data_dir, env=srv.env)
         assert_v4_error(httpx.get(url, headers=srv.headers(token["value"])), 401, 10000)
     finally:
         srv.stop()
@@ -112,15 +112,15 @@ def test_master_key_rotation_while_serving(tmp_path: Path) -> None:
             "provider_slug": "openai", "alias": alias, "default_config": False, "secret": value}))
             for alias, value in keys.items()}
 
-        status = cli_json("master-key", "status", data_dir=srv.data_dir)
+        status = cli_json("master-key", "status", data_dir=srv.data_dir, env=srv.env)
         old_kek = status["active_kek_id"]
         assert status["secrets_per_kek"] == {old_kek: 3} and status["loaded_kek_ids"] == [old_kek]
 
-        rotated = cli_json("master-key", "rotate", data_dir=srv.data_dir)
+        rotated = cli_json("master-key", "rotate", data_dir=srv.data_dir, env=srv.env)
         new_kek = rotated["active_kek_id"]
         assert new_kek != old_kek and rotated["rewrapped"] == 3
         assert mode(srv.data_dir / "master.key") == 0o600
-        status = cli_json("master-key", "status", data_dir=srv.data_dir)
+        status = cli_json("master-key", "status", data_dir=srv.data_dir, env=srv.env)
         assert status["active_kek_id"] == new_kek and status["loaded_kek_ids"] == [new_kek, old_kek]
         assert status["secrets_per_kek"] == {new_kek: 3}
 
@@ -133,13 +133,13 @@ def test_master_key_rotation_while_serving(tmp_path: Path) -> None:
         fresh = assert_ok(api.post("/ai-gateway/gateways/rot/provider_configs", json={
             "provider_slug": "anthropic", "alias": "after", "default_config": True,
             "secret": "sk-after-rotation"}))
-        status = cli_json("master-key", "status", data_dir=srv.data_dir)
+        status = cli_json("master-key", "status", data_dir=srv.data_dir, env=srv.env)
         assert status["secrets_per_kek"] == {new_kek: 5}
 
         import asyncio
         wanted = {c["secret_id"]: keys[alias] for alias, c in configs.items()}
         wanted |= {fresh["secret_id"]: "sk-after-rotation", copy["id"]: keys["k0"]}
-        assert asyncio.run(read_secret_values(srv.data_dir, list(wanted))) == wanted
+        assert asyncio.run(read_secret_values(srv, list(wanted))) == wanted
         api.close()
     finally:
         srv.stop()

@@ -22,6 +22,16 @@ def test_readme_starts_with_run_and_test_commands() -> None:
     assert "make test" in (ROOT / ".ci" / "run").read_text()
 
 
+def test_ci_runs_the_suite_on_sqlite_and_on_postgresql() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    target = re.search(r"^test-pg:.*\n\t(.*)$", makefile, re.M)
+    assert target and "SLUICE_TEST_BACKEND=postgres" in target.group(1) and "pytest" in target.group(1)
+    assert "-rs" in target.group(1), "tests not run on PostgreSQL must be reported with their reason"
+    ci = [line.split("#")[0].strip() for line in (ROOT / ".ci" / "run").read_text().splitlines()]
+    assert ci.index("make test") < ci.index("make test-pg")
+    assert "## Testing on PostgreSQL and Redis" in (ROOT / "docs" / "scale-out.md").read_text()
+
+
 def test_every_cli_command_is_documented() -> None:
     from typer.main import get_command
 

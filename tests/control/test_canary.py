@@ -3,7 +3,8 @@
 
 A unique canary value is stored as a provider key and as a Secrets Store secret, rotated, echoed
 back by the provider in error bodies, and planted in refused requests; then every response, every
-file of the data dir and the server's output are searched for it in several encodings.
+file of the data dir, every stored column (on PostgreSQL) and the server's output are searched for
+it in several encodings.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from tests.control.assertions import assert_ok
 from tests.support.server import Server, upstream_env
+from tests.support.stored import database_bytes
 
 
 def forms(value: str) -> list[bytes]:
@@ -33,6 +35,14 @@ def files_containing(data_dir: Path, needles: list[bytes]) -> list[str]:
             content = path.read_bytes()
             hits.extend(f"{path.name}: {needle[:12]!r}" for needle in needles if needle in content)
     return hits
+
+
+def stored_containing(server: Server, needles: list[bytes]) -> list[str]:
+    """On PostgreSQL the database is not in the data dir: search every column of every table."""
+    if server.on_sqlite:
+        return []  # its files are in the data dir, searched by files_containing
+    stored = database_bytes(server)
+    return [f"database: {needle[:12]!r}" for needle in needles if needle in stored]
 
 
 @pytest.fixture()
@@ -119,7 +129,11 @@ def test_canary_never_leaves_memory(own_server: Server) -> None:
             f"{response.request.method} {response.request.url}: {response.text}")
     assert canary[8:] not in srv.output()
     assert files_containing(srv.data_dir, needles) == []  # while running: sluice.db, -wal, -shm, master.key
+    assert stored_containing(srv, needles) == []
+    if not srv.on_sqlite:
+        assert b"canary-store" in database_bytes(srv)  # the search does read the stored rows
     srv.stop()
     assert canary[8:] not in srv.output()
     assert files_containing(srv.data_dir, needles) == []
+    assert stored_containing(srv, needles) == []
     assert files_containing(srv.output_path.parent, [canary[8:].encode()]) == []

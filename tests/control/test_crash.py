@@ -82,6 +82,6 @@ def test_answered_creates_survive_sigkill(tmp_path: Path) -> None:
     # unanswered creates: committed entirely or not at all
     # no orphan secret, no config without one
     assert {f"crash_openai_{alias}" for alias in stored} == secret_names
-    values = asyncio.run(read_secret_values(srv.data_dir, [c["secret_id"] for c in stored.values()]))
+    values = asyncio.run(read_secret_values(srv, [c["secret_id"] for c in stored.values()]))
     for alias, config in stored.items():
         assert values[config["secret_id"]] == attempted[alias], alias

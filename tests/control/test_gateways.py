@@ -117,9 +117,9 @@ def test_delete_cascades_configs_and_their_secrets(api: httpx.Client, gateway: s
     assert_v4_error(api.get(f"{GW}/{gateway}"), 404, 7002)
     assert_v4_error(api.get(f"{GW}/{gateway}/provider_configs"), 404, 7002)
     for config in created:
-        assert secret_value(server.data_dir, config["secret_id"]) is None
+        assert secret_value(server, config["secret_id"]) is None
     # a secret the configs did not create stays
-    assert secret_value(server.data_dir, outside["id"]) == "sk-shared-123456"
+    assert secret_value(server, outside["id"]) == "sk-shared-123456"
     # the id is free again, with no configs
     assert_ok(api.post(GW, json={"id": gateway}))
     assert assert_ok(api.get(f"{GW}/{gateway}/provider_configs")) == []

@@ -41,7 +41,7 @@ def test_secret_only_creates_the_conventional_secret_in_the_gateways_store(api: 
     assert store_id, "the gateway's store_id is recorded"
     secret = store_secrets(api, store_id)[f"{gateway}_openai_prod"]
     assert secret["id"] == config["secret_id"] and secret["scopes"] == ["ai_gateway"]
-    assert secret_value(server.data_dir, config["secret_id"]) == key
+    assert secret_value(server, config["secret_id"]) == key
 
 
 def test_secret_id_only_uses_that_secret(api: httpx.Client, gateway: str, server: Server) -> None:
@@ -52,7 +52,7 @@ def test_secret_id_only_uses_that_secret(api: httpx.Client, gateway: str, server
     config = create(api, gateway, alias="byid", secret_id=secret["id"])
     assert config["secret_id"] == secret["id"]
     assert config["secret_preview"] == create_preview(key)
-    assert secret_value(server.data_dir, secret["id"]) == key
+    assert secret_value(server, secret["id"]) == key
 
 
 def test_secret_and_secret_id_rotate_that_secret(api: httpx.Client, gateway: str, server: Server) -> None:
@@ -62,7 +62,7 @@ def test_secret_and_secret_id_rotate_that_secret(api: httpx.Client, gateway: str
                                 json=[{"name": "rotate_me", "value": old, "scopes": ["ai_gateway"]}]))[0]
     config = create(api, gateway, alias="rot", secret_id=secret["id"], secret=new)
     assert config["secret_id"] == secret["id"]
-    assert secret_value(server.data_dir, secret["id"]) == new
+    assert secret_value(server, secret["id"]) == new
     assert len(store_secrets(api, store["id"])) == 1, "rotated in place, no new secret"
 
 
@@ -127,7 +127,7 @@ def test_update_rotates_secret_and_limits(api: httpx.Client, gateway: str, serve
     second = new_key()
     updated = assert_ok(api.put(url, json={"secret": second}))
     assert updated["secret_id"] == config["secret_id"] and updated["secret_preview"] == create_preview(second)
-    assert secret_value(server.data_dir, config["secret_id"]) == second
+    assert secret_value(server, config["secret_id"]) == second
     updated = assert_ok(api.put(url, json={"rate_limit": 100, "rate_limit_period": 3600}))
     assert (updated["rate_limit"], updated["rate_limit_period"]) == (100, 3600)
     assert updated["modified_at"] >= config["modified_at"]
@@ -166,16 +166,16 @@ def test_delete_removes_config_and_its_secret(api: httpx.Client, gateway: str, s
     assert deleted["id"] == config["id"]
     assert_v4_error(api.get(f"{configs_url(gateway)}/{config['id']}"), 404, 7002)
     assert assert_ok(api.get(configs_url(gateway))) == []
-    assert secret_value(server.data_dir, config["secret_id"]) is None
+    assert secret_value(server, config["secret_id"]) is None
 
 
 def test_delete_keeps_a_secret_still_referenced(api: httpx.Client, gateway: str, server: Server) -> None:
     first = create(api, gateway, alias="one", secret=new_key())
     second = create(api, gateway, alias="two", provider_slug="openai", secret_id=first["secret_id"])
     assert_ok(api.delete(f"{configs_url(gateway)}/{first['id']}"))
-    assert secret_value(server.data_dir, first["secret_id"]) is not None
+    assert secret_value(server, first["secret_id"]) is not None
     assert_ok(api.delete(f"{configs_url(gateway)}/{second['id']}"))
-    assert secret_value(server.data_dir, first["secret_id"]) is None
+    assert secret_value(server, first["secret_id"]) is None
 
 
 def test_list_paging(api: httpx.Client, gateway: str) -> None:

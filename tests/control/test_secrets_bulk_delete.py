@@ -45,8 +45,8 @@ def test_bulk_delete_through_the_sdk(cf: Any, api: httpx.Client, server: Server,
     assert [s["id"] for s in result] == [made[0]["id"], made[2]["id"]]
     assert all("value" not in s for s in result)
     assert names(api, store["id"]) == ["two"]
-    assert secret_value(server.data_dir, made[0]["id"]) is None
-    assert secret_value(server.data_dir, made[1]["id"]) is not None
+    assert secret_value(server, made[0]["id"]) is None
+    assert secret_value(server, made[1]["id"]) is not None
     # the SDK's call as generated sends no body: refused, naming what is needed
     with pytest.raises(cloudflare.BadRequestError) as info:
         cf.secrets_store.stores.secrets.bulk_delete(store["id"], account_id=server.account_id)
@@ -63,7 +63,7 @@ def test_a_secret_in_use_refuses_the_whole_request(api: httpx.Client, store: dic
     assert_v4_error(response, 409, 7009, says=used["id"])
     assert response.headers["x-should-retry"] == "false"
     assert names(api, store["id"]) == ["free", "used"]  # nothing was deleted
-    assert secret_value(server.data_dir, free["id"]) is not None
+    assert secret_value(server, free["id"]) is not None
 
 
 def test_an_unknown_or_foreign_secret_refuses_the_whole_request(api: httpx.Client,

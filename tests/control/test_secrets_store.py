@@ -46,7 +46,7 @@ def test_store_with_secrets_needs_force(api: httpx.Client, store: dict[str, Any]
     assert_v4_error(api.delete(f"{SS}/{store['id']}", params={"force": "maybe"}), 400, 7001,
                     path=["query", "force"])
     assert_ok(api.delete(f"{SS}/{store['id']}", params={"force": "true"}))
-    assert secret_value(server.data_dir, secret["id"]) is None
+    assert secret_value(server, secret["id"]) is None
 
 
 def test_bulk_create_get_and_value_is_never_returned(api: httpx.Client, store: dict[str, Any],
@@ -63,7 +63,7 @@ def test_bulk_create_get_and_value_is_never_returned(api: httpx.Client, store: d
     for text in texts:
         assert not any(value in text for value in values.values())
     for secret in created:
-        assert secret_value(server.data_dir, secret["id"]) == values[secret["name"]]
+        assert secret_value(server, secret["id"]) == values[secret["name"]]
 
 
 @pytest.mark.parametrize(("payload", "path"), [
@@ -124,20 +124,20 @@ def test_patch_delete_duplicate(api: httpx.Client, store: dict[str, Any], server
                                         "comment": "new"}))
     assert patched["scopes"] == ["ai_gateway"] and patched["comment"] == "new"
     assert "second-value" not in str(patched)
-    assert secret_value(server.data_dir, secret["id"]) == "second-value-2"
+    assert secret_value(server, secret["id"]) == "second-value-2"
     assert_v4_error(api.patch(url, json={}), 400, 7001, path=["body"])
     assert_v4_error(api.patch(url, json={"value": " "}), 400, 7001, path=["body", "value"])
     assert_v4_error(api.patch(url, json={"name": "rename"}), 400, 7001, path=["body", "name"])
 
     copy = assert_ok(api.post(f"{url}/duplicate", json={"name": "copy", "scopes": ["workers"]}))
     assert copy["name"] == "copy" and copy["id"] != secret["id"]
-    assert secret_value(server.data_dir, copy["id"]) == "second-value-2"
+    assert secret_value(server, copy["id"]) == "second-value-2"
     assert_v4_error(api.post(f"{url}/duplicate", json={"name": "copy", "scopes": ["workers"]}), 409, 7009)
 
     assert assert_ok(api.delete(url))["id"] == secret["id"]
     assert_v4_error(api.get(url), 404, 7002)
     assert_v4_error(api.delete(url), 404, 7002)
-    assert secret_value(server.data_dir, secret["id"]) is None
+    assert secret_value(server, secret["id"]) is None
     # a secret id under the wrong store is not found
     other = assert_ok(api.post(SS, json={"name": "other-" + secrets.token_hex(4)}))
     assert_v4_error(api.get(f"{SS}/{other['id']}/secrets/{copy['id']}"), 404, 7002)

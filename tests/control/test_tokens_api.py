@@ -53,7 +53,7 @@ def test_cloudflare_policy_form(api: httpx.Client) -> None:
 
 def test_expired_token_is_refused(api: httpx.Client, server: Server) -> None:
     expired = make(api, expires_on="2999-01-01T00:00:00Z")
-    age_token(server.data_dir, expired["id"], "2020-01-01T00:00:00.000Z")
+    age_token(server, expired["id"], "2020-01-01T00:00:00.000Z")
     assert assert_ok(api.get(f"/tokens/{expired['id']}"))["status"] == "expired"
     assert_v4_error(httpx.get(f"{server.api}/accounts/{server.account_id}/ai-gateway/gateways",
                               headers=server.headers(expired["value"])), 401, 10000)

@@ -11,6 +11,7 @@ from sluice.exchange import Exchange
 from sluice.providers.usage import Usage
 from sluice.store.database import Database, open_database
 from sluice.store import queries
+from tests.support.backend import database_url_for
 
 ACCOUNT = "a" * 32
 
@@ -34,8 +35,16 @@ def exchange(gateway_id: str = "gw", *, account_id: str = ACCOUNT, started_at: f
 
 
 async def sqlite_db(path: Any, *gateways: str | tuple[str, dict]) -> Database:
-    """A migrated database with the test account and the given gateways (id or (id, settings))."""
+    """A migrated SQLite database with the test account and the given gateways (id or (id, settings))."""
     db = await open_database(f"sqlite:///{path}")
+    await add_gateways(db, *gateways)
+    return db
+
+
+async def suite_db(path: Any, *gateways: str | tuple[str, dict]) -> Database:
+    """Like ``sqlite_db``, on the suite's backend: a fresh PostgreSQL database under
+    ``SLUICE_TEST_BACKEND=postgres`` (tests/support/backend.py), else SQLite at ``path``."""
+    db = await open_database(await database_url_for(path))
     await add_gateways(db, *gateways)
     return db
 

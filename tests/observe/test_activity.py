@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sluice.observe.activity import ActivityTracker
 from sluice.store.log_tables import provider_config_activity as A
 from sluice.store import queries
-from tests.observe.support import add_config, exchange, sqlite_db
+from tests.observe.support import add_config, exchange, suite_db
 
 CONFIG = "c" * 32
 CREATED = "2026-01-01T00:00:00.000Z"
@@ -22,7 +22,7 @@ def wire(config_id: str = CONFIG) -> dict:
 
 
 async def test_counts_uses_and_errors_of_a_key(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "a.db", "gw")
+    db = await suite_db(tmp_path / "a.db", "gw")
     tracker = ActivityTracker(db)
     await tracker.start()
     tracker.record(exchange(config_id=CONFIG, started_at=T0))
@@ -40,7 +40,7 @@ async def test_counts_uses_and_errors_of_a_key(tmp_path: Path) -> None:
 
 
 async def test_totals_persist_and_add_up_across_processes(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "a.db", "gw")
+    db = await suite_db(tmp_path / "a.db", "gw")
     await add_config(db, CONFIG)
     one, two = ActivityTracker(db), ActivityTracker(db)
     await one.start()
@@ -65,7 +65,7 @@ async def test_totals_persist_and_add_up_across_processes(tmp_path: Path) -> Non
 
 
 async def test_stale_after_ninety_days_from_use_or_creation(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "a.db", "gw")
+    db = await suite_db(tmp_path / "a.db", "gw")
     now = datetime(2026, 3, 1, tzinfo=timezone.utc)
     tracker = ActivityTracker(db, clock=lambda: now)
     never_used = tracker.annotate(wire())  # created 2026-01-01: 59 days ago
@@ -81,7 +81,7 @@ async def test_stale_after_ninety_days_from_use_or_creation(tmp_path: Path) -> N
 
 
 async def test_gateway_delete_forgets_its_keys(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "a.db", "gw", "other")
+    db = await suite_db(tmp_path / "a.db", "gw", "other")
     await add_config(db, CONFIG)
     await add_config(db, "d" * 32, "other")
     tracker = ActivityTracker(db)
@@ -104,7 +104,7 @@ async def stored_configs(db) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 async def test_config_delete_forgets_its_counts(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "a.db", "gw")
+    db = await suite_db(tmp_path / "a.db", "gw")
     await add_config(db, CONFIG)
     await add_config(db, "d" * 32)
     tracker = ActivityTracker(db)
@@ -125,7 +125,7 @@ async def test_config_delete_forgets_its_counts(tmp_path: Path) -> None:
 
 
 async def test_a_use_ending_after_its_config_was_deleted_leaves_no_row(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "a.db", "gw")
+    db = await suite_db(tmp_path / "a.db", "gw")
     await add_config(db, CONFIG)
     here, elsewhere = ActivityTracker(db), ActivityTracker(db)  # two processes
     await here.start()

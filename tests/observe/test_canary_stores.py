@@ -1,7 +1,8 @@
 """Canaries, after the fact: a stored provider key, a Sluice token used as the SDK's api_key and a
 gateway token sent in cf-aig-authorization carry traffic (plain, streamed, cached, failed); then
 none of them may appear in what the server keeps or shows: the Logs API (list, get, request,
-response), the database file bytes (WAL and shared memory included), ``GET /metrics`` and the
+response), the database (SQLite: the file bytes, WAL and shared memory included; PostgreSQL: every
+column of every table), ``GET /metrics`` and the
 server's output. A marker sent as metadata must be found in the same places, so the search is shown
 to look at the right bytes."""
 
@@ -16,6 +17,7 @@ import openai
 from tests.observe.test_end_to_end import wait_for_log
 from tests.proxy.helpers import add_config, create_token, gateway_url, set_gateway
 from tests.support.key_echo import BODY, PATHS, echo_traffic, install, planted_keys
+from tests.support.stored import database_bytes
 
 MESSAGES = [{"role": "user", "content": "canary traffic"}]
 
@@ -80,8 +82,9 @@ def test_no_credential_is_stored_or_shown(cf, server, api, gateway) -> None:  # 
             shown.append(api.get(f"{logs_url}/{log_id}{suffix}").text)
     logs_api = "\n".join(shown)
     metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
-    database = b"".join(path.read_bytes() for path in sorted(server.data_dir.glob("sluice.db*")))
-    assert any(p.name.endswith("-wal") for p in server.data_dir.glob("sluice.db*")), "expected WAL mode"
+    database = database_bytes(server)
+    if server.on_sqlite:
+        assert any(p.name.endswith("-wal") for p in server.data_dir.glob("sluice.db*")), "expected WAL mode"
     output = server.output()
 
     # the places searched do hold this traffic
@@ -90,7 +93,7 @@ def test_no_credential_is_stored_or_shown(cf, server, api, gateway) -> None:  # 
     assert "sluice ready" in output  # the server's own output was captured
     for canary in canaries:
         assert canary not in logs_api, "a credential in the Logs API"
-        assert canary.encode() not in database, "a credential in the database file"
+        assert canary.encode() not in database, "a credential in the database"
         assert canary not in metrics, "a credential in /metrics"
         assert canary not in output, "a credential in the server output"
 

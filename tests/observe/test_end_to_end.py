@@ -6,7 +6,6 @@ Logs are written by the server's background flush; the test waits for the log id
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -18,6 +17,7 @@ import pytest
 from tests.control.assertions import assert_ok, assert_v4_error
 from tests.proxy.helpers import add_config, create_token, gateway_url, new_key, upstream_requests
 from tests.support.server import Server
+from tests.support.stored import database_bytes, execute
 
 MESSAGES = [{"role": "user", "content": "hello"}]
 
@@ -102,10 +102,9 @@ def test_collect_log_payload_false_logs_metadata_never_bodies(  # type: ignore[n
             assert f"{which} body was not stored" in error["message"]
             with pytest.raises(cloudflare.NotFoundError):
                 getattr(cf.ai_gateway.logs, which)(log_id, account_id=server.account_id, gateway_id=gateway)
-        with sqlite3.connect(server.data_dir / "sluice.db") as conn:
-            assert conn.execute("SELECT request_body, response_body FROM request_logs WHERE id = ?",
-                                (log_id,)).fetchone() == (None, None)
-        stored = b"".join(path.read_bytes() for path in server.data_dir.glob("sluice.db*"))
+        _, rows = execute(server, "SELECT request_body, response_body FROM request_logs WHERE id = :id", id=log_id)
+        assert rows == [(None, None)]
+        stored = database_bytes(server)
         assert secret.encode() not in stored and response_id.encode() not in stored
     # the header is Sluice's: it never reaches the provider
     assert all("cf-aig-collect-log-payload" not in r["headers"] for r in upstream_requests(mock_upstream))

@@ -1,13 +1,12 @@
 """Logs API against the real server, driven by the official ``cloudflare`` SDK.
 
-Logs are written straight into the running server's SQLite file through a LogSink (WAL lets a
-second process write) — the same code path the data plane feeds.
+Logs are written straight into the running server's database through a LogSink (on SQLite, WAL lets
+a second process write) — the same code path the data plane feeds.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from typing import Any
 
 import cloudflare
@@ -21,6 +20,7 @@ from tests.conftest import unique_id
 from tests.control.assertions import assert_ok, assert_v4_error
 from tests.observe.support import exchange
 from tests.support.server import Server
+from tests.support.stored import execute
 
 T0 = 1_760_000_000
 REQUEST = b'{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
@@ -28,7 +28,7 @@ REQUEST = b'{"model":"gpt-4o","messages":[{"role":"user","content":"hi"}]}'
 
 def write_logs(server: Server, exchanges: list[Exchange]) -> list[str]:
     async def run() -> None:
-        db = await open_database(f"sqlite:///{server.data_dir / 'sluice.db'}")
+        db = await open_database(server.database_url)
         try:
             sink = LogSink(db, interval_s=3600, body_max_bytes=64 * 1024)
             for item in exchanges:
@@ -120,9 +120,9 @@ def test_a_damaged_stored_body_reads_as_missing(cf, server: Server, gateway: str
     [log_id] = write_logs(server, [exchange(gateway, account_id=server.account_id, started_at=T0, stream=True,
                                             response_body=sse, response_size=len(sse),
                                             response_content_type="text/event-stream")])
-    with sqlite3.connect(server.data_dir / "sluice.db") as conn:  # a frame damaged on disk
-        assert conn.execute("UPDATE request_logs SET response_body = substr(response_body, 1, 12) "
-                            "WHERE id = ? AND body_codec = 2", (log_id,)).rowcount == 1
+    damaged, _ = execute(server, "UPDATE request_logs SET response_body = substr(response_body, 1, 12) "
+                                 "WHERE id = :id AND body_codec = 2", id=log_id)  # a frame damaged on disk
+    assert damaged == 1
     one = cf.ai_gateway.logs.get(log_id, account_id=server.account_id, gateway_id=gateway)
     assert (one.response_head, one.response_head_complete, one.response_size) == ("", False, len(sse))
     assert one.request_head.startswith('{"model":"mock-model"')  # the rest of the log is intact

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sluice.observe.observer import Observability
 from sluice.settings import load_settings
-from tests.observe.support import ACCOUNT, exchange, sqlite_db
+from tests.observe.support import ACCOUNT, exchange, suite_db
 
 
 class Broken:
@@ -15,7 +15,7 @@ class Broken:
 
 
 async def test_fan_out_survives_a_broken_part_and_skips_unrouted(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "o.db", "gw")
+    db = await suite_db(tmp_path / "o.db", "gw")
     observability = Observability(load_settings({}, data_dir=tmp_path), db)
     observability._parts = (Broken(), *observability._parts)  # type: ignore[assignment]
     observability.record(exchange(config_id="c" * 32))

@@ -16,7 +16,7 @@ from sluice.logs.retention import DELETE_OLDEST, STOP_INSERTING
 from sluice.observe.sink import LogSink
 from sluice.exchange import Exchange
 from sluice.store.database import Database, open_database
-from tests.observe.support import ACCOUNT, exchange, sqlite_db
+from tests.observe.support import ACCOUNT, exchange, suite_db
 
 
 async def stored_ids(db: Database, gateway_id: str = "gw") -> list[str]:
@@ -45,7 +45,7 @@ def limited(gateway_id: str, limit: int, strategy: str) -> tuple[str, dict]:
 
 async def sink_holding(tmp_path: Path, count: int) -> tuple[Database, LogSink, list[Exchange]]:
     """A sink in batches of 2 that will not flush by itself, with ``count`` logs recorded."""
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024, batch_size=2)
     records = [exchange(started_at=1_700_000_000 + i) for i in range(count)]
     for item in records:
@@ -84,7 +84,7 @@ async def test_flush_writes_what_was_buffered_when_it_started(tmp_path: Path) ->
 
 
 async def test_a_quarter_full_buffer_starts_a_batch_before_the_tick(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=4096, buffer_max_bytes=16_000)
     await sink.start()
     sink.record(exchange(request_body=b"x" * 900))
@@ -101,7 +101,7 @@ async def test_a_quarter_full_buffer_starts_a_batch_before_the_tick(tmp_path: Pa
 
 
 async def test_full_buffer_drops_and_counts(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     drops: list[tuple[str, int]] = []
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024, buffer_max_logs=3,
                    on_drop=lambda reason, n: drops.append((reason, n)))
@@ -117,7 +117,7 @@ async def test_full_buffer_drops_and_counts(tmp_path: Path) -> None:
 
 
 async def test_collect_log_false_and_body_cap(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=8)
     sink.record(exchange(collect_log=False))
     kept = exchange(request_body=b"0123456789abcdef", request_size=16)
@@ -131,7 +131,7 @@ async def test_collect_log_false_and_body_cap(tmp_path: Path) -> None:
 
 
 async def test_stop_inserting_keeps_the_first_and_drops_the_rest(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", limited("gw", 3, STOP_INSERTING))
+    db = await suite_db(tmp_path / "s.db", limited("gw", 3, STOP_INSERTING))
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
     first = [exchange(started_at=1_700_000_000 + i) for i in range(2)]
     for item in first:
@@ -147,8 +147,8 @@ async def test_stop_inserting_keeps_the_first_and_drops_the_rest(tmp_path: Path)
 
 
 async def test_delete_oldest_makes_room(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", limited("gw", 3, DELETE_OLDEST),
-                         limited("other", 3, DELETE_OLDEST))
+    db = await suite_db(tmp_path / "s.db", limited("gw", 3, DELETE_OLDEST),
+                        limited("other", 3, DELETE_OLDEST))
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
     records = [exchange(started_at=1_700_000_000 + i) for i in range(3)]
     other = exchange("other", started_at=1_600_000_000)
@@ -166,7 +166,7 @@ async def test_delete_oldest_makes_room(tmp_path: Path) -> None:
 
 
 async def test_logs_of_a_deleted_gateway_are_dropped(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
     sink.record(exchange("gone"))
     sink.record(exchange("gw"))
@@ -176,7 +176,7 @@ async def test_logs_of_a_deleted_gateway_are_dropped(tmp_path: Path) -> None:
 
 
 async def test_a_failing_batch_is_counted_not_retried_forever(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
     twice = exchange()
     sink.record(twice)
@@ -190,7 +190,7 @@ async def test_a_failing_batch_is_counted_not_retried_forever(tmp_path: Path) ->
 
 
 async def test_close_flushes(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
     await sink.start()
     sink.record(exchange())
@@ -235,7 +235,7 @@ async def test_flushed_logs_survive_kill_9(tmp_path: Path) -> None:
 
 
 async def test_a_large_response_is_buffered_redacted_and_compressed_and_stored_whole(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=64 * 1024)
     canary = b"sk-proj-CANARYcanaryCANARYcanary0123456789"
     events = b"".join(b'data: {"choices":[{"delta":{"content":"word %d"}}]}\n\n' % i for i in range(200))
@@ -254,7 +254,7 @@ async def test_a_large_response_is_buffered_redacted_and_compressed_and_stored_w
 
 
 async def test_a_response_over_the_cap_is_cut_before_it_is_compressed(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=3000)
     body = bytes(range(256)) * 40  # 10,240 bytes
     item = exchange(response_body=body, response_size=len(body))
@@ -273,7 +273,7 @@ async def test_freed_memory_is_handed_back_after_enough_is_written(tmp_path: Pat
     calls: list[int] = []
     monkeypatch.setattr(module, "release_free_memory", lambda: calls.append(1) or True)
     monkeypatch.setattr(module, "TRIM_AFTER_BYTES", 50_000)
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=64 * 1024)
     sink.record(exchange(request_body=b"x" * 1000))
     await sink.flush()
@@ -290,7 +290,7 @@ async def test_freed_memory_is_handed_back_after_enough_is_written(tmp_path: Pat
 
 
 async def test_a_database_outage_keeps_the_batch_for_the_next_flush(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
     original = db.write_batch
     failures = [ConnectionRefusedError(111, "Connect call failed")]
@@ -313,7 +313,7 @@ async def test_a_database_outage_keeps_the_batch_for_the_next_flush(tmp_path: Pa
 
 
 async def test_a_write_failure_that_is_no_outage_drops_the_batch_and_counts_it(tmp_path: Path) -> None:
-    db = await sqlite_db(tmp_path / "s.db", "gw")
+    db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
 
     async def broken(work):  # type: ignore[no-untyped-def]
@@ -323,4 +323,24 @@ async def test_a_write_failure_that_is_no_outage_drops_the_batch_and_counts_it(t
     sink.record(exchange())
     await sink.flush()
     assert (sink.pending, sink.dropped) == (0, {"write_failed": 1})
+
+
+async def test_a_log_with_nul_in_its_text_is_stored_and_does_not_lose_its_batch(tmp_path: Path) -> None:
+    """PostgreSQL text cannot hold U+0000: one such log (a model name is the client's to choose)
+    failed the whole batch there, losing other clients' logs with it."""
+    db = await suite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
+    records = [exchange(started_at=1_700_000_000, model="before"),
+               exchange(started_at=1_700_000_001, model="x\x00y", path="chat/\x00completions",
+                        error="upstream said \x00"),
+               exchange(started_at=1_700_000_002, model="after")]
+    for item in records:
+        sink.record(item)
+    await sink.flush()
+    assert sink.dropped == {}
+    assert await stored_ids(db) == [e.log_id for e in records]
+    async with db.begin() as conn:
+        row = await logstore.get_log(conn, ACCOUNT, "gw", records[1].log_id)
+    assert row is not None
+    assert (row["model"], row["path"], row["error"]) == ("x\ufffdy", "chat/\ufffdcompletions", "upstream said \ufffd")
     await db.close()

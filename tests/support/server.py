@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from tests.support import backend as test_backend
+
 PYTHON = sys.executable
 
 
@@ -30,14 +32,22 @@ def sluice_cli(*args: str, env: dict[str, str] | None = None,
 
 
 class Server:
-    """``sluice serve`` on a free port with its own data dir; output captured to a file."""
+    """``sluice serve`` on a free port with its own data dir; output captured to a file.
+
+    It runs on the suite's backend (``tests/support/backend.py``: a fresh PostgreSQL database under
+    ``SLUICE_TEST_BACKEND=postgres``) unless ``backend="sqlite"`` pins it — for tests about SQLite
+    itself — or ``env`` names its own ``SLUICE_DATABASE_URL``.
+    """
 
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None, port: int | None = None,
-                 serve_args: tuple[str, ...] = ()) -> None:
+                 serve_args: tuple[str, ...] = (), backend: str = "suite") -> None:
+        assert backend in ("suite", "sqlite"), backend
         self.data_dir = data_dir
         self.serve_args = serve_args  # e.g. ("--workers", "3")
         self.port = port or free_port()
-        self.env = {**os.environ, **(env or {})}
+        own_database = "SLUICE_DATABASE_URL" in (env or {})
+        chosen = test_backend.server_env(new_database=not own_database) if backend == "suite" else {}
+        self.env = {**os.environ, **chosen, **(env or {})}
         self.env.setdefault("SLUICE_LOG_LEVEL", "info")
         self.output_path = data_dir.parent / f"{data_dir.name}-server-{self.port}.log"
         self.proc: subprocess.Popen | None = None
@@ -51,13 +61,29 @@ class Server:
     def api(self) -> str:
         return f"{self.url}/client/v4"
 
+    @property
+    def database_url(self) -> str:
+        return self.env.get("SLUICE_DATABASE_URL") or f"sqlite:///{self.data_dir / 'sluice.db'}"
+
+    @property
+    def on_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite:")
+
+    def settings(self) -> Any:
+        """The server's own settings (database, master key), for tests that read its store."""
+        from sluice.settings import load_settings
+
+        return load_settings(self.env, data_dir=self.data_dir)
+
     def init(self) -> dict[str, Any]:
-        result = sluice_cli("init", "--data-dir", str(self.data_dir), "--json", env=self.env)
+        result = sluice_cli("init", "--data-dir", str(self.data_dir), "--json", env=self.env, check=False)
+        if result.returncode != 0:  # say why: a refused setting names its variable on stderr
+            raise RuntimeError(f"sluice init exited with {result.returncode}:\n{result.stderr}{result.stdout}")
         self.creds = json.loads(result.stdout)
         return self.creds
 
     def start(self, timeout: float = 30.0) -> "Server":
-        if not self.creds and not (self.data_dir / "sluice.db").exists():
+        if not self.creds and not (self.on_sqlite and (self.data_dir / "sluice.db").exists()):
             self.init()
         out = open(self.output_path, "ab")
         self.proc = subprocess.Popen(

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 from sluice.secrets import keyfile, vault
-from sluice.settings import load_settings
 from sluice.store.database import open_database
 from sluice.store import queries
+from tests.support.server import Server
 
 
-async def read_secret_values(data_dir: Path, secret_ids: list[str]) -> dict[str, str]:
-    """Decrypt the given secrets with the data dir's key file; missing ids are absent from the result."""
-    settings = load_settings({}, data_dir=data_dir)
+async def read_secret_values(server: Server, secret_ids: list[str]) -> dict[str, str]:
+    """Decrypt the given secrets with the server's key; missing ids are absent from the result."""
+    settings = server.settings()
     db = await open_database(settings.database_url)
     try:
         async with db.begin() as conn:
@@ -24,13 +23,12 @@ async def read_secret_values(data_dir: Path, secret_ids: list[str]) -> dict[str,
     return {row["id"]: vault.open_row(keyring, row) for row in rows}
 
 
-def secret_value(data_dir: Path, secret_id: str) -> str | None:
-    return asyncio.run(read_secret_values(data_dir, [secret_id])).get(secret_id)
+def secret_value(server: Server, secret_id: str) -> str | None:
+    return asyncio.run(read_secret_values(server, [secret_id])).get(secret_id)
 
 
-async def _update_token(data_dir: Path, token_id: str, values: dict[str, str | None]) -> None:
-    settings = load_settings({}, data_dir=data_dir)
-    db = await open_database(settings.database_url)
+async def _update_token(server: Server, token_id: str, values: dict[str, str | None]) -> None:
+    db = await open_database(server.database_url)
     try:
         async with db.begin() as conn:
             await queries.update_token(conn, token_id, values)
@@ -38,7 +36,52 @@ async def _update_token(data_dir: Path, token_id: str, values: dict[str, str | N
         await db.close()
 
 
-def age_token(data_dir: Path, token_id: str, expires_on: str) -> None:
+def age_token(server: Server, token_id: str, expires_on: str) -> None:
     """Move a token's expiry straight in the database: the API refuses an expiry in the past, and a
     running server's clock cannot be moved, so this is how a test makes a token that has expired."""
-    asyncio.run(_update_token(data_dir, token_id, {"expires_on": expires_on}))
+    asyncio.run(_update_token(server, token_id, {"expires_on": expires_on}))
+
+
+async def _postgres_bytes(url: str) -> bytes:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        columns = await conn.fetch("SELECT table_name, column_name, data_type FROM information_schema.columns "
+                                   "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position")
+        parts: list[bytes] = []
+        for column in columns:
+            table, name = column["table_name"], column["column_name"]
+            # bytea as its raw bytes (what a dump of the disk would show); everything else as text
+            value = f'"{name}"' if column["data_type"] == "bytea" else f'"{name}"::text'
+            for row in await conn.fetch(f'SELECT {value} AS v FROM "{table}" WHERE "{name}" IS NOT NULL'):
+                parts.append(row["v"] if isinstance(row["v"], bytes) else row["v"].encode())
+        return b"\n".join(parts)
+    finally:
+        await conn.close()
+
+
+def database_bytes(server: Server) -> bytes:
+    """Everything the server's database stores: on SQLite its files (with -wal and -shm), on
+    PostgreSQL every column of every table, bytea raw and the rest as text."""
+    if server.on_sqlite:
+        return b"".join(path.read_bytes() for path in sorted(server.data_dir.glob("sluice.db*")))
+    return asyncio.run(_postgres_bytes(server.database_url))
+
+
+async def _execute(server: Server, sql: str, params: dict[str, object]) -> tuple[int, list[tuple]]:
+    from sqlalchemy import text
+
+    db = await open_database(server.database_url, migrate=False)
+    try:
+        async with db.begin() as conn:
+            result = await conn.execute(text(sql), params)
+            return result.rowcount, [tuple(row) for row in result.fetchall()] if result.returns_rows else []
+    finally:
+        await db.close()
+
+
+def execute(server: Server, sql: str, **params: object) -> tuple[int, list[tuple]]:
+    """One SQL statement (``:name`` parameters) on the server's database, SQLite or PostgreSQL:
+    (rowcount, rows)."""
+    return asyncio.run(_execute(server, sql, params))

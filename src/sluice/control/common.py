@@ -41,4 +41,8 @@ async def authorized(request: Request) -> AsyncIterator[tuple[str, AsyncConnecti
         account_id = request.path_params.get("account_id", "")
         principal.authorize(account_id, routed_by(request).accepts)
         account_id_param(request)
+        request.state.authorized = True
+        refused = getattr(request.state, "refused_input", None)  # a body read before this (validation.py)
+        if refused is not None:
+            raise refused
         yield account_id, conn, principal

@@ -99,10 +99,34 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
             raise ValidationError("body: a JSON request body is required", path=["body"])
         return None
     try:
-        return orjson.loads(body)
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ValidationError(f"body: malformed JSON ({exc.msg} at position {exc.pos})",
                               path=["body"]) from None
+    if b"\\u0000" in body:  # the only way JSON spells U+0000; raw control characters are malformed
+        refused = _nul_error(data, ["body"])
+        if refused is not None:
+            if getattr(request.state, "authorized", False):
+                raise refused
+            request.state.refused_input = refused  # raised by authorized(): an anonymous caller gets 401 first
+    return data
+
+
+def _nul_error(data: Any, root: list[str | int]) -> ValidationError | None:
+    """PostgreSQL text cannot hold U+0000, so no stored string may: refused on every backend alike.
+    A loop, not recursion: JSON nests deeper than Python's recursion limit."""
+    pending: list[tuple[Any, list[str | int]]] = [(data, root)]
+    while pending:
+        value, path = pending.pop()
+        items: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            where = [*path, key.replace("\x00", "") if isinstance(key, str) else key]
+            if (isinstance(key, str) and "\x00" in key) or (isinstance(item, str) and "\x00" in item):
+                field = ".".join(str(p) for p in where[1:]) or "body"
+                return ValidationError(f"{field}: must not contain the control character U+0000 (NUL)", path=where)
+            if isinstance(item, (dict, list)):
+                pending.append((item, where))
+    return None
 
 
 def require_object(data: Any) -> dict[str, Any]:

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
+from urllib.parse import parse_qsl
 
 import orjson
 
@@ -262,6 +263,10 @@ def check_query(raw: bytes) -> None:
         raise _bad(f"the query string is {len(raw)} bytes; the limit is {MAX_QUERY_BYTES}", "query")
     if raw.count(b"&") >= MAX_QUERY_PARAMS:
         raise _bad(f"more than {MAX_QUERY_PARAMS} query parameters", "query")
+    if b"%00" in raw:  # PostgreSQL text cannot hold U+0000: refused the same on every backend
+        for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                raise _bad("must not contain U+0000 (NUL)", name.replace("\x00", "") or "query")
 
 
 def _count(items: list[tuple[str, str]]) -> None:

@@ -107,6 +107,16 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
     }
     if not exchange.collect_payload:  # cf-aig-collect-log-payload: false — metadata only
         row.update(request_body=None, response_body=None, body_codec=bodies.OMITTED)
+    for column in _CLIENT_TEXT:
+        value = row[column]
+        if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold U+0000: it failed
+            # the whole batch
+            row[column] = value.replace("\x00", "\ufffd")
     if matcher is not None:
         redact.redact_fields(row, TEXT_FIELDS, matcher)
     return row
+
+
+# Text columns whose value a client or a provider chooses (the rest are Sluice's own or validated).
+_CLIENT_TEXT = ("model", "path", "request_content_type", "response_content_type", "user_agent", "event_id",
+                "error", "metadata")
