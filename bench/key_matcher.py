@@ -13,9 +13,9 @@ import gzip
 import secrets
 import timeit
 
+from sluice.keymatch import KeyMatcher
 from sluice.logs.redact import redact_body
 from sluice.proxy import errorbody, paths
-from sluice.keymatch import KeyMatcher
 
 CHAT = (b'{"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o","choices":[{"index":0,"message":'
         b'{"role":"assistant","content":"Hello from the mock upstream."},"finish_reason":"stop"}],'

@@ -12,8 +12,8 @@ import os
 import secrets
 import subprocess
 import types
-from pathlib import Path
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -23,13 +23,12 @@ from tests.support import backend as test_backend
 from tests.support.server import MockUpstream, Server, upstream_env
 
 
-
 def pytest_report_header(config: pytest.Config) -> str:
     redis = test_backend.redis_url() or "off"
     return f"sluice test servers: backend={test_backend.suite_backend()}, redis={redis}"
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def _skip_not_on_postgres(items: list[pytest.Item]) -> None:
     """``not_on_postgres(reason)``: the few tests that cannot run in the PostgreSQL configuration
     are skipped there with their reason, which ``-rs`` reports — never silently."""
     if not test_backend.on_postgres():
@@ -44,6 +43,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     test_backend.drop_created_databases()
+
 
 # Test tiers. `make test-fast` runs `-m "not server and not postgres"`: pure and in-process tests.
 # The two marks are applied here from what a test uses, so nobody has to remember them: `server`
@@ -81,6 +81,7 @@ def _starts_subprocess(func: Any, seen: set[Any] | None = None) -> bool:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _skip_not_on_postgres(items)
     for item in items:
         fixtures = set(getattr(item, "fixturenames", ()))
         funcs = [getattr(item, "function", None)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -15,7 +15,7 @@ CROCKFORD = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
 
 def test_rfc3339_shape() -> None:
-    moment = datetime(2026, 11, 27, 7, 50, 1, 123456, tzinfo=timezone.utc)
+    moment = datetime(2026, 11, 27, 7, 50, 1, 123456, tzinfo=UTC)
     assert rfc3339(moment) == "2026-11-27T07:50:01.123Z"
     assert rfc3339_ts(moment.timestamp()) == "2026-11-27T07:50:01.123Z"
 
@@ -23,7 +23,7 @@ def test_rfc3339_shape() -> None:
 @given(st.integers(min_value=0, max_value=4_000_000_000_000))
 def test_rfc3339_ts_agrees_with_datetime_formatting(millis: int) -> None:
     # whole milliseconds are exact; the per-second cache must never leak one second into the next
-    moment = datetime.fromtimestamp(millis / 1000, tz=timezone.utc)
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
     assert rfc3339_ts(millis / 1000 + 0.0001) == rfc3339(moment)
 
 

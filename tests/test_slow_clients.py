@@ -11,9 +11,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -46,7 +46,7 @@ def read_reply(sock: socket.socket, timeout: float) -> bytes:
     try:
         while chunk := sock.recv(65536):
             data += chunk
-    except (socket.timeout, ConnectionResetError):
+    except (TimeoutError, ConnectionResetError):
         pass
     return data
 
@@ -223,7 +223,8 @@ def test_slowloris_trickle_is_closed_at_the_header_deadline(strict: Server) -> N
     assert reply == b"" or reply.startswith(b"HTTP/1.1 408 "), reply[:60]
 
 
-def test_a_pipelined_partial_head_never_cuts_into_a_streaming_response(strict: Server, strict_chat: str) -> None:
+def test_a_pipelined_partial_head_never_cuts_into_a_streaming_response(strict: Server,
+                                                                       strict_chat: str) -> None:
     """The head timeout of a request pipelined behind a long stream fires only after that stream ends."""
     body = json.dumps({**CHAT, "stream": True}).encode()
     path = strict_chat.removeprefix(strict.url)

@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -17,7 +17,8 @@ from tests.support.server import free_port, sluice_cli
 NOBODY = 65534
 
 
-def serve(data_dir: Path, env: dict[str, str] | None = None, as_nobody: bool = False) -> subprocess.CompletedProcess:
+def serve(data_dir: Path, env: dict[str, str] | None = None,
+          as_nobody: bool = False) -> subprocess.CompletedProcess:
     """``sluice serve``, which must fail before it listens (the timeout catches a server that starts)."""
     # setpriv (util-linux), not subprocess's user=: the venv's interpreter may live under root's home
     # and stays reachable only this way.
@@ -90,6 +91,7 @@ def test_unreachable_postgresql_names_the_url_without_its_password(tmp_path: Pat
 
 def test_missing_postgresql_database(tmp_path: Path, pg_url: str) -> None:
     url = pg_url.rsplit("/", 1)[0] + "/sluice_no_such_database"
-    result = sluice_cli("init", "--data-dir", str(tmp_path / "data"), env={**os.environ, "SLUICE_DATABASE_URL": url},
+    result = sluice_cli("init", "--data-dir", str(tmp_path / "data"), env={**os.environ,
+                                                                           "SLUICE_DATABASE_URL": url},
                         check=False)
     assert_one_line_error(result, url, "does not exist")

@@ -16,8 +16,8 @@ from sluice.identity.permissions import ALL_GROUPS
 from sluice.secrets.crypto import Keyring, Sealed, associated_data
 from sluice.secrets.keyfile import _read_file, load_keyring, write_key_file
 from sluice.settings import Settings
-from sluice.store.database import open_database
 from sluice.store import queries
+from sluice.store.database import open_database
 
 
 async def create_token(settings: Settings, account_id: str, name: str,

@@ -13,10 +13,10 @@ from typing import Any
 
 import orjson
 import structlog
+
 from sluice import envelope
-from sluice.errors import ApiError
-from sluice.observe.observer import Observability
 from sluice.observe.endpoint import serve_metrics
+from sluice.observe.observer import Observability
 from sluice.providers.registry import load_catalog
 from sluice.proxy.dataplane import DataPlane
 from sluice.proxy.upgrade import refuse_websocket
@@ -44,7 +44,8 @@ class SluiceApp:
         db = await open_database(self.settings.database_url)
         keys = Keys(self.settings)
         async with db.begin() as conn:
-            await check_keyring(conn, keys.keyring, self.settings)  # never serve with a key that opens nothing
+            await check_keyring(conn, keys.keyring,
+                                self.settings)  # never serve with a key that opens nothing
         observability = self.observability = Observability(self.settings, db)
         self.services = Services(
             settings=self.settings, db=db, keys=keys,

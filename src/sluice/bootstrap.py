@@ -12,8 +12,8 @@ from sluice.secrets.keycheck import check_keyring, missing_key_file
 from sluice.secrets.keyfile import create_key_file, load_keyring
 from sluice.settings import Settings
 from sluice.startup import data_dir_errors, database_errors
-from sluice.store.database import open_database
 from sluice.store import queries
+from sluice.store.database import open_database
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -27,7 +27,7 @@ DataDir = typer.Option(None, "--data-dir", help="Data directory (default: $SLUIC
 AsJson = typer.Option(False, "--json", help="Print machine-readable JSON.")
 
 
-def _settings(data_dir: Optional[Path]) -> Settings:
+def _settings(data_dir: Path | None) -> Settings:
     try:
         return load_settings(data_dir=data_dir)
     except SettingsError as exc:
@@ -63,7 +63,7 @@ def _print_bootstrap(creds: Any, as_json: bool) -> None:
 
 
 @app.command()
-def init(data_dir: Optional[Path] = DataDir,
+def init(data_dir: Path | None = DataDir,
          email: str = typer.Option("admin@example.com", help="Admin user email."),
          as_json: bool = AsJson) -> None:
     """Create the data dir, master key file, database, first account, user and admin token."""
@@ -79,7 +79,7 @@ def init(data_dir: Optional[Path] = DataDir,
 @app.command()
 def serve(host: str = typer.Option("127.0.0.1", help="Address to listen on."),
           port: int = typer.Option(8787, help="Port to listen on."),
-          data_dir: Optional[Path] = DataDir,
+          data_dir: Path | None = DataDir,
           workers: int = typer.Option(
               1, min=1, help="Worker processes (they share state through the database; rate limits through "
                              "SLUICE_REDIS_URL; /metrics sums them)."),
@@ -131,7 +131,7 @@ def tokens_create(account: str = typer.Option(..., "--account", help="Account id
                   name: str = typer.Option(..., "--name", help="Token name."),
                   permission: list[str] = typer.Option(..., "--permission",
                                                        help="Permission group (repeatable)."),
-                  data_dir: Optional[Path] = DataDir, as_json: bool = AsJson) -> None:
+                  data_dir: Path | None = DataDir, as_json: bool = AsJson) -> None:
     """Create an API token; its value is printed once."""
     from sluice import admin
 
@@ -145,8 +145,8 @@ def tokens_create(account: str = typer.Option(..., "--account", help="Account id
 
 
 @tokens_app.command("list")
-def tokens_list(account: Optional[str] = typer.Option(None, "--account", help="Only this account."),
-                data_dir: Optional[Path] = DataDir, as_json: bool = AsJson) -> None:
+def tokens_list(account: str | None = typer.Option(None, "--account", help="Only this account."),
+                data_dir: Path | None = DataDir, as_json: bool = AsJson) -> None:
     """List tokens (never their values)."""
     from sluice import admin
 
@@ -156,7 +156,7 @@ def tokens_list(account: Optional[str] = typer.Option(None, "--account", help="O
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token_id: str, data_dir: Optional[Path] = DataDir, as_json: bool = AsJson) -> None:
+def tokens_revoke(token_id: str, data_dir: Path | None = DataDir, as_json: bool = AsJson) -> None:
     """Revoke (delete) a token by id."""
     from sluice import admin
 
@@ -167,7 +167,7 @@ def tokens_revoke(token_id: str, data_dir: Optional[Path] = DataDir, as_json: bo
 
 
 @accounts_app.command("create")
-def accounts_create(name: str, data_dir: Optional[Path] = DataDir, as_json: bool = AsJson) -> None:
+def accounts_create(name: str, data_dir: Path | None = DataDir, as_json: bool = AsJson) -> None:
     """Create an account."""
     from sluice import admin
 
@@ -176,7 +176,7 @@ def accounts_create(name: str, data_dir: Optional[Path] = DataDir, as_json: bool
 
 
 @accounts_app.command("list")
-def accounts_list(data_dir: Optional[Path] = DataDir, as_json: bool = AsJson) -> None:
+def accounts_list(data_dir: Path | None = DataDir, as_json: bool = AsJson) -> None:
     """List accounts."""
     from sluice import admin
 
@@ -185,7 +185,7 @@ def accounts_list(data_dir: Optional[Path] = DataDir, as_json: bool = AsJson) ->
 
 
 @key_app.command("rotate")
-def key_rotate(data_dir: Optional[Path] = DataDir, as_json: bool = AsJson) -> None:
+def key_rotate(data_dir: Path | None = DataDir, as_json: bool = AsJson) -> None:
     """Add a new KEK and re-wrap every stored secret under it, while servers keep running."""
     from sluice import admin
 
@@ -199,7 +199,7 @@ def key_rotate(data_dir: Optional[Path] = DataDir, as_json: bool = AsJson) -> No
 
 
 @key_app.command("status")
-def key_status(data_dir: Optional[Path] = DataDir, as_json: bool = AsJson) -> None:
+def key_status(data_dir: Path | None = DataDir, as_json: bool = AsJson) -> None:
     """Show the loaded KEK ids and how many secrets each one wraps."""
     from sluice import admin
 

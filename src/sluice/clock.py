@@ -7,7 +7,7 @@ import random
 import secrets
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 # RFC 4648 base32 alphabet → Crockford's, which ULIDs use.
 _random = random.Random()
@@ -15,12 +15,12 @@ _CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEF
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def rfc3339(moment: datetime) -> str:
     """RFC 3339 UTC with milliseconds and Z, e.g. 2026-11-27T07:50:01.123Z."""
-    seconds = moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.")
+    seconds = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
     return seconds + f"{moment.microsecond // 1000:03d}Z"
 
 

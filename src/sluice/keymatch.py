@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 from urllib.parse import quote
 
 MASK = b"[REDACTED]"

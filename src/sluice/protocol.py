@@ -43,7 +43,7 @@ class Limits:
     max_connections: int
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> "Limits":
+    def from_settings(cls, settings: Settings) -> Limits:
         return cls(settings.header_max_bytes, settings.header_max_count,
                    math.ceil(settings.header_timeout_s / TICK_S), math.ceil(settings.body_timeout_s / TICK_S),
                    connection_cap(settings.max_connections))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping
 from urllib.parse import urlsplit
 
 
@@ -83,12 +83,14 @@ def _public_url(value: str) -> str:
 SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("data_dir", "./data", str, "Data directory: SQLite database and master key file."),
     ("database_url", None, str, "sqlite:///PATH or postgresql://... (default: SQLite in the data dir)."),
-    ("redis_url", None, _redis_url, "redis://host:port/db: rate limits and the response cache shared by every process using it."),
+    ("redis_url", None, _redis_url,
+     "redis://host:port/db: rate limits and the response cache shared by every process using it."),
     ("rate_limit_on_redis_error", "allow", _choice("allow", "deny"),
      "While Redis cannot be reached: allow (limits not enforced) or deny (limited requests get 429)."),
     ("redis_timeout_s", "0.25", _at_least(0.01), "Redis connect and reply timeout (seconds)."),
     ("redis_key_prefix", "sluice:", str, "Prefix of every Redis key (several clusters can share one Redis)."),
-    ("master_key", None, _master_keys, "Base64 32-byte key-encryption key(s), comma-separated, active first."),
+    ("master_key", None, _master_keys,
+     "Base64 32-byte key-encryption key(s), comma-separated, active first."),
     ("bootstrap_token", None, str, "At init, use this value as the admin API token (must start sluice_)."),
     ("log_level", "info", _choice("debug", "info", "warning", "error"), "Process log level."),
     ("log_format", "text", _choice("text", "json"), "Process log format."),
@@ -104,12 +106,15 @@ SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
     ("cache_max_bytes", str(64 * 1024 * 1024), _positive_int, "In-memory response cache size (bytes, LRU)."),
     ("public_url", None, _public_url, "Public base URL of this gateway, for gateway URLs the API returns "
                                       "(default: taken from the request's Host)."),
-    ("header_max_bytes", str(64 * 1024), _positive_int, "Largest request line plus headers (bytes); more: 431."),
+    ("header_max_bytes", str(64 * 1024), _positive_int,
+     "Largest request line plus headers (bytes); more: 431."),
     ("header_max_count", "100", _positive_int, "Most request headers accepted; more: 431."),
     ("header_timeout_s", "10", _at_least(0.5), "Time a client has to send the request line and headers."),
     ("body_timeout_s", "30", _at_least(0.5), "Longest pause while a request body arrives (seconds)."),
-    ("keep_alive_timeout_s", "5", _positive_int, "Idle keep-alive connections are closed after (whole seconds)."),
-    ("max_connections", "4096", _positive_int, "Open client connections per process; more are refused (503)."),
+    ("keep_alive_timeout_s", "5", _positive_int,
+     "Idle keep-alive connections are closed after (whole seconds)."),
+    ("max_connections", "4096", _positive_int,
+     "Open client connections per process; more are refused (503)."),
 )
 
 

@@ -3,9 +3,9 @@ the path or URL, instead of a traceback. ``sluice init`` and ``sluice serve`` pr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError

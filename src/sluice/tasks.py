@@ -7,7 +7,7 @@ and the job goes on at its next tick: the database may be briefly away.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import structlog
 

@@ -70,11 +70,13 @@ async def test_a_lost_generation_never_brings_old_entries_back(client: Redis, na
     assert (await cache.get(key)).status == 201  # type: ignore[union-attr]
 
 
-async def test_entries_over_the_size_bound_or_without_ttl_are_not_stored(client: Redis, namespace: str) -> None:
+async def test_entries_over_the_size_bound_or_without_ttl_are_not_stored(client: Redis,
+                                                                         namespace: str) -> None:
     cache = _cache(client, namespace)
     await cache.set(_key("acct", body=b"1"), CachedResponse(200, (), b"x" * 2048), 120)
     await cache.set(_key("acct", body=b"2"), ENTRY, 0)
-    assert await cache.get(_key("acct", body=b"1")) is None and await cache.get(_key("acct", body=b"2")) is None
+    assert await cache.get(_key("acct", body=b"1")) is None and await cache.get(_key("acct",
+                                                                                     body=b"2")) is None
 
 
 async def test_an_unreachable_redis_is_a_miss_and_is_not_retried_per_request() -> None:

@@ -45,13 +45,15 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, mock_upstream: MockUpstrea
 
 
 def _api(server: Server) -> httpx.Client:
-    return httpx.Client(base_url=f"{server.api}/accounts/{server.account_id}", headers=server.headers(), timeout=30)
+    return httpx.Client(base_url=f"{server.api}/accounts/{server.account_id}", headers=server.headers(),
+                        timeout=30)
 
 
 def _open_gateway(server: Server) -> str:
     gateway = "chg-" + secrets.token_hex(4)
     with _api(server) as api:
-        assert api.post("/ai-gateway/gateways", json={"id": gateway, "authentication": False}).status_code == 200
+        assert api.post("/ai-gateway/gateways", json={"id": gateway,
+                                                      "authentication": False}).status_code == 200
         add_config(api, gateway, "openai")
     return gateway
 
@@ -70,7 +72,8 @@ async def _until(client: httpx.AsyncClient, url: str, done: callable, headers: d
 
 def _report(name: str, samples: list[float]) -> None:
     ordered = sorted(samples)
-    print(f"\n{name}: n={len(ordered)} min={ordered[0] * 1000:.0f} ms median={statistics.median(ordered) * 1000:.0f} ms"
+    median = statistics.median(ordered)
+    print(f"\n{name}: n={len(ordered)} min={ordered[0] * 1000:.0f} ms median={median * 1000:.0f} ms"
           f" max={ordered[-1] * 1000:.0f} ms")
 
 
@@ -84,7 +87,8 @@ async def test_a_change_committed_after_a_later_numbered_one_reaches_every_proce
     try:
         async with httpx.AsyncClient(timeout=10) as client:
             for other in (b, c):  # the gateway and its key have reached B and C: open, no token needed
-                waited = await _until(client, gateway_url(other, gateway) + "/models", lambda r: r.status_code == 200)
+                waited = await _until(client, gateway_url(other, gateway) + "/models",
+                                      lambda r: r.status_code == 200)
                 assert waited < BOUND_S
             committed = asyncio.Event()
             t1_took_its_seq = asyncio.Event()
@@ -94,7 +98,8 @@ async def test_a_change_committed_after_a_later_numbered_one_reaches_every_proce
                     current = await queries.get_gateway(conn, a.account_id, gateway)
                     assert current is not None
                     body = {k: v for k, v in current.items() if k not in ROW_FIELDS}
-                    await queries.update_gateway(conn, a.account_id, gateway, {**body, "authentication": True})
+                    await queries.update_gateway(conn, a.account_id, gateway, {**body,
+                                                                               "authentication": True})
                     await queries.record_change(conn, a.account_id, "gateway")
                     t1_took_its_seq.set()
                     await committed.wait()
@@ -156,14 +161,15 @@ def _on_each(servers: list[Server], wait: Callable[[Server], float]) -> list[flo
         return list(pool.map(wait, servers))
 
 
-def test_rotation_and_delete_through_a_take_effect_on_b_and_c_within_1_s(cluster: Cluster,
-                                                                          mock_upstream: MockUpstream) -> None:
+def test_rotation_and_delete_through_a_take_effect_on_b_and_c_within_1_s(
+        cluster: Cluster, mock_upstream: MockUpstream) -> None:
     a, b, c = cluster.servers
     gateway = "rot-" + secrets.token_hex(4)
     rotations: list[float] = []
     deletes: list[float] = []
     with _api(a) as api:
-        assert api.post("/ai-gateway/gateways", json={"id": gateway, "authentication": False}).status_code == 200
+        assert api.post("/ai-gateway/gateways", json={"id": gateway,
+                                                      "authentication": False}).status_code == 200
         for _ in range(ROUNDS):
             mock_upstream.clear()
             key = new_key()
@@ -180,7 +186,8 @@ def test_rotation_and_delete_through_a_take_effect_on_b_and_c_within_1_s(cluster
             response = api.delete(f"/ai-gateway/gateways/{gateway}/provider_configs/{config['id']}")
             answered = time.monotonic()
             assert response.status_code == 200, response.text
-            deletes += _on_each([b, c], lambda other, t=answered: _wait_key(other, gateway, mock_upstream, None, t))
+            deletes += _on_each([b, c], lambda other, t=answered: _wait_key(other, gateway, mock_upstream,
+                                                                            None, t))
     _report("rotation applied on B, C after A's 200", rotations)
     _report("delete applied on B, C after A's 200", deletes)
     assert max(rotations) < BOUND_S and max(deletes) < BOUND_S, (rotations, deletes)

@@ -20,7 +20,8 @@ CHAT = {"model": "mock-model", "messages": [{"role": "user", "content": "cache m
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory, mock_upstream: MockUpstream, redis_url: str) -> Iterator[Cluster]:
+def pair(tmp_path_factory: pytest.TempPathFactory, mock_upstream: MockUpstream,
+         redis_url: str) -> Iterator[Cluster]:
     database_url = create_database()
     env = {**upstream_env(mock_upstream.url, list(CATALOG_SLUGS)), "SLUICE_REDIS_URL": redis_url}
     group = Cluster(tmp_path_factory.mktemp("cache"), database_url, 2, env=env)
@@ -32,7 +33,8 @@ def pair(tmp_path_factory: pytest.TempPathFactory, mock_upstream: MockUpstream, 
 
 
 def _api(server: Server) -> httpx.Client:
-    return httpx.Client(base_url=f"{server.api}/accounts/{server.account_id}", headers=server.headers(), timeout=30)
+    return httpx.Client(base_url=f"{server.api}/accounts/{server.account_id}", headers=server.headers(),
+                        timeout=30)
 
 
 def _chat(server: Server, gateway: str, content: str) -> httpx.Response:
@@ -43,7 +45,8 @@ def _chat(server: Server, gateway: str, content: str) -> httpx.Response:
 def _caching_gateway(server: Server, others: list[Server], **extra: object) -> str:
     gateway = "cache-" + secrets.token_hex(4)
     with _api(server) as api:
-        response = api.post("/ai-gateway/gateways", json={"id": gateway, "authentication": False, "cache_ttl": 300,
+        response = api.post("/ai-gateway/gateways", json={"id": gateway, "authentication": False,
+                                                          "cache_ttl": 300,
                                                            **extra})
         assert response.status_code == 200, response.text
         add_config(api, gateway, "openai")
@@ -73,7 +76,8 @@ def test_invalidate_on_update_through_a_reaches_b(pair: Cluster) -> None:
     assert _chat(b, gateway, "stale?").headers["cf-aig-cache-status"] == "MISS"
     assert _chat(b, gateway, "stale?").headers["cf-aig-cache-status"] == "HIT"
     with _api(a) as api:
-        response = api.put(f"/ai-gateway/gateways/{gateway}", json={"cache_ttl": 300, "cache_invalidate_on_update": True,
+        response = api.put(f"/ai-gateway/gateways/{gateway}", json={"cache_ttl": 300,
+                                                                    "cache_invalidate_on_update": True,
                                                                     "collect_logs": False})
         assert response.status_code == 200, response.text
     assert _chat(b, gateway, "stale?").headers["cf-aig-cache-status"] == "MISS"
@@ -86,7 +90,8 @@ def test_an_unreachable_redis_is_a_miss_never_a_5xx(tmp_path: Path, mock_upstrea
     try:
         gateway = _caching_gateway(server, [])
         statuses = [_chat(server, gateway, "no redis") for _ in range(3)]
-        assert [(r.status_code, r.headers.get("cf-aig-cache-status")) for r in statuses] == [(200, "MISS")] * 3
+        assert [(r.status_code, r.headers.get("cf-aig-cache-status")) for r in statuses] == [(200,
+                                                                                              "MISS")] * 3
         with _api(server) as api:  # management writes that invalidate do not fail either
             response = api.put(f"/ai-gateway/gateways/{gateway}", json={"cache_ttl": 300,
                                                                         "cache_invalidate_on_update": True})

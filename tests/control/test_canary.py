@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import base64
 import secrets
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest

@@ -24,7 +24,8 @@ def test_a_secret_comment_with_nul_is_refused_and_nothing_is_stored(api: httpx.C
     store = assert_ok(api.post("/secrets_store/stores", json={"name": unique_id("nul")}))
     url = f"/secrets_store/stores/{store['id']}/secrets"
     response = api.post(url, json=[{"name": "ok", "value": "v-123456789", "scopes": ["ai_gateway"]},
-                                   {"name": "n", "value": "v-123456789", "scopes": ["ai_gateway"], "comment": "x\u0000"}])
+                                   {"name": "n", "value": "v-123456789", "scopes": ["ai_gateway"],
+                                    "comment": "x\u0000"}])
     assert_v4_error(response, 400, 7001, path=["body", 1, "comment"], says="1.comment: must not contain")
     assert assert_ok(api.get(url)) == []
 
@@ -36,7 +37,8 @@ def test_nul_anywhere_in_a_body_is_a_400(api: httpx.Client, body: object) -> Non
 
 def test_nul_deeper_than_the_recursion_limit_is_a_400_not_a_crash(api: httpx.Client) -> None:
     deep = "[" * 1000 + '"\\u0000"' + "]" * 1000  # orjson's own nesting limit is 1024
-    response = api.post("/secrets_store/stores", content=deep.encode(), headers={"content-type": "application/json"})
+    response = api.post("/secrets_store/stores", content=deep.encode(),
+                        headers={"content-type": "application/json"})
     assert_v4_error(response, 400, 7001, says="U+0000")
 
 
@@ -44,7 +46,8 @@ def test_a_logs_search_with_nul_is_refused_naming_it(api: httpx.Client, gateway:
     response = api.get(f"/ai-gateway/gateways/{gateway}/logs", params={"search": "a\u0000"})
     assert_v4_error(response, 400, 7001, path=["query", "search"], says="search: must not contain")
     response = api.get(f"/ai-gateway/gateways/{gateway}/logs",
-                       params={"filters[0][key]": "model", "filters[0][operator]": "eq", "filters[0][value][0]": "\u0000"})
+                       params={"filters[0][key]": "model", "filters[0][operator]": "eq",
+                               "filters[0][value][0]": "\u0000"})
     assert_v4_error(response, 400, 7001, path=["query", "filters[0][value][0]"], says="U+0000")
 
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Iterator
 
 import asyncpg
 import httpx
@@ -168,7 +167,7 @@ def test_a_secret_deleted_while_configs_are_created_with_it_is_never_left_in_use
             return httpx.post(configs_url, headers=srv.headers(), timeout=60, json={
                 "provider_slug": "openai", "alias": f"a{i}", "default_config": False, "secret_id": secret_id})
 
-        def delete() -> httpx.Response:
+        def delete(store_url: str = store_url, secret_id: str = secret_id) -> httpx.Response:
             if bulk:
                 return httpx.request("DELETE", f"{store_url}/secrets", headers=srv.headers(), timeout=60,
                                      json=[{"id": secret_id}])

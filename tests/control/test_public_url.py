@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -37,7 +37,8 @@ def test_a_hostile_host_header_is_not_reflected(public_server: Server) -> None:
     assert url == f"{PUBLIC}/v1/{account}/public/anthropic"
 
 
-def test_without_the_setting_the_request_is_the_fallback(server: Server, api: httpx.Client, gateway: str) -> None:
+def test_without_the_setting_the_request_is_the_fallback(server: Server, api: httpx.Client,
+                                                         gateway: str) -> None:
     reflected = api.get(f"/ai-gateway/gateways/{gateway}/url/openai", headers={"Host": "other.example:8080"})
     assert reflected.json()["result"] == f"http://other.example:8080/v1/{server.account_id}/{gateway}/openai"
 

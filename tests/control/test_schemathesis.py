@@ -12,7 +12,8 @@ this pytest version, and the engine also runs the coverage phase (boundary value
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest

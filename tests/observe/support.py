@@ -9,8 +9,8 @@ from ulid import ULID
 
 from sluice.exchange import Exchange
 from sluice.providers.usage import Usage
-from sluice.store.database import Database, open_database
 from sluice.store import queries
+from sluice.store.database import Database, open_database
 from tests.support.backend import database_url_for
 
 ACCOUNT = "a" * 32

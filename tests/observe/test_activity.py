@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select
 
 from sluice.observe.activity import ActivityTracker
-from sluice.store.log_tables import provider_config_activity as A
 from sluice.store import queries
+from sluice.store.log_tables import provider_config_activity as A
 from tests.observe.support import add_config, exchange, suite_db
 
 CONFIG = "c" * 32
 CREATED = "2026-01-01T00:00:00.000Z"
-T0 = datetime(2026, 3, 1, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2026, 3, 1, tzinfo=UTC).timestamp()
 
 
 def wire(config_id: str = CONFIG) -> dict:
@@ -66,7 +66,7 @@ async def test_totals_persist_and_add_up_across_processes(tmp_path: Path) -> Non
 
 async def test_stale_after_ninety_days_from_use_or_creation(tmp_path: Path) -> None:
     db = await suite_db(tmp_path / "a.db", "gw")
-    now = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
     tracker = ActivityTracker(db, clock=lambda: now)
     never_used = tracker.annotate(wire())  # created 2026-01-01: 59 days ago
     assert never_used["stale"] is False and never_used["last_used_at"] is None

@@ -7,8 +7,16 @@ import pytest
 from sluice.cache.base import CachedResponse
 from sluice.cache.keys import cache_key, gateway_prefix
 from sluice.cache.memory import MemoryCache
-from sluice.cache.rules import (DEFAULT_CUSTOM_KEY_TTL, MAX_TTL, MIN_TTL, cacheable_request, cacheable_response,
-                                effective_ttl, skip_cache, storable_headers)
+from sluice.cache.rules import (
+    DEFAULT_CUSTOM_KEY_TTL,
+    MAX_TTL,
+    MIN_TTL,
+    cacheable_request,
+    cacheable_response,
+    effective_ttl,
+    skip_cache,
+    storable_headers,
+)
 
 BASE = ("a" * 32, "gw", "openai", "POST", "chat/completions", "", b'{"model":"m"}')
 

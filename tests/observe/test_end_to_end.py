@@ -102,7 +102,8 @@ def test_collect_log_payload_false_logs_metadata_never_bodies(  # type: ignore[n
             assert f"{which} body was not stored" in error["message"]
             with pytest.raises(cloudflare.NotFoundError):
                 getattr(cf.ai_gateway.logs, which)(log_id, account_id=server.account_id, gateway_id=gateway)
-        _, rows = execute(server, "SELECT request_body, response_body FROM request_logs WHERE id = :id", id=log_id)
+        _, rows = execute(server, "SELECT request_body, response_body FROM request_logs WHERE id = :id",
+                          id=log_id)
         assert rows == [(None, None)]
         stored = database_bytes(server)
         assert secret.encode() not in stored and response_id.encode() not in stored

@@ -108,7 +108,7 @@ def test_the_column_form_pairs_one_value_per_filter() -> None:
     assert parse_filters(columns) == [Filter("model", "contains", ("gpt",)),
                                       Filter("provider", "neq", ("groq",))]
     with pytest.raises(ValidationError) as caught:
-        parse_filters(columns + [("filters.value", "three")])
+        parse_filters([*columns, ("filters.value", "three")])
     assert caught.value.path == ["query", "filters.value"]
     assert "filters[0][key]" in caught.value.message
 
@@ -212,7 +212,8 @@ def test_sdk_none_value_means_is_null() -> None:
       ("filters.value", "y")], "filters.operator"),
     ([("filters", "not json")], "filters"),
     ([("filters.value", "x")], "filters.key"),
-    ([("filters.key", "model"), ("filters.key", "provider"), ("filters.operator", "eq"), ("filters.operator", "eq"),
+    ([("filters.key", "model"), ("filters.key", "provider"), ("filters.operator", "eq"),
+      ("filters.operator", "eq"),
       ("filters.value", "x")], "filters.value"),
 ])
 def test_bad_filters_name_the_field(items: list[tuple[str, str]], field: str) -> None:

@@ -13,8 +13,8 @@ import cloudflare
 import httpx
 import pytest
 
-from sluice.observe.sink import LogSink
 from sluice.exchange import Exchange
+from sluice.observe.sink import LogSink
 from sluice.store.database import open_database
 from tests.conftest import unique_id
 from tests.control.assertions import assert_ok, assert_v4_error

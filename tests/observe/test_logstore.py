@@ -6,18 +6,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from sqlalchemy import select
 
 from sluice.logs import bodies
+from sluice.logs.filters import parse_filters
+from sluice.observe.activity import ActivityTracker
+from sluice.observe.sink import LogSink
 from sluice.store import log_tables as tables
 from sluice.store import logs as logstore
-from sluice.observe.activity import ActivityTracker
-from sluice.logs.filters import parse_filters
-from sluice.observe.sink import LogSink
-from sluice.store.log_tables import provider_config_activity as A
-from sluice.store.database import Database, open_database
 from sluice.store import queries
+from sluice.store.database import Database, open_database
+from sluice.store.log_tables import provider_config_activity as A
 from tests.observe.support import ACCOUNT, add_config, add_gateways, exchange
 
 T0 = 1_750_000_000
@@ -187,7 +186,8 @@ async def test_a_log_without_payload_stores_metadata_and_no_body(db: Database) -
         for item in items:
             stored = (await conn.execute(
                 select(tables.request_logs.c.request_body, tables.request_logs.c.response_body,
-                       tables.request_logs.c.body_codec).where(tables.request_logs.c.id == item.log_id))).one()
+                       tables.request_logs.c.body_codec)
+                .where(tables.request_logs.c.id == item.log_id))).one()
             assert tuple(stored) == (None, None, bodies.OMITTED)
             row = await logstore.get_log(conn, ACCOUNT, gateway, item.log_id)
             assert row is not None and row["payload_collected"] is False

@@ -10,11 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-
-from sluice.store import logs as logstore
+from sluice.exchange import Exchange
 from sluice.logs.retention import DELETE_OLDEST, STOP_INSERTING
 from sluice.observe.sink import LogSink
-from sluice.exchange import Exchange
+from sluice.store import logs as logstore
 from sluice.store.database import Database, open_database
 from tests.observe.support import ACCOUNT, exchange, suite_db
 
@@ -342,5 +341,6 @@ async def test_a_log_with_nul_in_its_text_is_stored_and_does_not_lose_its_batch(
     async with db.begin() as conn:
         row = await logstore.get_log(conn, ACCOUNT, "gw", records[1].log_id)
     assert row is not None
-    assert (row["model"], row["path"], row["error"]) == ("x\ufffdy", "chat/\ufffdcompletions", "upstream said \ufffd")
+    assert (row["model"], row["path"], row["error"]) == ("x\ufffdy", "chat/\ufffdcompletions",
+                                                         "upstream said \ufffd")
     await db.close()

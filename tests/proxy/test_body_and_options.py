@@ -8,8 +8,8 @@ import pytest
 
 from sluice.errors import GatewayError
 from sluice.proxy.body import ClientGone, StreamedBody, read_body
-from sluice.proxy.retry import NO_RETRY, RetryPolicy
 from sluice.proxy.options import collect_log, request_timeout_s, retry_policy
+from sluice.proxy.retry import NO_RETRY, RetryPolicy
 from sluice.proxy.state import GatewayState
 
 

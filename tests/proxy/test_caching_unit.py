@@ -7,8 +7,8 @@ import asyncio
 from typing import Any
 
 from sluice.cache.memory import MemoryCache
-from sluice.proxy import caching
 from sluice.exchange import Exchange
+from sluice.proxy import caching
 from sluice.proxy.state import GatewayState
 
 GW = GatewayState("a", "g", False, True, 0, 0, "fixed", 1, 0, "constant", {})

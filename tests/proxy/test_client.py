@@ -8,7 +8,7 @@ checked on the wire.
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -26,7 +26,7 @@ class Scripted:
         self.connections = 0
         self.server: asyncio.Server | None = None
 
-    async def __aenter__(self) -> "Scripted":
+    async def __aenter__(self) -> Scripted:
         async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self.connections += 1
             try:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from sluice.ratelimit.base import Check, Decision
-from sluice.ratelimit.local import LocalRateLimiter
-from sluice.ratelimit.local import retry_after
+from sluice.ratelimit.local import LocalRateLimiter, retry_after
 
 
 class Clock:

@@ -25,7 +25,8 @@ from sluice.store.database import open_database
 async def sync(tmp_path: Path) -> AsyncIterator[tuple[StateSync, list[float], str]]:
     settings = load_settings({"SLUICE_DATA_DIR": str(tmp_path)}, master_key=None)
     db = await open_database(f"sqlite:///{tmp_path / 'sync.db'}")
-    services = Services(settings=settings, db=db, keys=Keys(settings, keyring=_keyring()), catalog=load_catalog({}))
+    services = Services(settings=settings, db=db, keys=Keys(settings, keyring=_keyring()),
+                        catalog=load_catalog({}))
     account = new_id()
     async with db.begin() as conn:
         await queries.insert_account(conn, account, "sync")

@@ -27,7 +27,8 @@ OTHER_KEY = base64.b64encode(b"\x07" * 32).decode()
 def serve(data_dir: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """``sluice serve``; a server that starts anyway is killed after the timeout (and the test fails)."""
     try:
-        return subprocess.run([PYTHON, "-m", "sluice", "serve", "--data-dir", str(data_dir), "--port", str(free_port())],
+        return subprocess.run([PYTHON, "-m", "sluice", "serve", "--data-dir", str(data_dir), "--port",
+                               str(free_port())],
                               capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=20)
     except subprocess.TimeoutExpired:
         pytest.fail("sluice serve started although the master key cannot open the stored secrets")
@@ -88,7 +89,8 @@ def test_a_key_file_holding_another_key_is_refused(sealed_dir: Path) -> None:
 
 def test_init_refuses_too(sealed_dir: Path) -> None:
     (sealed_dir / "master.key").unlink()
-    result = subprocess.run([PYTHON, "-m", "sluice", "init", "--data-dir", str(sealed_dir)], capture_output=True,
+    result = subprocess.run([PYTHON, "-m", "sluice", "init", "--data-dir", str(sealed_dir)],
+                            capture_output=True,
                             text=True, timeout=60)
     one_error_line(result)
     assert not (sealed_dir / "master.key").exists()

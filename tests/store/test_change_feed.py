@@ -27,7 +27,8 @@ async def _read(db: Database, cursor: FeedCursor, account: str) -> tuple[list[st
     async with db.begin() as conn:
         horizon = await queries.feed_horizon(conn)
         rows = await queries.changes_from(conn, cursor.horizon)
-    return [row["kind"] for row in cursor.unread(rows) if row["account_id"] == account], cursor.advance(rows, horizon)
+    kinds = [row["kind"] for row in cursor.unread(rows) if row["account_id"] == account]
+    return kinds, cursor.advance(rows, horizon)
 
 
 async def test_a_change_committed_after_a_later_numbered_one_is_read(db: Database) -> None:

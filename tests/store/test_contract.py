@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import AsyncIterator
 
 import pytest
 from sqlalchemy import text
@@ -18,9 +18,8 @@ from sluice.clock import new_id, now, rfc3339
 from sluice.errors import Conflict, CryptoError
 from sluice.secrets import vault
 from sluice.secrets.crypto import Keyring
-from sluice.store.database import open_database
 from sluice.store import queries
-from sluice.store.database import Database
+from sluice.store.database import Database, open_database
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

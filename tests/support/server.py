@@ -78,11 +78,12 @@ class Server:
     def init(self) -> dict[str, Any]:
         result = sluice_cli("init", "--data-dir", str(self.data_dir), "--json", env=self.env, check=False)
         if result.returncode != 0:  # say why: a refused setting names its variable on stderr
-            raise RuntimeError(f"sluice init exited with {result.returncode}:\n{result.stderr}{result.stdout}")
+            raise RuntimeError(f"sluice init exited with {result.returncode}:\n"
+                               f"{result.stderr}{result.stdout}")
         self.creds = json.loads(result.stdout)
         return self.creds
 
-    def start(self, timeout: float = 30.0) -> "Server":
+    def start(self, timeout: float = 30.0) -> Server:
         if not self.creds and not (self.on_sqlite and (self.data_dir / "sluice.db").exists()):
             self.init()
         out = open(self.output_path, "ab")

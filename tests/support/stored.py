@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from sluice.secrets import keyfile, vault
-from sluice.store.database import open_database
 from sluice.store import queries
+from sluice.store.database import open_database
 from tests.support.server import Server
 
 
@@ -47,8 +47,9 @@ async def _postgres_bytes(url: str) -> bytes:
 
     conn = await asyncpg.connect(url)
     try:
-        columns = await conn.fetch("SELECT table_name, column_name, data_type FROM information_schema.columns "
-                                   "WHERE table_schema = 'public' ORDER BY table_name, ordinal_position")
+        columns = await conn.fetch("SELECT table_name, column_name, data_type "
+                                   "FROM information_schema.columns WHERE table_schema = 'public' "
+                                   "ORDER BY table_name, ordinal_position")
         parts: list[bytes] = []
         for column in columns:
             table, name = column["table_name"], column["column_name"]

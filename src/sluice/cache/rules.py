@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 MIN_TTL = 60
 MAX_TTL = 30 * 24 * 3600

@@ -57,7 +57,8 @@ async def authenticate(request: Request, conn: AsyncConnection) -> Principal:
         if token is None:
             raise AuthenticationError()
         check_token(token, now().timestamp(), request.client.host if request.client else None)
-        return Principal(frozenset({token["account_id"]}), frozenset(orjson.loads(token["permissions"])), token)
+        return Principal(frozenset({token["account_id"]}), frozenset(orjson.loads(token["permissions"])),
+                         token)
     email, key = headers.get("x-auth-email", ""), headers.get("x-auth-key", "")
     if email and key:
         account_ids = await queries.user_accounts(conn, email, hash_value(key))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.requests import Request
@@ -12,8 +12,8 @@ from sluice.control.auth import Principal, authenticate
 from sluice.control.endpoint import routed_by
 from sluice.control.validation import account_id_param, read_body
 from sluice.errors import NotFound
-from sluice.store import queries
 from sluice.services import Services
+from sluice.store import queries
 
 
 async def require_gateway(conn: AsyncConnection, account_id: str, gateway_id: str) -> dict:

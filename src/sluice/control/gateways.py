@@ -7,11 +7,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sluice import envelope
+from sluice.cache.keys import gateway_prefix
 from sluice.control.common import authorized, require_gateway, services
 from sluice.control.schemas import GatewayCreate, GatewayFields, gateway_body, gateway_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, ValidationError
-from sluice.cache.keys import gateway_prefix
 from sluice.store import queries
 
 

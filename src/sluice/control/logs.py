@@ -28,8 +28,8 @@ from sluice.control.validation import (
 )
 from sluice.errors import NotFound, ValidationError
 from sluice.logs import custom
-from sluice.store import logs as logstore
 from sluice.logs.filters import Filter, check_query, parse_date, parse_filters
+from sluice.store import logs as logstore
 
 HEAD_MAX = 8192  # characters of a body shown inline by GET /logs/{id}
 DEPRECATED_EQ = ("model", "model_type", "provider", "request_content_type", "response_content_type")
@@ -87,7 +87,8 @@ def _detail(row: dict[str, Any]) -> dict[str, Any]:
         response_head, response_complete = _head(row["response_body"], row["response_size"])
     else:  # cf-aig-collect-log-payload: false — no body was stored, so there is no head to show
         request_head, request_complete, response_head, response_complete = None, False, None, False
-    out.update(request_head=request_head, request_head_complete=request_complete, request_size=row["request_size"],
+    out.update(request_head=request_head, request_head_complete=request_complete,
+               request_size=row["request_size"],
                response_head=response_head, response_head_complete=response_complete,
                response_size=row["response_size"], method=row["method"], stream=bool(row["stream"]),
                user_agent=row["user_agent"], error=row["error"])
@@ -218,4 +219,4 @@ async def delete_logs(request: Request) -> Response:
     return envelope.ok({"deleted": deleted})
 
 
-__all__ = ["list_logs", "get_log", "get_log_request", "get_log_response", "edit_log", "delete_logs"]
+__all__ = ["delete_logs", "edit_log", "get_log", "get_log_request", "get_log_response", "list_logs"]

@@ -19,8 +19,8 @@ from sluice.control.endpoint import Endpoint, Schema
 from sluice.control.validation import MAX_MANAGEMENT_BODY, MAX_PAGE
 from sluice.identity.permissions import ALL_GROUPS
 from sluice.logs import filters
-from sluice.store import logs as logstore
 from sluice.providers.registry import CATALOG_SLUGS
+from sluice.store import logs as logstore
 
 OPENAPI_PATH = "/openapi.json"
 REF = "#/components/schemas/{model}"

@@ -18,9 +18,9 @@ from pydantic import (
     field_validator,
 )
 
+from sluice.clock import now, rfc3339
 from sluice.control import gateway_settings as settings
 from sluice.control.gateway_settings import omittable
-from sluice.clock import now, rfc3339
 from sluice.identity.permissions import ACCOUNT_SCOPE, ALL_GROUPS, GROUP_IDS, group_name
 from sluice.identity.restrictions import MAX_CIDRS, cidr_list
 from sluice.providers.registry import CATALOG_SLUGS

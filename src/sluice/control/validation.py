@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 import orjson
 from pydantic import BaseModel
 from pydantic import ValidationError as PydanticError
-from pydantic_core import ErrorDetails
 from starlette.requests import Request
 
 from sluice.control.gateway_settings import VARIANT
@@ -108,7 +107,8 @@ async def read_json(request: Request, *, required: bool = True) -> Any:
         if refused is not None:
             if getattr(request.state, "authorized", False):
                 raise refused
-            request.state.refused_input = refused  # raised by authorized(): an anonymous caller gets 401 first
+            # raised by authorized(): an anonymous caller gets 401 first
+            request.state.refused_input = refused
     return data
 
 
@@ -118,12 +118,14 @@ def _nul_error(data: Any, root: list[str | int]) -> ValidationError | None:
     pending: list[tuple[Any, list[str | int]]] = [(data, root)]
     while pending:
         value, path = pending.pop()
-        items: Any = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        items: Any = value.items() if isinstance(value, dict) \
+            else enumerate(value) if isinstance(value, list) else ()
         for key, item in items:
             where = [*path, key.replace("\x00", "") if isinstance(key, str) else key]
             if (isinstance(key, str) and "\x00" in key) or (isinstance(item, str) and "\x00" in item):
                 field = ".".join(str(p) for p in where[1:]) or "body"
-                return ValidationError(f"{field}: must not contain the control character U+0000 (NUL)", path=where)
+                return ValidationError(f"{field}: must not contain the control character U+0000 (NUL)",
+                                       path=where)
             if isinstance(item, (dict, list)):
                 pending.append((item, where))
     return None

@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from sluice.clock import rfc3339_ts
+from sluice.exchange import Exchange
 from sluice.logs import bodies, custom, redact
 from sluice.logs.pricing import PriceTable, default_table
 from sluice.providers.usage import model_from_request
-from sluice.exchange import Exchange
 
 _MODEL_TYPES = (  # first match on the provider path wins
     ("embed", "embedding"),

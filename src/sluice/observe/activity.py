@@ -12,9 +12,10 @@ back, so every write also sweeps rows whose config is gone.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -22,8 +23,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sluice.clock import now as utc_now
 from sluice.clock import rfc3339
 from sluice.exchange import Exchange
-from sluice.store.activity import (add_activity, all_activity, delete_config_activity, delete_gateway_activity,
-                                   sweep_activity)
+from sluice.store.activity import (
+    add_activity,
+    all_activity,
+    delete_config_activity,
+    delete_gateway_activity,
+    sweep_activity,
+)
 from sluice.store.database import Database
 from sluice.tasks import Periodic
 
@@ -46,7 +52,7 @@ class Counts:
 def settle(counts: Counts) -> Counts:
     """Fold ``last_ts`` into ``last_used_at`` (RFC 3339), keeping the newer of the two."""
     if counts.last_ts:
-        stamp = rfc3339(datetime.fromtimestamp(counts.last_ts, tz=timezone.utc))
+        stamp = rfc3339(datetime.fromtimestamp(counts.last_ts, tz=UTC))
         if counts.last_used_at is None or stamp > counts.last_used_at:
             counts.last_used_at = stamp
         counts.last_ts = 0.0

@@ -12,16 +12,16 @@ import os
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sluice.observe.activity import ActivityTracker
 from sluice.cache.keys import gateway_prefix
 from sluice.cache.memory import MemoryCache
 from sluice.cache.redis import RedisCache
-from sluice.store.logs import delete_gateway_logs
+from sluice.exchange import Exchange
+from sluice.observe.activity import ActivityTracker
 from sluice.observe.metrics import Metrics
 from sluice.observe.sink import LogSink
-from sluice.exchange import Exchange
 from sluice.settings import Settings
 from sluice.store.database import Database
+from sluice.store.logs import delete_gateway_logs
 
 log = structlog.get_logger("sluice.observe")
 
@@ -29,11 +29,13 @@ log = structlog.get_logger("sluice.observe")
 class Observability:
     def __init__(self, settings: Settings, db: Database) -> None:
         self.metrics = Metrics(settings.metrics_multiprocess_dir)
-        self.sink = LogSink(db, interval_s=settings.log_flush_interval_s, body_max_bytes=settings.log_body_max_bytes,
+        self.sink = LogSink(db, interval_s=settings.log_flush_interval_s,
+                            body_max_bytes=settings.log_body_max_bytes,
                             buffer_max_bytes=settings.log_buffer_max_bytes, on_drop=self.metrics.log_dropped)
         self.activity = ActivityTracker(db)
-        self.cache: MemoryCache | RedisCache = MemoryCache(settings.cache_max_bytes) if not settings.redis_url \
-            else RedisCache.from_url(settings.redis_url, max_entry_bytes=settings.cache_max_bytes)
+        self.cache: MemoryCache | RedisCache = (
+            RedisCache.from_url(settings.redis_url, max_entry_bytes=settings.cache_max_bytes)
+            if settings.redis_url else MemoryCache(settings.cache_max_bytes))
         self._parts = (self.metrics, self.activity, self.sink)
 
     def record(self, exchange: Exchange) -> None:
@@ -65,7 +67,8 @@ class Observability:
             try:
                 await part.close()
             except Exception as exc:  # noqa: BLE001
-                log.error("observer shutdown flush failed", part=type(part).__name__, error=type(exc).__name__)
+                log.error("observer shutdown flush failed", part=type(part).__name__,
+                          error=type(exc).__name__)
         if isinstance(self.cache, RedisCache):
             await self.cache.close()
         self.metrics.process_exited(os.getpid())

@@ -17,18 +17,19 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import structlog
 from sqlalchemy import Connection
 
-from sluice.memory import release_free_memory
-from sluice.logs import bodies, redact, retention
-from sluice.store import logs as logstore
-from sluice.logs.records import log_row
 from sluice.exchange import Exchange
-from sluice.store.database import Database, is_outage
+from sluice.logs import bodies, redact, retention
+from sluice.logs.records import log_row
+from sluice.memory import release_free_memory
+from sluice.store import logs as logstore
 from sluice.store import queries
+from sluice.store.database import Database, is_outage
 from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.logs")

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 
 USAGE_FORMATS = frozenset({"openai", "anthropic", "google", "cohere", "none"})
 _KNOWN_KEYS = frozenset(

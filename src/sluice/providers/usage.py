@@ -8,7 +8,8 @@ lines of chunks that contain a usage marker and only JSON-parses those lines.
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import orjson
 
@@ -168,7 +169,7 @@ class SSEUsage:
     read at ``result()``.
     """
 
-    __slots__ = ("_extract", "_gate", "_needles", "_buf", "_usage", "_mode", "_overflow")
+    __slots__ = ("_buf", "_extract", "_gate", "_mode", "_needles", "_overflow", "_usage")
 
     def __init__(self, fmt: str):
         self._extract = _EXTRACTORS.get(fmt)

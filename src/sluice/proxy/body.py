@@ -8,7 +8,8 @@ body over ``max_body_bytes`` is refused with 413 / 2010.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from sluice.errors import RequestTooLarge
 

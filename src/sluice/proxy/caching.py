@@ -15,13 +15,20 @@ reaches the final chunk, so an incomplete response is never stored.
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
 import structlog
 
 from sluice.cache.base import CachedResponse, ResponseCache
 from sluice.cache.keys import cache_key
-from sluice.cache.rules import cacheable_request, cacheable_response, effective_ttl, skip_cache, storable_headers
+from sluice.cache.rules import (
+    cacheable_request,
+    cacheable_response,
+    effective_ttl,
+    skip_cache,
+    storable_headers,
+)
 from sluice.exchange import Exchange
 from sluice.proxy.state import GatewayState
 
@@ -42,7 +49,7 @@ def applies(gateway: GatewayState, control: Mapping[str, str]) -> bool:
 
 
 def plan(cache: ResponseCache | None, gateway: GatewayState, control: Mapping[str, str],
-         method: str) -> "CachePlan | None":
+         method: str) -> CachePlan | None:
     """The request's cache plan, or None: no cache, TTL off (e.g. ``cf-aig-cache-ttl: 0``),
     ``cf-aig-skip-cache`` (no lookup and no store), or a method that is never cached."""
     if cache is None or skip_cache(control) or not cacheable_request(method, 0):
@@ -54,7 +61,7 @@ def plan(cache: ResponseCache | None, gateway: GatewayState, control: Mapping[st
 
 
 class CachePlan:
-    __slots__ = ("cache", "ttl", "custom_key", "key")
+    __slots__ = ("cache", "custom_key", "key", "ttl")
 
     def __init__(self, cache: ResponseCache, ttl: int, custom_key: str | None) -> None:
         self.cache = cache
@@ -107,7 +114,7 @@ async def serve(send: Send, entry: CachedResponse, exchange: Exchange, taps: Tap
 
 
 class _Recorder:
-    __slots__ = ("send", "cache", "key", "ttl", "status", "headers", "chunks", "size")
+    __slots__ = ("cache", "chunks", "headers", "key", "send", "size", "status", "ttl")
 
     def __init__(self, send: Send, cache: ResponseCache, key: str, ttl: int) -> None:
         self.send = send

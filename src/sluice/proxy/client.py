@@ -21,8 +21,8 @@ import asyncio
 import ssl
 import time
 from collections import deque
+from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
-from typing import AsyncIterable, AsyncIterator
 from urllib.parse import urlsplit
 
 import httptools
@@ -81,7 +81,7 @@ def _expire(waiter: asyncio.Future) -> None:
 class Connection(asyncio.Protocol):
     """One HTTP/1.1 connection; carries one exchange at a time."""
 
-    def __init__(self, pool: "Pool", key: tuple[str, str, int]) -> None:
+    def __init__(self, pool: Pool, key: tuple[str, str, int]) -> None:
         self.pool = pool
         self.key = key
         self.loop = asyncio.get_running_loop()
@@ -301,11 +301,18 @@ class Connection(asyncio.Protocol):
 class Response:
     """The upstream's answer: status and headers in hand, the body read on demand."""
 
-    __slots__ = ("_conn", "_pool", "status", "raw_headers", "content_type", "content_length",
-                 "_read_timeout_s",
-                 "_done")
+    __slots__ = (
+        "_conn",
+        "_done",
+        "_pool",
+        "_read_timeout_s",
+        "content_length",
+        "content_type",
+        "raw_headers",
+        "status",
+    )
 
-    def __init__(self, conn: Connection, pool: "Pool", read_timeout_s: float | None) -> None:
+    def __init__(self, conn: Connection, pool: Pool, read_timeout_s: float | None) -> None:
         self._conn = conn
         self._pool = pool
         self.status = conn.status

@@ -23,8 +23,14 @@ import orjson
 import structlog
 
 from sluice.compat import anthropic, chat, gemini
-from sluice.errors import (CompatMethodNotAllowed, CompatPathNotServed, RequestTooLarge, TranslationError,
-                           Untranslatable, UpstreamUnreachable)
+from sluice.errors import (
+    CompatMethodNotAllowed,
+    CompatPathNotServed,
+    RequestTooLarge,
+    TranslationError,
+    Untranslatable,
+    UpstreamUnreachable,
+)
 from sluice.providers.registry import Provider
 from sluice.proxy.body import BUFFER_LIMIT, StreamedBody, read_body
 

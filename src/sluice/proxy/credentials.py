@@ -15,8 +15,8 @@ Choices where Cloudflare is silent:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 from sluice.errors import GatewayAuthFailed, NoProviderKey, UnknownAlias
 from sluice.identity.credentials import hash_value, is_sluice_token

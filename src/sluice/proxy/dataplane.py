@@ -20,31 +20,32 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import structlog
-from sluice.clock import new_ulid
 
+from sluice.clock import new_ulid
 from sluice.envelope import gateway_error_body
 from sluice.errors import (
     GatewayError,
     GatewayNotFound,
     UnforwardableRequest,
 )
+from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.providers.usage import SSEUsage
 from sluice.proxy import caching, errorbody, options, paths
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
 from sluice.proxy.compat import COMPAT_SLUG, prepare
 from sluice.proxy.credentials import choose
-from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.proxy.forward import Upstream
 from sluice.proxy.headers import response_headers, split_request, with_stored_key
 from sluice.proxy.limits import admit
-from sluice.ratelimit.base import ADMITTED
-from sluice.ratelimit.backends import make_limiter
 from sluice.proxy.state import GatewayState, StoredKey
-from sluice.proxy.upgrade import upgrade_refused
 from sluice.proxy.sync import StateSync
+from sluice.proxy.upgrade import upgrade_refused
+from sluice.ratelimit.backends import make_limiter
+from sluice.ratelimit.base import ADMITTED
 from sluice.services import Services
 
 log = structlog.get_logger("sluice.proxy")
@@ -59,7 +60,7 @@ CLIENT_GONE = 499  # nginx's "client closed request", for logs and metrics only
 class Call:
     """Per-request bookkeeping shared by the request task and its disconnect watcher."""
 
-    __slots__ = ("task", "receive", "started", "cancellable", "client_gone", "watcher", "timer")
+    __slots__ = ("cancellable", "client_gone", "receive", "started", "task", "timer", "watcher")
 
     def __init__(self, receive: Callable[[], Awaitable[dict]]) -> None:
         self.task = asyncio.current_task()
@@ -205,7 +206,8 @@ class DataPlane:
             raise UnforwardableRequest(f"unknown provider {slug[:64]!r}")
         exchange.provider = slug
         exchange.path = rest
-        paths.check(rest, paths.FRAGMENT_KEY in scope)  # before any key is chosen: nothing leaves on a refusal
+        paths.check(rest,
+                    paths.FRAGMENT_KEY in scope)  # before any key is chosen: nothing leaves on a refusal
         try:
             url = provider.upstream_url(rest, scope.get("query_string", b"").decode("latin-1"), account_id)
         except ValueError as exc:
@@ -354,7 +356,8 @@ class DataPlane:
                     "headers": checked.headers + extra})
         await send({"type": "http.response.body", "body": checked.body, "more_body": False})
 
-    def _tap(self, exchange: Exchange, usage_format: str) -> tuple[Callable[[bytes], None], Callable[[], None]]:
+    def _tap(self, exchange: Exchange, usage_format: str) -> tuple[Callable[[bytes], None], Callable[[],
+                                                                                                     None]]:
         """Feed passing chunks to usage accounting and keep the first bytes for the request log."""
         usage = SSEUsage(usage_format)
         cap = self.settings.log_body_max_bytes if exchange.collect_payload else 0

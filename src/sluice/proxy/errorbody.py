@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 from sluice import codings
 from sluice.errors import UnrelayableUpstreamError
-from sluice.proxy.client import Response
 from sluice.keymatch import KeyMatcher, mask
+from sluice.proxy.client import Response
 
 ERROR_BODY_MAX = 1024 * 1024  # bytes, as received and once decoded
 INLINE_MAX = 64 * 1024  # a larger or compressed body is checked in a thread, off the event loop

@@ -16,7 +16,7 @@ wait) need the whole request body in hand, so they apply only to buffered bodies
 from __future__ import annotations
 
 import asyncio
-from typing import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 
 from sluice.errors import UnforwardableRequest, UpstreamTimeout, UpstreamUnreachable
 from sluice.proxy import client

@@ -2,9 +2,9 @@
 
 Pure decisions over a ``RateLimiter`` (which holds the clock): every limit of a request is decided in
 one ``admit`` call (one Redis round trip with the shared limiter), and a refusal is a 429
-(``GatewayRateLimited`` or ``KeyRateLimited``) with ``Retry-After``; nothing here does I/O. A request the key limit refuses
-keeps none of the gateway count (the limiter takes it back in the same step), so a request that was
-never forwarded never uses up gateway quota.
+(``GatewayRateLimited`` or ``KeyRateLimited``) with ``Retry-After``; nothing here does I/O. A
+request the key limit refuses keeps none of the gateway count (the limiter takes it back in the
+same step), so a request that was never forwarded never uses up gateway quota.
 """
 
 from __future__ import annotations

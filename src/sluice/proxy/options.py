@@ -6,7 +6,7 @@ request, and Cloudflare documents no error for them.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 from sluice.proxy.retry import NO_RETRY, RetryPolicy
 from sluice.proxy.state import GatewayState

@@ -15,8 +15,8 @@ import structlog
 
 from sluice.identity.permissions import AI_GATEWAY_RUN
 from sluice.identity.restrictions import IpRule, restrictions
-from sluice.providers.registry import Provider
 from sluice.keymatch import EMPTY, KeyMatcher
+from sluice.providers.registry import Provider
 
 log = structlog.get_logger("sluice.proxy")
 

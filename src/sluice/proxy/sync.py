@@ -16,9 +16,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
-from typing import Any, Iterable
+from typing import Any
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection

@@ -12,8 +12,8 @@ Implementations: ``local.LocalRateLimiter`` (exact, one process) and ``redis.Red
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal, Protocol
 
 Technique = Literal["fixed", "sliding"]

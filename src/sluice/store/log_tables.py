@@ -3,8 +3,19 @@ create them (written out there on purpose: a migration must not change when this
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, Float, Index, Integer, LargeBinary, SmallInteger, String,
-                        Table, Text)
+from sqlalchemy import (
+                        BigInteger,
+                        Boolean,
+                        Column,
+                        Float,
+                        Index,
+                        Integer,
+                        LargeBinary,
+                        SmallInteger,
+                        String,
+                        Table,
+                        Text,
+)
 
 from sluice.store.schema import metadata
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import operator
 import sqlite3
+from collections.abc import Sequence
 from itertools import chain
-from typing import Any, Sequence
+from typing import Any
 
 import orjson
 from sqlalchemy import (

@@ -42,7 +42,7 @@ class ChangeListener:
             self._task.cancel()
             try:
                 await self._task
-            except (asyncio.CancelledError, Exception):  # noqa: BLE001, S110 — stopping; its errors were logged
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 — stopping; its errors were logged
                 pass
             self._task = None
 
@@ -56,7 +56,8 @@ class ChangeListener:
                 raise
             except Exception as exc:  # noqa: BLE001 — driver messages can carry the URL: type only
                 if failures == 0:
-                    log.warning("change listener disconnected; the feed poll carries on", error=type(exc).__name__)
+                    log.warning("change listener disconnected; the feed poll carries on",
+                                error=type(exc).__name__)
                 failures += 1
             self.connected = False
             await asyncio.sleep(RETRY_AFTER_S[min(failures, len(RETRY_AFTER_S) - 1)])

@@ -7,7 +7,8 @@ unique key raises the domain's ``Conflict`` (409), never the driver's exception 
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import orjson
 from sqlalchemy import Connection, and_, delete, func, insert, literal_column, or_, select, text, update
@@ -67,7 +68,8 @@ async def record_change(conn: AsyncConnection, account_id: str, kind: str) -> No
     if conn.dialect.name != "postgresql":
         await conn.execute(insert(changes).values(**values))
         return
-    await conn.execute(insert(changes).values(**values, xid=literal_column("pg_current_xact_id()::text::bigint")))
+    await conn.execute(insert(changes).values(**values,
+                                              xid=literal_column("pg_current_xact_id()::text::bigint")))
     # Delivered when (and only if) this transaction commits: the listeners poll the feed at once.
     await conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": CHANGES_CHANNEL})
 

@@ -173,7 +173,7 @@ class MockUpstream:
                 break
             try:
                 await asyncio.wait_for(self._closing.wait(), 0.2)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return self._abort(request)
 
