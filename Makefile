@@ -49,8 +49,9 @@ wheel-smoke: $(STAMP)
 
 ## The whole suite again with every test server on a fresh PostgreSQL database (docs/scale-out.md)
 .PHONY: test-pg
-# Empty: no Redis. Set it (e.g. redis://127.0.0.1:6379/1) once SLUICE_REDIS_URL is accepted.
-TEST_REDIS_URL ?=
+# Every test server also shares rate limits and the response cache through this Redis (database 1,
+# apart from the fixtures' keys in database 0). Empty: no Redis.
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/1
 test-pg: $(STAMP) services
 	SLUICE_TEST_BACKEND=postgres SLUICE_TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -q -rs
 
