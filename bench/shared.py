@@ -7,6 +7,9 @@ far above the load, request logging on, a token with AI Gateway Run), then runs 
 Sluice as `--extra sluice`. The harness's default `Authorization: Bearer sk-…` header is replaced by
 the Sluice token, so every request authenticates to the gateway and gets the stored key injected.
 
+``--redis URL`` adds a target ``sluice-redis``: the same build with its rate limits (per key, plus a
+sliding gateway limit) decided in Redis on every request.
+
 ``--compare before=/path/to/other/checkout/src`` adds another Sluice build as one more target of the
 same run (its ``src`` first on ``PYTHONPATH``, same venv): a change measured against the code it
 replaces, on the same machine at the same time.
@@ -30,7 +33,10 @@ from run import GATEWAY, _call, _wait  # noqa: E402
 PY = sys.executable
 
 
-def prepare(data: Path, port: int, env: dict[str, str] | None = None) -> tuple[str, str]:
+def prepare(data: Path, port: int, env: dict[str, str] | None = None,
+            gateway_limit: bool = False) -> tuple[str, str]:
+    """A data dir with the benchmark's gateway, stored key and token; ``gateway_limit`` adds a sliding
+    gateway limit far above the load (with the Redis limiter, every request then runs its script)."""
     env = env or dict(os.environ)
     creds = json.loads(subprocess.run([PY, "-m", "sluice", "init", "--data-dir", str(data), "--json"],
                                       capture_output=True, text=True, check=True, env=env).stdout)
@@ -40,8 +46,10 @@ def prepare(data: Path, port: int, env: dict[str, str] | None = None) -> tuple[s
         _wait(f"http://127.0.0.1:{port}/healthz")
         api = f"http://127.0.0.1:{port}/client/v4/accounts/{creds['account_id']}"
         admin = creds["api_token"]
+        limit = {"rate_limiting_limit": 1_000_000_000, "rate_limiting_interval": 60,
+                 "rate_limiting_technique": "sliding"} if gateway_limit else {}
         _call("POST", f"{api}/ai-gateway/gateways", admin,
-              {"id": GATEWAY, "authentication": True, "collect_logs": True})
+              {"id": GATEWAY, "authentication": True, "collect_logs": True, **limit})
         _call("POST", f"{api}/ai-gateway/gateways/{GATEWAY}/provider_configs", admin,
               {"provider_slug": "openai", "alias": "default", "default_config": True,
                "secret": "sk-bench-stored-key-0000000000000000", "rate_limit": 1_000_000_000,
@@ -59,6 +67,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18190)
     parser.add_argument("--compare", action="append", default=[], metavar="NAME=SRC",
                         help="another Sluice source tree (its src/ directory) as one more target")
+    parser.add_argument("--redis", default="", metavar="URL",
+                        help="also run target sluice-redis: limits decided in this Redis on every request")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to run.sh (after --)")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="sluice-shared-bench-")) / "data"
@@ -77,6 +87,16 @@ def main() -> None:
         argv += ["--extra", name, f"http://127.0.0.1:{args.port + n}/v1/{other_account}/{GATEWAY}/openai",
                  f"PYTHONPATH={env['PYTHONPATH']} " + command.replace(str(data), str(other)),
                  "--extra-header", name, f"Authorization: Bearer {other_token}"]
+    if args.redis:
+        port = args.port + len(args.compare) + 1
+        prefix = f"sluice-bench-{os.getpid()}:"
+        env = {**os.environ, "SLUICE_REDIS_URL": args.redis, "SLUICE_REDIS_KEY_PREFIX": prefix}
+        other = Path(tempfile.mkdtemp(prefix="sluice-shared-bench-redis-")) / "data"
+        other_account, other_token = prepare(other, port, env, gateway_limit=True)
+        argv += ["--extra", "sluice-redis", f"http://127.0.0.1:{port}/v1/{other_account}/{GATEWAY}/openai",
+                 f"SLUICE_REDIS_URL={args.redis} SLUICE_REDIS_KEY_PREFIX={prefix} "
+                 + command.replace(str(data), str(other)),
+                 "--extra-header", "sluice-redis", f"Authorization: Bearer {other_token}"]
     argv += rest
     os.chdir(args.harness)
     os.execvp(argv[0], argv)
