@@ -23,9 +23,12 @@ def serve(data_dir: Path, env: dict[str, str] | None = None,
     # setpriv (util-linux), not subprocess's user=: the venv's interpreter may live under root's home
     # and stays reachable only this way.
     nobody = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] if as_nobody else []
+    environ = {**os.environ, **(env or {})}
+    if as_nobody:  # `make test` measures coverage in subprocesses; nobody may not write its data file
+        environ = {k: v for k, v in environ.items() if not k.startswith("COVERAGE_")}
     return subprocess.run([*nobody, sys.executable, "-m", "sluice", "serve", "--data-dir", str(data_dir),
                            "--port", str(free_port())], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})})
+                          env=environ)
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess, *names: str) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from tests.proxy.helpers import add_config, set_gateway, upstream_requests
 from tests.proxy.test_rate_limits import PERIOD, _fixed_period
+from tests.support import backend as test_backend
 from tests.support.server import MockUpstream, Server, sluice_cli, upstream_env
 
 LIMIT = 50
@@ -38,8 +39,18 @@ def cluster_env(pg_url: str, redis_env: dict[str, str], mock: MockUpstream) -> d
 
 
 @pytest.fixture(scope="module")
-def cluster_env_vars(pg_url: str, redis_env: dict[str, str], mock_upstream: MockUpstream) -> dict[str, str]:
-    return cluster_env(pg_url, redis_env, mock_upstream)
+def cluster_pg_url(pg_url: str) -> Iterator[str]:
+    """A database of this module's own: the cluster's first start initialises it (the session's
+    ``pg_url`` may already hold another test's account). ``pg_url`` first: it fails, never skips."""
+    url = test_backend.create_database("sluice_scale_out_")
+    yield url
+    test_backend.drop_database(url)
+
+
+@pytest.fixture(scope="module")
+def cluster_env_vars(cluster_pg_url: str, redis_env: dict[str, str],
+                     mock_upstream: MockUpstream) -> dict[str, str]:
+    return cluster_env(cluster_pg_url, redis_env, mock_upstream)
 
 
 @pytest.fixture(scope="module")
