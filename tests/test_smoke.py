@@ -9,7 +9,8 @@ def test_health_and_ready(server: Server) -> None:
     assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
     ready = httpx.get(f"{server.url}/readyz")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "dependencies": {"database": "up"}}  # no Redis configured
+    redis = {"redis": "up"} if server.env.get("SLUICE_REDIS_URL") else {}  # make test-pg gives servers one
+    assert ready.json() == {"status": "ready", "dependencies": {"database": "up", **redis}}
 
 
 def test_seed_page_create_returns_documented_shape(api, gateway) -> None:  # type: ignore[no-untyped-def]

@@ -135,7 +135,7 @@ def test_echoed_keys_of_any_shape_are_stored_nowhere(cf, server, api,  # type: i
                 shown.append(answer.text)
     logs_api = "\n".join(shown)
     metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
-    database = b"".join(path.read_bytes() for path in sorted(server.data_dir.glob("sluice.db*")))
+    database = database_bytes(server)  # the SQLite files (WAL included), or every stored column
     output = server.output()
 
     assert marker in logs_api and marker.encode() in database  # the search looks at the right bytes

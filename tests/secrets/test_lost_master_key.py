@@ -45,7 +45,8 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
 @pytest.fixture(scope="module")
 def sealed_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data dir holding two sealed provider keys (and tokens), its server stopped."""
-    srv = Server(tmp_path_factory.mktemp("sealed") / "data").start()
+    # SQLite: these tests remove and swap the key file of a data dir and start `sluice serve` on it
+    srv = Server(tmp_path_factory.mktemp("sealed") / "data", backend="sqlite").start()
     try:
         api = f"{srv.api}/accounts/{srv.account_id}/ai-gateway/gateways"
         with httpx.Client(headers=srv.headers(), timeout=30) as client:
@@ -116,7 +117,7 @@ def test_the_server_itself_refuses_a_key_that_opens_nothing(sealed_dir: Path) ->
 def test_rotation_keys_still_start(sealed_dir: Path) -> None:
     """The key file's keys plus a new active one (a rotation under way) open everything: no refusal."""
     old = (sealed_dir / "master.key").read_text().strip()
-    srv = Server(sealed_dir, env={"SLUICE_MASTER_KEY": f"{OTHER_KEY},{old}"})
+    srv = Server(sealed_dir, env={"SLUICE_MASTER_KEY": f"{OTHER_KEY},{old}"}, backend="sqlite")
     srv.creds = {"started": True}
     srv.start()
     srv.stop()
