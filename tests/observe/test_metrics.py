@@ -66,3 +66,16 @@ def test_unrouted_requests_share_one_series() -> None:
     assert "made-up" not in text and "x" * 50 not in text
     assert samples(metrics)[("sluice_requests_total", (("gateway", "-"), ("provider", "-"),
                                                         ("status_class", "4xx")))] == 2
+
+
+def test_no_series_name_looks_like_an_api_token() -> None:
+    """Tokens are ``sluice_`` + 43 url-safe characters, a shape leak scanners search for: a series
+    name of that length would set them off on every scrape, log and doc that names it."""
+    from sluice.ratelimit.base import BackendHealth
+
+    metrics = Metrics()
+    metrics.watch_rate_limit_store(BackendHealth("redis", "allow"))
+    names = {s.name for family in text_string_to_metric_families(metrics.render()[0].decode())
+             for s in family.samples}
+    assert "sluice_ratelimit_unchecked_total" in names  # the store's series are in the scrape
+    assert [n for n in names if n.startswith("sluice_") and len(n) - len("sluice_") >= 30] == []

@@ -22,7 +22,7 @@ from tests.support.server import MockUpstream, Server, upstream_env
 
 LIMIT = 5
 UNAVAILABLE = re.compile(
-    r'sluice_rate_limit_store_unavailable_decisions_total\{policy="(\w+)",store="redis"\} (\S+)')
+    r'sluice_ratelimit_unchecked_total\{policy="(\w+)",store="redis"\} (\S+)')
 
 
 @pytest.fixture()
@@ -80,7 +80,7 @@ def test_allow_keeps_serving_and_recovers(tmp_path: Path, redis_server: RedisSer
         during = statuses(url, 30)
         assert during == [200] * 30  # allow: limits are not enforced, nothing fails
         assert redis_dependency(srv) == "down"
-        assert "sluice_rate_limit_store_up{store=\"redis\"} 0.0" in httpx.get(f"{srv.url}/metrics").text
+        assert "sluice_ratelimit_store_up{store=\"redis\"} 0.0" in httpx.get(f"{srv.url}/metrics").text
         assert metric(srv, UNAVAILABLE) == {"allow": 30.0}
         assert srv.output().count("rate-limit store unreachable") == 1  # once per outage, not per request
 

@@ -127,16 +127,16 @@ class RateLimitStoreCollector(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         h = self.health
-        up = GaugeMetricFamily("sluice_rate_limit_store_up", "1 while the shared rate-limit store answers.",
+        up = GaugeMetricFamily("sluice_ratelimit_store_up", "1 while the shared rate-limit store answers.",
                                labels=("store",))
         up.add_metric((h.name,), 1.0 if h.up else 0.0)
         yield up
-        outages = CounterMetricFamily("sluice_rate_limit_store_outages", "Times the rate-limit store was "
+        outages = CounterMetricFamily("sluice_ratelimit_outages", "Times the rate-limit store was "
                                       "found unreachable.", labels=("store",))
         outages.add_metric((h.name,), h.outages)
         yield outages
         decided = CounterMetricFamily(
-            "sluice_rate_limit_store_unavailable_decisions", "Requests with a rate limit decided by "
+            "sluice_ratelimit_unchecked", "Requests with a rate limit decided by "
             "SLUICE_RATE_LIMIT_ON_REDIS_ERROR because the store could not be asked.",
             labels=("store", "policy"))
         decided.add_metric((h.name, h.on_error), h.decided_without_backend)
