@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from sluice.store.database import open_database
-from tests.cluster.conftest import drop_database, new_database
+from tests.support.backend import create_database, drop_database
 from tests.support.server import PYTHON, Server
 
 TRIALS = 3
@@ -71,9 +71,9 @@ async def _inits(dirs: list[Path], env: dict[str, str]) -> list[tuple[int, bytes
 def test_simultaneous_inits_on_a_fresh_database_all_succeed_and_one_creates_the_admin(
         tmp_path: Path, cluster_master_key: str) -> None:
     for trial in range(TRIALS):
-        name = new_database()
+        url = create_database("sluice_cluster_")
+        name = url.rsplit("/", 1)[1]
         try:
-            url = BASE + name
             asyncio.run(_migrate(url))
             env = {**os.environ, "SLUICE_DATABASE_URL": url, "SLUICE_MASTER_KEY": cluster_master_key}
             dirs = [tmp_path / f"t{trial}-p{i}" for i in range(PROCESSES)]
@@ -85,7 +85,7 @@ def test_simultaneous_inits_on_a_fresh_database_all_succeed_and_one_creates_the_
             assert all(o == {"initialised": False, "message": "already initialised"}
                        for o in outputs if "api_token" not in o)
         finally:
-            drop_database(name)
+            drop_database(url)
 
 
 def test_simultaneous_first_serves_on_a_fresh_database_all_come_up_and_share_the_account(

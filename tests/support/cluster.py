@@ -3,40 +3,21 @@ an operator runs when one process is not enough (docs/scale-out.md)."""
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
-import secrets
 from pathlib import Path
 
-import asyncpg
-import pytest
-
+from tests.support.backend import create_database as _create_database
+from tests.support.backend import drop_database
 from tests.support.server import Server
-
-PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_URL)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 def create_database() -> str:
     """A fresh database (``sluice init`` needs one with no account yet); fails, never skips."""
-    name = f"sluice_cluster_{secrets.token_hex(4)}"
-    try:
-        asyncio.run(_admin(f'CREATE DATABASE "{name}"'))
-    except OSError as exc:
-        pytest.fail(f"PostgreSQL on 127.0.0.1:5432 is unreachable: {exc}")
-    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+    return _create_database("sluice_cluster_")
 
 
-def drop_database(url: str) -> None:
-    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+__all__ = ["Cluster", "create_database", "drop_database"]
 
 
 class Cluster:
