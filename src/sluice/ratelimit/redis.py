@@ -43,7 +43,8 @@ from sluice.ratelimit.local import retry_after
 log = structlog.get_logger("sluice.ratelimit")
 
 US = 1_000_000
-PROBE_INTERVAL_S = 0.25  # how often a down Redis is asked again (PING)
+PROBE_INTERVAL_S = 0.25
+ENCODINGS_MAX = 4096  # encoded check lists remembered (emptied when full)  # how often a down Redis is asked again (PING)
 
 # KEYS[i]: check i's key. ARGV[1]: this decision's unique member; then per check i:
 # ARGV[3i-1] limit, ARGV[3i] period (µs), ARGV[3i+1] technique ('f' fixed, 's' sliding).
@@ -137,6 +138,7 @@ class RedisRateLimiter:
         self._state = BackendHealth("redis", on_error)
         self.health: BackendHealth | None = self._state  # the protocol's view of the same object
         self._probe: asyncio.Task[None] | None = None
+        self._encodings: dict[int, tuple[Sequence[Check], list[str], list[Any]]] = {}
 
     async def start(self) -> None:
         """Redis down at start is an outage like any other: the process starts and serves."""
@@ -153,12 +155,9 @@ class RedisRateLimiter:
         if not self._state.up:
             return self._without_backend(checks)
         member = f"{self._process}:{next(self._members)}"
-        keys = [redis_key(self._prefix, check) for check in checks]
-        args: list[Any] = [member]
-        for check in checks:
-            args += (check.limit, check.period_s * US, "s" if check.technique == "sliding" else "f")
+        keys, limits = self._encoded(checks)
         try:
-            reply = await self._admit(keys, args)
+            reply = await self._admit(keys, [member, *limits])
         except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
             return self._without_backend(checks)
@@ -168,6 +167,22 @@ class RedisRateLimiter:
         markers = ["s" if check.technique == "sliding" else str(int(marker))
                    for check, marker in zip(checks, reply[1:], strict=True)]
         return Decision(handle=Hits((member, keys, markers)))
+
+    def _encoded(self, checks: Sequence[Check]) -> tuple[list[str], list[Any]]:
+        """The script's keys and the limits' arguments. The data plane hands the same checks object for
+        every request of one gateway and key (``proxy/limits.py``): encoded once, looked up by identity
+        (the entry holds the checks, so their id is not reused while it is remembered)."""
+        found = self._encodings.get(id(checks))
+        if found is not None and found[0] is checks:
+            return found[1], found[2]
+        keys = [redis_key(self._prefix, check) for check in checks]
+        limits: list[Any] = []
+        for check in checks:
+            limits += (check.limit, check.period_s * US, "s" if check.technique == "sliding" else "f")
+        if len(self._encodings) >= ENCODINGS_MAX:
+            self._encodings.clear()
+        self._encodings[id(checks)] = (checks, keys, limits)
+        return keys, limits
 
     async def undo(self, decision: Decision) -> None:
         counted = decision.handle.take() if decision.handle is not None else None
