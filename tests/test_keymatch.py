@@ -126,3 +126,42 @@ def test_values_longer_than_hyperscan_takes_are_matched_too() -> None:
     body = b"<" + long_ascii.encode() + b"> " + long_utf8.encode() + b" sk-short-but-real"
     assert matcher.redact(body) == b"<[REDACTED]> [REDACTED] [REDACTED]"
     assert matcher.redact(b"k" * 100) == b"k" * 100
+
+
+def _per_part(row: dict, bodies: tuple[str, ...], texts: tuple[str, ...], matcher: KeyMatcher | None) -> dict:
+    """What ``redact_row`` must equal: each body and field on its own (the path it shortcuts)."""
+    row = dict(row)
+    for name in bodies:
+        row[name] = redact.redact_body(row[name], matcher)
+    if matcher is not None:
+        redact.redact_fields(row, texts, matcher)
+    return row
+
+
+def test_one_scan_per_log_row_masks_exactly_what_a_scan_per_part_masks() -> None:
+    matcher = KeyMatcher([NO_SHAPE])
+    texts = ("path", "user_agent", "error")
+    plain = {"request_body": b'{"model":"m"}', "response_body": b'{"ok":true}', "path": "chat/completions",
+             "user_agent": "sdk/1", "error": None}
+    cases = [
+        {},  # nothing anywhere
+        {"request_body": f'{{"k":"{NO_SHAPE}"}}'.encode()},
+        {"response_body": f"echo {NO_SHAPE}".encode()},
+        {"user_agent": f"x/{NO_SHAPE}"},
+        {"error": f"bad key {NO_SHAPE}"},
+        {"response_body": gzip.compress(f"echo {NO_SHAPE}".encode())},  # found only decoded
+        {"response_body": gzip.compress(b"nothing here")},
+        {"request_body": b'{"k":"sk-proj-abcdefghijklmnopqrstuvwxyz"}'},  # a key shape, no stored value
+        {"request_body": NO_SHAPE[:10].encode(), "response_body": NO_SHAPE[10:].encode()},  # split: no value
+        {"request_body": b"", "response_body": b""},
+    ]
+    for case in cases:
+        for bodies in (("request_body", "response_body"), ("request_body",), ()):
+            for m in (matcher, None):
+                row = {**plain, **case}
+                expected = _per_part(row, bodies, texts, m)
+                redact.redact_row(row, bodies, texts, m)
+                assert row == expected, (case, bodies, m)
+    masked = {**plain, "response_body": f"echo {NO_SHAPE}".encode(), "user_agent": f"x/{NO_SHAPE}"}
+    redact.redact_row(masked, ("request_body", "response_body"), texts, matcher)
+    assert masked["response_body"] == b"echo " + MASK and masked["user_agent"] == "x/[REDACTED]"

@@ -36,6 +36,10 @@ TEXT_FIELDS = ("model", "path", "metadata", "request_content_type", "response_co
                "event_id", "error")
 
 
+BODIES = ("request_body", "response_body")
+REQUEST_BODY = ("request_body",)
+
+
 def model_type(path: str) -> str | None:
     lowered = path.lower()
     for marker, kind in _MODEL_TYPES:
@@ -95,10 +99,9 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "config_id": exchange.config_id,
         "request_size": max(exchange.request_size, len(exchange.request_body)),
         "response_size": max(exchange.response_size, len(exchange.response_body)),
-        "request_body": redact.redact_body(bytes(exchange.request_body), matcher),
+        "request_body": bytes(exchange.request_body),  # redacted below
         # A packed body was redacted before it was compressed (LogSink.record).
-        "response_body": exchange.response_body if exchange.response_packed
-        else redact.redact_body(bytes(exchange.response_body), matcher),
+        "response_body": exchange.response_body if exchange.response_packed else bytes(exchange.response_body),
         "body_codec": bodies.RESPONSE if exchange.response_packed else 0,
         "feedback": None,
         "score": None,
@@ -112,9 +115,14 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold U+0000: it failed
             # the whole batch
             row[column] = value.replace("\x00", "\ufffd")
-    if matcher is not None:
-        redact.redact_fields(row, TEXT_FIELDS, matcher)
+    redact.redact_row(row, _unredacted_bodies(exchange), TEXT_FIELDS, matcher)
     return row
+
+
+def _unredacted_bodies(exchange: Exchange) -> tuple[str, ...]:
+    if not exchange.collect_payload:
+        return ()
+    return REQUEST_BODY if exchange.response_packed else BODIES
 
 
 # Text columns whose value a client or a provider chooses (the rest are Sluice's own or validated).

@@ -115,6 +115,30 @@ def redact_fields(row: dict[str, Any], names: tuple[str, ...], matcher: KeyMatch
                 row[name] = mask(raw, found).decode(errors="replace")
 
 
+def redact_row(row: dict[str, Any], body_names: tuple[str, ...], text_names: tuple[str, ...],
+               matcher: KeyMatcher | None) -> None:
+    """``redact_body`` of the row's bodies and ``redact_fields`` of its text fields, in place, with
+    the common case (nothing to mask) found by one scan of them all instead of one scan per body
+    and field (measured: ~6 % of a logged chat request's instructions went to those scans).
+
+    Bodies and texts are joined with NUL: a match across a joint is only a false alarm, which
+    takes the exact path. A compressed body always takes it (it is searched decoded)."""
+    bodies = [row[name] for name in body_names if row[name]]
+    if matcher is not None:
+        texts = "\0".join([row[name] for name in text_names if row.get(name)])
+        compressed = any(body[:1] in codings.MAGIC_FIRST for body in bodies)
+        if compressed or matcher.spans(b"\0".join([*bodies, texts.encode()])):
+            for name in body_names:
+                if row[name]:
+                    row[name] = redact_body(row[name], matcher)
+            redact_fields(row, text_names, matcher)
+            return
+    if bodies and has_key_prefix(b"\0".join(bodies)):
+        for name in body_names:
+            if row[name]:
+                row[name] = redact_body(row[name])
+
+
 def clean_path(path: str) -> str:
     """The provider path without its query string (query parameters may carry a key)."""
     return path.split("?", 1)[0][:2048]
