@@ -37,7 +37,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from sluice.ratelimit.base import ADMITTED, BackendHealth, Check, Decision, Hits
-from sluice.ratelimit.batch import ScriptBatcher
+from sluice.ratelimit.batch import Packed, ScriptBatcher, command
 from sluice.ratelimit.local import retry_after
 
 log = structlog.get_logger("sluice.ratelimit")
@@ -138,7 +138,7 @@ class RedisRateLimiter:
         self._state = BackendHealth("redis", on_error)
         self.health: BackendHealth | None = self._state  # the protocol's view of the same object
         self._probe: asyncio.Task[None] | None = None
-        self._encodings: dict[int, tuple[Sequence[Check], list[str], list[Any]]] = {}
+        self._encodings: dict[int, tuple[Sequence[Check], list[str], Packed]] = {}
 
     async def start(self) -> None:
         """Redis down at start is an outage like any other: the process starts and serves."""
@@ -155,9 +155,9 @@ class RedisRateLimiter:
         if not self._state.up:
             return self._without_backend(checks)
         member = f"{self._process}:{next(self._members)}"
-        keys, limits = self._encoded(checks)
+        keys, packed = self._encoded(checks)
         try:
-            reply = await self._admit(keys, [member, *limits])
+            reply = await self._admit(packed.fill(member))
         except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
             return self._without_backend(checks)
@@ -168,21 +168,22 @@ class RedisRateLimiter:
                    for check, marker in zip(checks, reply[1:], strict=True)]
         return Decision(handle=Hits((member, keys, markers)))
 
-    def _encoded(self, checks: Sequence[Check]) -> tuple[list[str], list[Any]]:
-        """The script's keys and the limits' arguments. The data plane hands the same checks object for
-        every request of one gateway and key (``proxy/limits.py``): encoded once, looked up by identity
-        (the entry holds the checks, so their id is not reused while it is remembered)."""
+    def _encoded(self, checks: Sequence[Check]) -> tuple[list[str], Packed]:
+        """The script's keys and its command, encoded but for the member. The data plane hands the same
+        checks object for every request of one gateway and key (``proxy/limits.py``): encoded once, looked
+        up by identity (the entry holds the checks, so their id is not reused while it is remembered)."""
         found = self._encodings.get(id(checks))
         if found is not None and found[0] is checks:
             return found[1], found[2]
         keys = [redis_key(self._prefix, check) for check in checks]
-        limits: list[Any] = []
+        limits: list[str | int] = []
         for check in checks:
             limits += (check.limit, check.period_s * US, "s" if check.technique == "sliding" else "f")
+        packed = Packed(self._admit.sha, keys, limits)
         if len(self._encodings) >= ENCODINGS_MAX:
             self._encodings.clear()
-        self._encodings[id(checks)] = (checks, keys, limits)
-        return keys, limits
+        self._encodings[id(checks)] = (checks, keys, packed)
+        return keys, packed
 
     async def undo(self, decision: Decision) -> None:
         counted = decision.handle.take() if decision.handle is not None else None
@@ -190,7 +191,7 @@ class RedisRateLimiter:
             return
         member, keys, markers = cast(tuple[str, list[str], list[str]], counted)
         try:
-            await self._undo(keys, [member, *markers])
+            await self._undo(command(("EVALSHA", self._undo.sha, len(keys), *keys, member, *markers)))
         except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
 
