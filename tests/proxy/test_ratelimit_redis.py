@@ -15,7 +15,10 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
+from redis.asyncio.connection import Connection
+
 from sluice.ratelimit.base import Check
+from sluice.ratelimit.batch import Packed, command
 from sluice.ratelimit.redis import US, RedisRateLimiter, redis_key
 from tests.support.redis_server import RedisServer
 
@@ -40,6 +43,14 @@ async def limiter(redis_url: str, prefix: str) -> AsyncIterator[RedisRateLimiter
     await made.start()
     yield made
     await made.close()
+
+
+def test_commands_are_encoded_exactly_as_redis_py_encodes_them() -> None:
+    args = ("EVALSHA", "0" * 40, 2, "gw:acct:gateway-é", "key:cfg", "proc:17", 10**9, 60 * US, "f", 5, 0, "s")
+    expected = b"".join(Connection().pack_command(*args))
+    assert command(args) == expected
+    assert Packed("0" * 40, ["gw:acct:gateway-é", "key:cfg"], args[6:]).fill("proc:17") == expected
+    assert Packed("0" * 40, ["k"], [1]).fill("other") != Packed("0" * 40, ["k"], [1]).fill("proc:17")
 
 
 async def redis_now_us(raw: aioredis.Redis) -> int:

@@ -34,8 +34,11 @@ GaugeMode = Literal["all", "liveall", "min", "livemin", "max", "livemax", "sum",
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
+_STATUS_CLASSES = {status: f"{status // 100}xx" for status in range(100, 600)}  # not formatted per request
+
+
 def status_class(status: int) -> str:
-    return f"{status // 100}xx" if 100 <= status <= 599 else "error"
+    return _STATUS_CLASSES.get(status, "error")
 
 
 class Metrics:
