@@ -5,7 +5,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast check lint types layers wheel-smoke install services bench soak clean
+.PHONY: run test test-fast check lint types layers wheel-smoke install services bench soak clean \
+	bench-latency soak-stream bench-cpu
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +65,19 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python bench/run.py --soak 600
+
+## Streamed answers (SSE) for 10 minutes at c=64: RSS and p99 per minute
+soak-stream: $(STAMP)
+	$(BIN)/python bench/run.py --soak 600 --mode stream
+
+## chat c=1, one request at a time: p50/p90/p99/p99.9 of a direct call, the aiohttp floor and Sluice
+bench-latency: $(STAMP)
+	$(BIN)/python bench/run.py --latency
+
+## Gateway CPU per request (or, with ARGS=--instructions DIR, instructions) between builds:
+## make bench-cpu ARGS="--build before=../other/src --build now=src"
+bench-cpu: $(STAMP)
+	$(BIN)/python bench/cpu.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* build dist

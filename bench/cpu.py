@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import signal
 import subprocess
 import statistics
 import sys
@@ -199,6 +200,7 @@ def main() -> None:
                         help="count instructions (callgrind) instead of CPU time; dumps go to DIR")
     parser.add_argument("--port", type=int, default=18890)
     args = parser.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stops the servers and mocks too (finally)
     if os.cpu_count() and os.cpu_count() > 1:
         os.sched_setaffinity(0, {0})  # the load generator shares core 0 with the mock
     builds = [spec.split("=", 1) for spec in args.build] or [["this", str(HERE.parent / "src")]]

@@ -2,6 +2,8 @@
 
     make bench      # or: .venv/bin/python bench/run.py [--duration 10] [--cells chat:1,chat:64,stream:64]
     make soak                       # 10 minutes at c=64: RSS and p99 per minute
+    make soak-stream                # the same with streamed answers
+    make bench-latency              # chat c=1: p50/p90/p99/p99.9 of direct, the floor and Sluice
     .venv/bin/python bench/run.py --compare-logging [--mode stream]   # request logging on vs off, same run
     .venv/bin/python bench/run.py --redis redis://127.0.0.1:6379/0   # limits decided in Redis
 
@@ -247,8 +249,29 @@ def compare_logging(stack: Stack, duration: int, mode: str = "chat", rounds: int
     print(f"median RPS: logs on {on:,.0f}, logs off {off:,.0f}; logging on / off = {on / off:.3f}")
 
 
-def soak(stack: Stack, seconds: int, slice_s: int = 60) -> None:
+def latency(stack: Stack, duration: int, peer: Peer | None = None, rounds: int = 3) -> None:
+    """chat c=1: the latency distribution of a direct call, the floor and Sluice, alternating rounds
+    (one request at a time: what a request costs in time, not what the server can take)."""
     body = HERE / "req_chat.json"
+    targets = [("direct", f"{stack.mock_url}/v1/chat/completions", ["Authorization: Bearer sk-direct"])]
+    if peer is not None:
+        targets.append(("py-aiohttp (floor)", f"{peer.url}/v1/chat/completions",
+                        ["Authorization: Bearer sk-direct"]))
+    targets.append(("sluice", f"{stack.gateway_base}/chat/completions", stack.headers))
+    for _, url, headers in targets:
+        wrk(url, body, headers, 1, 2)  # warm-up
+    print("| round | target | RPS | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |\n"
+          "|---|---|---|---|---|---|---|---|---|")
+    for i in range(rounds):
+        for name, url, headers in targets:
+            r = wrk(url, body, headers, 1, duration)
+            print(f"| {i + 1} | {name} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.3f} | {r['p90_us'] / 1000:.3f} "
+                  f"| {r['p99_us'] / 1000:.3f} | {r['p999_us'] / 1000:.3f} | {r['lat_max_us'] / 1000:.3f} "
+                  f"| {r['errors']} |", flush=True)
+
+
+def soak(stack: Stack, seconds: int, slice_s: int = 60, mode: str = "chat") -> None:
+    body = HERE / ("req_chat_stream.json" if mode == "stream" else "req_chat.json")
     print("| minute | RPS | p50 ms | p99 ms | RSS MiB | errors | logs dropped |\n"
           "|---|---|---|---|---|---|---|")
     start_rss = _rss_mib(stack.server.pid)
@@ -271,7 +294,9 @@ def main() -> None:
     parser.add_argument("--compare-logging", action="store_true",
                         help="instead of cells: logging on vs off (two gateways, alternating rounds)")
     parser.add_argument("--mode", default="chat", choices=("chat", "stream"),
-                        help="what --compare-logging sends")
+                        help="what --compare-logging and --soak send")
+    parser.add_argument("--latency", action="store_true",
+                        help="instead of cells: chat c=1 latency distribution, direct / floor / Sluice")
     parser.add_argument("--redis", default="", help="Redis URL: rate limits (per key + a sliding gateway "
                         "limit) decided by the shared Redis limiter on every request")
     parser.add_argument("--port", type=int, default=18790)
@@ -283,7 +308,15 @@ def main() -> None:
     stack = Stack(args.mock_port, args.port, args.redis)
     try:
         if args.soak:
-            soak(stack, args.soak)
+            soak(stack, args.soak, mode=args.mode)
+        elif args.latency:
+            has_peer = args.peer and Path(args.peer).exists()
+            peer = Peer(Path(args.peer), stack.mock_url, args.port + 2) if has_peer else None
+            try:
+                latency(stack, args.duration, peer)
+            finally:
+                if peer is not None:
+                    peer.close()
         elif args.compare_logging:
             compare_logging(stack, args.duration, args.mode)
         else:
