@@ -23,8 +23,8 @@ import asyncio
 import os
 import shutil
 import signal
-import subprocess
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -90,7 +90,8 @@ def build_request(url: str, body: bytes, headers: list[str]) -> tuple[str, int, 
     return host, int(port), ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def measure(stack: Stack, body: bytes, total: int, concurrency: int, counter: Counter) -> tuple[float, float, int]:
+def measure(stack: Stack, body: bytes, total: int, concurrency: int,
+            counter: Counter) -> tuple[float, float, int]:
     """(per request: the whole process's cost, the event-loop thread's (CPU only), errors)."""
     host, port, request = build_request(f"{stack.gateway_base}/chat/completions", body, stack.headers)
     counter.start(stack.server.pid)

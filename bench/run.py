@@ -153,7 +153,8 @@ class Stack:
                                           capture_output=True, text=True, check=True, env=env).stdout)
         self.url = f"http://127.0.0.1:{port}"
         self.server = subprocess.Popen(
-            _pin("1", [*(wrap or (PY,)), "-m", "sluice", "serve", "--data-dir", str(data), "--port", str(port)]),
+            _pin("1", [*(wrap or (PY,)), "-m", "sluice", "serve", "--data-dir", str(data),
+                       "--port", str(port)]),
             env=env, stdout=open(self.tmp / "server.log", "w"), stderr=subprocess.STDOUT,
             start_new_session=True)
         _wait(f"{self.url}/healthz", start_s)
@@ -265,8 +266,9 @@ def latency(stack: Stack, duration: int, peer: Peer | None = None, rounds: int =
     for i in range(rounds):
         for name, url, headers in targets:
             r = wrk(url, body, headers, 1, duration)
-            print(f"| {i + 1} | {name} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.3f} | {r['p90_us'] / 1000:.3f} "
-                  f"| {r['p99_us'] / 1000:.3f} | {r['p999_us'] / 1000:.3f} | {r['lat_max_us'] / 1000:.3f} "
+            print(f"| {i + 1} | {name} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.3f} "
+                  f"| {r['p90_us'] / 1000:.3f} | {r['p99_us'] / 1000:.3f} | {r['p999_us'] / 1000:.3f} "
+                  f"| {r['lat_max_us'] / 1000:.3f} "
                   f"| {r['errors']} |", flush=True)
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-
 from redis.asyncio.connection import Connection
 
 from sluice.ratelimit.base import Check

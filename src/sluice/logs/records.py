@@ -101,7 +101,8 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "response_size": max(exchange.response_size, len(exchange.response_body)),
         "request_body": bytes(exchange.request_body),  # redacted below
         # A packed body was redacted before it was compressed (LogSink.record).
-        "response_body": exchange.response_body if exchange.response_packed else bytes(exchange.response_body),
+        "response_body": exchange.response_body if exchange.response_packed
+        else bytes(exchange.response_body),
         "body_codec": bodies.RESPONSE if exchange.response_packed else 0,
         "feedback": None,
         "score": None,

@@ -25,13 +25,13 @@ from redis.exceptions import NoScriptError, ResponseError
 Call = tuple[bytes, "asyncio.Future[Any]"]
 
 
-def arg(value: str | int | bytes) -> bytes:
+def arg(value: Any) -> bytes:
     """One RESP bulk string, encoded as redis-py encodes an argument (str as UTF-8, int in decimal)."""
     raw = value if isinstance(value, bytes) else str(value).encode()
     return b"$%d\r\n%s\r\n" % (len(raw), raw)
 
 
-def command(args: Sequence[str | int | bytes]) -> bytes:
+def command(args: Sequence[Any]) -> bytes:
     return b"*%d\r\n" % len(args) + b"".join(arg(a) for a in args)
 
 

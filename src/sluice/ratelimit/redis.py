@@ -28,7 +28,7 @@ import asyncio
 import itertools
 import secrets
 from collections.abc import Sequence
-from typing import Any, cast
+from typing import cast
 
 import redis.asyncio as aioredis
 import structlog
