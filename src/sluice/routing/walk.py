@@ -1,0 +1,109 @@
+"""One request's walk through a route's graph, from start to end.
+
+Pure: the two things that touch the world — asking a limiter and calling a model — are ``Effects``
+the caller supplies. A parsed graph is acyclic and fully wired, so the walk visits each element at
+most once and always ends: at an end element, at a limit without a fallback output (the route
+answers 429), or at a model that failed without a fallback output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+from sluice.routing.conditions import RequestView
+from sluice.routing.graph import SCALE, Conditional, End, Graph, Limit, Model, Node, Split, Start
+
+Answer = TypeVar("Answer")
+
+
+class Effects(Protocol[Answer]):
+    async def admit(self, node: Limit, key: str) -> bool:
+        """Whether the request is within the limit for this key value (and, for a count, count it)."""
+        ...
+
+    async def call(self, node: Model) -> Answer | None:
+        """The model's answer, or None when it failed (after its retries) or timed out."""
+        ...
+
+    async def discard(self, answer: Answer) -> None:
+        """An earlier answer is replaced by a later model's (release what it holds)."""
+        ...
+
+
+@dataclass
+class Walk(Generic[Answer]):
+    """What the walk did: the element ids in order, the last model answer, and why it stopped early."""
+
+    path: list[str] = field(default_factory=list)
+    answer: Answer | None = None
+    answered_by: Model | None = None
+    refused_by: Limit | None = None  # a limit without a fallback output: the route answers 429
+    failed: Model | None = None  # the last model that failed
+
+
+def bucket(element_id: str, request_id: str) -> int:
+    """A request's place in [0, SCALE) for a split: the same request id always takes the same branch,
+    and ids spread uniformly (the first 8 bytes of a BLAKE2b hash)."""
+    digest = hashlib.blake2b(f"{element_id}\x00{request_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % SCALE
+
+
+def choose(split: Split, request_id: str) -> str:
+    place = bucket(split.id, request_id)
+    for upper, target in split.branches:
+        if place < upper:
+            return target
+    assert split.rest is not None  # the percentages add up to 100% when there is no else
+    return split.rest
+
+
+def limit_key(node: Limit, request: RequestView) -> str:
+    """The counter a request counts against: the route's element and the value of the key field
+    (requests without the field share one counter)."""
+    value = request.lookup(node.key)
+    text = value if isinstance(value, str) else "" if value is None or not isinstance(
+        value, int | float | bool) else repr(value)
+    return text[:256]
+
+
+def _next(node: Node, request: RequestView) -> str | None:
+    """The next element of a node that needs no effect; None for the rest."""
+    if isinstance(node, Start):
+        return node.next
+    if isinstance(node, Conditional):
+        return node.true if node.test(request) else node.false
+    if isinstance(node, Split):
+        return choose(node, request.request_id)
+    return None
+
+
+async def walk(graph: Graph, request: RequestView, effects: Effects[Answer]) -> Walk[Answer]:
+    done: Walk[Answer] = Walk()
+    node = graph.nodes[graph.start]
+    for _ in range(len(graph.nodes)):
+        done.path.append(node.id)
+        target = _next(node, request)
+        if isinstance(node, End):
+            return done
+        if isinstance(node, Limit):
+            admitted = await effects.admit(node, limit_key(node, request))
+            if not admitted and node.fallback is None:
+                done.refused_by = node
+                return done
+            target = node.success if admitted else node.fallback
+        elif isinstance(node, Model):
+            answer = await effects.call(node)
+            if answer is None:
+                done.failed = node
+                if node.fallback is None:
+                    return done
+                target = node.fallback
+            else:
+                if done.answer is not None:
+                    await effects.discard(done.answer)
+                done.answer, done.answered_by, target = answer, node, node.success
+        assert target is not None
+        node = graph.nodes[target]
+    raise AssertionError("a parsed graph is acyclic: the walk cannot visit more elements than it has")
