@@ -12,7 +12,7 @@ from sluice.control.common import authorized, require_gateway, services
 from sluice.control.schemas import GatewayCreate, GatewayFields, gateway_body, gateway_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, ValidationError
-from sluice.store import queries
+from sluice.store import queries, routes
 
 
 async def _check_store(conn: AsyncConnection, account_id: str, store_id: str | None) -> None:
@@ -72,6 +72,7 @@ async def delete_gateway(request: Request) -> Response:
         await queries.lock_key_writes(conn, account_id)  # its configs and their secrets go too
         row = await require_gateway(conn, account_id, gateway_id)
         await queries.delete_gateway(conn, account_id, gateway_id)
+        await routes.delete_gateway_routes(conn, account_id, gateway_id)
         await services(request).on_gateway_delete(conn, account_id, gateway_id)  # its logs, activity, cache
         await queries.record_change(conn, account_id, "gateway")
     await services(request).on_change(account_id)

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from sluice.control import route_doc
 from sluice.control import schemas as s
 from sluice.control.endpoint import Endpoint, Schema
 from sluice.control.validation import MAX_MANAGEMENT_BODY, MAX_PAGE
@@ -49,6 +50,8 @@ PATH_PARAMS: dict[str, Schema] = {
     "token_id": {**HEX32, "description": "an API token id"},
     "provider": {"type": "string", "enum": list(CATALOG_SLUGS),
                  "description": "a provider slug; others: 400"},
+    "route_id": {**HEX32, "description": "a dynamic route id"},
+    "version_id": {**HEX32, "description": "a dynamic route version id"},
     "log_id": {"type": "string", "pattern": "^[0-9A-Za-z]{1,64}$",
                "description": "a log id (ULID, also the cf-aig-log-id response header)"},
 }
@@ -170,6 +173,7 @@ def _bodies() -> dict[str, Schema]:
                 "minLength": 1, "maxLength": 128}, "additionalProperties": {"type": ["string", "number",
                                                                                      "boolean"]},
                 "description": "replaces the whole object"})}},
+        **route_doc.bodies(lambda model: _model(model, defs)),
         "TokenCreate": _model(s.TokenCreate, defs, expires_on=_nullable({"type": "string",
                                                                          "format": "date-time"}),
                               not_before=_nullable({"type": "string", "format": "date-time"})),
@@ -273,6 +277,7 @@ def _results() -> dict[str, Schema]:
                               "properties": {"id": HEX32, "status": {"type": "string", "enum": ["active"]},
                                              "expires_on": _nullable(STAMP), "not_before": _nullable(STAMP)}},
         "GatewayUrl": {"type": "string", "format": "uri"},
+        **route_doc.results(STAMP),
         "Log": _log_result(detail=False),
         "LogDetail": _log_result(detail=True),
         "LogsDeleted": {"type": "object", "required": ["deleted"], "properties": {
@@ -321,11 +326,12 @@ def _error_response(status: int) -> Schema:
     return response
 
 
-def _ok(result: Schema, *, listed: bool = False, paged: bool = False, info: str = "ResultInfo") -> Schema:
-    props: Schema = {"result": {"type": "array", "items": result} if listed or paged else result,
+def _ok(result: Schema, *, listed: bool = False, paged: bool = False, info: str = "ResultInfo",
+        key: str = "result") -> Schema:
+    props: Schema = {key: {"type": "array", "items": result} if listed or paged else result,
                      "success": {"const": True}, "errors": {"type": "array", "maxItems": 0},
                      "messages": {"type": "array"}}
-    required = ["result", "success", "errors", "messages"]
+    required = [key, "success", "errors", "messages"]
     if paged:
         props["result_info"] = _ref(info)
         required.append("result_info")
@@ -364,7 +370,8 @@ def _operation(op: Endpoint) -> Schema:
     if op.body is not None:
         statuses |= {400, 413}
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body)}}}
-    ok = RAW_BODY if op.raw else _ok(_ref(op.result), listed=op.listed, paged=op.paged, info=op.result_info)
+    ok = RAW_BODY if op.raw else _ok(_ref(op.result), listed=op.listed, paged=op.paged, info=op.result_info,
+                                     key=op.result_key)
     out["responses"] = {"200": ok,
                         **{str(c): _ref_response(c) for c in sorted(statuses)}}
     return out

@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 
 from sluice import envelope
+from sluice.control import dynamic_routing as dr
 from sluice.control import gateways, logs, provider_configs, secrets_store, tokens
 from sluice.control import openapi_doc as doc
 from sluice.control.endpoint import Endpoint, bind
@@ -70,9 +71,12 @@ A = "/accounts/{account_id}"
 GW = A + "/ai-gateway/gateways"
 PC = GW + "/{gateway_id}/provider_configs"
 LOGS = GW + "/{gateway_id}/logs"
+DR = GW + "/{gateway_id}/routes"
+DRI = DR + "/{route_id}"
 SS = A + "/secrets_store"
 
 GATEWAYS, CONFIGS, LOG, STORE, TOKENS = "gateways", "provider configs", "logs", "secrets store", "tokens"
+ROUTES = "dynamic routes"
 STORE_SORT = doc.order_params("name", "created", "modified")
 SECRET_SORT = doc.order_params("name", "comment", "created", "modified", "status")
 
@@ -105,6 +109,31 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              accepts=CONFIG_WRITE),
     Endpoint("DELETE", PC + "/{config_id}", provider_configs.delete_config, "delete_provider_config",
              "Delete a provider config", CONFIGS, "ProviderConfig", accepts=CONFIG_WRITE),
+    # -- dynamic routes (docs/routing.md) --
+    Endpoint("POST", DR, dr.create_route, "create_route", "Create a dynamic route (version 1, deployed)",
+             ROUTES, "Route", body="RouteCreate", errors=(409,), accepts=GATEWAY_WRITE),
+    Endpoint("GET", DR, dr.list_routes, "list_routes", "List dynamic routes (answered in data)", ROUTES,
+             "RouteList", query=doc.PAGE, result_key="data", accepts=GATEWAY_READ),
+    Endpoint("GET", DRI, dr.get_route, "get_route", "Get a route with its deployed version", ROUTES, "Route",
+             accepts=GATEWAY_READ),
+    Endpoint("PATCH", DRI, dr.update_route, "update_route", "Rename a route (answered in route)", ROUTES,
+             "Route", body="RouteUpdate", errors=(409,), result_key="route", accepts=GATEWAY_WRITE),
+    Endpoint("DELETE", DRI, dr.delete_route, "delete_route", "Delete a route with its history", ROUTES,
+             "RouteBase", accepts=GATEWAY_WRITE),
+    Endpoint("POST", DRI + "/versions", dr.create_version, "create_route_version",
+             "Save new elements as a version (not deployed)", ROUTES, "RouteVersionCreated",
+             body="RouteVersionCreate", accepts=GATEWAY_WRITE),
+    Endpoint("GET", DRI + "/versions", dr.list_versions, "list_route_versions",
+             "A route's versions, newest first (answered in data)", ROUTES, "RouteVersionList",
+             query=doc.PAGE, result_key="data", accepts=GATEWAY_READ),
+    Endpoint("GET", DRI + "/versions/{version_id}", dr.get_version, "get_route_version",
+             "Get a version with its elements", ROUTES, "RouteVersion", accepts=GATEWAY_READ),
+    Endpoint("POST", DRI + "/deployments", dr.create_deployment, "create_route_deployment",
+             "Deploy a version (an earlier one rolls back)", ROUTES, "RouteDeployed",
+             body="RouteDeploymentCreate", accepts=GATEWAY_WRITE),
+    Endpoint("GET", DRI + "/deployments", dr.list_deployments, "list_route_deployments",
+             "A route's deployments, newest first (answered in data)", ROUTES, "RouteDeploymentList",
+             query=doc.PAGE, result_key="data", accepts=GATEWAY_READ),
     # -- logs --
     Endpoint("GET", LOGS, logs.list_logs, "list_logs",
              "List request logs (filters, order, paging, aggregates)", LOG, "Log", paged=True,

@@ -324,15 +324,15 @@ def parse_graph(elements: Any, known_provider: Callable[[str], bool]) -> Graph:
         elif e.id in checked:
             e.fail(["id"], f"duplicate id: elements[{checked[e.id][0].index}] has it too")
             continue
+        if e.id is not None:
+            checked[e.id] = (e, _outputs(raw))
         kind = raw.get("type")
         if kind not in TYPES:
             e.fail(["type"], f"unknown element type; one of {', '.join(TYPES)}")
             continue
+        if kind == "start" and e.id is not None:
+            starts.append(e.id)
         node = _model(e, known_provider) if kind == "model" else _PARSERS[kind](e)
-        if e.id is not None:
-            checked[e.id] = (e, _outputs(raw))
-            if kind == "start":
-                starts.append(e.id)
         if node is not None:
             nodes[node.id] = node
     if len(starts) != 1:

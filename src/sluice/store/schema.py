@@ -135,3 +135,41 @@ changes = Table(
     Column("xid", BigInteger),
     Index("ix_changes_xid", "xid"),  # each feed read is a range on it
 )
+
+# -- dynamic routes: a route, its immutable versions (the elements as sent) and its deployments ------
+
+dynamic_routes = Table(
+    "dynamic_routes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("gateway_id", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("deployed_version_id", String(32), nullable=False),  # the live version (a route has one)
+    Column("created_at", String(30), nullable=False),
+    Column("modified_at", String(30), nullable=False),
+    # 409 on a duplicate name on one gateway: "dynamic/{name}" must name one route
+    UniqueConstraint("account_id", "gateway_id", "name", name="uq_routes_name"),
+)
+
+dynamic_route_versions = Table(
+    "dynamic_route_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("route_id", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),  # 1, 2, …: the order of the history
+    Column("elements", Text, nullable=False),  # JSON, as validated and stored; never changed
+    Column("created_at", String(30), nullable=False),
+    UniqueConstraint("route_id", "seq", name="uq_route_versions_seq"),
+)
+
+dynamic_route_deployments = Table(
+    "dynamic_route_deployments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("route_id", String(32), nullable=False),
+    Column("version_id", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("created_at", String(30), nullable=False),
+    UniqueConstraint("route_id", "seq", name="uq_route_deployments_seq"),
+)
