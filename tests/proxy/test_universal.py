@@ -138,6 +138,36 @@ def test_when_the_last_step_times_out_the_gateway_timeout_is_answered(
     assert response.headers["cf-aig-step"] == "1"
 
 
+def test_a_connection_failure_moves_to_the_next_step(server: Server, api: httpx.Client, gateway: str,
+                                                     upstream: MockUpstream, keys: Keys) -> None:
+    response = post(server, gateway, [openai_step(headers=fault("drop")), anthropic_step()])
+    assert response.status_code == 200 and response.headers["cf-aig-step"] == "1"
+    logs = logs_of_event(api, gateway, response.headers["cf-aig-event-id"], 2)
+    assert sorted(log["status_code"] for log in logs) == [200, 502]
+
+
+def test_a_client_that_leaves_ends_the_chain(server: Server, api: httpx.Client, gateway: str,
+                                            upstream: MockUpstream, keys: Keys) -> None:
+    event_id = "ev-" + new_key("gone")
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(universal_url(server, gateway), content=orjson.dumps([openai_step(headers=fault("hang")),
+                                                                         anthropic_step()]),
+                   headers={"cf-aig-event-id": event_id}, timeout=1.0)
+    (log,) = logs_of_event(api, gateway, event_id, 1)  # step 0, cut short when the client left
+    assert log["status_code"] == 499 and log["provider"] == "openai"
+    assert [r["path"] for r in upstream_requests(upstream)] == [OPENAI_PATH]  # step 1 never ran
+
+
+def test_each_step_counts_against_the_gateways_rate_limit(server: Server, api: httpx.Client, gateway: str,
+                                                          upstream: MockUpstream, keys: Keys) -> None:
+    set_gateway(api, gateway, rate_limiting_limit=1, rate_limiting_interval=3600,
+                rate_limiting_technique="sliding")
+    response = post(server, gateway, [openai_step(headers=fault("status:500")), openai_step()])
+    assert response.status_code == 429 and response.json()["internalCode"] == 2003
+    assert response.headers["cf-aig-step"] == "1"
+    assert len(upstream_requests(upstream)) == 1
+
+
 def test_a_step_without_a_credential_fails_over_to_one_with(server: Server, api: httpx.Client, gateway: str,
                                                            upstream: MockUpstream) -> None:
     add_config(api, gateway, "anthropic")
