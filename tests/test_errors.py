@@ -33,6 +33,8 @@ CATALOGUE = {
     "CompatPathNotServed": (404, 2002, "unknown_provider"),
     "CompatMethodNotAllowed": (405, 2002, "unknown_provider"),
     "InvalidSteps": (400, 2002, "invalid_steps"),
+    "UnknownRoute": (400, 2013, "unknown_route"),
+    "RouteRateLimited": (429, 2014, "route_limit"),
     "UniversalMethodNotAllowed": (405, 2002, "invalid_steps"),
 }
 

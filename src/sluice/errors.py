@@ -30,6 +30,8 @@
     │   ├── RequestTooLarge      413 / 2010  body_too_large
     │   ├── UpgradeRefused       400 / 2011  upgrade (a protocol upgrade: never forwarded with a key)
     │   ├── Untranslatable       400 / 2012  untranslatable (/compat, OpenAI-shaped body naming the field)
+    │   ├── UnknownRoute         400 / 2013  unknown_route (/compat: "dynamic/{name}" names no route)
+    │   ├── RouteRateLimited     429 / 2014  route_limit (a route's limit without a fallback output)
     │   ├── CompatPathNotServed  404 / 2002  unknown_provider (/compat serves chat/completions only)
     │   ├── CompatMethodNotAllowed 405 / 2002  unknown_provider
     │   ├── UnrelayableUpstreamError 502 / 2000  internal (an upstream error body not checked for keys)
@@ -243,6 +245,18 @@ class UnrelayableUpstreamError(GatewayError):
 
     status, internal_code, reason = 502, 2000, "internal"
     default_message = "upstream error response not relayed: it could not be checked for stored keys"
+
+
+class UnknownRoute(GatewayError):
+    """``model: "dynamic/{name}"`` on /compat naming no route of the gateway."""
+
+    status, internal_code, reason = 400, 2013, "unknown_route"
+
+
+class RouteRateLimited(GatewayError):
+    """A dynamic route's rate or budget limit without a fallback output: the route ends with 429."""
+
+    status, internal_code, reason, default_message = 429, 2014, "route_limit", "route limit exceeded"
 
 
 class InvalidSteps(GatewayError):

@@ -59,6 +59,11 @@ class Exchange:
     # The account's stored key values, compiled (never the values themselves): what the log writer
     # masks in bodies. None when the account holds no stored key.
     key_matcher: KeyMatcher | None = None
+    # A model call of a dynamic route (docs/routing.md): the route's name, its deployed version and
+    # the element ids the walk took, as the response headers report them.
+    route: str | None = None
+    route_version: str | None = None
+    route_path: str | None = None
 
 
 class Observer(Protocol):

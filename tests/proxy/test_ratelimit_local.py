@@ -120,3 +120,15 @@ def test_async_interface() -> None:
 def test_retry_after_is_whole_seconds_at_least_one() -> None:
     assert retry_after(0.0) == 1.0 and retry_after(0.01) == 1.0 and retry_after(1.0) == 1.0
     assert retry_after(1.2) == 2.0 and retry_after(59.99) == 60.0
+
+
+async def test_a_budget_adds_up_within_its_fixed_window_and_starts_afresh() -> None:
+    clock = Clock(3600 * 1000 + 10.0)  # 10 s into an hour window
+    limiter = LocalRateLimiter(clock)
+    assert await limiter.spent("team", 3600) == 0.0
+    await limiter.spend("team", 3600, 0.25)
+    await limiter.spend("team", 3600, 0.5)
+    assert await limiter.spent("team", 3600) == 0.75 and await limiter.spent("other", 3600) == 0.0
+    assert await limiter.spent("team", 60) == 0.0  # another window length is another budget
+    clock.now += 3590  # the next window
+    assert await limiter.spent("team", 3600) == 0.0

@@ -216,3 +216,16 @@ async def test_redis_down_at_start_is_an_outage_not_a_crash(prefix: str) -> None
         assert (await limiter.admit([Check("x", 1, 60, "fixed")])).refused is None
     finally:
         await limiter.close()
+
+
+async def test_a_budget_adds_up_in_redis_and_is_shared(limiter, redis_url, prefix) -> None:
+    other = RedisRateLimiter(redis_url, timeout_s=1.0, prefix=prefix)  # another process's limiter
+    await other.start()
+    try:
+        assert await limiter.spent("budget", DAY) == 0.0
+        await limiter.spend("budget", DAY, 0.25)
+        await other.spend("budget", DAY, 1.5)
+        assert await other.spent("budget", DAY) == 1.75 and await limiter.spent("budget", DAY) == 1.75
+        assert await limiter.spent("budget-b", DAY) == 0.0
+    finally:
+        await other.close()

@@ -25,7 +25,6 @@ class Scripted:
     def __init__(self, failing: set[str] = frozenset(), exhausted: set[str] = frozenset()) -> None:
         self.failing, self.exhausted = failing, exhausted
         self.calls: list[str] = []
-        self.discarded: list[str] = []
 
     async def admit(self, node: Limit, key: str) -> bool:
         return node.id not in self.exhausted
@@ -33,9 +32,6 @@ class Scripted:
     async def call(self, node: Model) -> str | None:
         self.calls.append(node.id)
         return None if node.id in self.failing else f"answer of {node.id}"
-
-    async def discard(self, answer: str) -> None:
-        self.discarded.append(answer)
 
 
 def run(elements: list[dict[str, Any]], effects: Any, request_id: str = "r", metadata: Any = None) -> Walk:
@@ -74,7 +70,7 @@ def test_model_failure_takes_the_fallback():
     effects = Scripted(failing={"m1"})
     done = run(elements, effects)
     assert effects.calls == ["m1", "m2"]
-    assert done.answer == "answer of m2" and done.path == ["start", "m1", "m2", "end"]
+    assert done.answer == "answer of m2" and done.path == ["start", "m1", "m2"]
 
 
 def test_failure_without_fallback_ends_the_walk():
@@ -91,11 +87,11 @@ def test_limit_without_fallback_refuses_and_with_fallback_diverts():
     assert run(elements, Scripted()).answered_by.id == "m1"  # type: ignore[union-attr]
 
 
-def test_a_later_answer_replaces_and_releases_an_earlier_one():
+def test_the_first_answer_ends_the_walk():
     elements = [start("m1"), model("m1", success="m2"), model("m2"), end()]
     effects = Scripted()
-    assert run(elements, effects).answer == "answer of m2"
-    assert effects.discarded == ["answer of m1"]
+    done = run(elements, effects)
+    assert done.answer == "answer of m1" and effects.calls == ["m1"] and done.path == ["start", "m1"]
 
 
 # -- any accepted graph ends ---------------------------------------------------------------------------
@@ -159,6 +155,8 @@ def test_any_accepted_graph_ends_for_any_request(elements, request_id, plan, fai
         assert done.refused_by is None
     elif isinstance(last, Limit):
         assert done.refused_by is last and last.fallback is None
+    elif done.answer is not None:
+        assert done.answered_by is last
     else:
         assert isinstance(last, Model) and done.failed is last and last.fallback is None
 

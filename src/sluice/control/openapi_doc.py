@@ -217,7 +217,7 @@ def _log_result(*, detail: bool) -> Schema:
                                                                        "description": "JSON text"}),
         **{name: opt_text for name in ("model_type", "request_content_type", "response_content_type",
                                        "request_type",
-                                       "event_id", "alias")},
+                                       "event_id", "alias", "route", "route_version", "route_path")},
     }
     if detail:
         props.update(request_head=text, response_head=text, request_head_complete={"type": "boolean"},

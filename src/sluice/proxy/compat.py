@@ -37,6 +37,7 @@ from sluice.proxy.body import BUFFER_LIMIT, StreamedBody, read_body
 log = structlog.get_logger("sluice.proxy")
 
 COMPAT_SLUG = "compat"
+DYNAMIC_PREFIX = "dynamic"  # model "dynamic/{name}": a dynamic route (docs/routing.md)
 # OpenAI-compatible providers: the chat path under each one's base URL.
 PASS_THROUGH = {
     "openai": "chat/completions", "groq": "chat/completions", "cerebras": "chat/completions",
@@ -55,6 +56,14 @@ def refused(error: TranslationError) -> Untranslatable:
 
 
 @dataclass(slots=True)
+class RouteCall:
+    """``model: "dynamic/{name}"``: the request goes to a dynamic route (``dynamic.py``)."""
+
+    name: str
+    request: dict[str, Any]  # the parsed OpenAI request
+
+
+@dataclass(slots=True)
 class CompatCall:
     scope: dict[str, Any]  # the request as the provider path sees it (headers, query string)
     slug: str
@@ -67,7 +76,7 @@ class CompatCall:
 
 
 async def prepare(scope: dict[str, Any], receive: Any, rest: str, catalog: Mapping[str, Provider],
-                  max_bytes: int, watch: Callable[[], None]) -> CompatCall:
+                  max_bytes: int, watch: Callable[[], None]) -> CompatCall | RouteCall:
     """Read and translate a ``/compat`` request; raises ``GatewayError`` (404, 405, 413, 400)."""
     if rest.partition("?")[0] != "chat/completions":
         raise CompatPathNotServed("compat: only chat/completions is served (models, embeddings: not yet)")
@@ -79,6 +88,8 @@ async def prepare(scope: dict[str, Any], receive: Any, rest: str, catalog: Mappi
     try:
         request = chat.parse_body(body)
         slug, model = chat.split_model(request)
+        if slug == DYNAMIC_PREFIX:
+            return RouteCall(model, request)
         provider = catalog.get(slug)
         if provider is None or (slug not in PASS_THROUGH and slug not in TRANSLATED):
             reachable = ", ".join(sorted((*PASS_THROUGH, *TRANSLATED)))

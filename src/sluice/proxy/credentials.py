@@ -49,6 +49,20 @@ def _verify(token: str, tokens: Mapping[str, TokenState], account_id: str, now: 
     return state.id
 
 
+def authenticate(gateway: GatewayState, control: Mapping[str, str], tokens: Mapping[str, TokenState],
+                 now: float, host: str | None = None) -> str | None:
+    """Gateway authentication alone, for a request that names no provider yet (a dynamic route: its
+    model calls then go through ``choose``). The token's id; None when the gateway does not ask."""
+    if not gateway.authentication:
+        return None
+    for name in (GATEWAY_AUTH_HEADER, "authorization"):
+        sent = _bearer(control.get(name, ""))
+        if sent and (name == GATEWAY_AUTH_HEADER or is_sluice_token(sent)):
+            return _verify(sent, tokens, gateway.account_id, now, host)
+    raise GatewayAuthFailed("gateway authentication required: send cf-aig-authorization: Bearer <token "
+                            "with AI Gateway Run>, or a Sluice token as the bearer token")
+
+
 def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str],
            tokens: Mapping[str, TokenState], now: float, host: str | None = None) -> Credentials:
     """Apply the credential order to one request from ``host`` (the peer address); raises

@@ -33,9 +33,9 @@ from sluice.errors import (
 )
 from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.providers.usage import SSEUsage
-from sluice.proxy import caching, errorbody, options, paths, refusal, universal
+from sluice.proxy import caching, dynamic, errorbody, options, paths, refusal, universal
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
-from sluice.proxy.compat import COMPAT_SLUG, prepare
+from sluice.proxy.compat import COMPAT_SLUG, CompatCall, RouteCall, prepare
 from sluice.proxy.credentials import choose
 from sluice.proxy.forward import Upstream
 from sluice.proxy.headers import response_headers, split_request, with_stored_key
@@ -138,8 +138,9 @@ class DataPlane:
         began = time.perf_counter()
         observer: Observer = self.services.observer
         call = Call(receive)
+        delegated = False  # a dynamic route's: each of its model calls is recorded as a request
         try:
-            await self._serve(scope, send, call, exchange, observer)
+            delegated = await self._serve(scope, send, call, exchange, observer)
         except GatewayError as exc:
             await self._refuse(send, call, exchange, exc)
         except ClientGone:
@@ -156,8 +157,10 @@ class DataPlane:
         finally:
             call.stop()
             exchange.duration_ms = int((time.perf_counter() - began) * 1000)
+            await _trace(scope, exchange)
             try:
-                observer.record(exchange)
+                if not delegated:
+                    observer.record(exchange)
             except Exception as exc:  # noqa: BLE001
                 log.error("observer failed", error=type(exc).__name__)
 
@@ -184,7 +187,8 @@ class DataPlane:
             log.info("error response not delivered", error=type(send_exc).__name__)
 
     async def _serve(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange,
-                     observer: Observer) -> None:
+                     observer: Observer) -> bool:
+        """Serve one request; True when it was handed to a dynamic route (nothing to record here)."""
         # -- route (in-memory only) --
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         parts = raw_path.split(b"/", 5)  # b"", b"v1", account, gateway, slug, rest
@@ -199,10 +203,18 @@ class DataPlane:
             exchange.key_matcher = account.key_matcher  # type: ignore[union-attr]
         slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
         rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
-        compat = None
+        compat: CompatCall | None = None
         if slug == COMPAT_SLUG:  # OpenAI's chat API in front of any provider (compat.py): read, translate
-            compat = await prepare(scope, call.receive, rest, self.catalog, self.settings.max_body_bytes,
-                                   call.watch)
+            prepared = await prepare(scope, call.receive, rest, self.catalog, self.settings.max_body_bytes,
+                                     call.watch)
+            if isinstance(prepared, RouteCall):  # "dynamic/{name}": the route's model calls come back here
+                call.stop()  # one reader of the client's channel: the model calls listen from now on
+                if call.client_gone:
+                    raise ClientGone()
+                await dynamic.serve(self, self.limiter, scope, call.receive, send, account,  # type: ignore[arg-type]
+                                    gateway, prepared, exchange)
+                return True
+            compat = prepared
             scope, slug, rest = compat.scope, compat.slug, compat.path
         provider = self.catalog.get(slug)
         if provider is None:
@@ -270,7 +282,7 @@ class DataPlane:
                 call.started = True
                 taps = self._tap(exchange, provider.usage_format) if observing else None
                 await caching.serve(send, hit, exchange, taps)
-                return
+                return False
             send = plan.recorder(send, exchange)
 
         # -- forward and relay; a disconnect cancels us while we wait on the upstream --
@@ -284,6 +296,7 @@ class DataPlane:
                                 provider.usage_format if observing else None)
         finally:
             call.cancellable = False
+        return False
 
     @staticmethod
     def _logged_headers(control: dict[str, str], forward: list[tuple[str, str]]) -> dict[str, str]:
@@ -382,3 +395,14 @@ class DataPlane:
             exchange.response_size = size
 
         return tap, finish
+
+
+async def _trace(scope: dict[str, Any], exchange: Exchange) -> None:
+    """A dynamic route's model call: the route's fields on its log, its cost on the route's budgets."""
+    trace = scope.get(dynamic.TRACE_KEY)
+    if trace is None:
+        return
+    try:
+        await trace.finished(exchange)
+    except Exception as exc:  # noqa: BLE001 — a budget that cannot be counted never fails the request
+        log.warning("dynamic route budget not counted", error=type(exc).__name__)

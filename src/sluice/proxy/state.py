@@ -7,16 +7,19 @@ with one dict assignment, so a request sees either the old or the new state, nev
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 import structlog
 
+from sluice.errors import FieldErrors
 from sluice.identity.permissions import AI_GATEWAY_RUN
 from sluice.identity.restrictions import IpRule, restrictions
 from sluice.keymatch import EMPTY, KeyMatcher
 from sluice.providers.registry import Provider
+from sluice.routing.graph import Graph, parse_graph
 
 log = structlog.get_logger("sluice.proxy")
 
@@ -78,11 +81,39 @@ class TokenState:
 
 
 @dataclass(frozen=True, slots=True)
+class DeployedRoute:
+    """A dynamic route's deployed version, its graph parsed once when loaded."""
+
+    id: str
+    name: str
+    version_id: str
+    graph: Graph
+
+
+@dataclass(frozen=True, slots=True)
 class AccountState:
     gateways: dict[str, GatewayState]
     tokens: dict[str, TokenState]  # value hash -> token
     # Finds this account's stored key values in bytes: error bodies relayed, request logs written.
     key_matcher: KeyMatcher = EMPTY
+    routes: dict[tuple[str, str], DeployedRoute] = field(default_factory=dict)  # (gateway, name) ->
+
+
+def deployed_routes(rows: list[dict[str, Any]], known_provider: Callable[[str], bool]
+                    ) -> dict[tuple[str, str], DeployedRoute]:
+    """Rows of ``store.routes.deployed``; a version that no longer parses (its provider left the
+    catalogue) is left out, so requests to it are refused as an unknown route."""
+    routes = {}
+    for row in rows:
+        try:
+            graph = parse_graph(orjson.loads(row["elements"]), known_provider)
+        except (FieldErrors, orjson.JSONDecodeError):
+            log.warning("deployed route version does not parse; not served", route_id=row["id"],
+                        version_id=row["deployed_version_id"])
+            continue
+        routes[(row["gateway_id"], row["name"])] = DeployedRoute(row["id"], row["name"],
+                                                                 row["deployed_version_id"], graph)
+    return routes
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -137,7 +168,7 @@ def provider_keys(configs: list[dict[str, Any]], plaintext: dict[str, str],
 
 def build_account(gateways: list, configs: list, plaintext: dict[str, str],
                   tokens: list, catalog: dict[str, Provider],
-                  key_matcher: KeyMatcher = EMPTY) -> AccountState:
+                  key_matcher: KeyMatcher = EMPTY, routes: list | None = None) -> AccountState:
     by_gateway: dict[str, list[dict[str, Any]]] = {}
     for row in configs:
         by_gateway.setdefault(row["gateway_id"], []).append(row)
@@ -149,4 +180,5 @@ def build_account(gateways: list, configs: list, plaintext: dict[str, str],
             token_states[row["value_hash"]] = token_state(row)
         except (ValueError, TypeError):
             log.warning("token row unreadable; ignored", token_id=row.get("id"))
-    return AccountState(gateways=states, tokens=token_states, key_matcher=key_matcher)
+    return AccountState(gateways=states, tokens=token_states, key_matcher=key_matcher,
+                        routes=deployed_routes(routes or [], catalog.__contains__))

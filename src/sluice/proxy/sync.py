@@ -32,6 +32,7 @@ from sluice.secrets.crypto import Keyring
 from sluice.secrets.vault import open_row
 from sluice.services import Services
 from sluice.store import queries
+from sluice.store import routes as route_store
 from sluice.store.notify import ChangeListener
 from sluice.tasks import Periodic
 
@@ -88,6 +89,7 @@ class StateSync:
     async def _reload(self, account_id: str) -> None:
         async with self.services.db.begin() as conn:
             gateways, configs, sealed, tokens = await load_account(conn, account_id)
+            routes = await route_store.deployed(conn, account_id)
         plaintext, failed = open_secrets(self.services.keyring, sealed)
         if failed:  # a KEK this process has not loaded yet (rotation in progress): re-read and retry
             self._reload_keyring()
@@ -96,7 +98,7 @@ class StateSync:
         for secret_id in failed:
             log.warning("stored key could not be decrypted; its configs are unavailable", secret_id=secret_id)
         matcher = await self._matcher(account_id, plaintext.values())
-        state = build_account(gateways, configs, plaintext, tokens, self.services.catalog, matcher)
+        state = build_account(gateways, configs, plaintext, tokens, self.services.catalog, matcher, routes)
         if gateways or tokens:
             self.accounts[account_id] = state
         else:

@@ -7,7 +7,8 @@ up no quota. ``undo(decision)`` takes back exactly the hits that decision counte
 request's or another process's.
 
 Implementations: ``local.LocalRateLimiter`` (exact, one process) and ``redis.RedisRateLimiter``
-(exact across every process sharing one Redis); ``backends.make_limiter`` chooses.
+(exact across every process sharing one Redis); ``backends.make_limiter`` chooses. Both also keep
+budgets (``spent``/``spend``: an amount per fixed window, e.g. dollars of logged cost).
 """
 
 from __future__ import annotations
@@ -79,6 +80,15 @@ class RateLimiter(Protocol):
 
     async def undo(self, decision: Decision) -> None:
         """Take back exactly the hits ``decision`` counted (a no-op for a refusal or an expired window)."""
+        ...
+
+    async def spent(self, key: str, period_s: int) -> float:
+        """The amount recorded on ``key`` in the current fixed window of ``period_s`` seconds
+        (a budget: dynamic routes' cost limits)."""
+        ...
+
+    async def spend(self, key: str, period_s: int, amount: float) -> None:
+        """Add ``amount`` to ``key``'s current fixed window."""
         ...
 
     async def start(self) -> None: ...

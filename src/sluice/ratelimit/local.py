@@ -35,6 +35,7 @@ class LocalRateLimiter:
         self._fixed: dict[str, tuple[float, float, int]] = {}  # key -> (window start, period, count)
         self._sliding: dict[str, tuple[float, deque[float]]] = {}  # key -> (period, allowed stamps)
         self._hits = 0
+        self._budgets: dict[str, tuple[float, float, float]] = {}  # key -> (window start, period, total)
 
     async def admit(self, checks: Sequence[Check]) -> Decision:
         return self.decide(checks)
@@ -85,6 +86,16 @@ class LocalRateLimiter:
         stamps.append(now)
         return None, now
 
+    async def spent(self, key: str, period_s: int) -> float:
+        start = math.floor(self._clock() / period_s) * period_s
+        current = self._budgets.get(key)
+        return current[2] if current is not None and current[:2] == (start, period_s) else 0.0
+
+    async def spend(self, key: str, period_s: int, amount: float) -> None:
+        already = await self.spent(key, period_s)
+        start = math.floor(self._clock() / period_s) * period_s
+        self._budgets[key] = (start, period_s, already + amount)
+
     async def undo(self, decision: Decision) -> None:
         counted = decision.handle.take() if decision.handle is not None else None
         for hit in counted or ():  # type: ignore[attr-defined]
@@ -104,6 +115,7 @@ class LocalRateLimiter:
     def _sweep(self, now: float) -> None:
         self._fixed = {k: v for k, v in self._fixed.items() if v[0] + v[1] > now}
         self._sliding = {k: v for k, v in self._sliding.items() if v[1] and v[1][-1] > now - v[0]}
+        self._budgets = {k: v for k, v in self._budgets.items() if v[0] + v[1] > now}
 
     async def start(self) -> None:
         return None

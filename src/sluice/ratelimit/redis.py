@@ -119,6 +119,27 @@ return 0
 """
 
 
+# Budgets: a hash {w: window start µs, t: total} per key and period, like a fixed window's count.
+# KEYS[1]: the budget's key. ARGV[1]: period µs; ARGV[2]: the amount to add ('' to only read).
+BUDGET = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local period = tonumber(ARGV[1])
+local start = now - (now % period)
+local window = redis.call('HMGET', KEYS[1], 'w', 't')
+local total = 0
+if tonumber(window[1]) == start then
+  total = tonumber(window[2]) or 0
+end
+if ARGV[2] ~= '' then
+  total = total + tonumber(ARGV[2])
+  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', start), 't', tostring(total))
+  redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.ceil((start + period) / 1000) + 1000))
+end
+return tostring(total)
+"""
+
+
 def redis_key(prefix: str, check: Check) -> str:
     return f"{prefix}{check.key}:{'s' if check.technique == 'sliding' else 'f'}{check.period_s}"
 
@@ -131,6 +152,7 @@ class RedisRateLimiter:
             retry=Retry(NoBackoff(), 0), health_check_interval=0)  # never retried: the outage policy decides
         self._admit = ScriptBatcher(self._client, ADMIT, timeout_s)
         self._undo = ScriptBatcher(self._client, UNDO, timeout_s)
+        self._budget = ScriptBatcher(self._client, BUDGET, timeout_s)
         self._prefix = prefix
         self._members = itertools.count()
         self._process = secrets.token_hex(6)  # makes sliding members unique across processes
@@ -178,6 +200,27 @@ class RedisRateLimiter:
             await self._undo(keys, [member, *markers])
         except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
+
+    async def spent(self, key: str, period_s: int) -> float:
+        """While Redis is down: 0 (``allow``: budgets are not enforced) or infinity (``deny``)."""
+        total = await self._budget_call(key, period_s, "")
+        if total is None:
+            return float("inf") if self._state.on_error == "deny" else 0.0
+        return total
+
+    async def spend(self, key: str, period_s: int, amount: float) -> None:
+        await self._budget_call(key, period_s, repr(float(amount)))
+
+    async def _budget_call(self, key: str, period_s: int, amount: str) -> float | None:
+        if not self._state.up:
+            self._state.decided_without_backend += 1
+            return None
+        try:
+            reply = await self._budget([f"{self._prefix}{key}:c{period_s}"], [period_s * US, amount])
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._down(exc)
+            return None
+        return float(reply)
 
     def _without_backend(self, checks: Sequence[Check]) -> Decision:
         self._state.decided_without_backend += 1

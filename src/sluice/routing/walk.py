@@ -3,7 +3,9 @@
 Pure: the two things that touch the world — asking a limiter and calling a model — are ``Effects``
 the caller supplies. A parsed graph is acyclic and fully wired, so the walk visits each element at
 most once and always ends: at an end element, at a limit without a fallback output (the route
-answers 429), or at a model that failed without a fallback output.
+answers 429), at a model that failed without a fallback output, or at the first model that answers:
+its answer is already on its way to the client (Cloudflare: success is "the model starts streaming
+a response"), so the elements after a model's success output are not run.
 """
 
 from __future__ import annotations
@@ -16,20 +18,18 @@ from sluice.routing.conditions import RequestView
 from sluice.routing.graph import SCALE, Conditional, End, Graph, Limit, Model, Node, Split, Start
 
 Answer = TypeVar("Answer")
+Answer_co = TypeVar("Answer_co", covariant=True)
 
 
-class Effects(Protocol[Answer]):
+class Effects(Protocol[Answer_co]):
     async def admit(self, node: Limit, key: str) -> bool:
         """Whether the request is within the limit for this key value (and, for a count, count it)."""
         ...
 
-    async def call(self, node: Model) -> Answer | None:
+    async def call(self, node: Model) -> Answer_co | None:
         """The model's answer, or None when it failed (after its retries) or timed out."""
         ...
 
-    async def discard(self, answer: Answer) -> None:
-        """An earlier answer is replaced by a later model's (release what it holds)."""
-        ...
 
 
 @dataclass
@@ -37,7 +37,7 @@ class Walk(Generic[Answer]):
     """What the walk did: the element ids in order, the last model answer, and why it stopped early."""
 
     path: list[str] = field(default_factory=list)
-    answer: Answer | None = None
+    answer: Answer | None = None  # the answering model's (the walk ends there)
     answered_by: Model | None = None
     refused_by: Limit | None = None  # a limit without a fallback output: the route answers 429
     failed: Model | None = None  # the last model that failed
@@ -79,8 +79,10 @@ def _next(node: Node, request: RequestView) -> str | None:
     return None
 
 
-async def walk(graph: Graph, request: RequestView, effects: Effects[Answer]) -> Walk[Answer]:
-    done: Walk[Answer] = Walk()
+async def walk(graph: Graph, request: RequestView, effects: Effects[Answer],
+               done: Walk[Answer] | None = None) -> Walk[Answer]:
+    """``done``: where the walk records itself as it goes (the effects may read its path)."""
+    done = Walk() if done is None else done
     node = graph.nodes[graph.start]
     for _ in range(len(graph.nodes)):
         done.path.append(node.id)
@@ -101,9 +103,8 @@ async def walk(graph: Graph, request: RequestView, effects: Effects[Answer]) -> 
                     return done
                 target = node.fallback
             else:
-                if done.answer is not None:
-                    await effects.discard(done.answer)
-                done.answer, done.answered_by, target = answer, node, node.success
+                done.answer, done.answered_by = answer, node
+                return done
         assert target is not None
         node = graph.nodes[target]
     raise AssertionError("a parsed graph is acyclic: the walk cannot visit more elements than it has")

@@ -37,7 +37,8 @@ Row = dict[str, Any]
 
 LIST_COLUMNS = ("id", "cached", "created_at", "duration", "model", "path", "provider", "success", "tokens_in",
                 "tokens_out", "cost", "custom_cost", "metadata", "model_type", "request_content_type",
-                "request_type", "response_content_type", "status_code", "step")
+                "request_type", "response_content_type", "status_code", "step", "route", "route_version",
+                "route_path")
 SUMMARY = [*(T.c[name] for name in LIST_COLUMNS), T.c.feedback, T.c.score, T.c.event_id, T.c.alias]
 ORDER_COLUMNS = ("created_at", "provider", "model", "model_type", "success", "cached")
 DELETE_ORDER_COLUMNS = (*ORDER_COLUMNS, "cost", "tokens_in", "tokens_out", "duration", "feedback")

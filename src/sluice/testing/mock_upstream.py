@@ -8,6 +8,8 @@ Faults come from the request header ``x-mock-fault`` (so they can be sent throug
 comma-separated: ``hang``, ``slow:<ms>``, ``drop``, ``status:<code>``, ``stream-slow:<ms>``,
 ``echo-key[:gzip|deflate|zstd|br|chunked|header|big]`` (a 401 quoting the auth header it was sent,
 as OpenAI does: ``Incorrect API key provided: Bearer …``; the argument picks how it is sent).
+A fault can also ride in the JSON body's model name, after ``mock-fault=`` (e.g. model
+``mock-fault=status:500``): a fault per model, for dynamic routes whose models share the headers.
 
 OpenAI chat streams end with a usage chunk only when ``stream_options.include_usage`` is true,
 exactly like OpenAI; the header ``x-mock-stream-usage: always`` forces it.
@@ -73,6 +75,16 @@ def _faults(header: str) -> dict[str, str]:
     return faults
 
 
+def _model_fault(body: bytes) -> str:
+    if b"mock-fault=" not in body:
+        return ""
+    try:
+        model = orjson.loads(body).get("model", "")
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+    return model.partition("mock-fault=")[2] if isinstance(model, str) else ""
+
+
 def _ms(value: str) -> float:
     try:
         return max(0.0, float(value)) / 1000
@@ -130,7 +142,7 @@ class MockUpstream:
                 "body": body.decode("latin-1"),
             }
         )
-        faults = _faults(request.headers.get("x-mock-fault", ""))
+        faults = _faults(request.headers.get("x-mock-fault", "") + "," + _model_fault(body))
         if "hang" in faults:
             return await self._hang(request)
         if "slow" in faults:

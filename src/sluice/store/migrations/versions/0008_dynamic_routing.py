@@ -45,7 +45,15 @@ def upgrade() -> None:
     )
 
 
+    # a request log of a route's model call names the route, its version and the path taken
+    op.add_column("request_logs", sa.Column("route", sa.String(64)))
+    op.add_column("request_logs", sa.Column("route_version", sa.String(32)))
+    op.add_column("request_logs", sa.Column("route_path", sa.Text))
+
+
 def downgrade() -> None:
+    for column in ("route_path", "route_version", "route"):
+        op.drop_column("request_logs", column)
     op.drop_table("dynamic_route_deployments")
     op.drop_table("dynamic_route_versions")
     op.drop_table("dynamic_routes")
