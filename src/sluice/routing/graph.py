@@ -21,7 +21,7 @@ from sluice.routing.conditions import ConditionError, Predicate, check_field, pa
 
 MAX_ELEMENTS = 100
 MAX_SPLITS = 5  # Cloudflare: "up to 5 named percentage outputs, plus an optional else"
-MAX_RETRIES = 5
+MAX_RETRIES = 4  # cf-aig-max-attempts (retries + 1) is at most 5
 MAX_TIMEOUT_MS = 600_000
 MAX_WINDOW_S = 31 * 86_400
 ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
