@@ -214,3 +214,31 @@ def test_gateway_authentication_is_checked_before_the_route(server: Server, api:
         ok = ask(client, server, gateway, "private", authorization=f"Bearer {token}")
     assert ok.status_code == 200, ok.text
     assert upstream_requests(upstream)[0]["headers"]["authorization"].startswith("Bearer sk-")  # stored key
+
+
+def test_a_stream_through_a_route_after_a_fallback(server: Server, api: httpx.Client, gateway: str,
+                                                   keys: None) -> None:
+    create_route(api, gateway, "streamy", [start("m1"), model("m1", "openai", "mock-fault=status:500",
+                                                              fallback="m2"),
+                                           model("m2", "anthropic", "claude-x"), end()])
+    client = openai.OpenAI(base_url=f"{server.url}/v1/{server.account_id}/{gateway}/compat",
+                           api_key="unused", max_retries=0, default_headers={"authorization": ""})
+    with client.chat.completions.with_streaming_response.create(  # type: ignore[call-overload]
+            model="dynamic/streamy", stream=True, **CHAT) as response:
+        assert response.headers["cf-aig-model"] == "claude-x"
+        assert response.headers["cf-aig-dynamic-route-path"] == "start,m1,m2"
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in response.parse() if chunk.choices)
+    assert text == CHAT_TEXT
+
+
+@pytest.mark.parametrize(("model_name", "status", "code"), [
+    ("dynamic/", 400, 2012),  # no name: not "{provider}/{model}"
+    ("dynamic/" + "x" * 5000, 400, 2013),
+    ("dynamic/../etc", 400, 2013),
+])
+def test_malformed_route_names_are_refused(server: Server, gateway: str, upstream: MockUpstream,
+                                           model_name: str, status: int, code: int) -> None:
+    response = httpx.post(compat_url(server, gateway), json={**CHAT, "model": model_name}, timeout=30)
+    assert response.status_code == status, response.text
+    assert response.json().get("internalCode", code) == code
+    assert upstream_requests(upstream) == []
