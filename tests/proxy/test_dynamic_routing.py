@@ -144,11 +144,12 @@ def test_a_model_failing_without_fallback_answers_its_error_with_the_route_heade
     assert response.headers["cf-aig-model"] == "mock-fault=status:503"
 
 
+@pytest.mark.parametrize("technique", ["fixed", "sliding"])
 def test_a_budget_switches_to_the_fallback_once_logged_cost_passes_the_limit(
-        server: Server, api: httpx.Client, gateway: str, keys: None) -> None:
+        server: Server, api: httpx.Client, gateway: str, keys: None, technique: str) -> None:
     create_route(api, gateway, "budget", [
         start("b"), limit("b", kind="cost", key="metadata.team", limit_value=2, window=86_400,
-                          success="main", fallback="cheap"),
+                          success="main", fallback="cheap", technique=technique),
         model("main", "openai", "gpt-main"), model("cheap", "groq", "cheap-model"), end()])
     headers = {"cf-aig-metadata": '{"team": "a"}', "cf-aig-custom-cost": '{"total_cost": 1}'}
     used = []

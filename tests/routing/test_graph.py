@@ -47,6 +47,10 @@ def test_every_element_type_parses_in_both_spellings():
     lim = graph.nodes["limit"]
     assert isinstance(lim, Limit) and (lim.window_s, lim.technique, lim.kind) == (60, "sliding", "count")
     assert graph.nodes["m1"].alias == "backup"  # type: ignore[union-attr]
+    budget = parse([start("b"), limit("b", kind="cost", limit_value=0.5, technique="sliding", success="m"),
+                    model("m"), end()]).nodes["b"]
+    assert isinstance(budget, Limit)
+    assert (budget.kind, budget.limit, budget.technique) == ("cost", 0.5, "sliding")
 
 
 def _with(elements: list[dict[str, Any]], index: int, path: list[str], value: Any) -> list[dict[str, Any]]:
@@ -134,8 +138,6 @@ INVALID: list[tuple[str, Any, list[Any], str]] = [
     ("limit no window", [start("l"), _with([limit("l", success="m")], 0, ["properties", "window"],
                                            _DELETE)[0], model("m"), end()], [1, "properties", "window"],
      "window in seconds"),
-    ("limit sliding cost", [start("l"), limit("l", kind="cost", technique="sliding", success="m"),
-                            model("m"), end()], [1, "properties", "technique"], "fixed windows only"),
     ("limit bad technique", [start("l"), limit("l", technique="leaky", success="m"), model("m"), end()],
      [1, "properties", "technique"], "fixed, sliding"),
 ]

@@ -36,7 +36,7 @@ from sluice.proxy.body import ClientGone
 from sluice.proxy.compat import COMPAT_SLUG, RouteCall
 from sluice.proxy.credentials import authenticate
 from sluice.proxy.state import AccountState, DeployedRoute, GatewayState
-from sluice.ratelimit.base import Check, RateLimiter
+from sluice.ratelimit.base import Budget, Check, RateLimiter
 from sluice.routing.conditions import RequestView
 from sluice.routing.graph import Limit, Model
 from sluice.routing.walk import Walk, walk
@@ -63,7 +63,7 @@ class Trace:
     version: str
     path: str
     limiter: RateLimiter
-    budgets: list[tuple[str, int]] = field(default_factory=list)  # (counter, window) the call spends on
+    budgets: list[Budget] = field(default_factory=list)  # what the call's cost is spent on
 
     async def finished(self, exchange: Exchange) -> None:
         exchange.route, exchange.route_version, exchange.route_path = self.route, self.version, self.path
@@ -71,8 +71,8 @@ class Trace:
             return
         cost = exchange_cost(exchange)
         if cost > 0:
-            for counter, window in self.budgets:
-                await self.limiter.spend(counter, window, cost)
+            for budget in self.budgets:
+                await self.limiter.spend(budget, cost)
 
 
 def _route_headers(route: DeployedRoute, path: list[str]) -> Headers:
@@ -97,7 +97,7 @@ class RouteRun:
         self.scope, self.receive, self.send = scope, receive, send
         self.gateway, self.route, self.request, self.headers = gateway, route, request, headers
         self.done = done
-        self.budgets: list[tuple[str, int]] = []
+        self.budgets: list[Budget] = []
         self.failure: Failure | None = None
         self.failed_model: Model | None = None
 
@@ -107,9 +107,10 @@ class RouteRun:
             check = Check(counter, int(node.limit), node.window_s, node.technique)
             decision = await self.limiter.admit([check])
             return decision.refused is None
-        if await self.limiter.spent(counter, node.window_s) >= node.limit:
+        budget = Budget(counter, node.window_s, node.technique)
+        if await self.limiter.spent(budget) >= node.limit:
             return False
-        self.budgets.append((counter, node.window_s))
+        self.budgets.append(budget)
         return True
 
     async def call(self, node: Model) -> bool | None:

@@ -36,7 +36,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from sluice.ratelimit.base import ADMITTED, BackendHealth, Check, Decision, Hits
+from sluice.ratelimit.base import ADMITTED, BackendHealth, Budget, Check, Decision, Hits
 from sluice.ratelimit.batch import ScriptBatcher
 from sluice.ratelimit.local import retry_after
 
@@ -119,22 +119,28 @@ return 0
 """
 
 
-# Budgets: a hash {w: window start µs, t: total} per key and period, like a fixed window's count.
-# KEYS[1]: the budget's key. ARGV[1]: period µs; ARGV[2]: the amount to add ('' to only read).
+# Budgets (base.Budget): a hash {slice index: amount} per key, period and technique; the total is the
+# sum of the slices inside the window (one slice for fixed, 60 for sliding: constant work).
+# KEYS[1]: the budget's key. ARGV[1]: period µs; ARGV[2]: slices; ARGV[3]: amount to add ('' to read).
 BUDGET = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local period = tonumber(ARGV[1])
-local start = now - (now % period)
-local window = redis.call('HMGET', KEYS[1], 'w', 't')
+local slices = tonumber(ARGV[2])
+local current = math.floor(now * slices / period)
+local stored = redis.call('HGETALL', KEYS[1])
 local total = 0
-if tonumber(window[1]) == start then
-  total = tonumber(window[2]) or 0
+for i = 1, #stored, 2 do
+  if tonumber(stored[i]) > current - slices then
+    total = total + tonumber(stored[i + 1])
+  elseif ARGV[3] ~= '' then
+    redis.call('HDEL', KEYS[1], stored[i])
+  end
 end
-if ARGV[2] ~= '' then
-  total = total + tonumber(ARGV[2])
-  redis.call('HSET', KEYS[1], 'w', string.format('%.0f', start), 't', tostring(total))
-  redis.call('PEXPIREAT', KEYS[1], string.format('%.0f', math.ceil((start + period) / 1000) + 1000))
+if ARGV[3] ~= '' then
+  redis.call('HINCRBYFLOAT', KEYS[1], string.format('%.0f', current), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.ceil(period / 1000) + 1000))
+  total = total + tonumber(ARGV[3])
 end
 return tostring(total)
 """
@@ -201,22 +207,23 @@ class RedisRateLimiter:
         except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
 
-    async def spent(self, key: str, period_s: int) -> float:
+    async def spent(self, budget: Budget) -> float:
         """While Redis is down: 0 (``allow``: budgets are not enforced) or infinity (``deny``)."""
-        total = await self._budget_call(key, period_s, "")
+        total = await self._budget_call(budget, "")
         if total is None:
             return float("inf") if self._state.on_error == "deny" else 0.0
         return total
 
-    async def spend(self, key: str, period_s: int, amount: float) -> None:
-        await self._budget_call(key, period_s, repr(float(amount)))
+    async def spend(self, budget: Budget, amount: float) -> None:
+        await self._budget_call(budget, repr(float(amount)))
 
-    async def _budget_call(self, key: str, period_s: int, amount: str) -> float | None:
+    async def _budget_call(self, budget: Budget, amount: str) -> float | None:
         if not self._state.up:
             self._state.decided_without_backend += 1
             return None
+        key = f"{self._prefix}{budget.key}:c{'s' if budget.technique == 'sliding' else 'f'}{budget.period_s}"
         try:
-            reply = await self._budget([f"{self._prefix}{key}:c{period_s}"], [period_s * US, amount])
+            reply = await self._budget([key], [budget.period_s * US, budget.slices, amount])
         except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
             return None

@@ -252,9 +252,6 @@ def _limit(e: _Element) -> Node | None:
     else:
         window = e.number(props, spelled[0], low=1, high=MAX_WINDOW_S, whole=True, unit=" seconds")
     technique = e.choice(props, "technique", ("fixed", "sliding"), "fixed")
-    if kind == "cost" and technique == "sliding":
-        e.fail(["properties", "technique"], "a cost (budget) limit counts in fixed windows only; use fixed")
-        technique = None
     if None in (e.id, success, kind, key, limit, window, technique):
         return None
     return Limit(e.id, key, limit, kind, int(window), technique, success, fallback)  # type: ignore[arg-type]
