@@ -177,6 +177,9 @@ def test_a_rate_limit_without_fallback_answers_429(server: Server, api: httpx.Cl
     assert refused.json()["internalCode"] == 2014 and "'l'" in refused.json()["error"][0]["message"]
     assert refused.headers["cf-aig-dynamic-route-path"] == "start,l"
     assert len(upstream_requests(upstream)) == 2  # nothing was forwarded for the refused one
+    logged = log_of(api, gateway, refused.headers["cf-aig-log-id"])
+    assert (logged["status_code"], logged["provider"], logged["route"], logged["route_path"]) == \
+        (429, "compat", "limited", "start,l")
 
 
 def test_deploy_v2_changes_the_next_request_and_v1_restores(server: Server, api: httpx.Client, gateway: str,

@@ -66,7 +66,7 @@ class Trace:
     budgets: list[Budget] = field(default_factory=list)  # what the call's cost is spent on
 
     async def finished(self, exchange: Exchange) -> None:
-        exchange.route, exchange.route_version, exchange.route_path = self.route, self.version, self.path
+        _mark(exchange, self.route, self.version, self.path)
         if not self.budgets:
             return
         cost = exchange_cost(exchange)
@@ -75,9 +75,14 @@ class Trace:
                 await self.limiter.spend(budget, cost)
 
 
-def _route_headers(route: DeployedRoute, path: list[str]) -> Headers:
+def _mark(exchange: Exchange, route: str, version: str, path: str) -> None:
+    exchange.route, exchange.route_version, exchange.route_path = route, version, path
+
+
+def _route_headers(route: DeployedRoute, path: str) -> Headers:
+    """``path``: the element ids the walk took, comma-separated."""
     return [(ROUTE_HEADER, route.name.encode()), (VERSION_HEADER, route.version_id.encode()),
-            (PATH_HEADER, ",".join(path).encode())]
+            (PATH_HEADER, path.encode())]
 
 
 def _counter(account_id: str, gateway_id: str, route: DeployedRoute, node: Limit, key: str) -> str:
@@ -120,10 +125,10 @@ class RouteRun:
         if node.alias is not None:
             headers.append((b"cf-aig-byok-alias", node.alias.encode()))
         body = orjson.dumps({**self.request, "model": f"{node.provider}/{node.model}"})
-        path = _route_headers(self.route, self.done.path)
-        trace = Trace(self.route.name, self.route.version_id, path[2][1].decode(), self.limiter,
-                      list(self.budgets))
-        commit = [*path, (MODEL_HEADER, node.model.encode()), (PROVIDER_HEADER, node.provider.encode())]
+        path = ",".join(self.done.path)
+        trace = Trace(self.route.name, self.route.version_id, path, self.limiter, list(self.budgets))
+        commit = [*_route_headers(self.route, path), (MODEL_HEADER, node.model.encode()),
+                  (PROVIDER_HEADER, node.provider.encode())]
         outcome = await attempt(self.app, {**self.scope, TRACE_KEY: trace}, self.gateway.account_id,
                                 self.gateway.id, SubRequest(COMPAT_SLUG, "chat/completions", headers, body),
                                 self.receive, self.send, commit)
@@ -162,7 +167,8 @@ async def serve(app: App, limiter: RateLimiter, scope: dict[str, Any], receive: 
     await walk(route.graph, view, run, done)
     if done.answer:
         return
-    route_headers = _route_headers(route, done.path)
+    path = ",".join(done.path)
+    route_headers = _route_headers(route, path)
     if run.failure is not None and run.failed_model is not None:
         await run.failure.deliver(send, [*route_headers, (MODEL_HEADER, run.failed_model.model.encode()),
                                           (PROVIDER_HEADER, run.failed_model.provider.encode())])
@@ -170,8 +176,7 @@ async def serve(app: App, limiter: RateLimiter, scope: dict[str, Any], receive: 
     assert done.refused_by is not None  # no answer and no model failure: a limit ended the walk
     limit = done.refused_by
     exchange.provider, exchange.path = COMPAT_SLUG, "chat/completions"
-    exchange.route, exchange.route_version = route.name, route.version_id
-    exchange.route_path = route_headers[2][1].decode()
+    _mark(exchange, route.name, route.version_id, path)
     raise RouteRateLimited(
         f"dynamic route {route.name!r}: element {limit.id!r} allows at most {limit.limit:g} "
         f"{'requests' if limit.kind == 'count' else 'in cost'} per {limit.window_s}s and has no fallback",
