@@ -34,7 +34,8 @@ class Observability:
                             buffer_max_bytes=settings.log_buffer_max_bytes, on_drop=self.metrics.log_dropped)
         self.activity = ActivityTracker(db)
         self.cache: MemoryCache | RedisCache = (
-            RedisCache.from_url(settings.redis_url, max_entry_bytes=settings.cache_max_bytes)
+            RedisCache.from_url(settings.redis_url, max_entry_bytes=settings.cache_max_bytes,
+                                key_prefix=settings.redis_key_prefix, timeout_s=settings.redis_timeout_s)
             if settings.redis_url else MemoryCache(settings.cache_max_bytes))
         self._parts = (self.metrics, self.activity, self.sink)
 
