@@ -56,9 +56,7 @@ class Metrics:
         self.log_drops = Counter("sluice_request_logs_dropped", "Request logs not stored.", ("reason",),
                                  registry=r)
         self._children: dict[tuple, object] = {}
-        # Collectors that read this process's state at scrape time; under workers they are added to
-        # the summed files' output (each shows the answering worker's own view).
-        self._own_collectors: list[Collector] = []
+        self._store: StoreSeries | None = None
 
     def record(self, exchange: Exchange) -> None:
         # Unrouted requests (unknown gateway/provider) carry caller-typed ids: one fixed label,
@@ -87,10 +85,18 @@ class Metrics:
         return child
 
     def watch_rate_limit_store(self, health: BackendHealth) -> None:
-        """The shared rate-limit store's state, read at scrape time (the hot path counts nothing extra)."""
-        collector = RateLimitStoreCollector(health)
-        self.registry.register(collector)
-        self._own_collectors.append(collector)
+        """The shared rate-limit store's state (the hot path counts nothing extra). One process reads
+        it at scrape time; under workers each worker copies its view into the summed files every
+        ``STORE_SYNC_S`` (``sync_rate_limit_store``), so a counter never goes backwards between
+        scrapes answered by different workers, and ``up`` is 0 while any live worker finds it down."""
+        if self.multiprocess_dir is None:
+            self.registry.register(RateLimitStoreCollector(health))
+            return
+        self._store = StoreSeries(health, self.registry)
+
+    def sync_rate_limit_store(self) -> None:
+        if self._store is not None:
+            self._store.sync()
 
     def log_dropped(self, reason: str, count: int) -> None:
         self.log_drops.labels(reason).inc(count)
@@ -109,8 +115,6 @@ class Metrics:
         # Built per scrape, as prometheus-client prescribes: it reads every worker's files afresh.
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))
-        for collector in self._own_collectors:  # read at scrape time from this worker's state
-            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
     def process_exited(self, pid: int) -> None:
@@ -121,23 +125,51 @@ class Metrics:
             multiprocess.mark_process_dead(pid, path=str(self.multiprocess_dir))
 
 
+STORE_SYNC_S = 1.0
+UP_HELP = "1 while the shared rate-limit store answers."
+OUTAGES_HELP = "Times the rate-limit store was found unreachable."
+UNCHECKED_HELP = ("Requests with a rate limit decided by SLUICE_RATE_LIMIT_ON_REDIS_ERROR because the store "
+                  "could not be asked.")
+
+
+class StoreSeries:
+    """The rate-limit store's series under workers: real multiprocess metrics fed by deltas."""
+
+    def __init__(self, health: BackendHealth, registry: CollectorRegistry) -> None:
+        self.health = health
+        self.up = Gauge("sluice_ratelimit_store_up", UP_HELP, ("store",), registry=registry,
+                        multiprocess_mode="livemin").labels(health.name)
+        self.outages = Counter("sluice_ratelimit_outages", OUTAGES_HELP, ("store",),
+                               registry=registry).labels(health.name)
+        self.unchecked = Counter("sluice_ratelimit_unchecked", UNCHECKED_HELP, ("store", "policy"),
+                                 registry=registry).labels(health.name, health.on_error)
+        self._outages = self._unchecked = 0
+        self.sync()
+
+    def sync(self) -> None:
+        h = self.health
+        self.up.set(1.0 if h.up else 0.0)
+        if h.outages > self._outages:
+            self.outages.inc(h.outages - self._outages)
+            self._outages = h.outages
+        if h.decided_without_backend > self._unchecked:
+            self.unchecked.inc(h.decided_without_backend - self._unchecked)
+            self._unchecked = h.decided_without_backend
+
+
 class RateLimitStoreCollector(Collector):
     def __init__(self, health: BackendHealth) -> None:
         self.health = health
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         h = self.health
-        up = GaugeMetricFamily("sluice_ratelimit_store_up", "1 while the shared rate-limit store answers.",
-                               labels=("store",))
+        up = GaugeMetricFamily("sluice_ratelimit_store_up", UP_HELP, labels=("store",))
         up.add_metric((h.name,), 1.0 if h.up else 0.0)
         yield up
-        outages = CounterMetricFamily("sluice_ratelimit_outages", "Times the rate-limit store was "
-                                      "found unreachable.", labels=("store",))
+        outages = CounterMetricFamily("sluice_ratelimit_outages", OUTAGES_HELP, labels=("store",))
         outages.add_metric((h.name,), h.outages)
         yield outages
-        decided = CounterMetricFamily(
-            "sluice_ratelimit_unchecked", "Requests with a rate limit decided by "
-            "SLUICE_RATE_LIMIT_ON_REDIS_ERROR because the store could not be asked.",
-            labels=("store", "policy"))
+        decided = CounterMetricFamily("sluice_ratelimit_unchecked", UNCHECKED_HELP,
+                                      labels=("store", "policy"))
         decided.add_metric((h.name, h.on_error), h.decided_without_backend)
         yield decided
