@@ -49,12 +49,12 @@ def test_wrong_values_are_refused_naming_the_field(api: httpx.Client, gateway: s
 
 def test_the_cloudflare_sdk_sets_it_through_extra_body(cf, server: Server) -> None:  # type: ignore[no-untyped-def]
     account, gateway_id = server.account_id, f"pool-{secrets.token_hex(3)}"
-    made = cf.ai_gateway.create(account_id=account, id=gateway_id, cache_invalidate_on_update=False,
-                                cache_ttl=0, collect_logs=True, rate_limiting_interval=0, rate_limiting_limit=0,
+    required = {"cache_invalidate_on_update": False, "cache_ttl": 0, "collect_logs": True,
+                "rate_limiting_interval": 0, "rate_limiting_limit": 0}
+    made = cf.ai_gateway.create(account_id=account, id=gateway_id, **required,
                                 extra_body={"key_failover": True, "key_failover_quota_cooldown": 600})
     assert made.to_dict()["key_failover"] is True
-    updated = cf.ai_gateway.update(gateway_id, account_id=account, cache_invalidate_on_update=False, cache_ttl=0,
-                                   collect_logs=True, rate_limiting_interval=0, rate_limiting_limit=0,
+    updated = cf.ai_gateway.update(gateway_id, account_id=account, **required,
                                    extra_body={"key_failover": False})
     got = cf.ai_gateway.get(gateway_id, account_id=account).to_dict()
     assert (updated.to_dict()["key_failover"], got["key_failover"], got["key_failover_quota_cooldown"]) == (

@@ -128,8 +128,8 @@ def test_the_refused_attempt_has_its_own_log_and_counts_on_its_key(
     assert (answered["status_code"], answered["alias"], answered["success"]) == (200, second["alias"], True)
     assert (refused["status_code"], refused["alias"], refused["success"]) == (429, first["alias"], False)
     detail = assert_ok(api.get(f"/ai-gateway/gateways/{gateway}/logs/{refused['id']}"))
-    assert detail["error"] == (f"stored key {first['alias']!r} refused (rate_limited, HTTP 429); retried with "
-                               f"stored key {second['alias']!r} (log {log_id})")
+    assert detail["error"] == (f"stored key {first['alias']!r} refused (rate_limited, HTTP 429); "
+                               f"retried with stored key {second['alias']!r} (log {log_id})")
     assert REFUSED_TEXT in detail["response_head"] and key_a not in str(detail)  # logged, key masked
     deadline = time.monotonic() + 20  # key activity is flushed in the background too
     while _config(api, gateway, first)["request_count"] < 1 and time.monotonic() < deadline:
@@ -142,12 +142,13 @@ def test_the_refused_attempt_has_its_own_log_and_counts_on_its_key(
 def test_a_401_key_stays_out_until_it_is_rotated(server: Server, api: httpx.Client, gateway: str,
                                                  upstream: MockUpstream) -> None:
     a, b, _ = _markers()
-    (first, key_a), (second, key_b) = _pool(api, gateway, a, b)
+    (first, _), (second, key_b) = _pool(api, gateway, a, b)
     set_gateway(api, gateway, key_failover=True)
     fault = f"key-status:{a}=401"
     assert _post(server, gateway, fault).headers["cf-aig-byok-alias"] == second["alias"]
     state = _config(api, gateway, first)
-    assert (state["key_state"], state["key_state_reason"], state["key_state_until"]) == ("failed", "auth", None)
+    assert (state["key_state"], state["key_state_reason"]) == ("failed", "auth")
+    assert state["key_state_until"] is None
     upstream.clear()
     for _ in range(3):
         assert _post(server, gateway, fault).headers["cf-aig-byok-alias"] == second["alias"]
@@ -187,7 +188,7 @@ def test_without_the_setting_nothing_fails_over(server: Server, api: httpx.Clien
 def test_when_every_key_is_refused_the_client_gets_the_last_answer_masked(
         server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream) -> None:
     a, b, _ = _markers()
-    (first, key_a), (second, key_b) = _pool(api, gateway, a, b)
+    (_, key_a), (second, key_b) = _pool(api, gateway, a, b)
     set_gateway(api, gateway, key_failover=True)
     response = _post(server, gateway, f"key-status:{a}=429/30;{b}=401")
     assert response.status_code == 401 and response.headers["cf-aig-byok-alias"] == second["alias"]
@@ -224,7 +225,7 @@ def test_a_streamed_body_is_not_retried(server: Server, api: httpx.Client, gatew
                           headers={"x-mock-fault": f"key-status:{a}=429/30"})
     assert response.status_code == 429 and response.headers["cf-aig-byok-alias"] == first["alias"]
     assert _sent_keys(upstream) == [f"Bearer {key_a}"]
-    assert _config(api, gateway, first)["key_state"] == "cooling"  # learnt all the same: the next one skips it
+    assert _config(api, gateway, first)["key_state"] == "cooling"  # learnt all the same
 
 
 @pytest.mark.parametrize("fault", ["402", "quota"])
@@ -242,8 +243,8 @@ def test_a_key_out_of_quota_cools_for_the_gateways_quota_cooldown(
     assert state["key_state_until"] > until  # the gateway's cool-down, not the Retry-After
 
 
-def test_canary_no_stored_key_reaches_another_providers_upstream(server: Server, api: httpx.Client,
-                                                                 gateway: str, upstream: MockUpstream) -> None:
+def test_canary_no_stored_key_reaches_another_providers_upstream(
+        server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream) -> None:
     a, b, c = _markers()
     d = _markers()[0]
     openai_keys = [key for _, key in _pool(api, gateway, a, b)]

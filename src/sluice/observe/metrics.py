@@ -1,5 +1,6 @@
-"""Prometheus metrics in their own registry. Labels are gateway and provider only — never an
-alias, key, token or account-chosen free text beyond the gateway id.
+"""Prometheus metrics in their own registry. Labels are gateway and provider (and a fixed set of
+kinds: status, reason, state) — never an alias, key, token or account-chosen free text beyond the
+gateway id.
 
 Under ``sluice serve --workers N`` prometheus-client runs in multiprocess mode (``observe/multiproc.py``):
 every update also lands in a memory-mapped file of the worker, and a scrape, answered by any one
