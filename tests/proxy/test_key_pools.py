@@ -163,6 +163,24 @@ def test_a_401_key_stays_out_until_it_is_rotated(server: Server, api: httpx.Clie
     assert _sent_keys(upstream) == [f"Bearer {rotated}"]
 
 
+def test_a_secret_changed_in_the_secrets_store_is_a_rotation(server: Server, api: httpx.Client, gateway: str,
+                                                              upstream: MockUpstream) -> None:
+    a, b, _ = _markers()
+    (first, _), (second, _) = _pool(api, gateway, a, b)
+    set_gateway(api, gateway, key_failover=True)
+    assert _post(server, gateway, f"key-status:{a}=403").headers["cf-aig-byok-alias"] == second["alias"]
+    assert _config(api, gateway, first)["key_state"] == "failed"
+    store = assert_ok(api.get(f"/ai-gateway/gateways/{gateway}"))["store_id"]
+    rotated = new_key("sk-rotated")
+    secret = f"/secrets_store/stores/{store}/secrets/{first['secret_id']}"
+    patched = api.patch(secret, json={"value": rotated})
+    assert patched.status_code == 200, patched.text
+    assert _config(api, gateway, first)["key_state"] == "ok"
+    upstream.clear()
+    assert _post(server, gateway, f"key-status:{a}=403").headers["cf-aig-byok-alias"] == first["alias"]
+    assert _sent_keys(upstream) == [f"Bearer {rotated}"]
+
+
 def test_a_pinned_alias_never_fails_over(server: Server, api: httpx.Client, gateway: str,
                                          upstream: MockUpstream) -> None:
     a, b, _ = _markers()
