@@ -1,5 +1,6 @@
-"""Prometheus metrics in their own registry. Labels are gateway and provider only — never an
-alias, key, token or account-chosen free text beyond the gateway id.
+"""Prometheus metrics in their own registry. Labels are gateway and provider (and a fixed set of
+kinds: status, reason, state) — never an alias, key, token or account-chosen free text beyond the
+gateway id.
 
 Under ``sluice serve --workers N`` prometheus-client runs in multiprocess mode (``observe/multiproc.py``):
 every update also lands in a memory-mapped file of the worker, and a scrape, answered by any one
@@ -25,6 +26,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from sluice.exchange import Exchange
+from sluice.keyhealth import KeyHealth
 from sluice.ratelimit.base import BackendHealth
 
 UNROUTED = "-"
@@ -53,6 +55,9 @@ class Metrics:
                                   ("gateway", "provider", "kind"), registry=r)
         self.cache = Counter("sluice_cache_lookups", "Response cache lookups.",
                              ("gateway", "provider", "result"), registry=r)
+        self.failovers = Counter("sluice_key_failovers", "Requests retried with another stored key of the "
+                                 "pool after the provider refused the first (key pools).",
+                                 ("gateway", "provider", "reason"), registry=r)
         self.log_drops = Counter("sluice_request_logs_dropped", "Request logs not stored.", ("reason",),
                                  registry=r)
         self._children: dict[tuple, object] = {}
@@ -64,6 +69,10 @@ class Metrics:
         routed = exchange.provider
         gateway, provider = (exchange.gateway_id, routed) if routed else (UNROUTED, UNROUTED)
         status = exchange.status_code
+        if exchange.failover:  # a refused attempt of a pooled request, not an answer to a client
+            self._child(self.failovers, gateway, provider, exchange.failover).inc()
+            self._child(self.upstream, gateway, provider, str(status)).inc()
+            return
         self._child(self.requests, gateway, provider, status_class(status)).inc()
         self._child(self.latency, gateway, provider).observe(max(0, exchange.duration_ms) / 1000)
         if exchange.rejected_by:
@@ -97,6 +106,12 @@ class Metrics:
     def sync_rate_limit_store(self) -> None:
         if self._store is not None:
             self._store.sync()
+
+    def watch_key_health(self, health: KeyHealth) -> None:
+        """Stored keys out of service (key pools), read at scrape time from this process's memory."""
+        collector = KeyHealthCollector(health)
+        self.registry.register(collector)
+        self._own_collectors.append(collector)
 
     def log_dropped(self, reason: str, count: int) -> None:
         self.log_drops.labels(reason).inc(count)
@@ -173,3 +188,18 @@ class RateLimitStoreCollector(Collector):
                                       labels=("store", "policy"))
         decided.add_metric((h.name, h.on_error), h.decided_without_backend)
         yield decided
+
+
+class KeyHealthCollector(Collector):
+    """Labels are the provider and the state only: never a key, an alias or a config id."""
+
+    def __init__(self, health: KeyHealth) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        out = GaugeMetricFamily("sluice_stored_keys_out", "Stored keys a key pool is passing over in this "
+                                "process: cooling (429, quota) or failed (401/403, until rotated).",
+                                labels=("provider", "state"))
+        for (provider, state), count in sorted(self.health.counts().items()):
+            out.add_metric((provider, state), count)
+        yield out
