@@ -266,6 +266,29 @@ def test_gateway_authentication_applies_to_every_step(server: Server, api: httpx
     assert token not in str(seen)
 
 
+def test_a_sluice_token_on_the_request_authenticates_every_step(server: Server, api: httpx.Client,
+                                                                gateway: str, upstream: MockUpstream,
+                                                                keys: Keys) -> None:
+    set_gateway(api, gateway, authentication=True)
+    token = create_token(api)
+    response = post(server, gateway, [anthropic_step(headers=fault("status:500")), openai_step()],
+                    headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.headers["cf-aig-step"] == "1"
+    first, second = upstream_requests(upstream)
+    assert first["headers"]["x-api-key"] == keys["anthropic"]
+    assert second["headers"]["authorization"] == "Bearer " + keys["openai"]
+    assert token not in str(first) + str(second)
+
+
+def test_a_provider_key_on_the_request_is_refused(server: Server, gateway: str,
+                                                  upstream: MockUpstream) -> None:
+    response = post(server, gateway, [openai_step(), anthropic_step()], headers={"x-api-key": "sk-ant-1"})
+    assert response.status_code == 400
+    assert response.json()["error"][0]["message"].startswith("request header x-api-key: ")
+    assert "sk-ant-1" not in response.text
+    assert upstream_requests(upstream) == []
+
+
 def test_compat_as_a_step_provider(server: Server, gateway: str, upstream: MockUpstream,
                                    keys: Keys) -> None:
     step = {"provider": "compat", "endpoint": "chat/completions",
