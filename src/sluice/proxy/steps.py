@@ -66,13 +66,13 @@ class Step:
     headers: tuple[tuple[str, str], ...]  # lower-case names; step headers, then config options
     body: bytes  # ``query``, as JSON
 
-    def request_headers(self, inherited: Iterable[tuple[bytes, bytes]]) -> Headers:
-        """The sub-request's headers: the client's request headers (``content-length`` aside), each one
-        the step names replaced by the step's."""
+    def request_headers(self, common: Iterable[tuple[bytes, bytes]]) -> Headers:
+        """The sub-request's headers: ``common`` (the request's, see ``inherited``), each one the step
+        names replaced by the step's."""
         own = {name.encode("latin-1") for name, _ in self.headers}
-        out = [(n, v) for n, v in inherited if n not in own and n != b"content-length"]
+        out = [(n, v) for n, v in common if n not in own and n != b"content-length"]
         out.extend((name.encode("latin-1"), value.encode("utf-8")) for name, value in self.headers)
-        if b"content-type" not in own and not any(n == b"content-type" for n, _ in out):
+        if all(name != b"content-type" for name, _ in out):
             out.append((b"content-type", b"application/json"))
         return out
 
