@@ -355,6 +355,8 @@ def test_wrong_method_unknown_gateway_and_oversize_body(server: Server, gateway:
                                                         upstream: MockUpstream) -> None:
     url = universal_url(server, gateway)
     assert httpx.get(url).status_code == 405
+    handshake = httpx.get(url, headers={"upgrade": "websocket", "connection": "upgrade"})
+    assert (handshake.status_code, handshake.json()["internalCode"]) == (400, 2011)
     unknown = f"{server.url}/v1/{server.account_id}/no-such-gateway"
     assert httpx.post(unknown, content=b"[]").status_code == 404
     big = orjson.dumps([openai_step(query={"pad": "x" * (1024 * 1024 + 10)})])

@@ -38,6 +38,7 @@ from sluice.proxy.body import BUFFER_LIMIT, ClientGone, StreamedBody, read_body,
 from sluice.proxy.compat import COMPAT_SLUG
 from sluice.proxy.state import GatewayState
 from sluice.proxy.steps import EVENT_ID, StepError, inherited, parse
+from sluice.proxy.upgrade import upgrade_refused
 from sluice.services import Services
 
 log = structlog.get_logger("sluice.proxy")
@@ -92,9 +93,12 @@ class Universal:
                      gateway_id: str) -> None:
         if self.find_gateway(account_id, gateway_id) is None:
             raise GatewayNotFound()
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        upgrade = _header(headers, b"upgrade")
+        if upgrade is not None:  # e.g. the Universal WebSocket API's handshake: not served
+            raise upgrade_refused(upgrade)
         if scope["method"] != "POST":
             raise UniversalMethodNotAllowed()
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
         declared = _header(headers, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise too_large(self.max_body_bytes)
