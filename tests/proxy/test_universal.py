@@ -15,6 +15,7 @@ import pytest
 from sluice.proxy.steps import MAX_STEPS
 from sluice.testing.mock_upstream import CHAT_TEXT
 from tests.proxy.helpers import add_config, create_token, new_key, set_gateway, upstream_requests
+from tests.proxy.test_paths import raw_request
 from tests.support.server import MockUpstream, Server
 
 CHAT = {"model": "gpt-x", "messages": [{"role": "user", "content": "Hi"}]}
@@ -361,4 +362,11 @@ def test_wrong_method_unknown_gateway_and_oversize_body(server: Server, gateway:
     assert httpx.post(unknown, content=b"[]").status_code == 404
     big = orjson.dumps([openai_step(query={"pad": "x" * (1024 * 1024 + 10)})])
     assert httpx.post(url, content=big, timeout=30).status_code == 413
+    assert upstream_requests(upstream) == []
+
+
+def test_a_fragment_in_the_target_is_refused(server: Server, gateway: str, upstream: MockUpstream) -> None:
+    for target in (f"/v1/{server.account_id}/{gateway}#x", f"/v1/{server.account_id}/{gateway}/#"):
+        status, body = raw_request(server.port, target)
+        assert status == 400 and "'#'" in body["error"][0]["message"], (target, body)
     assert upstream_requests(upstream) == []

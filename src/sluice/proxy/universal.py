@@ -32,7 +32,7 @@ from sluice.errors import (
     UniversalMethodNotAllowed,
 )
 from sluice.exchange import Exchange
-from sluice.proxy import refusal
+from sluice.proxy import paths, refusal
 from sluice.proxy.attempts import App, Failure, Receive, Send, SubRequest, attempt
 from sluice.proxy.body import BUFFER_LIMIT, ClientGone, StreamedBody, read_body, too_large
 from sluice.proxy.compat import COMPAT_SLUG
@@ -93,6 +93,7 @@ class Universal:
                      gateway_id: str) -> None:
         if self.find_gateway(account_id, gateway_id) is None:
             raise GatewayNotFound()
+        paths.check("", paths.FRAGMENT_KEY in scope)  # a '#' in the target: refused as on the provider path
         headers: list[tuple[bytes, bytes]] = scope["headers"]
         upgrade = _header(headers, b"upgrade")
         if upgrade is not None:  # e.g. the Universal WebSocket API's handshake: not served
