@@ -33,7 +33,7 @@ from sluice.errors import (
 )
 from sluice.exchange import Exchange
 from sluice.proxy import paths, refusal
-from sluice.proxy.attempts import App, Failure, Receive, Send, SubRequest, attempt
+from sluice.proxy.attempts import App, Receive, Send, SubRequest, in_turn
 from sluice.proxy.body import BUFFER_LIMIT, ClientGone, StreamedBody, read_body, too_large
 from sluice.proxy.compat import COMPAT_SLUG
 from sluice.proxy.state import GatewayState
@@ -112,19 +112,10 @@ class Universal:
             common = inherited(headers, self.auth_headers, event_id)
         except StepError as exc:
             raise InvalidSteps(exc.message) from None
-        last: Failure | None = None
-        for index, step in enumerate(steps):
-            commit = [(STEP_HEADER, str(index).encode()), (EVENT_ID, event_id)]
-            request = SubRequest(step.provider, step.endpoint, step.request_headers(common), step.body)
-            outcome = await attempt(self.app, scope, account_id, gateway_id, request, receive, send, commit)
-            if outcome.committed or outcome.client_gone:
-                return
-            last = outcome.failure
-            if index < len(steps) - 1:
-                log.info("universal step failed, trying the next", step=index, status=outcome.status,
-                         gateway=gateway_id)
-        assert last is not None  # parse() returns at least one step
-        await last.deliver(send, commit)
+        requests = (SubRequest(step.provider, step.endpoint, step.request_headers(common), step.body)
+                    for step in steps)  # built one at a time, as the chain reaches each
+        await in_turn(self.app, scope, account_id, gateway_id, requests, receive, send,
+                      lambda index: [(STEP_HEADER, str(index).encode()), (EVENT_ID, event_id)])
 
     async def _refuse(self, scope: dict[str, Any], send: Send, account_id: str, gateway_id: str,
                       exc: GatewayError) -> None:
