@@ -136,7 +136,7 @@ def test_store_series_under_workers_are_summed_and_never_go_backwards(
         sent = 30
         for _ in range(sent):  # a new connection each time: the requests spread over the workers
             assert httpx.get(url, headers={"connection": "close"}, timeout=30).status_code == 200
-        time.sleep(2.5)  # every worker has copied its view (STORE_SYNC_S = 1 s)
+        time.sleep(2.5)  # every worker has copied its view (metrics SYNC_S = 1 s)
         scrapes = [httpx.get(f"{srv.url}/metrics", headers={"connection": "close"}, timeout=10).text
                    for _ in range(9)]
         assert [metric_text(text) for text in scrapes] == [{"allow": float(sent)}] * 9

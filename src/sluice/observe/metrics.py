@@ -9,7 +9,7 @@ keeps plain in-memory values (an update there costs about half as much; docs/sca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,7 +61,7 @@ class Metrics:
         self.log_drops = Counter("sluice_request_logs_dropped", "Request logs not stored.", ("reason",),
                                  registry=r)
         self._children: dict[tuple, object] = {}
-        self._store: StoreSeries | None = None
+        self._synced: list[Callable[[], None]] = []
 
     def record(self, exchange: Exchange) -> None:
         # Unrouted requests (unknown gateway/provider) carry caller-typed ids: one fixed label,
@@ -96,22 +96,25 @@ class Metrics:
     def watch_rate_limit_store(self, health: BackendHealth) -> None:
         """The shared rate-limit store's state (the hot path counts nothing extra). One process reads
         it at scrape time; under workers each worker copies its view into the summed files every
-        ``STORE_SYNC_S`` (``sync_rate_limit_store``), so a counter never goes backwards between
-        scrapes answered by different workers, and ``up`` is 0 while any live worker finds it down."""
+        ``SYNC_S`` (``sync``), so a counter never goes backwards between scrapes answered by
+        different workers, and ``up`` is 0 while any live worker finds it down."""
         if self.multiprocess_dir is None:
             self.registry.register(RateLimitStoreCollector(health))
-            return
-        self._store = StoreSeries(health, self.registry)
-
-    def sync_rate_limit_store(self) -> None:
-        if self._store is not None:
-            self._store.sync()
+        else:
+            self._synced.append(StoreSeries(health, self.registry).sync)
 
     def watch_key_health(self, health: KeyHealth) -> None:
-        """Stored keys out of service (key pools), read at scrape time from this process's memory."""
-        collector = KeyHealthCollector(health)
-        self.registry.register(collector)
-        self._own_collectors.append(collector)
+        """Stored keys out of service (key pools), read at scrape time from this process's memory;
+        under workers copied every ``SYNC_S``, a scrape showing the most any live worker has out."""
+        if self.multiprocess_dir is None:
+            self.registry.register(KeyHealthCollector(health))
+        else:
+            self._synced.append(KeyHealthSeries(health, self.registry).sync)
+
+    def sync(self) -> None:
+        """Under workers: copy this process's state into its multiprocess files."""
+        for sync in self._synced:
+            sync()
 
     def log_dropped(self, reason: str, count: int) -> None:
         self.log_drops.labels(reason).inc(count)
@@ -140,7 +143,7 @@ class Metrics:
             multiprocess.mark_process_dead(pid, path=str(self.multiprocess_dir))
 
 
-STORE_SYNC_S = 1.0
+SYNC_S = 1.0
 UP_HELP = "1 while the shared rate-limit store answers."
 OUTAGES_HELP = "Times the rate-limit store was found unreachable."
 UNCHECKED_HELP = ("Requests with a rate limit decided by SLUICE_RATE_LIMIT_ON_REDIS_ERROR because the store "
@@ -190,6 +193,26 @@ class RateLimitStoreCollector(Collector):
         yield decided
 
 
+KEYS_OUT_HELP = ("Stored keys a key pool is passing over in this process: cooling (429, quota) or failed "
+                 "(401/403, until rotated).")
+
+
+class KeyHealthSeries:
+    def __init__(self, health: KeyHealth, registry: CollectorRegistry) -> None:
+        self.health = health
+        self.gauge = Gauge("sluice_stored_keys_out", KEYS_OUT_HELP, ("provider", "state"), registry=registry,
+                           multiprocess_mode="livemax")
+        self._shown: set[tuple[str, str]] = set()
+
+    def sync(self) -> None:
+        counts = self.health.counts()
+        for labels in self._shown - counts.keys():
+            self.gauge.labels(*labels).set(0)
+        for labels, count in counts.items():
+            self.gauge.labels(*labels).set(count)
+        self._shown |= counts.keys()
+
+
 class KeyHealthCollector(Collector):
     """Labels are the provider and the state only: never a key, an alias or a config id."""
 
@@ -197,9 +220,7 @@ class KeyHealthCollector(Collector):
         self.health = health
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        out = GaugeMetricFamily("sluice_stored_keys_out", "Stored keys a key pool is passing over in this "
-                                "process: cooling (429, quota) or failed (401/403, until rotated).",
-                                labels=("provider", "state"))
+        out = GaugeMetricFamily("sluice_stored_keys_out", KEYS_OUT_HELP, labels=("provider", "state"))
         for (provider, state), count in sorted(self.health.counts().items()):
             out.add_metric((provider, state), count)
         yield out

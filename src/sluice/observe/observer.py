@@ -17,7 +17,7 @@ from sluice.cache.memory import MemoryCache
 from sluice.cache.redis import RedisCache
 from sluice.exchange import Exchange
 from sluice.observe.activity import ActivityTracker
-from sluice.observe.metrics import STORE_SYNC_S, Metrics
+from sluice.observe.metrics import SYNC_S, Metrics
 from sluice.observe.sink import LogSink
 from sluice.settings import Settings
 from sluice.store.database import Database
@@ -39,7 +39,7 @@ class Observability:
                                 key_prefix=settings.redis_key_prefix, timeout_s=settings.redis_timeout_s)
             if settings.redis_url else MemoryCache(settings.cache_max_bytes))
         self._parts = (self.metrics, self.activity, self.sink)
-        self._store_sync = Periodic("rate-limit-store-metrics", STORE_SYNC_S, self._sync_store_metrics)
+        self._metrics_sync = Periodic("metrics-sync", SYNC_S, self._sync_metrics)
 
     def record(self, exchange: Exchange) -> None:
         """Never blocks, never raises: a broken observer must not break a request.
@@ -64,15 +64,15 @@ class Observability:
         await self.activity.start()
         await self.sink.start()
         if self.metrics.multiprocess_dir is not None:
-            self._store_sync.start()
+            self._metrics_sync.start()
 
-    async def _sync_store_metrics(self) -> None:
-        self.metrics.sync_rate_limit_store()
+    async def _sync_metrics(self) -> None:
+        self.metrics.sync()
 
     async def close(self) -> None:
         """Shutdown: everything buffered is written before the database closes."""
-        await self._store_sync.stop()
-        self.metrics.sync_rate_limit_store()
+        await self._metrics_sync.stop()
+        self.metrics.sync()
         for part in (self.sink, self.activity):
             try:
                 await part.close()
