@@ -290,6 +290,23 @@ def test_a_provider_key_on_the_request_is_refused(server: Server, gateway: str,
     assert upstream_requests(upstream) == []
 
 
+def test_key_pools_fail_over_within_a_step(server: Server, api: httpx.Client, gateway: str,
+                                           upstream: MockUpstream) -> None:
+    """A step's stored key refused (429) is retried with the gateway's next key inside that step
+    (key pools); only when the step as a whole fails does the next step run."""
+    set_gateway(api, gateway, key_failover=True)
+    tag = new_key("m")
+    first, second = f"sk-a{tag}", f"sk-b{tag}"
+    add_config(api, gateway, "openai", alias="main", secret=first)
+    add_config(api, gateway, "openai", alias="k1", default=False, secret=second)
+    refuse_first = fault(f"key-status:a{tag}=429/5")
+    response = post(server, gateway, [openai_step(headers=refuse_first), anthropic_step()])
+    assert response.status_code == 200 and response.headers["cf-aig-step"] == "0"
+    assert response.headers["cf-aig-byok-alias"] == "k1"
+    assert [r["headers"]["authorization"] for r in upstream_requests(upstream)] == [
+        f"Bearer {first}", f"Bearer {second}"]
+
+
 def test_compat_as_a_step_provider(server: Server, gateway: str, upstream: MockUpstream,
                                    keys: Keys) -> None:
     step = {"provider": "compat", "endpoint": "chat/completions",
