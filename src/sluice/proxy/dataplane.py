@@ -26,7 +26,6 @@ from typing import Any
 import structlog
 
 from sluice.clock import new_ulid
-from sluice.envelope import gateway_error_body
 from sluice.errors import (
     GatewayError,
     GatewayNotFound,
@@ -34,7 +33,7 @@ from sluice.errors import (
 )
 from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.providers.usage import SSEUsage
-from sluice.proxy import caching, errorbody, options, paths, pools
+from sluice.proxy import caching, errorbody, options, paths, pools, refusal, universal
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
 from sluice.proxy.compat import COMPAT_SLUG, prepare
 from sluice.proxy.credentials import choose
@@ -51,7 +50,6 @@ from sluice.services import Services
 
 log = structlog.get_logger("sluice.proxy")
 
-JSON_TYPE = (b"content-type", b"application/json")
 LOGGED_CONTROL = ("cf-aig-metadata", "cf-aig-custom-cost", "cf-aig-event-id")
 LOGGED_FORWARD = ("content-type", "user-agent")
 WATCH_DELAY_S = 0.5
@@ -111,6 +109,7 @@ class DataPlane:
         self._watched = {slug: frozenset(n.encode() for n in p.auth_header_names)
                          for slug, p in self.catalog.items()}
         self._strip = {slug: frozenset(p.auth_header_names) for slug, p in self.catalog.items()}
+        self.universal = universal.Universal(self, services, self._gateway)  # its steps come back here
 
     async def start(self) -> None:
         await self.upstream.start()
@@ -127,7 +126,14 @@ class DataPlane:
 
     # -- request -----------------------------------------------------------------------------------
 
+    def _gateway(self, account_id: str, gateway_id: str) -> GatewayState | None:
+        account = self.sync.accounts.get(account_id)
+        return account.gateways.get(gateway_id) if account is not None else None
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if universal.addressed(scope):  # /v1/{account}/{gateway}: steps, each one a request to us
+            await self.universal(scope, receive, send)
+            return
         exchange = Exchange(log_id=new_ulid(), account_id="", gateway_id="", provider="",
                             method=scope["method"],
                             path="", started_at=time.time())
@@ -171,14 +177,11 @@ class DataPlane:
         exchange.rejected_by = exchange.rejected_by or exc.reason  # metrics count refusals by cause
         if call.started:  # too late for an error response: the client sees the stream break off
             return
-        body = exc.body or gateway_error_body(exc.status, exc.internal_code, exc.message)
-        headers = [JSON_TYPE, (b"content-length", str(len(body)).encode()),
-                   (b"cf-aig-log-id", exchange.log_id.encode())]
-        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items())
+        start, body = refusal.messages(exc, exchange.log_id)
         call.started = True
         try:
-            await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            await send(start)
+            await send(body)
         except Exception as send_exc:  # noqa: BLE001 — the client is gone
             log.info("error response not delivered", error=type(send_exc).__name__)
 
