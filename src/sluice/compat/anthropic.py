@@ -14,9 +14,8 @@ from typing import Any
 
 import orjson
 
-from sluice.compat import chat
+from sluice.compat import chat, stream
 from sluice.compat.chat import need
-from sluice.compat.sse import SSEDecoder
 from sluice.errors import TranslationError
 
 PROVIDER = "anthropic"
@@ -227,65 +226,29 @@ def error(status: int, body: bytes) -> bytes:
 
 # -- stream ---------------------------------------------------------------------------------------------
 
-class StreamTranslator:
+class StreamTranslator(stream.StreamTranslator):
     """Anthropic's SSE (``message_start``, ``content_block_*``, ``message_delta``, ``message_stop``)
-    -> OpenAI ``chat.completion.chunk`` events. Feed bytes as they arrive; each call returns the
-    bytes to send on."""
+    -> OpenAI ``chat.completion.chunk`` events."""
+
+    __slots__ = ("_cached", "_completion", "_prompt", "_tool_index")
 
     def __init__(self, created: int, include_usage: bool) -> None:
-        self._decoder = SSEDecoder()
-        self._created = created
-        self._include_usage = include_usage
-        self._writer: chat.ChunkWriter | None = None
+        super().__init__(created, include_usage)
         self._tool_index: dict[int, int] = {}  # content block index -> OpenAI tool_calls index
         self._prompt = self._cached = self._completion = 0
-        self._finished = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        out = bytearray()
-        try:
-            for _, data in self._decoder.feed(chunk):
-                out += self._event(data)
-        except chat.MALFORMED:
-            out += self._unreadable()
-        return bytes(out)
-
-    def close(self) -> bytes:
-        out = bytearray()
-        try:
-            for _, data in self._decoder.close():
-                out += self._event(data)
-        except chat.MALFORMED:
-            out += self._unreadable()
-        return bytes(out)
-
-    def _unreadable(self) -> bytes:
-        """A malformed event ends the client's stream with an error the SDK raises, once."""
-        if self._finished:
-            return b""
-        self._finished = True
-        return chat.UNREADABLE_STREAM
-
-    def _event(self, data: str) -> bytes:
-        if self._finished:
-            return b""
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return b""
-        kind = event.get("type") if isinstance(event, dict) else None
+    def _event(self, event: dict[str, Any]) -> bytes:
+        kind = event.get("type")
         if kind == "message_start":
             message = event.get("message") or {}
-            self._writer = chat.ChunkWriter(message.get("id", ""), self._created, message.get("model", ""),
-                                            self._include_usage)
             self._count(message.get("usage") or {})
-            return self._writer.delta({"role": "assistant", "content": ""})
+            return self._writer_for(message.get("id", ""), message.get("model", "")).delta(
+                {"role": "assistant", "content": ""})
         writer = self._writer
         if kind == "error":
-            self._finished = True
             detail = event.get("error") or {}
-            return chat.stream_error(str(detail.get("message") or "upstream stream error"),
-                                     str(detail.get("type") or "upstream_error"))
+            return self._error(str(detail.get("message") or "upstream stream error"),
+                               str(detail.get("type") or "upstream_error"))
         if writer is None:
             return b""
         if kind == "content_block_delta":
@@ -312,10 +275,7 @@ class StreamTranslator:
             reason = (event.get("delta") or {}).get("stop_reason")
             return writer.delta({}, FINISH.get(reason or "", "stop"))
         if kind == "message_stop":
-            self._finished = True
-            tail = writer.usage(chat.usage(self._prompt, self._completion, self._cached)) \
-                if self._include_usage else b""
-            return tail + chat.DONE
+            return self._done(chat.usage(self._prompt, self._completion, self._cached))
         return b""  # ping, content_block_stop
 
     def _count(self, usage: Mapping[str, Any]) -> None:

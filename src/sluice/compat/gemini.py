@@ -5,25 +5,22 @@ AI Studio does not fetch arbitrary URLs, so an http(s) image URL is refused); as
 ``tool_calls`` -> ``functionCall`` parts in a ``model`` turn; ``tool`` messages -> ``functionResponse``
 parts (the function's name is looked up from the assistant turn that made the call; a non-object
 result is wrapped as ``{"content": text}``); sampling -> ``generationConfig``.
-Path: ``v1beta/models/{model}:generateContent``, or ``:streamGenerateContent?alt=sse`` to stream.
+Path (catalog.toml): ``v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse`` to stream.
 Gemini gives function calls no id on older models: ``call_{n}`` ids are made up in that case.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from sluice.compat import chat
+from sluice.compat import chat, stream
 from sluice.compat.chat import need
-from sluice.compat.sse import SSEDecoder
 from sluice.errors import TranslationError
 
 PROVIDER = "google-ai-studio"
-MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 SUPPORTED = frozenset({
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
     "stream_options", "tools", "tool_choice", "presence_penalty", "frequency_penalty", "seed", "n",
@@ -32,15 +29,6 @@ SUPPORTED = frozenset({
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
           "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
           "IMAGE_SAFETY": "content_filter"}
-
-
-def path(model: str, stream: bool) -> str:
-    """The upstream path (and query) under the provider's base URL. The model becomes one path
-    segment: only the characters Gemini model names use, never a dot segment."""
-    if not MODEL_NAME.fullmatch(model) or model.strip(".") == "":
-        raise TranslationError("model", f"{PROVIDER} model names are letters, digits, '.', '-' and '_'")
-    return f"v1beta/models/{model}:streamGenerateContent?alt=sse" if stream else \
-        f"v1beta/models/{model}:generateContent"
 
 
 # -- request --------------------------------------------------------------------------------------------
@@ -285,69 +273,30 @@ def error(status: int, body: bytes) -> bytes:
 
 # -- stream ---------------------------------------------------------------------------------------------
 
-class StreamTranslator:
+class StreamTranslator(stream.StreamTranslator):
     """``streamGenerateContent?alt=sse`` (one ``GenerateContentResponse`` per event, no end marker)
-    -> OpenAI ``chat.completion.chunk`` events. ``close()`` at the end of the upstream stream sends
-    the usage chunk (when asked for) and ``[DONE]``."""
+    -> OpenAI ``chat.completion.chunk`` events. The end of the upstream stream sends the usage chunk
+    (when asked for) and ``[DONE]``."""
+
+    __slots__ = ("_calls", "_model", "_usage")
 
     def __init__(self, created: int, model: str, include_usage: bool) -> None:
-        self._decoder = SSEDecoder()
-        self._created = created
+        super().__init__(created, include_usage)
         self._model = model
-        self._include_usage = include_usage
-        self._writer: chat.ChunkWriter | None = None
         self._calls = 0
         self._usage: dict[str, Any] = {}
-        self._finished = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        out = bytearray()
-        try:
-            for _, data in self._decoder.feed(chunk):
-                out += self._event(data)
-        except chat.MALFORMED:
-            out += self._unreadable()
-        return bytes(out)
+    def _end(self) -> bytes:
+        return self._done(_usage(self._usage))
 
-    def close(self) -> bytes:
-        out = bytearray()
-        try:
-            for _, data in self._decoder.close():
-                out += self._event(data)
-            if self._finished:
-                return bytes(out)
-            if self._writer is not None and self._include_usage:
-                out += self._writer.usage(_usage(self._usage))
-        except chat.MALFORMED:
-            return bytes(out + self._unreadable())
-        self._finished = True
-        return bytes(out + chat.DONE)
-
-    def _unreadable(self) -> bytes:
-        """A malformed event ends the client's stream with an error the SDK raises, once."""
-        if self._finished:
-            return b""
-        self._finished = True
-        return chat.UNREADABLE_STREAM
-
-    def _event(self, data: str) -> bytes:
-        if self._finished:
-            return b""
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return b""
-        if not isinstance(answer, dict):
-            return b""
+    def _event(self, answer: dict[str, Any]) -> bytes:
         if "error" in answer:
-            self._finished = True
-            return chat.stream_error(*_stream_error(answer["error"]))
+            return self._error(*_stream_error(answer["error"]))
         out = bytearray()
         writer = self._writer
         if writer is None:
-            writer = self._writer = chat.ChunkWriter(answer.get("responseId") or "", self._created,
-                                                     answer.get("modelVersion") or self._model,
-                                                     self._include_usage)
+            writer = self._writer_for(answer.get("responseId") or "",
+                                      answer.get("modelVersion") or self._model)
             out += writer.delta({"role": "assistant", "content": ""})
         if answer.get("usageMetadata"):
             self._usage = answer["usageMetadata"]

@@ -36,7 +36,7 @@ from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.providers.usage import SSEUsage
 from sluice.proxy import caching, errorbody, options, paths
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
-from sluice.proxy.compat import COMPAT_SLUG, prepare
+from sluice.proxy.compat import COMPAT_SLUG, answers_locally, models_answer, prepare
 from sluice.proxy.credentials import choose
 from sluice.proxy.forward import Upstream
 from sluice.proxy.headers import response_headers, split_request, with_stored_key
@@ -170,15 +170,22 @@ class DataPlane:
         if call.started:  # too late for an error response: the client sees the stream break off
             return
         body = exc.body or gateway_error_body(exc.status, exc.internal_code, exc.message)
-        headers = [JSON_TYPE, (b"content-length", str(len(body)).encode()),
-                   (b"cf-aig-log-id", exchange.log_id.encode())]
-        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items())
-        call.started = True
+        extra = tuple((k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items())
         try:
-            await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            await self._answer(send, call, exchange, exc.status, body, extra)
         except Exception as send_exc:  # noqa: BLE001 — the client is gone
             log.info("error response not delivered", error=type(send_exc).__name__)
+
+    @staticmethod
+    async def _answer(send: Any, call: Call, exchange: Exchange, status: int, body: bytes,
+                      extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        """A JSON answer of Sluice's own (an error, or /compat/models)."""
+        headers = [JSON_TYPE, (b"content-length", str(len(body)).encode()),
+                   (b"cf-aig-log-id", exchange.log_id.encode()), *extra]
+        call.started = True
+        exchange.status_code = status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     async def _serve(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange,
                      observer: Observer) -> None:
@@ -197,7 +204,13 @@ class DataPlane:
         slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
         rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
         compat = None
-        if slug == COMPAT_SLUG:  # OpenAI's chat API in front of any provider (compat.py): read, translate
+        if slug == COMPAT_SLUG:  # OpenAI's API in front of any provider (compat.py): read, translate
+            if answers_locally(rest):  # the model list, from the catalog: not a provider call, not logged
+                exchange.collect_log = False
+                listing = models_answer(scope, rest, gateway, account.tokens,  # type: ignore[union-attr]
+                                        self.catalog, time.time())
+                await self._answer(send, call, exchange, 200, listing)
+                return
             compat = await prepare(scope, call.receive, rest, self.catalog, self.settings.max_body_bytes,
                                    call.watch)
             scope, slug, rest = compat.scope, compat.slug, compat.path
