@@ -98,20 +98,24 @@ async def prepare(scope: dict[str, Any], receive: Any, rest: str, catalog: Mappi
     if isinstance(body, StreamedBody):
         raise RequestTooLarge(f"compat: request body too large: the limit is {BUFFER_LIMIT} bytes")
     try:
-        request = chat.parse_body(body)
-        slug, model = chat.split_model(request)
-        provider = catalog.get(slug)
-        if route == CHAT:
-            upstream = _chat(request, model, _served(catalog, provider, slug, CHAT))
-        else:
-            upstream = _embeddings(request, model, _served(catalog, provider, slug, EMBEDDINGS))
+        provider, upstream = translate(route, body, catalog)
     except TranslationError as error:
         raise refused(error) from None
-    assert provider is not None  # _served refused an unknown provider
     path, _, query = upstream.path.partition("?")
     headers = _headers(scope["headers"], provider)
-    return CompatCall({**scope, "headers": headers, "query_string": query.encode()}, slug, path,
+    return CompatCall({**scope, "headers": headers, "query_string": query.encode()}, provider.slug, path,
                       orjson.dumps(upstream.body), upstream.wrap, CACHE_MARK + body)
+
+
+def translate(route: str, body: bytes, catalog: Mapping[str, Provider]) -> tuple[Provider, Upstream]:
+    """The provider a ``chat/completions`` or ``embeddings`` body names, and what to send it; raises
+    ``TranslationError`` (never anything else: tests/compat/test_properties.py)."""
+    request = chat.parse_body(body)
+    slug, model = chat.split_model(request)
+    provider = catalog.get(slug)
+    compat = _served(catalog, provider, slug, route)
+    assert provider is not None  # _served refused an unknown provider
+    return provider, (_chat if route == CHAT else _embeddings)(request, model, compat)
 
 
 def _served(catalog: Mapping[str, Provider], provider: Provider | None, slug: str, route: str) -> Compat:
