@@ -85,7 +85,7 @@ TEXTS = ["hello", "a longer input text"]
 
 
 @pytest.mark.parametrize("encoding", ["float", "base64", None], ids=["float", "base64", "sdk-default"])
-@pytest.mark.parametrize("provider", ["openai", "mistral", "google-ai-studio"])
+@pytest.mark.parametrize("provider", ["openai", "mistral", "workers-ai", "google-ai-studio"])
 def test_embeddings_answer_in_openai_format(server: Server, api: httpx.Client, gateway: str,
                                             upstream: MockUpstream, provider: str,
                                             encoding: str | None) -> None:
@@ -109,7 +109,8 @@ def test_embeddings_answer_in_openai_format(server: Server, api: httpx.Client, g
                                      for t in TEXTS]}
         assert answer.usage.prompt_tokens == 0  # Gemini reports no token counts for embeddings
     else:
-        assert seen["path"].endswith("/v1/embeddings" if provider == "mistral" else "/embeddings")
+        path = "/embeddings" if provider == "openai" else "/v1/embeddings"
+        assert seen["path"].endswith(path) and not seen["path"].endswith("/v1" + path)
         assert seen["headers"]["authorization"] == f"Bearer {stored}"
         assert body["model"] == "embed-x" and body["input"] == TEXTS
         assert answer.usage.prompt_tokens == EMBEDDING_TOKENS_PER_INPUT * len(TEXTS)
@@ -145,3 +146,15 @@ def test_embeddings_provider_error_is_openai_shaped(server: Server, api: httpx.C
     with pytest.raises(openai.RateLimitError) as caught:
         client.embeddings.create(model=f"{provider}/e", input="x")
     assert "mock upstream fault" in caught.value.message
+
+
+def test_workers_ai_chat_goes_to_its_openai_compatible_path(server: Server, api: httpx.Client, gateway: str,
+                                                            upstream: MockUpstream) -> None:
+    add_config(api, gateway, "workers-ai")
+    client = compat_client(server, gateway, create_token(api))
+    answer = client.chat.completions.create(model="workers-ai/@cf/meta/llama-3.1-8b-instruct",
+                                            messages=[{"role": "user", "content": "Hi"}])
+    assert answer.choices[0].message.content
+    (seen,) = upstream_requests(upstream)
+    assert seen["path"].endswith("/v1/chat/completions")
+    assert orjson.loads(seen["body"])["model"] == "@cf/meta/llama-3.1-8b-instruct"
