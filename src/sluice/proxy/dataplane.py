@@ -35,7 +35,7 @@ from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.providers.usage import SSEUsage
 from sluice.proxy import caching, errorbody, options, paths, pools, refusal, universal
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
-from sluice.proxy.compat import COMPAT_SLUG, prepare
+from sluice.proxy.compat import COMPAT_SLUG, answers_locally, models_answer, prepare
 from sluice.proxy.credentials import choose
 from sluice.proxy.failover import Failover, Leg
 from sluice.proxy.forward import Upstream
@@ -185,6 +185,17 @@ class DataPlane:
         except Exception as send_exc:  # noqa: BLE001 — the client is gone
             log.info("error response not delivered", error=type(send_exc).__name__)
 
+    @staticmethod
+    async def _answer(send: Any, call: Call, exchange: Exchange, status: int, body: bytes,
+                      extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        """A JSON answer of Sluice's own (/compat/models)."""
+        headers = [refusal.JSON_TYPE, (b"content-length", str(len(body)).encode()),
+                   (b"cf-aig-log-id", exchange.log_id.encode()), *extra]
+        call.started = True
+        exchange.status_code = status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
     async def _serve(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange,
                      observer: Observer) -> None:
         # -- route (in-memory only) --
@@ -202,7 +213,13 @@ class DataPlane:
         slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
         rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
         compat = None
-        if slug == COMPAT_SLUG:  # OpenAI's chat API in front of any provider (compat.py): read, translate
+        if slug == COMPAT_SLUG:  # OpenAI's API in front of any provider (compat.py): read, translate
+            if answers_locally(rest):  # the model list, from the catalog: not a provider call, not logged
+                exchange.collect_log = False
+                listing = models_answer(scope, rest, gateway, account.tokens,  # type: ignore[union-attr]
+                                        self.catalog, time.time())
+                await self._answer(send, call, exchange, 200, listing)
+                return
             compat = await prepare(scope, call.receive, rest, self.catalog, self.settings.max_body_bytes,
                                    call.watch)
             scope, slug, rest = compat.scope, compat.slug, compat.path

@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gzip
 import itertools
 import re
 import signal
+import struct
 import time
 import zlib
 from typing import Any
@@ -51,6 +53,7 @@ GOOGLE_CANDIDATES_TOKENS = 5
 DROP_AFTER_EVENTS = 2  # "drop" sends this many SSE events, then aborts the connection
 MOCK_MODELS = ("mock-model", "gpt-4o-mini", "gpt-4o")
 MOCK_TOOL_ARGS = {"city": "Paris"}
+EMBEDDING_TOKENS_PER_INPUT = 3  # OpenAI-format embeddings usage: this many prompt tokens per input
 MOCK_TOOL_CALL_ID = "call_mock_1"
 CONTROL_PATH = "/__mock__/requests"
 ECHOED_AUTH = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
@@ -165,6 +168,10 @@ class MockUpstream:
             return _json(self._google_body(path, CHAT_TEXT, done=True, tool=_google_tool(data)))
         if method == "POST" and path.endswith(":streamGenerateContent"):
             return await self._google_stream(request, faults, _google_tool(data))
+        if method == "POST" and path.endswith("/embeddings"):
+            return _json(_openai_embeddings(data))
+        if method == "POST" and path.endswith(":batchEmbedContents"):
+            return _json(_google_embeddings(data))
         if method == "GET" and path.endswith("/models"):
             return self._models()
         url = request.rel_url
@@ -453,6 +460,34 @@ class MockUpstream:
         parts = [orjson.dumps(body) for body in bodies]
         events = [b"[" + parts[0]] + [b",\r\n" + part for part in parts[1:]] + [b"]"]
         return await self._stream(request, events, faults, "application/json")
+
+
+def mock_embedding(text: str) -> list[float]:
+    """The mock's vector for a text: known to tests, and exact in float32 (as base64 carries it)."""
+    return [float(len(text)), 0.5, -0.25]
+
+
+def _openai_embeddings(data: dict) -> dict:
+    texts = data.get("input")
+    texts = [texts] if isinstance(texts, str) else texts if isinstance(texts, list) else []
+    items = []
+    for i, text in enumerate(texts):
+        vector = mock_embedding(text if isinstance(text, str) else "")
+        encoded: Any = vector
+        if data.get("encoding_format") == "base64":
+            encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        items.append({"object": "embedding", "index": i, "embedding": encoded})
+    tokens = EMBEDDING_TOKENS_PER_INPUT * len(items)
+    return {"object": "list", "data": items, "model": data.get("model", DEFAULT_MODEL),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+def _google_embeddings(data: dict) -> dict:
+    vectors = []
+    for one in data.get("requests") or ():
+        parts = one.get("content", {}).get("parts", []) if isinstance(one, dict) else []
+        vectors.append({"values": mock_embedding("".join(p.get("text", "") for p in parts))})
+    return {"embeddings": vectors}
 
 
 def _last(items: Any) -> Any:
