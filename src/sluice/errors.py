@@ -32,7 +32,7 @@
     │   ├── Untranslatable       400 / 2012  untranslatable (/compat, OpenAI-shaped body naming the field)
     │   ├── UnknownRoute         400 / 2013  unknown_route (/compat: "dynamic/{name}" names no route)
     │   ├── RouteRateLimited     429 / 2014  route_limit (a route's limit without a fallback output)
-    │   ├── CompatPathNotServed  404 / 2002  unknown_provider (/compat serves chat/completions only)
+    │   ├── CompatPathNotServed  404 / 2002  unknown_provider (a /compat path not served, an unknown model)
     │   ├── CompatMethodNotAllowed 405 / 2002  unknown_provider
     │   ├── UnrelayableUpstreamError 502 / 2000  internal (an upstream error body not checked for keys)
     │   ├── InvalidSteps         400 / 2002  invalid_steps (a Universal body that cannot be used))
@@ -231,12 +231,12 @@ class Untranslatable(GatewayError):
 
 class CompatPathNotServed(GatewayError):
     status, internal_code, reason = 404, 2002, "unknown_provider"
-    default_message = "compat: only chat/completions is served"
+    default_message = "compat: the paths are chat/completions, embeddings and models"
 
 
 class CompatMethodNotAllowed(GatewayError):
     status, internal_code, reason = 405, 2002, "unknown_provider"
-    default_message = "compat: chat/completions takes POST"
+    default_message = "compat: wrong method (chat/completions and embeddings take POST, models GET)"
 
 
 class UnrelayableUpstreamError(GatewayError):

@@ -9,12 +9,18 @@ from typing import Any
 
 import orjson
 
-from sluice.proxy.attempts import MAX_ERROR_BYTES, Outcome, SubRequest, attempt, sub_scope
+from sluice.proxy.attempts import MAX_ERROR_BYTES, Outcome, SubRequest, attempt, in_turn, sub_scope
 
 SCOPE = {"type": "http", "method": "POST", "path": "/v1/a/g", "raw_path": b"/v1/a/g", "query_string": b"",
          "headers": [(b"x-client", b"1")], "client": ("127.0.0.1", 5000)}
 REQUEST = SubRequest("openai", "chat/completions?x=1", [(b"content-type", b"application/json")], b'{"q":1}')
 COMMIT = [(b"cf-aig-step", b"2")]
+
+
+async def never() -> dict[str, Any]:
+    """A client that neither sends more nor leaves."""
+    await asyncio.sleep(3600)
+    raise AssertionError("unreachable")
 
 
 def scripted(status: int, chunks: list[bytes], seen: list[Any] | None = None) -> Any:
@@ -104,3 +110,45 @@ def test_a_client_that_left_is_reported() -> None:
 
     outcome, sent = run(app, [{"type": "http.disconnect"}])
     assert outcome.client_gone and outcome.failure is None and sent == []
+
+
+def test_in_turn_stops_at_the_first_success_and_builds_requests_lazily() -> None:
+    answers = iter([(500, [b"no"]), (200, [b"yes"]), (200, [b"never"])])
+    built: list[int] = []
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        status, chunks = next(answers)
+        await scripted(status, chunks)(scope, receive, send)
+
+    def requests() -> Any:
+        for index in range(3):
+            built.append(index)
+            yield REQUEST
+
+    sent: Messages = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    answered = asyncio.run(in_turn(app, SCOPE, "a", "g", requests(), never, send,
+                                   lambda i: [(b"cf-aig-step", str(i).encode())]))
+    assert answered == 1 and built == [0, 1]
+    assert sent[0]["status"] == 200 and (b"cf-aig-step", b"1") in sent[0]["headers"]
+    assert [m["body"] for m in sent[1:]] == [b"yes"]
+
+
+def test_in_turn_delivers_the_last_failure_with_its_index() -> None:
+    answers = iter([500, 429])
+
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        await scripted(next(answers), [b"e"])(scope, receive, send)
+
+    sent: Messages = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    answered = asyncio.run(in_turn(app, SCOPE, "a", "g", [REQUEST, REQUEST], never, send,
+                                   lambda i: [(b"cf-aig-step", str(i).encode())]))
+    assert answered == 1 and sent[0]["status"] == 429
+    assert (b"cf-aig-step", b"1") in sent[0]["headers"]

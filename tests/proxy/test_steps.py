@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 
-from sluice.proxy.steps import MAX_STEP_HEADERS, MAX_STEPS, Step, StepError, parse
+from sluice.proxy.steps import MAX_STEP_HEADERS, MAX_STEPS, Step, StepError, inherited, parse
 
 PROVIDERS = frozenset({"openai", "anthropic", "workers-ai", "compat"})
 
@@ -129,3 +129,30 @@ def test_messages_do_not_echo_long_caller_text() -> None:
     assert len(error.message) < 200
     error = refused([step(**{"k" * 10_000: 1})])
     assert len(error.message) < 400
+
+
+AUTH_NAMES = frozenset({b"authorization", b"x-api-key"})
+
+
+def test_every_step_starts_from_the_requests_headers_and_one_event_id() -> None:
+    raw = [(b"x-a", b"1"), (b"content-length", b"99"), (b"cf-aig-event-id", b"old"), (b"authorization", b""),
+           (b"x-api-key", b"Bearer "), (b"cf-aig-request-timeout", b"5")]
+    assert inherited(raw, AUTH_NAMES, b"ev") == [(b"x-a", b"1"), (b"cf-aig-request-timeout", b"5"),
+                                                 (b"cf-aig-event-id", b"ev")]
+
+
+def test_a_sluice_token_on_the_request_authenticates_every_step_to_the_gateway() -> None:
+    raw = [(b"authorization", b"Bearer sluice_abc")]
+    assert inherited(raw, AUTH_NAMES, b"ev") == [(b"cf-aig-authorization", b"Bearer sluice_abc"),
+                                                 (b"cf-aig-event-id", b"ev")]
+    own = [(b"x-api-key", b"sluice_abc"), (b"cf-aig-authorization", b"Bearer sluice_own")]
+    assert [v for n, v in inherited(own, AUTH_NAMES, b"ev") if n == b"cf-aig-authorization"] == [
+        b"Bearer sluice_own"]
+
+
+@pytest.mark.parametrize("name", [b"authorization", b"x-api-key"])
+def test_a_provider_key_on_the_request_is_refused(name: bytes) -> None:
+    with pytest.raises(StepError) as caught:
+        inherited([(name, b"Bearer sk-live-1")], AUTH_NAMES, b"ev")
+    assert caught.value.field == f"request header {name.decode()}"
+    assert "sk-live-1" not in caught.value.message

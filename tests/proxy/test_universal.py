@@ -15,6 +15,7 @@ import pytest
 from sluice.proxy.steps import MAX_STEPS
 from sluice.testing.mock_upstream import CHAT_TEXT
 from tests.proxy.helpers import add_config, create_token, new_key, set_gateway, upstream_requests
+from tests.proxy.test_paths import raw_request
 from tests.support.server import MockUpstream, Server
 
 CHAT = {"model": "gpt-x", "messages": [{"role": "user", "content": "Hi"}]}
@@ -266,6 +267,46 @@ def test_gateway_authentication_applies_to_every_step(server: Server, api: httpx
     assert token not in str(seen)
 
 
+def test_a_sluice_token_on_the_request_authenticates_every_step(server: Server, api: httpx.Client,
+                                                                gateway: str, upstream: MockUpstream,
+                                                                keys: Keys) -> None:
+    set_gateway(api, gateway, authentication=True)
+    token = create_token(api)
+    response = post(server, gateway, [anthropic_step(headers=fault("status:500")), openai_step()],
+                    headers={"authorization": f"Bearer {token}"})
+    assert response.status_code == 200 and response.headers["cf-aig-step"] == "1"
+    first, second = upstream_requests(upstream)
+    assert first["headers"]["x-api-key"] == keys["anthropic"]
+    assert second["headers"]["authorization"] == "Bearer " + keys["openai"]
+    assert token not in str(first) + str(second)
+
+
+def test_a_provider_key_on_the_request_is_refused(server: Server, gateway: str,
+                                                  upstream: MockUpstream) -> None:
+    response = post(server, gateway, [openai_step(), anthropic_step()], headers={"x-api-key": "sk-ant-1"})
+    assert response.status_code == 400
+    assert response.json()["error"][0]["message"].startswith("request header x-api-key: ")
+    assert "sk-ant-1" not in response.text
+    assert upstream_requests(upstream) == []
+
+
+def test_key_pools_fail_over_within_a_step(server: Server, api: httpx.Client, gateway: str,
+                                           upstream: MockUpstream) -> None:
+    """A step's stored key refused (429) is retried with the gateway's next key inside that step
+    (key pools); only when the step as a whole fails does the next step run."""
+    set_gateway(api, gateway, key_failover=True)
+    tag = new_key("m")
+    first, second = f"sk-a{tag}", f"sk-b{tag}"
+    add_config(api, gateway, "openai", alias="main", secret=first)
+    add_config(api, gateway, "openai", alias="k1", default=False, secret=second)
+    refuse_first = fault(f"key-status:a{tag}=429/5")
+    response = post(server, gateway, [openai_step(headers=refuse_first), anthropic_step()])
+    assert response.status_code == 200 and response.headers["cf-aig-step"] == "0"
+    assert response.headers["cf-aig-byok-alias"] == "k1"
+    assert [r["headers"]["authorization"] for r in upstream_requests(upstream)] == [
+        f"Bearer {first}", f"Bearer {second}"]
+
+
 def test_compat_as_a_step_provider(server: Server, gateway: str, upstream: MockUpstream,
                                    keys: Keys) -> None:
     step = {"provider": "compat", "endpoint": "chat/completions",
@@ -332,8 +373,17 @@ def test_wrong_method_unknown_gateway_and_oversize_body(server: Server, gateway:
                                                         upstream: MockUpstream) -> None:
     url = universal_url(server, gateway)
     assert httpx.get(url).status_code == 405
+    handshake = httpx.get(url, headers={"upgrade": "websocket", "connection": "upgrade"})
+    assert (handshake.status_code, handshake.json()["internalCode"]) == (400, 2011)
     unknown = f"{server.url}/v1/{server.account_id}/no-such-gateway"
     assert httpx.post(unknown, content=b"[]").status_code == 404
     big = orjson.dumps([openai_step(query={"pad": "x" * (1024 * 1024 + 10)})])
     assert httpx.post(url, content=big, timeout=30).status_code == 413
+    assert upstream_requests(upstream) == []
+
+
+def test_a_fragment_in_the_target_is_refused(server: Server, gateway: str, upstream: MockUpstream) -> None:
+    for target in (f"/v1/{server.account_id}/{gateway}#x", f"/v1/{server.account_id}/{gateway}/#"):
+        status, body = raw_request(server.port, target)
+        assert status == 400 and "'#'" in body["error"][0]["message"], (target, body)
     assert upstream_requests(upstream) == []

@@ -20,16 +20,26 @@ Interface::
   502 on a connection failure, 429, 401) is buffered whole (up to ``MAX_ERROR_BYTES``) and not sent:
   ``outcome.failure`` holds it, to try the next target or to ``deliver`` as the final answer.
 * ``outcome.client_gone``: the client left; stop.
+
+``in_turn`` is the usual loop over that: try requests in order until one is committed, and when all
+failed deliver the last failure (with the commit headers of its index)::
+
+    answered = await in_turn(app, scope, account_id, gateway_id, requests, receive, send,
+                             lambda index: [(b"cf-aig-step", str(index).encode())])
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
+
 from sluice.envelope import gateway_error_body
 from sluice.errors import UnrelayableUpstreamError
+
+log = structlog.get_logger("sluice.proxy")
 
 MAX_ERROR_BYTES = 1024 * 1024  # an error answer larger than this is replaced by a 502 (never held whole)
 Message = dict[str, Any]
@@ -152,3 +162,26 @@ async def attempt(app: App, scope: dict[str, Any], account_id: str, gateway_id: 
         if not sub_receive.gone:
             outcome.failure = gate.failure()
     return outcome
+
+
+async def in_turn(app: App, scope: dict[str, Any], account_id: str, gateway_id: str,
+                  requests: Iterable[SubRequest], receive: Receive, send: Send,
+                  commit_headers: Callable[[int], Headers]) -> int | None:
+    """Try ``requests`` in order until one answers below 400; when every one failed, deliver the last
+    failure. Returns the index whose answer the client got, or None when the client left first.
+    ``requests`` may be lazy (the next one is built only when needed); it must not be empty."""
+    last: tuple[int, Failure] | None = None
+    for index, request in enumerate(requests):
+        outcome = await attempt(app, scope, account_id, gateway_id, request, receive, send,
+                                commit_headers(index))
+        if outcome.committed:
+            return index
+        if outcome.client_gone or outcome.failure is None:
+            return None
+        log.info("attempt failed", attempt=index, status=outcome.status, gateway=gateway_id)
+        last = index, outcome.failure
+    if last is None:
+        raise ValueError("in_turn: no request to try")
+    index, failure = last
+    await failure.deliver(send, commit_headers(index))
+    return index

@@ -33,10 +33,11 @@ from sluice.errors import (
 )
 from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.providers.usage import SSEUsage
-from sluice.proxy import caching, dynamic, errorbody, options, paths, refusal, universal
+from sluice.proxy import caching, dynamic, errorbody, options, paths, pools, refusal, universal
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
-from sluice.proxy.compat import COMPAT_SLUG, CompatCall, RouteCall, prepare
+from sluice.proxy.compat import COMPAT_SLUG, CompatCall, RouteCall, answers_locally, models_answer, prepare
 from sluice.proxy.credentials import choose
+from sluice.proxy.failover import Failover, Leg
 from sluice.proxy.forward import Upstream
 from sluice.proxy.headers import response_headers, split_request, with_stored_key
 from sluice.proxy.limits import admit
@@ -103,6 +104,7 @@ class DataPlane:
         self.sync = StateSync(services)
         self.upstream = Upstream(services.settings)
         self.limiter = make_limiter(services.settings)
+        self.failover = Failover(self.upstream, self.limiter, services.key_health)  # key pools
         # Hoisted per provider: the headers that may carry a caller's key (bytes to match ASGI).
         self._watched = {slug: frozenset(n.encode() for n in p.auth_header_names)
                          for slug, p in self.catalog.items()}
@@ -186,6 +188,17 @@ class DataPlane:
         except Exception as send_exc:  # noqa: BLE001 — the client is gone
             log.info("error response not delivered", error=type(send_exc).__name__)
 
+    @staticmethod
+    async def _answer(send: Any, call: Call, exchange: Exchange, status: int, body: bytes,
+                      extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        """A JSON answer of Sluice's own (/compat/models)."""
+        headers = [refusal.JSON_TYPE, (b"content-length", str(len(body)).encode()),
+                   (b"cf-aig-log-id", exchange.log_id.encode()), *extra]
+        call.started = True
+        exchange.status_code = status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
     async def _serve(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange,
                      observer: Observer) -> bool:
         """Serve one request; True when it was handed to a dynamic route (nothing to record here)."""
@@ -204,7 +217,13 @@ class DataPlane:
         slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
         rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
         compat: CompatCall | None = None
-        if slug == COMPAT_SLUG:  # OpenAI's chat API in front of any provider (compat.py): read, translate
+        if slug == COMPAT_SLUG:  # OpenAI's API in front of any provider (compat.py): read, translate
+            if answers_locally(rest):  # the model list, from the catalog: not a provider call, not logged
+                exchange.collect_log = False
+                listing = models_answer(scope, rest, gateway, account.tokens,  # type: ignore[union-attr]
+                                        self.catalog, time.time())
+                await self._answer(send, call, exchange, 200, listing)
+                return False
             prepared = await prepare(scope, call.receive, rest, self.catalog, self.settings.max_body_bytes,
                                      call.watch)
             if isinstance(prepared, RouteCall):  # "dynamic/{name}": the route's model calls come back here
@@ -245,6 +264,9 @@ class DataPlane:
         if chosen.token_id is not None:
             self.sync.touched.add(chosen.token_id)
         key = chosen.key
+        pool = pools.pool_for(gateway, slug, control, key)  # key pools: None unless failover applies
+        if pool is not None:
+            key = pools.first(pool, self.failover.health)
         if key is not None:
             exchange.alias, exchange.config_id = key.alias, key.config_id
             forward = with_stored_key(forward, self._strip[slug], (key.auth_header, key.auth_value),
@@ -293,7 +315,7 @@ class DataPlane:
             if call.client_gone:
                 raise ClientGone()
             await self._forward(scope, send, call, exchange, url, forward, body, control, gateway, key,
-                                provider.usage_format if observing else None)
+                                provider.usage_format if observing else None, pool)
         finally:
             call.cancellable = False
         return False
@@ -308,11 +330,19 @@ class DataPlane:
 
     async def _forward(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange, url: str,
                        forward: list[tuple[str, str]], body: bytes | StreamedBody, control: dict[str, str],
-                       gateway: GatewayState, key: StoredKey | None, usage_format: str | None) -> None:
+                       gateway: GatewayState, key: StoredKey | None, usage_format: str | None,
+                       pool: pools.Pool | None = None) -> None:
+        raw = None  # an error answer already read whole (key pools)
+        timeout_s, retry = options.request_timeout_s(control), options.retry_policy(control, gateway)
         try:
-            response = await self.upstream.open(scope["method"], url, forward, body,
-                                                options.request_timeout_s(control),
-                                                options.retry_policy(control, gateway))
+            if pool is not None and key is not None:
+                leg = Leg(scope["method"], url, forward, body, timeout_s, retry)
+                opened = await self.failover.open(leg, key, pool, gateway, self._strip[exchange.provider],
+                                                  self.catalog[exchange.provider].extra_headers, exchange,
+                                                  self.services.observer)
+                response, key, raw = opened.response, opened.key, opened.raw
+            else:
+                response = await self.upstream.open(scope["method"], url, forward, body, timeout_s, retry)
         except GatewayError:
             if isinstance(body, StreamedBody) and body.error is not None:
                 raise body.error from None  # 413 or client gone, not an upstream failure
@@ -332,7 +362,7 @@ class DataPlane:
                 extra.append((b"cf-aig-byok-alias", key.alias.encode()))
             tap, finish = self._tap(exchange, usage_format) if usage_format is not None else (None, None)
             if key is not None and exchange.key_matcher is not None and errorbody.must_check(response.status):
-                await self._relay_checked(response, send, call, extra, exchange.key_matcher, tap, finish)
+                await self._relay_checked(response, send, call, extra, exchange.key_matcher, tap, finish, raw)
                 return
             call.started = True
             await send({"type": "http.response.start", "status": response.status,
@@ -353,17 +383,14 @@ class DataPlane:
     @staticmethod
     async def _relay_checked(response: Any, send: Any, call: Call, extra: list[tuple[bytes, bytes]],
                              matcher: Any, tap: Callable[[bytes], None] | None,
-                             finish: Callable[[], None] | None) -> None:
-        """An error answer to a request that carried a stored key: read whole, stored values masked
-        (``errorbody.py``), then relayed; a 502 when it cannot be checked."""
-        raw = await errorbody.read_capped(response, errorbody.ERROR_BODY_MAX)
+                             finish: Callable[[], None] | None, raw: bytes | None = None) -> None:
+        """An error answer to a request that carried a stored key: read whole (unless ``raw`` is it),
+        stored values masked (``errorbody.py``), then relayed; a 502 when it cannot be checked."""
+        if raw is None:
+            raw = await errorbody.read_capped(response, errorbody.ERROR_BODY_MAX)
         if raw is None:
             raise errorbody.unreadable(f"larger than {errorbody.ERROR_BODY_MAX} bytes")
-        headers = response_headers(response.raw_headers, [])
-        if errorbody.inline(headers, raw):
-            checked = errorbody.check(headers, raw, matcher)
-        else:  # decoding up to 1 MiB takes milliseconds: not on the event loop
-            checked = await asyncio.to_thread(errorbody.check, headers, raw, matcher)
+        checked = await errorbody.check_soon(response_headers(response.raw_headers, []), raw, matcher)
         if tap is not None and finish is not None:
             tap(checked.logged)
             finish()

@@ -34,7 +34,7 @@ from sluice.logs.records import exchange_cost
 from sluice.proxy.attempts import App, Failure, Headers, Receive, Send, SubRequest, attempt
 from sluice.proxy.body import ClientGone
 from sluice.proxy.compat import COMPAT_SLUG, RouteCall
-from sluice.proxy.credentials import authenticate
+from sluice.proxy.credentials import bearer, caller
 from sluice.proxy.state import AccountState, DeployedRoute, GatewayState
 from sluice.ratelimit.base import Budget, Check, RateLimiter
 from sluice.routing.conditions import RequestView
@@ -153,7 +153,10 @@ async def serve(app: App, limiter: RateLimiter, scope: dict[str, Any], receive: 
     request_id = exchange.log_id
     control = _control(scope["headers"])
     peer = scope.get("client")
-    authenticate(gateway, control, account.tokens, time.time(), peer[0] if peer else None)
+    # gateway authentication before the walk (a refused caller uses no route limit, learns no name);
+    # a Sluice token may come as OpenAI's bearer token, as on /compat
+    caller(gateway, [bearer(control.get("authorization", ""))], control, account.tokens, time.time(),
+           peer[0] if peer else None)
     route = account.routes.get((gateway.id, call.name))
     if route is None:
         raise UnknownRoute(f"model: no dynamic route named {call.name[:64]!r} is deployed on this gateway")

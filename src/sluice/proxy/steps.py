@@ -5,9 +5,9 @@ object is taken as a one-step array, as Cloudflare's Workers binding does). Ever
 ``StepError`` naming its field (``steps[1].provider``, ``steps[0].config.maxAttempts``) and saying
 what is wrong; nothing is forwarded for a body that does not read.
 
-Each step becomes the header list and body of one sub-request to the provider path: request headers,
-overridden by the step's ``headers``, overridden by the step's ``config`` (written as the equivalent
-``cf-aig-*`` request options, which the gateway's settings only fill in when absent).
+Each step becomes the header list and body of one sub-request to the provider path: request headers
+(``inherited``), overridden by the step's ``headers``, overridden by the step's ``config`` (written as
+the equivalent ``cf-aig-*`` request options, which the gateway's settings only fill in when absent).
 """
 
 from __future__ import annotations
@@ -28,6 +28,9 @@ MAX_HEADER_NAME = 256
 MAX_HEADER_VALUE = 16 * 1024
 MAX_TIMEOUT_MS = 15 * 60 * 1000
 EVENT_ID_HEADER = "cf-aig-event-id"
+EVENT_ID = EVENT_ID_HEADER.encode()
+GATEWAY_AUTH = b"cf-aig-authorization"
+TOKEN_MARK = b"sluice_"  # as headers.py: a header value holding a Sluice token
 STEP_FIELDS = frozenset({"provider", "endpoint", "headers", "query", "config", "authorization"})
 # step config -> the request option it stands for (``options.py`` reads those)
 CONFIG_OPTIONS = {
@@ -63,15 +66,43 @@ class Step:
     headers: tuple[tuple[str, str], ...]  # lower-case names; step headers, then config options
     body: bytes  # ``query``, as JSON
 
-    def request_headers(self, inherited: Iterable[tuple[bytes, bytes]]) -> Headers:
-        """The sub-request's headers: the client's request headers (``content-length`` aside), each one
-        the step names replaced by the step's."""
+    def request_headers(self, common: Iterable[tuple[bytes, bytes]]) -> Headers:
+        """The sub-request's headers: ``common`` (the request's, see ``inherited``), each one the step
+        names replaced by the step's."""
         own = {name.encode("latin-1") for name, _ in self.headers}
-        out = [(n, v) for n, v in inherited if n not in own and n != b"content-length"]
+        out = [(n, v) for n, v in common if n not in own and n != b"content-length"]
         out.extend((name.encode("latin-1"), value.encode("utf-8")) for name, value in self.headers)
-        if b"content-type" not in own and not any(n == b"content-type" for n, _ in out):
+        if all(name != b"content-type" for name, _ in out):
             out.append((b"content-type", b"application/json"))
         return out
+
+
+def inherited(raw: Iterable[tuple[bytes, bytes]], auth_names: Container[bytes], event_id: bytes) -> Headers:
+    """The request's headers every step starts from, with ``cf-aig-event-id: event_id``.
+
+    A Sluice token in a provider auth header (``Authorization: Bearer sluice_…``) becomes
+    ``cf-aig-authorization``: gateway authentication for every step, whatever its provider. A provider
+    key there is refused (``StepError``): it would reach every step's provider, not only its own.
+    """
+    out: Headers = []
+    token: bytes | None = None
+    for name, value in raw:
+        if name in (b"content-length", EVENT_ID):
+            continue
+        if name in auth_names:
+            bare = value.strip().rsplit(b" ", 1)[-1]
+            if TOKEN_MARK in bare:
+                token = token or bare
+            elif bare and bare.lower() != b"bearer":  # an empty one, or a bare scheme, counts as absent
+                raise StepError(f"request header {name.decode('latin-1')}",
+                                "a provider key on the request would reach the provider of every step: "
+                                "give it in the headers of the steps it is for")
+            continue
+        out.append((name, value))
+    if token is not None and all(name != GATEWAY_AUTH for name, _ in out):
+        out.append((GATEWAY_AUTH, b"Bearer " + token))
+    out.append((EVENT_ID, event_id))
+    return out
 
 
 def parse(body: bytes, providers: Container[str]) -> list[Step]:

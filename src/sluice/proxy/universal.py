@@ -8,6 +8,8 @@ request log per step, all linked by one event id (the request's ``cf-aig-event-i
 The first answer below 400 goes to the client as it arrives (a stream included) with ``cf-aig-step``
 (its index, 0 for the first step) and ``cf-aig-event-id``; an error answer, a connection failure or a
 timeout moves on to the next step; when every step failed the last step's error answer is sent.
+Provider keys belong in the steps: one on the request itself would reach every step's provider, so it
+is refused (a Sluice token there authenticates to the gateway for every step).
 
 A request refused before any step runs (unknown gateway, wrong method, a bad body) is counted in the
 metrics only, like other requests refused before routing: it has no provider to log it under.
@@ -30,18 +32,18 @@ from sluice.errors import (
     UniversalMethodNotAllowed,
 )
 from sluice.exchange import Exchange
-from sluice.proxy import refusal
-from sluice.proxy.attempts import App, Failure, Receive, Send, SubRequest, attempt
+from sluice.proxy import paths, refusal
+from sluice.proxy.attempts import App, Receive, Send, SubRequest, in_turn
 from sluice.proxy.body import BUFFER_LIMIT, ClientGone, StreamedBody, read_body, too_large
 from sluice.proxy.compat import COMPAT_SLUG
 from sluice.proxy.state import GatewayState
-from sluice.proxy.steps import EVENT_ID_HEADER, StepError, parse
+from sluice.proxy.steps import EVENT_ID, StepError, inherited, parse
+from sluice.proxy.upgrade import upgrade_refused
 from sluice.services import Services
 
 log = structlog.get_logger("sluice.proxy")
 
 STEP_HEADER = b"cf-aig-step"
-EVENT_HEADER = EVENT_ID_HEADER.encode()
 
 
 def addressed(scope: dict[str, Any]) -> bool:
@@ -68,6 +70,9 @@ class Universal:
         self.services = services
         self.find_gateway = find_gateway
         self.providers = StepProviders(services.catalog)
+        # Every provider's auth headers: on the request (not in a step) they may hold only a Sluice token.
+        self.auth_headers = frozenset(name.encode() for provider in services.catalog.values()
+                                      for name in provider.auth_header_names)
         self.max_body_bytes = services.settings.max_body_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -80,42 +85,37 @@ class Universal:
             await self._refuse(scope, send, account_id, gateway_id, exc)
         except ClientGone:
             return
+        except Exception as exc:  # noqa: BLE001 — never crash; never echo the message
+            log.error("universal endpoint error", error=type(exc).__name__)
+            await self._refuse(scope, send, account_id, gateway_id, GatewayError())
 
     async def _serve(self, scope: dict[str, Any], receive: Receive, send: Send, account_id: str,
                      gateway_id: str) -> None:
         if self.find_gateway(account_id, gateway_id) is None:
             raise GatewayNotFound()
+        paths.check("", paths.FRAGMENT_KEY in scope)  # a '#' in the target: refused as on the provider path
+        headers: list[tuple[bytes, bytes]] = scope["headers"]
+        upgrade = _header(headers, b"upgrade")
+        if upgrade is not None:  # e.g. the Universal WebSocket API's handshake: not served
+            raise upgrade_refused(upgrade)
         if scope["method"] != "POST":
             raise UniversalMethodNotAllowed()
-        headers: list[tuple[bytes, bytes]] = scope["headers"]
         declared = _header(headers, b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body_bytes:
             raise too_large(self.max_body_bytes)
         body = await read_body(receive, self.max_body_bytes, _nothing)
         if isinstance(body, StreamedBody) or len(body) > BUFFER_LIMIT:  # held whole, resent per step
             raise RequestTooLarge(f"Universal: request body too large: the limit is {BUFFER_LIMIT} bytes")
+        event_id = (_header(headers, EVENT_ID) or new_ulid()).encode("latin-1")
         try:
             steps = parse(body, self.providers)
+            common = inherited(headers, self.auth_headers, event_id)
         except StepError as exc:
             raise InvalidSteps(exc.message) from None
-        event_id = _header(headers, EVENT_HEADER)
-        inherited = [(n, v) for n, v in headers if n != b"content-length"]
-        if event_id is None:
-            event_id = new_ulid()
-            inherited.append((EVENT_HEADER, event_id.encode()))
-        last: Failure | None = None
-        for index, step in enumerate(steps):
-            commit = [(STEP_HEADER, str(index).encode()), (EVENT_HEADER, event_id.encode("latin-1"))]
-            request = SubRequest(step.provider, step.endpoint, step.request_headers(inherited), step.body)
-            outcome = await attempt(self.app, scope, account_id, gateway_id, request, receive, send, commit)
-            if outcome.committed or outcome.client_gone:
-                return
-            last = outcome.failure
-            if index < len(steps) - 1:
-                log.info("universal step failed, trying the next", step=index, status=outcome.status,
-                         gateway=gateway_id)
-        assert last is not None  # parse() returns at least one step
-        await last.deliver(send, commit)
+        requests = (SubRequest(step.provider, step.endpoint, step.request_headers(common), step.body)
+                    for step in steps)  # built one at a time, as the chain reaches each
+        await in_turn(self.app, scope, account_id, gateway_id, requests, receive, send,
+                      lambda index: [(STEP_HEADER, str(index).encode()), (EVENT_ID, event_id)])
 
     async def _refuse(self, scope: dict[str, Any], send: Send, account_id: str, gateway_id: str,
                       exc: GatewayError) -> None:
