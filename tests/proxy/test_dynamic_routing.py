@@ -246,3 +246,18 @@ def test_malformed_route_names_are_refused(server: Server, gateway: str, upstrea
     assert response.status_code == status, response.text
     assert response.json().get("internalCode", code) == code
     assert upstream_requests(upstream) == []
+
+
+def test_the_elements_byok_alias_picks_the_stored_key_and_the_callers_applies_otherwise(
+        server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream, keys: None) -> None:
+    backup = add_config(api, gateway, "openai", alias="backup", default=False, secret="sk-backup-" + "b" * 16)
+    assert backup["alias"] == "backup"
+    create_route(api, gateway, "aliased", single_model("openai", "gpt-x"))
+    create_route(api, gateway, "pinned", [start("m"), model("m", "openai", "gpt-x", alias="backup"), end()])
+    with httpx.Client(timeout=30) as client:
+        assert ask(client, server, gateway, "pinned", **{"cf-aig-byok-alias": "default"}).status_code == 200
+        assert ask(client, server, gateway, "aliased", **{"cf-aig-byok-alias": "backup"}).status_code == 200
+        assert ask(client, server, gateway, "aliased").status_code == 200
+    sent = [r["headers"]["authorization"] for r in upstream_requests(upstream)]
+    assert sent[0] == sent[1] == "Bearer sk-backup-" + "b" * 16
+    assert sent[2] != sent[0]  # the default key

@@ -50,9 +50,10 @@ PATH_HEADER = b"cf-aig-dynamic-route-path"
 MODEL_HEADER = b"cf-aig-model"  # Cloudflare's: the model used
 PROVIDER_HEADER = b"cf-aig-provider"  # Cloudflare's: the slug of the provider used
 EVENT_HEADER = b"cf-aig-event-id"
-# The model element sets these; the caller's own values are dropped from its model calls.
-SET_BY_ELEMENT = frozenset({b"cf-aig-request-timeout", b"cf-aig-max-attempts", b"cf-aig-byok-alias",
-                            b"content-length"})
+# The model element sets these; the caller's own values are dropped from its model calls (the
+# caller's cf-aig-byok-alias too, when the element names an alias).
+SET_BY_ELEMENT = frozenset({b"cf-aig-request-timeout", b"cf-aig-max-attempts", b"content-length"})
+ALIAS = b"cf-aig-byok-alias"
 
 
 @dataclass(slots=True)
@@ -119,11 +120,12 @@ class RouteRun:
         return True
 
     async def call(self, node: Model) -> bool | None:
-        headers = [(k, v) for k, v in self.headers if k not in SET_BY_ELEMENT]
+        replaced = SET_BY_ELEMENT | {ALIAS} if node.alias is not None else SET_BY_ELEMENT
+        headers = [(k, v) for k, v in self.headers if k not in replaced]
         headers += [(b"cf-aig-request-timeout", str(node.timeout_ms).encode()),
                     (b"cf-aig-max-attempts", str(node.retries + 1).encode())]
         if node.alias is not None:
-            headers.append((b"cf-aig-byok-alias", node.alias.encode()))
+            headers.append((ALIAS, node.alias.encode()))
         body = orjson.dumps({**self.request, "model": f"{node.provider}/{node.model}"})
         path = ",".join(self.done.path)
         trace = Trace(self.route.name, self.route.version_id, path, self.limiter, list(self.budgets))
