@@ -119,6 +119,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "The stored request body", LOG, "Log", raw=True, accepts=GATEWAY_READ),
     Endpoint("GET", LOGS + "/{log_id}/response", logs.get_log_response, "get_log_response",
              "The stored response body", LOG, "Log", raw=True, accepts=GATEWAY_READ),
+    Endpoint("GET", GW + "/{gateway_id}/timeseries", logs.log_series, "get_log_series",
+             "Sluice extension: requests, errors, tokens and cost over time (whole gateway or one key)", LOG,
+             "LogSeries", query=doc.SERIES_QUERY, accepts=GATEWAY_READ),
     # -- secrets store --
     Endpoint("GET", SS + "/stores", secrets_store.list_stores, "list_stores", "List secrets stores", STORE,
              "Store", paged=True, query=(*doc.PAGE, *STORE_SORT), accepts=STORE_READ),
