@@ -280,6 +280,14 @@ def _results() -> dict[str, Schema]:
         "TokenVerification": {"type": "object", "required": ["id", "status", "expires_on", "not_before"],
                               "properties": {"id": HEX32, "status": {"type": "string", "enum": ["active"]},
                                              "expires_on": _nullable(STAMP), "not_before": _nullable(STAMP)}},
+        "Identity": {"type": "object", "required": ["accounts", "permissions", "credential", "token"],
+                     "description": "Sluice extension (not in Cloudflare's API): who the caller is",
+                     "properties": {
+            "accounts": {"type": "array", "items": HEX32},
+            "permissions": {"type": "array", "items": {"type": "string", "enum": list(ALL_GROUPS)}},
+            "credential": {"type": "string", "enum": ["api_token", "global_api_key"]},
+            "token": _nullable({"type": "object", "required": ["id", "name", "expires_on"], "properties": {
+                "id": HEX32, "name": {"type": "string"}, "expires_on": _nullable(STAMP)}})}},
         "GatewayUrl": {"type": "string", "format": "uri"},
         "Log": _log_result(detail=False),
         "LogDetail": _log_result(detail=True),

@@ -175,6 +175,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Delete an API token", TOKENS, "TokenId", accepts=TOKEN_WRITE),
     Endpoint("GET", "/user/tokens/verify", tokens.verify, "verify_user_token", "Verify the calling token",
              TOKENS, "TokenVerification", bearer_only=True),
+    Endpoint("GET", "/sluice/identity", tokens.identity, "sluice_identity",
+             "Sluice extension: the caller's accounts and permission groups (the console's sign-in)", TOKENS,
+             "Identity"),
 )
 
 

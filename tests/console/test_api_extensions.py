@@ -1,4 +1,4 @@
-"""The console's one API extension: ``GET …/gateways/{g}/timeseries`` (docs/api.md, "Sluice extensions")."""
+"""The console's API extensions (docs/api.md, "Sluice extensions"): time series and identity."""
 
 from __future__ import annotations
 
@@ -56,3 +56,24 @@ def test_bad_query_is_400_naming_the_field(api: httpx.Client, gateway: str, para
 
 def test_unknown_gateway_is_404(api: httpx.Client) -> None:
     assert_v4_error(api.get("/ai-gateway/gateways/no-such-gateway/timeseries"), 404, 7002)
+
+
+def test_identity_names_accounts_and_permissions(server: Server, api: httpx.Client) -> None:
+    created = api.post("/tokens", json={"name": "console-read", "permissions": ["AI Gateway Read"]}).json()
+    reader = created["result"]["value"]
+    body = httpx.get(f"{server.api}/sluice/identity", headers=server.headers(reader)).json()
+    assert body["result"] == {"accounts": [server.account_id], "permissions": ["AI Gateway Read"],
+                              "credential": "api_token",
+                              "token": {"id": created["result"]["id"], "name": "console-read",
+                                        "expires_on": None}}
+    admin = httpx.get(f"{server.api}/sluice/identity", headers=server.headers()).json()["result"]
+    assert len(admin["permissions"]) == 7
+    legacy = {"X-Auth-Email": server.creds["email"], "X-Auth-Key": server.creds["api_key"]}
+    user = httpx.get(f"{server.api}/sluice/identity", headers=legacy).json()["result"]
+    assert (user["credential"], user["token"], server.account_id in user["accounts"]) == (
+        "global_api_key", None, True)
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer sluice_nope"}, {"Authorization": "Basic x"}])
+def test_identity_without_valid_credentials_is_401(server: Server, headers: dict[str, str]) -> None:
+    assert_v4_error(httpx.get(f"{server.api}/sluice/identity", headers=headers), 401, 10000)
