@@ -13,13 +13,15 @@ from tests.support.server import Server
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 
-def test_buckets_count_requests_errors_tokens_and_cost(server: Server, gateway: str, api: httpx.Client) -> None:
+def test_buckets_count_requests_errors_tokens_and_cost(server: Server, gateway: str,
+                                                       api: httpx.Client) -> None:
     account = server.account_id
     write_logs(server, [
         exchange(gateway, account_id=account, started_at=T0 + 5, tokens=(10, 5), alias="a", model="gpt-4o"),
         exchange(gateway, account_id=account, started_at=T0 + 30, tokens=(1, 1), alias="b",
                  success=False, status_code=500),
-        exchange(gateway, account_id=account, started_at=T0 + 125, tokens=(100, 0), alias="a", model="gpt-4o"),
+        exchange(gateway, account_id=account, started_at=T0 + 125, tokens=(100, 0), alias="a",
+                 model="gpt-4o"),
     ])
     window = {"start": "2026-01-01T00:00:00Z", "end": "2026-01-01T00:03:00Z"}
     body = api.get(f"/ai-gateway/gateways/{gateway}/timeseries", params=window).json()
@@ -74,6 +76,9 @@ def test_identity_names_accounts_and_permissions(server: Server, api: httpx.Clie
         "global_api_key", None, True)
 
 
-@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer sluice_nope"}, {"Authorization": "Basic x"}])
+BAD_CREDENTIALS = [{}, {"Authorization": "Bearer sluice_nope"}, {"Authorization": "Basic x"}]
+
+
+@pytest.mark.parametrize("headers", BAD_CREDENTIALS)
 def test_identity_without_valid_credentials_is_401(server: Server, headers: dict[str, str]) -> None:
     assert_v4_error(httpx.get(f"{server.api}/sluice/identity", headers=headers), 401, 10000)

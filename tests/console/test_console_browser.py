@@ -204,7 +204,8 @@ def test_journey(server: Server, mock_upstream: MockUpstream, capture: Capture) 
     for key in planted:
         assert key not in seen
     assert not capture.errors, capture.errors
-    assert not [m for m in capture.console if "Content Security Policy" in m or "Refused" in m], capture.console
+    refused = [m for m in capture.console if "Content Security Policy" in m or "Refused" in m]
+    assert not refused, capture.console
 
 
 def test_read_only_token_sees_no_write_controls_and_the_api_refuses_writes(
@@ -232,7 +233,8 @@ def test_read_only_token_sees_no_write_controls_and_the_api_refuses_writes(
         const who = await (await fetch('/client/v4/sluice/identity',
             {headers: {authorization: 'Bearer ' + creds.token}})).json();
         const path = `/client/v4/accounts/${who.result.accounts[0]}/ai-gateway/gateways/${gateway}`;
-        const response = await fetch(path, {method: 'DELETE', headers: {authorization: 'Bearer ' + creds.token}});
+        const headers = {authorization: 'Bearer ' + creds.token};
+        const response = await fetch(path, {method: 'DELETE', headers});
         return response.status;
     }""", gateway)
     assert status == 403
@@ -294,9 +296,9 @@ def test_tokens_create_shows_the_value_once_and_revoke(server: Server, capture: 
     assert value.startswith("sluice_")
     who = httpx.get(f"{server.api}/sluice/identity", headers=server.headers(value)).json()["result"]
     assert who["permissions"] == ["AI Gateway Read"]
-    shot(page, "tokens")
     page.get_by_role("button", name="Done").click()
     expect(page.locator(f"tr[data-token='{name}']")).to_be_visible()
+    shot(page, "tokens")
     assert value not in page.content()  # shown once
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name=f"Revoke token {name}").click()
