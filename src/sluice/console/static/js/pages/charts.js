@@ -70,7 +70,9 @@ export async function chartsPage(body, gateway, params) {
     new window.uPlot({
       width: Math.max(280, holders[i].clientWidth - 4), height: 180, legend: { show: false },
       series: [{}, { label, stroke: color, fill: `${color}22`, width: 1.5 }],
-      axes: [{}, { size: 60 }],
+      axes: [{}, name === 'cost'
+        ? { size: 80, values: (u, ticks) => ticks.map((v) => `$${Number(v.toPrecision(3))}`) }
+        : { size: 60 }],
       scales: { x: { time: true } },
     }, [xs, points.map((p) => p[name])], holders[i]);
   });
