@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,8 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import unique_id
 from tests.console.browser import Capture, chromium, open_page
+from tests.observe.support import exchange
+from tests.observe.test_logs_api import write_logs
 from tests.support.server import MockUpstream, Server
 
 SHOTS = os.environ.get("SLUICE_CONSOLE_SCREENSHOTS")
@@ -317,3 +320,51 @@ def test_a_lost_server_shows_a_banner(tmp_path: Path, mock_upstream: MockUpstrea
     page.get_by_role("link", name="Tokens").click()
     expect(page.locator("#banner")).to_be_visible()
     expect(page.locator("#banner")).to_contain_text("Lost connection")
+
+
+def test_logs_filters_and_paging(server: Server, gateway: str, capture: Capture) -> None:
+    account, t0 = server.account_id, 1_767_225_600  # 2026-01-01T00:00:00Z
+    logs = [
+        *[exchange(gateway, account_id=account, started_at=t0 + i, model="gpt-4o") for i in range(22)],
+        exchange(gateway, account_id=account, started_at=t0 + 86_400, provider="anthropic", model="claude-x",
+                 path="v1/messages"),
+        exchange(gateway, account_id=account, started_at=t0 + 50, cached=True, model="gpt-4o"),
+    ]
+    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API runs an event loop in this thread
+        pool.submit(write_logs, server, logs).result()
+    page = capture.page
+    sign_in(page, server, server.token)
+    page.goto(f"{server.url}/console/#/gateways/{gateway}/logs")
+    expect(page.locator("tr[data-log]")).to_have_count(20)
+    expect(page.locator(".pager")).to_contain_text("Page 1 of 2 · 24 logs")
+    page.get_by_role("link", name="Next").click()
+    expect(page.locator("tr[data-log]")).to_have_count(4)
+    page.get_by_role("link", name="Previous").click()
+    expect(page.locator("tr[data-log]")).to_have_count(20)
+
+    page.get_by_label("Provider").fill("anthropic")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator("tr[data-log]")).to_have_count(1)
+    expect(page.locator("tr[data-log]")).to_contain_text("claude-x")
+    page.get_by_label("Provider").fill("")
+    page.get_by_label("Cached").select_option("true")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator("tr[data-log]")).to_have_count(1)
+    page.get_by_label("Cached").select_option("")
+    page.get_by_label("Model").fill("gpt-4o")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator(".pager")).to_contain_text("23 logs")
+    # The date range: the day after holds the one anthropic log (datetime-local is local time).
+    page.get_by_label("Model").fill("")
+    page.evaluate("""() => {
+        const local = (iso) => {
+            const d = new Date(iso);
+            d.setMinutes(d.getMinutes() - d.getTimezoneOffset());
+            return d.toISOString().slice(0, 16);
+        };
+        document.getElementById('log-start_date').value = local('2026-01-01T12:00:00Z');
+        document.getElementById('log-end_date').value = local('2026-01-03T00:00:00Z');
+    }""")
+    page.get_by_role("button", name="Apply filters").click()
+    expect(page.locator("tr[data-log]")).to_have_count(1)
+    expect(page.locator("tr[data-log]")).to_contain_text("anthropic")
