@@ -9,6 +9,7 @@ it also saves the screenshots docs/console.md shows (``make console-screenshots`
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from collections.abc import Iterator
@@ -25,7 +26,8 @@ from tests.conftest import unique_id
 from tests.console.browser import Capture, chromium, open_page
 from tests.observe.support import exchange
 from tests.observe.test_logs_api import write_logs
-from tests.support.server import MockUpstream, Server
+from tests.support.server import MockUpstream, Server, sluice_cli
+from tests.support.stored import execute
 
 SHOTS = os.environ.get("SLUICE_CONSOLE_SCREENSHOTS")
 
@@ -309,17 +311,46 @@ def test_tokens_create_shows_the_value_once_and_revoke(server: Server, capture: 
     assert httpx.get(f"{server.api}/sluice/identity", headers=server.headers(value)).status_code == 401
 
 
-def test_a_lost_server_shows_a_banner(tmp_path: Path, mock_upstream: MockUpstream, capture: Capture) -> None:
+def second_account_for_the_user(own: Server) -> str:
+    """A second account the init user's global API key reaches (made with the CLI, joined in SQL)."""
+    data_dir = ["--data-dir", str(own.data_dir), "--json"]
+    account = json.loads(sluice_cli("accounts", "create", "tenant-b", *data_dir, env=own.env).stdout)["id"]
+    _, users = execute(own, "SELECT id FROM users WHERE email = :email", email=own.creds["email"])
+    execute(own, "INSERT INTO account_members (account_id, user_id) VALUES (:a, :u)",
+            a=account, u=users[0][0])
+    return account
+
+
+def test_global_key_picks_an_account_and_a_lost_server_shows_a_banner(tmp_path: Path,
+                                                                       capture: Capture) -> None:
     own = Server(tmp_path / "data").start()
     try:
+        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API runs an event loop in this thread
+            second = pool.submit(second_account_for_the_user, own).result()
+        legacy = {"X-Auth-Email": own.creds["email"], "X-Auth-Key": own.creds["api_key"]}
+        httpx.post(f"{own.api}/accounts/{second}/ai-gateway/gateways", headers=legacy,
+                   json={"id": "in-tenant-b"}).raise_for_status()
         page = capture.page
-        sign_in(page, own, own.token)
+        page.goto(f"{own.url}/console/")
+        page.get_by_label("Email").fill(own.creds["email"])
+        page.get_by_label("Global API key").fill(own.creds["api_key"])
+        page.get_by_role("button", name="Sign in with key").click()
+        expect(page.locator("#who")).to_contain_text("Global API key")
+        expect(page.get_by_role("heading", name="Gateways")).to_be_visible()
+        expect(page.get_by_role("link", name="in-tenant-b")).to_have_count(0)
+        page.get_by_label("Account").select_option(second)
+        expect(page.get_by_role("link", name="in-tenant-b")).to_be_visible()
+        page.reload()  # the choice stays for the tab
+        expect(page.get_by_role("link", name="in-tenant-b")).to_be_visible()
         expect(page.locator("#banner")).to_be_hidden()
     finally:
         own.stop()
     page.get_by_role("link", name="Tokens").click()
     expect(page.locator("#banner")).to_be_visible()
     expect(page.locator("#banner")).to_contain_text("Lost connection")
+    capture.snapshot_storage()
+    outside_storage = capture.everything().replace(capture.storage[-1], "")
+    assert own.creds["api_key"] not in outside_storage  # the key is in session storage only
 
 
 def test_logs_filters_and_paging(server: Server, gateway: str, capture: Capture) -> None:

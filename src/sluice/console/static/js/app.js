@@ -52,12 +52,25 @@ function header(identity) {
   const name = identity.token ? `Token “${identity.token.name}”` : 'Global API key';
   replace(who,
     h('span', { class: 'who-name' }, name),
-    h('span', { class: 'who-account' }, `account ${session.account()}`),
+    identity.accounts.length > 1 ? accountPicker(identity.accounts)
+      : h('span', { class: 'who-account' }, `account ${session.account()}`),
     h('ul', { class: 'perms', 'aria-label': 'Permissions of these credentials' },
       identity.permissions.map((p) => h('li', {}, badge(p, 'perm')))),
     h('button', { type: 'button', class: 'secondary', id: 'sign-out', onclick: () => signOut() }, 'Sign out'));
   document.getElementById('nav').hidden = false;
   document.getElementById('nav-tokens').hidden = !session.can('tokensRead');
+}
+
+function accountPicker(accounts) {
+  const select = h('select', { id: 'account', class: 'who-account' },
+    accounts.map((id) => h('option', { value: id }, id)));
+  select.value = session.account();
+  select.addEventListener('change', () => {
+    session.chooseAccount(select.value);
+    if (window.location.hash === '#/gateways') route();
+    else window.location.hash = '#/gateways';
+  });
+  return h('span', {}, h('label', { for: 'account' }, 'Account '), select);
 }
 
 function signInPage(message) {

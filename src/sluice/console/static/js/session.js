@@ -19,6 +19,7 @@ export function remember(creds) {
 
 export function forget() {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(ACCOUNT_KEY);
   identity = null;
 }
 
@@ -37,8 +38,16 @@ export function current() {
   return identity;
 }
 
+const ACCOUNT_KEY = 'sluice.console.account'; // the chosen account, when the credentials reach several
+
 export function account() {
-  return identity ? identity.accounts[0] : null;
+  if (!identity) return null;
+  const chosen = sessionStorage.getItem(ACCOUNT_KEY);
+  return identity.accounts.includes(chosen) ? chosen : identity.accounts[0];
+}
+
+export function chooseAccount(id) {
+  sessionStorage.setItem(ACCOUNT_KEY, id);
 }
 
 // The permission groups each operation accepts (docs/api.md, "Authentication"); one is enough.
