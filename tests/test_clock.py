@@ -20,6 +20,14 @@ def test_rfc3339_shape() -> None:
     assert rfc3339_ts(moment.timestamp()) == "2026-11-27T07:50:01.123Z"
 
 
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_rfc3339_round_trips_any_year(moment: datetime) -> None:
+    # strftime's %Y writes year 25 as "25"; RFC 3339 (and Python's parser) needs four digits
+    text = rfc3339(moment)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text), text
+    assert datetime.fromisoformat(text) == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 @given(st.integers(min_value=0, max_value=4_000_000_000_000))
 def test_rfc3339_ts_agrees_with_datetime_formatting(millis: int) -> None:
     # whole milliseconds are exact; the per-second cache must never leak one second into the next

@@ -48,12 +48,24 @@ def test_buckets_count_requests_errors_tokens_and_cost(server: Server, gateway: 
     ({"start": "yesterday"}, "start"),
     ({"start": "2026-01-02T00:00:00Z", "end": "2026-01-01T00:00:00Z"}, "start"),
     ({"start": "2025-01-01T00:00:00Z", "end": "2026-01-01T00:00:00Z", "interval": "minute"}, "interval"),
+    ({"start": "0204-09-23T14:56:29Z", "interval": "day"}, "interval"),
+    ({"end": "0001-01-01T00:00:00Z"}, "end"),
+    ({"end": "0001-01-01T00:00:00+01:00"}, "end"),
 ])
 def test_bad_query_is_400_naming_the_field(api: httpx.Client, gateway: str, params: dict[str, str],
                                            field: str) -> None:
     response = api.get(f"/ai-gateway/gateways/{gateway}/timeseries", params=params)
     assert_v4_error(response, 400, 7001)
     assert response.json()["errors"][0]["path"] == ["query", field]
+
+
+@pytest.mark.parametrize(("start", "end"), [("0204-01-01T00:00:00Z", "0204-01-01T00:02:00Z"),
+                                            ("9999-12-31T23:58:00Z", "9999-12-31T23:59:59.999Z")])
+def test_far_dates_answer_in_rfc3339(api: httpx.Client, gateway: str, start: str, end: str) -> None:
+    body = api.get(f"/ai-gateway/gateways/{gateway}/timeseries", params={"start": start, "end": end}).json()
+    points = body["result"]["points"]
+    assert points[0]["t"] == start.replace(":00Z", ":00.000Z") and len(points) in (2, 3)
+    assert all(p["requests"] == 0 for p in points)
 
 
 def test_unknown_gateway_is_404(api: httpx.Client) -> None:

@@ -138,6 +138,7 @@ def test_journey(server: Server, mock_upstream: MockUpstream, capture: Capture) 
 
     # Last used and counts change; the page loads them in one API round trip.
     before = len(capture.api_calls)
+    page.context.new_cdp_session(page).send("Network.clearBrowserCache")  # a first visit's load
     page.reload()
     expect(key_row(page, "second").locator(".requests")).to_have_text("3")
     assert len(capture.api_calls) - before == 2, capture.api_calls[before:]  # sign-in check + the page
@@ -145,6 +146,11 @@ def test_journey(server: Server, mock_upstream: MockUpstream, capture: Capture) 
     expect(key_row(page, "second").locator(".errors")).to_have_text("1")
     expect(key_row(page, "second").locator(".last-used")).not_to_have_text("never")
     expect(key_row(page, "first").locator(".requests")).to_have_text("0")
+    # What this page load took over the wire, cache empty: every file and the API answers, compressed.
+    loaded = page.evaluate("""() => performance.getEntriesByType('navigation').concat(
+        performance.getEntriesByType('resource')).reduce((n, e) => n + e.encodedBodySize, 0)""")
+    print(f"provider-keys page load: {loaded} bytes")  # recorded in docs/console.md
+    assert 0 < loaded <= 200 * 1024
     shot(page, "provider-keys")
 
     # The chart shows the requests (logs are written in the background: the page is reloaded until
@@ -159,6 +165,10 @@ def test_journey(server: Server, mock_upstream: MockUpstream, capture: Capture) 
     expect(page.locator("figure[data-series='errors'] .total")).to_have_attribute("data-total", "1")
     expect(page.locator("figure canvas")).to_have_count(4)
     shot(page, "charts")
+    page.get_by_label("Range").select_option("1h")
+    expect(page.locator("figure[data-series='requests'] canvas")).to_be_visible()
+    expect(page.locator("figure[data-series='requests'] .total")).to_have_attribute("data-total", "3")
+    assert "range=1h" in page.url
     page.get_by_label("Key").select_option(label="openai / first")
     expect(page.get_by_role("heading", name="Charts · openai / first")).to_be_visible()
     expect(page.locator("figure[data-series='requests'] .total")).to_have_attribute("data-total", "0")
@@ -196,6 +206,15 @@ def test_journey(server: Server, mock_upstream: MockUpstream, capture: Capture) 
     expect(key_row(page, "first")).to_have_count(0)
     assert set(api_configs(server, gateway)) == {"second"}
     capture.snapshot_storage()
+
+    # Delete the gateway, after confirming.
+    page.get_by_role("link", name="Gateways").first.click()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name=f"Delete gateway {gateway}").click()
+    expect(page.locator(f"tr[data-gateway='{gateway}']")).to_have_count(0)
+    gone = httpx.get(f"{server.api}/accounts/{server.account_id}/ai-gateway/gateways/{gateway}",
+                     headers=server.headers())
+    assert gone.status_code == 404
 
     # Sign out: the credentials leave session storage.
     page.get_by_role("button", name="Sign out").click()

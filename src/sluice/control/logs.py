@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from sluice import envelope
 from sluice.clock import now as utc_now
+from sluice.clock import rfc3339
 from sluice.control.common import authorized, require_gateway
 from sluice.control.validation import (
     MAX_PAGE,
@@ -168,7 +169,7 @@ async def get_log_response(request: Request) -> Response:
 
 def _moment(request: Request, name: str) -> datetime | None:
     raw = request.query_params.get(name)
-    return None if raw is None else datetime.fromisoformat(parse_date(raw, name).replace("Z", "+00:00"))
+    return None if raw is None else series.parse(raw, name)
 
 
 async def log_series(request: Request) -> Response:
@@ -181,15 +182,14 @@ async def log_series(request: Request) -> Response:
         if interval is not None:
             choice_param(request, "interval", "", tuple(series.INTERVALS))
         win = series.window(_moment(request, "start"), _moment(request, "end"), interval, utc_now())
-        filters = [Filter("created_at", "ge", (parse_date(win.start.isoformat(), "start"),)),
-                   Filter("created_at", "le", (parse_date(win.end.isoformat(), "end"),))]
+        filters = [Filter("created_at", "ge", (rfc3339(win.start),)),
+                   Filter("created_at", "le", (rfc3339(win.end),))]
         filters += [Filter(name, "eq", (request.query_params[name][:256],))
                     for name in ("provider", "alias") if name in request.query_params]
         await require_gateway(conn, account_id, gateway_id)
         rows = await logstore.series(conn, logstore.where(account_id, gateway_id, filters), win.prefix)
     by_start = {series.bucket_stamp(prefix): row for prefix, row in rows.items()}
-    return envelope.ok({"interval": win.interval, "start": parse_date(win.start.isoformat(), "start"),
-                        "end": parse_date(win.end.isoformat(), "end"),
+    return envelope.ok({"interval": win.interval, "start": rfc3339(win.start), "end": rfc3339(win.end),
                         "points": series.points(win, by_start)})
 
 

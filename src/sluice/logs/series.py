@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sluice.clock import rfc3339
 from sluice.errors import ValidationError
 
 # interval -> (length of the created_at prefix that names the bucket, bucket length)
@@ -35,6 +36,20 @@ class Window:
         return INTERVALS[self.interval][0]
 
 
+def parse(raw: str, name: str) -> datetime:
+    """An ISO 8601 date-time query parameter (``Z`` or an offset; naive means UTC)."""
+    try:
+        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValidationError(f"{name}: not an ISO 8601 date-time", path=["query", name]) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValidationError(f"{name}: out of range", path=["query", name]) from None
+
+
 def _floor(moment: datetime, interval: str) -> datetime:
     if interval == "day":
         return moment.replace(hour=0, minute=0, second=0, microsecond=0)
@@ -47,7 +62,11 @@ def window(start: datetime | None, end: datetime | None, interval: str | None, n
     """The buckets to answer for: ``end`` defaults to now, ``start`` to 24 h before ``end``, ``interval``
     to the finest one that keeps the series within MAX_POINTS."""
     end = end or now
-    start = start or end - DEFAULT_SPAN
+    if start is None:
+        try:
+            start = end - DEFAULT_SPAN
+        except OverflowError:  # an end in the first day of year 1
+            raise ValidationError("end: out of range", path=["query", "end"]) from None
     if start >= end:
         raise ValidationError("start: must be before end", path=["query", "start"])
     if interval is None:
@@ -72,8 +91,10 @@ def points(win: Window, rows: dict[str, dict[str, Any]]) -> list[dict[str, Any]]
     out = []
     moment = _floor(win.start, win.interval)
     while moment <= win.end:
-        stamp = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
-        row = rows.get(stamp, {})
-        out.append({"t": stamp, **{name: row.get(name) or 0 for name in COUNTERS}})
+        start = rfc3339(moment)
+        row = rows.get(start, {})
+        out.append({"t": start, **{name: row.get(name) or 0 for name in COUNTERS}})
+        if moment > datetime.max.replace(tzinfo=UTC) - step:  # the last bucket of year 9999
+            break
         moment += step
     return out
