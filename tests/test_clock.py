@@ -21,11 +21,13 @@ def test_rfc3339_shape() -> None:
 
 
 @given(st.datetimes(timezones=st.just(UTC)))
-def test_rfc3339_round_trips_any_year(moment: datetime) -> None:
-    # strftime's %Y writes year 25 as "25"; RFC 3339 (and Python's parser) needs four digits
+def test_rfc3339_is_fixed_width_and_sorts_like_time(moment: datetime) -> None:
+    """Expiries are compared as text (tokens.window): years before 1000 are zero-padded, as RFC 3339
+    requires, or "25-12-18…" would sort after "2026-…" and a past expiry would pass as future."""
     text = rfc3339(moment)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", text), text
+    assert len(text) == len("2026-11-27T07:50:01.123Z")
     assert datetime.fromisoformat(text) == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    assert (text < rfc3339(datetime(2026, 1, 1, tzinfo=UTC))) == (moment < datetime(2026, 1, 1, tzinfo=UTC))
 
 
 @given(st.integers(min_value=0, max_value=4_000_000_000_000))

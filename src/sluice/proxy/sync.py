@@ -27,6 +27,7 @@ from sluice.clock import now, rfc3339
 from sluice.errors import CryptoError
 from sluice.keymatch import EMPTY, KeyMatcher
 from sluice.proxy.feed import FeedCursor, accounts_to_reload, keyring_changed
+from sluice.proxy.pools import forget_rotated
 from sluice.proxy.state import AccountState, build_account
 from sluice.secrets.crypto import Keyring
 from sluice.secrets.vault import open_row
@@ -97,6 +98,8 @@ class StateSync:
             log.warning("stored key could not be decrypted; its configs are unavailable", secret_id=secret_id)
         matcher = await self._matcher(account_id, plaintext.values())
         state = build_account(gateways, configs, plaintext, tokens, self.services.catalog, matcher)
+        # A rotated key (config or secret changed) is back in its pool.
+        forget_rotated(self.services.key_health, self.accounts.get(account_id), state)
         if gateways or tokens:
             self.accounts[account_id] = state
         else:

@@ -7,7 +7,10 @@ Routes match on the path *suffix*, so one mock can stand in for every provider a
 Faults come from the request header ``x-mock-fault`` (so they can be sent through the gateway),
 comma-separated: ``hang``, ``slow:<ms>``, ``drop``, ``status:<code>``, ``stream-slow:<ms>``,
 ``echo-key[:gzip|deflate|zstd|br|chunked|header|big]`` (a 401 quoting the auth header it was sent,
-as OpenAI does: ``Incorrect API key provided: Bearer …``; the argument picks how it is sent).
+as OpenAI does: ``Incorrect API key provided: Bearer …``; the argument picks how it is sent),
+``key-status:<marker>=<code>[/<retry-after>][;…]`` (an error answer, quoting the key, only when the
+auth header it was sent contains ``<marker>``: how a provider refuses one key of a pool; ``<code>``
+``quota`` is OpenAI's 429 ``insufficient_quota``).
 
 OpenAI chat streams end with a usage chunk only when ``stream_options.include_usage`` is true,
 exactly like OpenAI; the header ``x-mock-stream-usage: always`` forces it.
@@ -139,6 +142,10 @@ class MockUpstream:
             return self._error(faults["status"])
         if "echo-key" in faults:
             return await self._echo_key(request, faults["echo-key"])
+        if "key-status" in faults:
+            refusal = self._key_status(request, faults["key-status"])
+            if refusal is not None:
+                return refusal
         try:
             data = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError:
@@ -193,6 +200,26 @@ class MockUpstream:
             "code": "mock_fault",
         }
         return _json({"error": error}, status)
+
+    @staticmethod
+    def _key_status(request: web.Request, rules: str) -> web.Response | None:
+        sent = next((request.headers[name] for name in ECHOED_AUTH if name in request.headers), "")
+        for rule in rules.split(";"):
+            marker, _, answer = rule.partition("=")
+            if not marker or marker not in sent:
+                continue
+            code, _, retry_after = answer.partition("/")
+            status = 429 if code == "quota" else int(code) if code.isdigit() else 500
+            too_many = "insufficient_quota" if code == "quota" else "rate_limit_exceeded"
+            kind = {401: "invalid_api_key", 402: "payment_required", 403: "forbidden",
+                    429: too_many}.get(status, "error")
+            body = {"error": {"message": f"mock key refused ({kind}) for {sent}", "type": kind, "param": None,
+                              "code": kind}}
+            response = _json(body, status)
+            if retry_after:
+                response.headers["retry-after"] = retry_after
+            return response
+        return None
 
     @staticmethod
     async def _echo_key(request: web.Request, how: str) -> web.StreamResponse:
