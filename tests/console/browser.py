@@ -9,13 +9,15 @@ search all of it for planted secrets.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from playwright.sync_api import Browser, Page, Response, sync_playwright
 
+T = TypeVar("T")
 CHROMIUM = os.environ.get("SLUICE_TEST_CHROMIUM", "/usr/bin/chromium")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -69,6 +71,13 @@ class Capture:
         """Every captured byte as text: responses, console, errors, storage and the page now."""
         parts = [body.decode("utf-8", "replace") for _, body in self.bodies()]
         return "\n".join([*parts, *self.console, *self.errors, *self.storage, self.page.content()])
+
+
+def off_loop(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Runs a helper that calls asyncio.run (database helpers) in a thread: Playwright's sync API keeps
+    an event loop in the test's own thread."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(func, *args, **kwargs).result()
 
 
 def open_page(browser: Browser) -> tuple[Any, Capture]:

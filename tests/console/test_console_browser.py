@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from openai import OpenAI
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import unique_id
-from tests.console.browser import Capture, chromium, open_page
+from tests.console.browser import Capture, chromium, off_loop, open_page
 from tests.observe.support import exchange
 from tests.observe.test_logs_api import write_logs
 from tests.support.server import MockUpstream, Server, sluice_cli
@@ -123,6 +122,7 @@ def test_journey(server: Server, mock_upstream: MockUpstream, capture: Capture) 
     expect(key_row(page, "second").locator(".badge.default")).to_have_count(1)
     expect(key_row(page, "first").locator(".badge.default")).to_have_count(0)
     expect(key_row(page, "second").locator(".last-used")).to_have_text("never")
+    expect(page.locator(".badge.stale")).to_have_count(0)
     capture.snapshot_storage()
 
     # Traffic through the gateway (the default key, so "second"), one request failing upstream.
@@ -236,6 +236,9 @@ def test_read_only_token_sees_no_write_controls_and_the_api_refuses_writes(
         server: Server, api: httpx.Client, gateway: str, capture: Capture) -> None:
     api.post(f"/ai-gateway/gateways/{gateway}/provider_configs",
              json={"alias": "ro", "provider_slug": "openai", "secret": canary(), "default_config": True})
+    # Created long ago and never used: stale (unused for 90 days).
+    off_loop(execute, server, "UPDATE provider_configs SET created_at = :old WHERE gateway_id = :g",
+             old="2020-01-01T00:00:00.000Z", g=gateway)
     reader = api.post("/tokens", json={"name": "console-reader",
                                        "permissions": ["AI Gateway Read", "Secrets Store Read"]}).json()
     page = capture.page
@@ -244,7 +247,7 @@ def test_read_only_token_sees_no_write_controls_and_the_api_refuses_writes(
     expect(page.locator("form")).to_have_count(0)  # no create form
     expect(page.get_by_role("link", name="Tokens")).to_be_hidden()
     page.get_by_role("link", name=gateway).click()
-    expect(key_row(page, "ro")).to_be_visible()
+    expect(key_row(page, "ro").locator(".badge.stale")).to_be_visible()
     expect(page.locator("main button")).to_have_count(0)  # no make-default, rotate, limit, delete
     expect(page.locator("form")).to_have_count(0)  # no add-key form
     page.get_by_role("link", name="Settings").click()
@@ -344,8 +347,7 @@ def test_global_key_picks_an_account_and_a_lost_server_shows_a_banner(tmp_path: 
                                                                        capture: Capture) -> None:
     own = Server(tmp_path / "data").start()
     try:
-        with ThreadPoolExecutor(1) as pool:  # Playwright's sync API runs an event loop in this thread
-            second = pool.submit(second_account_for_the_user, own).result()
+        second = off_loop(second_account_for_the_user, own)
         legacy = {"X-Auth-Email": own.creds["email"], "X-Auth-Key": own.creds["api_key"]}
         httpx.post(f"{own.api}/accounts/{second}/ai-gateway/gateways", headers=legacy,
                    json={"id": "in-tenant-b"}).raise_for_status()
@@ -380,8 +382,7 @@ def test_logs_filters_and_paging(server: Server, gateway: str, capture: Capture)
                  path="v1/messages"),
         exchange(gateway, account_id=account, started_at=t0 + 50, cached=True, model="gpt-4o"),
     ]
-    with ThreadPoolExecutor(1) as pool:  # Playwright's sync API runs an event loop in this thread
-        pool.submit(write_logs, server, logs).result()
+    off_loop(write_logs, server, logs)
     page = capture.page
     sign_in(page, server, server.token)
     page.goto(f"{server.url}/console/#/gateways/{gateway}/logs")
