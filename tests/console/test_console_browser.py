@@ -419,3 +419,29 @@ def test_logs_filters_and_paging(server: Server, gateway: str, capture: Capture)
     page.get_by_role("button", name="Apply filters").click()
     expect(page.locator("tr[data-log]")).to_have_count(1)
     expect(page.locator("tr[data-log]")).to_contain_text("anthropic")
+
+
+def test_key_failover_setting_and_a_refused_key_shown(server: Server, api: httpx.Client, gateway: str,
+                                                       capture: Capture) -> None:
+    refused, spare = f"sk-refusedkey-{secrets.token_hex(8)}", canary()
+    for alias, secret, default in (("main", refused, True), ("spare", spare, False)):
+        body = {"alias": alias, "provider_slug": "openai", "secret": secret, "default_config": default}
+        api.post(f"/ai-gateway/gateways/{gateway}/provider_configs", json=body).raise_for_status()
+    page = capture.page
+    sign_in(page, server, server.token)
+    page.goto(f"{server.url}/console/#/gateways/{gateway}/settings")
+    page.get_by_label("Fail over to the next stored key").check()
+    page.get_by_role("button", name="Save settings").click()
+    expect(page.get_by_role("status").filter(has_text="Saved.")).to_be_visible()
+    assert api.get(f"/ai-gateway/gateways/{gateway}").json()["result"]["key_failover"] is True
+
+    answer = httpx.post(f"{server.url}/v1/{server.account_id}/{gateway}/openai/chat/completions",
+                        headers={"x-mock-fault": "key-status:refusedkey=401"},
+                        json={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+    assert answer.status_code == 200, answer.text  # served by the spare key
+    page.get_by_role("link", name="Provider keys").click()
+    expect(key_row(page, "main").locator(".key-state")).to_contain_text("failed")
+    expect(key_row(page, "spare").locator(".key-state")).to_have_count(0)
+    expect(key_row(page, "spare").locator(".requests")).to_have_text("1")
+    seen = capture.everything()
+    assert refused not in seen and spare not in seen

@@ -22,6 +22,8 @@ const SETTINGS = [
   { name: 'rate_limiting_technique', label: 'Rate-limit technique', type: 'select',
     options: [['fixed', 'fixed'], ['sliding', 'sliding']] },
   { name: 'log_management', label: 'Most stored logs', type: 'number', number: true, nullable: true },
+  { name: 'key_failover', label: 'Fail over to the next stored key when a provider refuses one (key_failover)',
+    type: 'checkbox' },
 ];
 
 export async function gatewaysPage(view) {

@@ -60,12 +60,20 @@ function actions(gateway, key) {
     }, 'Delete'));
 }
 
+// Key pools (docs/gateway.md "Key pools"): a key the provider refused is cooling down or failed.
+function keyState(key) {
+  if (!key.key_state || key.key_state === 'ok') return null;
+  const until = key.key_state_until ? ` until ${new Date(key.key_state_until).toLocaleTimeString()}` : '';
+  const reason = key.key_state_reason ? ` (${key.key_state_reason})` : '';
+  return [' ', badge(`${key.key_state}${until}`, 'stale key-state'), h('span', { class: 'hint' }, reason)];
+}
+
 function keyRow(gateway, key) {
   const chart = `#/gateways/${encodeURIComponent(gateway)}/charts?provider=${encodeURIComponent(key.provider_slug)}`
     + `&alias=${encodeURIComponent(key.alias)}`;
   return h('tr', { 'data-alias': key.alias, 'data-provider': key.provider_slug },
     h('th', { scope: 'row' }, key.alias, key.default_config ? [' ', badge('default', 'default')] : null,
-      key.stale ? [' ', badge('stale', 'stale')] : null),
+      key.stale ? [' ', badge('stale', 'stale')] : null, keyState(key)),
     h('td', {}, h('code', { class: 'preview' }, key.secret_preview)),
     h('td', { class: 'limit' }, limitText(key)),
     h('td', {}, when(key.created_at)),
