@@ -318,11 +318,13 @@ def test_tokens_create_shows_the_value_once_and_revoke(server: Server, capture: 
     name = unique_id("tok")
     page.get_by_label("Name").fill(name)
     page.get_by_label("AI Gateway Read").check()
+    page.get_by_label("Expires (optional)").fill("2030-01-01T10:00")
     page.get_by_role("button", name="Create token").click()
     value = page.locator(".token-value").inner_text()
     assert value.startswith("sluice_")
     who = httpx.get(f"{server.api}/sluice/identity", headers=server.headers(value)).json()["result"]
     assert who["permissions"] == ["AI Gateway Read"]
+    assert who["token"]["expires_on"].startswith("2030-01-0")  # local time in the browser, UTC stored
     page.get_by_role("button", name="Done").click()
     expect(page.locator(f"tr[data-token='{name}']")).to_be_visible()
     shot(page, "tokens")
