@@ -347,7 +347,7 @@ def second_account_for_the_user(own: Server) -> str:
 
 def test_global_key_picks_an_account_and_a_lost_server_shows_a_banner(tmp_path: Path,
                                                                        capture: Capture) -> None:
-    own = Server(tmp_path / "data").start()
+    own = off_loop(lambda: Server(tmp_path / "data").start())  # on PostgreSQL it makes a database
     try:
         second = off_loop(second_account_for_the_user, own)
         legacy = {"X-Auth-Email": own.creds["email"], "X-Auth-Key": own.creds["api_key"]}
