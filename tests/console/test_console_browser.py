@@ -144,6 +144,13 @@ def test_journey(server: Server, mock_upstream: MockUpstream, capture: Capture) 
     assert len(capture.api_calls) - before == 2, capture.api_calls[before:]  # sign-in check + the page
     assert sum("/provider_configs" in call for call in capture.api_calls[before:]) == 1
     expect(key_row(page, "second").locator(".errors")).to_have_text("1")
+    page.get_by_role("link", name="Settings").click()
+    expect(page.locator("form.gateway-settings")).to_be_visible()
+    before = len(capture.api_calls)
+    page.get_by_role("link", name="Provider keys").click()  # within the app: exactly one request
+    expect(key_row(page, "second").locator(".requests")).to_have_text("3")
+    called = [call.split("?")[0].rsplit("/", 1)[-1] for call in capture.api_calls[before:]]
+    assert called == ["provider_configs"]
     expect(key_row(page, "second").locator(".last-used")).not_to_have_text("never")
     expect(key_row(page, "first").locator(".requests")).to_have_text("0")
     # What this page load took over the wire, cache empty: every file and the API answers, compressed.
