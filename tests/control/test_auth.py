@@ -54,6 +54,7 @@ ROUTES: list[tuple[str, str, Any, tuple[str, ...]]] = [
     ("PATCH", f"/ai-gateway/gateways/nope/logs/{NOPE}", {}, GATEWAY_WRITE),
     ("GET", f"/ai-gateway/gateways/nope/logs/{NOPE}/request", None, GATEWAY_READ),
     ("GET", f"/ai-gateway/gateways/nope/logs/{NOPE}/response", None, GATEWAY_READ),
+    ("GET", "/ai-gateway/gateways/nope/timeseries", None, GATEWAY_READ),
     ("GET", "/secrets_store/stores", None, STORE_READ),
     ("POST", "/secrets_store/stores", {}, STORE_WRITE),
     ("GET", f"/secrets_store/stores/{NOPE}", None, STORE_READ),

@@ -19,7 +19,7 @@ from sluice.control import schemas as s
 from sluice.control.endpoint import Endpoint, Schema
 from sluice.control.validation import MAX_MANAGEMENT_BODY, MAX_PAGE
 from sluice.identity.permissions import ALL_GROUPS
-from sluice.logs import filters
+from sluice.logs import filters, series
 from sluice.providers.registry import CATALOG_SLUGS
 from sluice.store import logs as logstore
 
@@ -119,6 +119,14 @@ LOGS_DELETE_QUERY = (
     _query("order_by", {"type": "string", "enum": list(logstore.DELETE_ORDER_COLUMNS)}),
     _query("order_by_direction", DIRECTION),
     _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "delete at most this many"))
+SERIES_QUERY = (
+    _query("start", {"type": "string", "format": "date-time"}, "default: 24 hours before end"),
+    _query("end", {"type": "string", "format": "date-time"}, "default: now"),
+    _query("interval", {"type": "string", "enum": list(series.INTERVALS)},
+           f"bucket length; default the finest giving at most {series.MAX_POINTS} points (more: 400)"),
+    _query("provider", {"type": "string"}, "only this provider's requests"),
+    _query("alias", {"type": "string"}, "only requests that used the stored key of this alias"),
+)
 
 
 # -- request bodies (from the pydantic models, corrected where a validator does more) ---------------
@@ -276,10 +284,27 @@ def _results() -> dict[str, Schema]:
         "TokenVerification": {"type": "object", "required": ["id", "status", "expires_on", "not_before"],
                               "properties": {"id": HEX32, "status": {"type": "string", "enum": ["active"]},
                                              "expires_on": _nullable(STAMP), "not_before": _nullable(STAMP)}},
+        "Identity": {"type": "object", "required": ["accounts", "permissions", "credential", "token"],
+                     "description": "Sluice extension (not in Cloudflare's API): who the caller is",
+                     "properties": {
+            "accounts": {"type": "array", "items": HEX32},
+            "permissions": {"type": "array", "items": {"type": "string", "enum": list(ALL_GROUPS)}},
+            "credential": {"type": "string", "enum": ["api_token", "global_api_key"]},
+            "token": _nullable({"type": "object", "required": ["id", "name", "expires_on"], "properties": {
+                "id": HEX32, "name": {"type": "string"}, "expires_on": _nullable(STAMP)}})}},
         "GatewayUrl": {"type": "string", "format": "uri"},
         **route_doc.results(STAMP),
         "Log": _log_result(detail=False),
         "LogDetail": _log_result(detail=True),
+        "LogSeries": {"type": "object", "required": ["interval", "start", "end", "points"],
+                      "description": "Sluice extension (not in Cloudflare's API), for the console's charts",
+                      "properties": {
+            "interval": {"type": "string", "enum": list(series.INTERVALS)}, "start": STAMP, "end": STAMP,
+            "points": {"type": "array", "items": {
+                "type": "object", "required": ["t", *series.COUNTERS], "properties": {
+                    "t": STAMP, "requests": {"type": "integer", "minimum": 0},
+                    "errors": {"type": "integer", "minimum": 0}, "tokens": {"type": "integer", "minimum": 0},
+                    "cost": {"type": "number", "minimum": 0}}}}}},
         "LogsDeleted": {"type": "object", "required": ["deleted"], "properties": {
             "deleted": {"type": "integer", "minimum": 0}}},
         "LogsResultInfo": {"allOf": [_ref("ResultInfo"), {"type": "object", "properties": {

@@ -148,6 +148,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "The stored request body", LOG, "Log", raw=True, accepts=GATEWAY_READ),
     Endpoint("GET", LOGS + "/{log_id}/response", logs.get_log_response, "get_log_response",
              "The stored response body", LOG, "Log", raw=True, accepts=GATEWAY_READ),
+    Endpoint("GET", GW + "/{gateway_id}/timeseries", logs.log_series, "get_log_series",
+             "Sluice extension: requests, errors, tokens and cost over time (whole gateway or one key)", LOG,
+             "LogSeries", query=doc.SERIES_QUERY, accepts=GATEWAY_READ),
     # -- secrets store --
     Endpoint("GET", SS + "/stores", secrets_store.list_stores, "list_stores", "List secrets stores", STORE,
              "Store", paged=True, query=(*doc.PAGE, *STORE_SORT), accepts=STORE_READ),
@@ -201,6 +204,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Delete an API token", TOKENS, "TokenId", accepts=TOKEN_WRITE),
     Endpoint("GET", "/user/tokens/verify", tokens.verify, "verify_user_token", "Verify the calling token",
              TOKENS, "TokenVerification", bearer_only=True),
+    Endpoint("GET", "/sluice/identity", tokens.identity, "sluice_identity",
+             "Sluice extension: the caller's accounts and permission groups (the console's sign-in)", TOKENS,
+             "Identity"),
 )
 
 

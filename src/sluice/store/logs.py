@@ -14,6 +14,7 @@ from sqlalchemy import (
     Connection,
     Float,
     and_,
+    case,
     cast,
     delete,
     false,
@@ -212,6 +213,17 @@ async def aggregates(conn: AsyncConnection, condition: Any) -> Row:
         columns += [func.min(expr).label(f"min_{name}"), func.max(expr).label(f"max_{name}")]
     row = (await conn.execute(select(*columns).select_from(T).where(condition))).first()
     return dict(row._mapping)  # type: ignore[union-attr]
+
+
+async def series(conn: AsyncConnection, condition: Any, prefix: int) -> dict[str, Row]:
+    """Requests, errors, tokens and cost per bucket, a bucket being a created_at prefix (logs/series.py)."""
+    bucket = func.substr(T.c.created_at, 1, prefix).label("bucket")
+    stmt = select(bucket, func.count().label("requests"),
+                  func.sum(case((T.c.success, 0), else_=1)).label("errors"),
+                  func.sum(_TOTAL_TOKENS).label("tokens"),
+                  func.sum(func.coalesce(T.c.cost, 0.0)).label("cost"),
+                  ).where(condition).group_by(bucket)
+    return {r.bucket: dict(r._mapping) for r in await conn.execute(stmt)}
 
 
 async def get_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str) -> Row | None:
