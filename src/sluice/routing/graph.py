@@ -227,8 +227,8 @@ def _split(e: _Element) -> Node | None:
         e.fail(["outputs", "else"], f"the percentages add up to {total * 100 / SCALE:g}%: wire else for "
                                     "the rest")
         ok = False
-    return Split(e.id, tuple(branches), rest) if ok and e.id and len(branches) + (rest is not None) == \
-        len(outputs) else None
+    every_output_wired = len(branches) + (rest is not None) == len(outputs)  # none malformed
+    return Split(e.id, tuple(branches), rest) if ok and e.id and every_output_wired else None
 
 
 def _limit(e: _Element) -> Node | None:
