@@ -21,6 +21,7 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
@@ -92,20 +93,59 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def options(description: str) -> argparse.ArgumentParser:
+    """The arguments every CPU-per-request benchmark on this stack takes."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--requests", type=int, default=3000, help="requests per variant and round")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--mode", default="chat", choices=("chat", "stream"))
     parser.add_argument("--port", type=int, default=0, help="Sluice's port (default: a free one)")
     parser.add_argument("--mock-port", type=int, default=0, help="the mock's port (default: a free one)")
-    args = parser.parse_args()
+    return parser
+
+
+def start_stack(args: argparse.Namespace) -> Stack:
+    """The stack of bench/run.py, the load (this process) pinned beside the mock on core 0."""
     if hasattr(os, "sched_setaffinity") and (os.cpu_count() or 1) > 1:
         os.sched_setaffinity(0, {0})  # the load beside the mock; Sluice has core 1
     stack = Stack(args.mock_port or _free_port(), args.port or _free_port())
     if stack.mock.poll() is not None:
         sys.exit("the mock did not start (its port is taken?)")
+    return stack
+
+
+def measure(stack: Stack, bodies: dict[str, tuple[str, bytes]], headers: dict[str, str],
+            args: argparse.Namespace, check: Callable[[str, bytes], None], title: str) -> dict[str, float]:
+    """Warm every variant up (until it answers 200 and ``check`` accepts its answer), then run
+    ``args.rounds`` rounds of every variant in turn; prints each round and returns the medians
+    (server CPU µs per request)."""
+    for name, (url, body) in bodies.items():  # warm-up (and the stored keys have reached the data plane)
+        for attempt in range(50):
+            try:
+                check(name, asyncio.run(_load(url, body, headers, 300, args.concurrency)))
+                break
+            except RuntimeError:
+                if attempt == 49:
+                    raise
+                time.sleep(0.2)
+    results: dict[str, list[float]] = {name: [] for name in bodies}
+    print(f"{title}:\n| round | " + " | ".join(bodies) + " |\n|---|" + "---|" * len(bodies))
+    for i in range(args.rounds):
+        for name, (url, body) in bodies.items():
+            results[name].append(_cpu_us(stack, url, body, headers, args.requests, args.concurrency))
+        print(f"| {i + 1} | " + " | ".join(f"{results[n][-1]:.0f}" for n in bodies) + " |", flush=True)
+    median = {name: statistics.median(values) for name, values in results.items()}
+    print("| median | " + " | ".join(f"**{median[n]:.0f}**" for n in bodies) + " |")
+    print(f"\nCPU µs per request, median of {args.rounds} rounds of {args.requests} "
+          f"(c={args.concurrency}).")
+    return median
+
+
+def main() -> None:
+    parser = options(__doc__.splitlines()[0])
+    parser.add_argument("--mode", default="chat", choices=("chat", "stream"))
+    args = parser.parse_args()
+    stack = start_stack(args)
     try:
         _call("POST", f"{stack.api}/ai-gateway/gateways/{GATEWAY}/provider_configs", stack.admin,
               {"provider_slug": "anthropic", "alias": "default", "default_config": True,
@@ -117,32 +157,14 @@ def main() -> None:
         stream = args.mode == "stream"
         bodies = {name: (f"{base}/{path}", json.dumps(body).encode())
                   for name, (path, body) in variants(stream).items()}
-        for name, (url, body) in bodies.items():  # warm-up (and the stored keys have reached the data plane)
-            for attempt in range(50):
-                try:
-                    _check(name, asyncio.run(_load(url, body, headers, 300, args.concurrency)), stream)
-                    break
-                except RuntimeError:
-                    if attempt == 49:
-                        raise
-                    time.sleep(0.2)
-        results: dict[str, list[float]] = {name: [] for name in bodies}
-        print(f"{args.mode}:\n| round | " + " | ".join(bodies) + " |\n|---|" + "---|" * len(bodies))
-        for i in range(args.rounds):
-            for name, (url, body) in bodies.items():
-                results[name].append(_cpu_us(stack, url, body, headers, args.requests, args.concurrency))
-            print(f"| {i + 1} | " + " | ".join(f"{results[n][-1]:.0f}" for n in bodies) + " |", flush=True)
-        median = {name: statistics.median(values) for name, values in results.items()}
-        print("| median | " + " | ".join(f"**{median[n]:.0f}**" for n in bodies) + " |")
-        print(f"\nCPU µs per request, median of {args.rounds} rounds of {args.requests} "
-              f"(c={args.concurrency}).")
+        median = measure(stack, bodies, headers, args, lambda name, answer: _check(name, answer, stream),
+                         args.mode)
         for (over, under), goal in ((("compat openai", "provider openai"), " (goal ≤ 1.2)"),
                                     (("compat anthropic", "provider anthropic"), " (goal ≤ 2)"),
                                     (("compat anthropic", "provider openai"), "")):
             print(f"{over} / {under} = {median[over] / median[under]:.2f}{goal}")
     finally:
         stack.close()
-
 
 if __name__ == "__main__":
     main()
