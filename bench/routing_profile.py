@@ -3,9 +3,12 @@
     PYTHONPATH=src .venv/bin/python bench/routing_profile.py [--requests 2000] [--top 30]
 The app of ``sluice serve`` runs in this process (the fast mock as the upstream, the stack of
 bench/routing.py: authentication, a stored key, request logging on), driven through its ASGI
-interface with no HTTP server, on uvloop; the profiler counts CPU time. The same requests as bench/routing.py, ``compat`` then ``route``,
-each profiled on its own; prints, for each, the functions with the most own time per request, and the
-functions whose cumulative time per request grows most from ``compat`` to ``route``.
+interface with no HTTP server, on uvloop; the profiler counts CPU time. The same requests as
+bench/routing.py, ``compat`` then ``route``, each profiled on its own; prints, for each, the
+functions with the most own time per request, and the functions whose time per request grows most
+from ``compat`` to ``route``. ``--cpu ROUNDS``: no
+profiler, alternating rounds of both, the CPU per request and the median difference (quick A/B of a
+change; bench/routing.py is the measure of record).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import asyncio
 import json
 import os
 import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -78,10 +82,38 @@ def _rows(profile: cProfile.Profile, requests: int) -> dict[str, Row]:
     return rows
 
 
-async def _profile(app: Any, path: str, headers: dict[str, str], body: bytes, requests: int) -> dict[str, Row]:
-    for _ in range(200):  # warm-up
+async def _warm(app: Any, path: str, headers: dict[str, str], body: bytes) -> None:
+    for _ in range(200):
         status, answer = await _asgi(app, "POST", path, headers, body)
         assert status == 200, answer
+
+
+async def _cpu_us(app: Any, path: str, headers: dict[str, str], body: bytes, requests: int) -> float:
+    """This process's CPU µs per request (the request logs' writer thread included)."""
+    before = time.process_time()
+    for _ in range(requests):
+        await _asgi(app, "POST", path, headers, body)
+    await asyncio.sleep(1.0)  # the request logs of the batch are written
+    return (time.process_time() - before) * 1e6 / requests
+
+
+async def _cpu(app: Any, path: str, headers: dict[str, str], bodies: dict[str, bytes],
+               args: argparse.Namespace) -> None:
+    """No profiler: alternating rounds, CPU per request, the median difference."""
+    rounds: list[tuple[float, float]] = []
+    for i in range(args.cpu):
+        compat = await _cpu_us(app, path, headers, bodies["compat"], args.requests)
+        route = await _cpu_us(app, path, headers, bodies["route"], args.requests)
+        rounds.append((compat, route))
+        print(f"round {i + 1}: compat {compat:.1f}  route {route:.1f}  difference {route - compat:+.1f}",
+              flush=True)
+    print(f"median: compat {statistics.median(r[0] for r in rounds):.1f}  route "
+          f"{statistics.median(r[1] for r in rounds):.1f}  difference "
+          f"{statistics.median(r[1] - r[0] for r in rounds):+.1f} µs CPU per request")
+
+
+async def _profile(app: Any, path: str, headers: dict[str, str], body: bytes,
+                   requests: int) -> dict[str, Row]:
     profile = cProfile.Profile(time.process_time)  # CPU, not wall time: the machine is shared
     profile.enable()
     for _ in range(requests):
@@ -107,32 +139,41 @@ async def _main(args: argparse.Namespace, data: Path) -> None:
                    {"provider_slug": "openai", "alias": "default", "default_config": True,
                     "secret": "sk-bench-stored-key-0000000000000000", "rate_limit": 1_000_000_000,
                     "rate_limit_period": 60})
-        await _api(app, admin, f"{api}/ai-gateway/gateways/{GATEWAY}/routes", {"name": ROUTE, "elements": ELEMENTS})
-        token = (await _api(app, admin, f"{api}/tokens", {"name": "bench", "permissions": ["AI Gateway Run"]}))
+        await _api(app, admin, f"{api}/ai-gateway/gateways/{GATEWAY}/routes",
+                   {"name": ROUTE, "elements": ELEMENTS})
+        token = await _api(app, admin, f"{api}/tokens", {"name": "bench", "permissions": ["AI Gateway Run"]})
         headers = {"cf-aig-authorization": f"Bearer {token['result']['value']}",
                    "content-type": "application/json", "cf-aig-metadata": '{"plan": "paid", "team": "bench"}'}
         path = f"/v1/{account}/{GATEWAY}/compat/chat/completions"
-        found = {}
-        for name, model in (("compat", MODEL), ("route", f"dynamic/{ROUTE}")):
-            body = json.dumps({**OPENAI, "model": model}).encode()
-            found[name] = await _profile(app, path, headers, body, args.requests)
+        bodies = {name: json.dumps({**OPENAI, "model": model}).encode()
+                  for name, model in (("compat", MODEL), ("route", f"dynamic/{ROUTE}"))}
+        for body in bodies.values():
+            await _warm(app, path, headers, body)
+        if args.cpu:
+            await _cpu(app, path, headers, bodies, args)
+            return
+        found = {name: await _profile(app, path, headers, body, args.requests)
+                 for name, body in bodies.items()}
     finally:
         await app.shutdown()
     for name, rows in found.items():
         print(f"\n{name}: own µs per request (top {args.top})")
         for label, own, cumulative in sorted(rows.values(), key=lambda r: -r[1])[:args.top]:
             print(f"  {own:7.1f} own {cumulative:8.1f} cum  {label}")
-    grown = [(label, row[2] - found["compat"].get(label, (label, 0.0, 0.0))[2], row[1])
-             for label, row in found["route"].items()]
-    print(f"\nroute - compat: cumulative µs per request, largest growth (top {args.top})")
-    for label, growth, own in sorted(grown, key=lambda r: -r[1])[:args.top]:
-        print(f"  {growth:+8.1f} cum  ({own:6.1f} own)  {label}")
+    for column, kind in ((2, "cumulative"), (1, "own")):
+        grown = [(label, row[column] - found["compat"].get(label, (label, 0.0, 0.0))[column])
+                 for label, row in found["route"].items()]
+        print(f"\nroute - compat: {kind} µs per request, largest growth (top {args.top})")
+        for label, growth in sorted(grown, key=lambda r: -r[1])[:args.top]:
+            print(f"  {growth:+8.1f}  {label}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--cpu", type=int, default=0, metavar="ROUNDS",
+                        help="no profile: this many alternating rounds of CPU per request")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="sluice-route-profile-"))
     port = _free_port()
