@@ -15,7 +15,9 @@ import pytest
 from sluice.proxy.steps import MAX_STEPS
 from sluice.testing.mock_upstream import CHAT_TEXT
 from tests.proxy.helpers import add_config, create_token, new_key, set_gateway, upstream_requests
+from tests.proxy.test_dynamic_routing import create_route
 from tests.proxy.test_paths import raw_request
+from tests.routing.graphs import conditional, end, limit, model, single_model, start
 from tests.support.server import MockUpstream, Server
 
 CHAT = {"model": "gpt-x", "messages": [{"role": "user", "content": "Hi"}]}
@@ -315,6 +317,51 @@ def test_compat_as_a_step_provider(server: Server, gateway: str, upstream: MockU
     assert response.status_code == 200 and response.headers["cf-aig-step"] == "1"
     assert response.json()["choices"][0]["message"]["content"] == CHAT_TEXT  # OpenAI's shape
     assert upstream_requests(upstream)[-1]["path"] == "/anthropic/v1/messages"
+
+
+def route_step(name: str, **extra: Any) -> dict[str, Any]:
+    return {"provider": "compat", "endpoint": "chat/completions",
+            "query": {"model": f"dynamic/{name}", "messages": CHAT["messages"]}, **extra}
+
+
+def test_a_dynamic_route_as_a_compat_step(server: Server, api: httpx.Client, gateway: str,
+                                          upstream: MockUpstream, keys: Keys) -> None:
+    route = create_route(api, gateway, "tiers", [
+        start("c"), conditional("c", {"metadata.plan": {"$eq": "paid"}}, "big", "small"),
+        model("big", "anthropic", "claude-big"), model("small", "openai", "gpt-small"), end()])
+    event_id = "ev-" + new_key("r")
+    response = post(server, gateway, [openai_step(headers=fault("status:500")), route_step("tiers")],
+                    headers={"cf-aig-metadata": '{"plan": "paid"}', "cf-aig-event-id": event_id})
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == CHAT_TEXT  # OpenAI's shape
+    headers = response.headers
+    assert headers["cf-aig-step"] == "1" and headers["cf-aig-event-id"] == event_id
+    assert (headers["cf-aig-dynamic-route"], headers["cf-aig-dynamic-route-version"],
+            headers["cf-aig-dynamic-route-path"], headers["cf-aig-model"]) == (
+        "tiers", route["version"]["version_id"], "start,c,big", "claude-big")
+    sent = upstream_requests(upstream)
+    assert [r["path"] for r in sent] == [OPENAI_PATH, ANTHROPIC_PATH]
+    assert orjson.loads(sent[1]["body"])["model"] == "claude-big"
+    logged = {log["provider"]: log for log in logs_of_event(api, gateway, event_id, 2)}
+    assert (logged["anthropic"]["route"], logged["anthropic"]["route_path"]) == ("tiers", "start,c,big")
+    assert logged["anthropic"]["id"] == headers["cf-aig-log-id"] and logged["openai"]["route"] is None
+
+
+def test_a_failing_dynamic_route_step_moves_to_the_next_step(server: Server, api: httpx.Client, gateway: str,
+                                                            upstream: MockUpstream, keys: Keys) -> None:
+    create_route(api, gateway, "fragile", single_model("openai", "mock-fault=status:503"))
+    create_route(api, gateway, "limited", [start("l"), limit("l", limit_value=1, success="m"), model("m"),
+                                           end()])
+    assert post(server, gateway, [route_step("limited")]).status_code == 200  # its one request
+    upstream.clear()
+    response = post(server, gateway, [route_step("fragile"), route_step("limited"), route_step("nope"),
+                                      openai_step()])
+    assert response.status_code == 200, response.text
+    assert response.headers["cf-aig-step"] == "3" and "cf-aig-dynamic-route" not in response.headers
+    assert [r["path"] for r in upstream_requests(upstream)] == [OPENAI_PATH, OPENAI_PATH]
+    only = post(server, gateway, [route_step("limited")])  # the last step's error is the answer
+    assert only.status_code == 429 and only.json()["internalCode"] == 2014
+    assert only.headers["cf-aig-dynamic-route"] == "limited" and only.headers["cf-aig-step"] == "0"
 
 
 def test_the_cache_applies_per_step(server: Server, gateway: str, upstream: MockUpstream,
