@@ -19,6 +19,7 @@ without fallback answers 429 (``RouteRateLimited``).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from sluice.logs.records import exchange_cost
 from sluice.proxy.attempts import App, Failure, Headers, Receive, Send, SubRequest, attempt
 from sluice.proxy.body import ClientGone
 from sluice.proxy.compat import COMPAT_SLUG, RouteCall
-from sluice.proxy.credentials import bearer, caller
+from sluice.proxy.credentials import GATEWAY_AUTH_HEADER, bearer, caller
 from sluice.proxy.state import AccountState, DeployedRoute, GatewayState
 from sluice.ratelimit.base import Budget, Check, RateLimiter
 from sluice.routing.conditions import RequestView
@@ -54,6 +55,8 @@ EVENT_HEADER = b"cf-aig-event-id"
 # caller's cf-aig-byok-alias too, when the element names an alias).
 SET_BY_ELEMENT = frozenset({b"cf-aig-request-timeout", b"cf-aig-max-attempts", b"content-length"})
 ALIAS = b"cf-aig-byok-alias"
+METADATA_HEADER = b"cf-aig-metadata"
+READ_HERE = frozenset({b"authorization", GATEWAY_AUTH_HEADER.encode(), EVENT_HEADER, METADATA_HEADER})
 
 
 @dataclass(slots=True)
@@ -93,6 +96,18 @@ def _counter(account_id: str, gateway_id: str, route: DeployedRoute, node: Limit
     return f"route:{account_id}:{gateway_id}:{route.id}:{node.id}:{digest}"
 
 
+@functools.lru_cache(maxsize=1024)
+def _element_headers(timeout_ms: int, retries: int,
+                     alias: str | None) -> tuple[frozenset[bytes], tuple[tuple[bytes, bytes], ...]]:
+    """The caller's headers a model element replaces, and the element's own (made once per set of
+    values, not on every model call)."""
+    own = ((b"cf-aig-request-timeout", str(timeout_ms).encode()),
+           (b"cf-aig-max-attempts", str(retries + 1).encode()))
+    if alias is None:
+        return SET_BY_ELEMENT, own
+    return SET_BY_ELEMENT | {ALIAS}, (*own, (ALIAS, alias.encode()))
+
+
 class RouteRun:
     """The effects of one request's walk (``routing.walk.Effects``)."""
 
@@ -120,12 +135,9 @@ class RouteRun:
         return True
 
     async def call(self, node: Model) -> bool | None:
-        replaced = SET_BY_ELEMENT | {ALIAS} if node.alias is not None else SET_BY_ELEMENT
+        replaced, own = _element_headers(node.timeout_ms, node.retries, node.alias)
         headers = [(k, v) for k, v in self.headers if k not in replaced]
-        headers += [(b"cf-aig-request-timeout", str(node.timeout_ms).encode()),
-                    (b"cf-aig-max-attempts", str(node.retries + 1).encode())]
-        if node.alias is not None:
-            headers.append((ALIAS, node.alias.encode()))
+        headers += own
         body = orjson.dumps({**self.request, "model": f"{node.provider}/{node.model}"})
         path = ",".join(self.done.path)
         trace = Trace(self.route.name, self.route.version_id, path, self.limiter, list(self.budgets))
@@ -144,7 +156,8 @@ class RouteRun:
 
 
 def _control(headers: Headers) -> dict[str, str]:
-    return {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
+    """The headers the route reads itself (its model calls get them all, as they came)."""
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in headers if k in READ_HERE}
 
 
 async def serve(app: App, limiter: RateLimiter, scope: dict[str, Any], receive: Receive, send: Send,
@@ -162,10 +175,10 @@ async def serve(app: App, limiter: RateLimiter, scope: dict[str, Any], receive: 
     route = account.routes.get((gateway.id, call.name))
     if route is None:
         raise UnknownRoute(f"model: no dynamic route named {call.name[:64]!r} is deployed on this gateway")
-    event_id = control.get("cf-aig-event-id") or request_id
+    event_id = control.get(EVENT_HEADER.decode()) or request_id
     headers: Headers = [(k, v) for k, v in scope["headers"] if k != EVENT_HEADER]
     headers.append((EVENT_HEADER, event_id.encode("latin-1")))
-    metadata = parse_metadata(control.get("cf-aig-metadata")) or {}
+    metadata = parse_metadata(control.get(METADATA_HEADER.decode())) or {}
     view = RequestView(event_id, metadata, call.request)
     done: Walk[bool] = Walk()
     run = RouteRun(app, limiter, scope, receive, send, gateway, route, call.request, headers, done)

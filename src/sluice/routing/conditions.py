@@ -162,6 +162,8 @@ class _Parser:
             elif not _is_scalar(expected):
                 raise ConditionError(at, f"{op} takes a string, number, boolean or null")
             tests.append(_field_test(field, op, expected))
+        if len(tests) == 1:  # the usual case, evaluated on every request: no generator around it
+            return tests[0]
         return lambda request: all(test(request) for test in tests)
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Generic, Protocol, TypeVar
 
 from sluice.routing.conditions import RequestView
-from sluice.routing.graph import SCALE, Conditional, End, Graph, Limit, Model, Node, Split, Start
+from sluice.routing.graph import SCALE, Conditional, Graph, Limit, Model, Split, Start
 
 Answer = TypeVar("Answer")
 Answer_co = TypeVar("Answer_co", covariant=True)
@@ -68,43 +68,39 @@ def limit_key(node: Limit, request: RequestView) -> str:
     return text[:256]
 
 
-def _next(node: Node, request: RequestView) -> str | None:
-    """The next element of a node that needs no effect; None for the rest."""
-    if isinstance(node, Start):
-        return node.next
-    if isinstance(node, Conditional):
-        return node.true if node.test(request) else node.false
-    if isinstance(node, Split):
-        return choose(node, request.request_id)
-    return None
-
-
 async def walk(graph: Graph, request: RequestView, effects: Effects[Answer],
                done: Walk[Answer] | None = None) -> Walk[Answer]:
     """``done``: where the walk records itself as it goes (the effects may read its path)."""
     done = Walk() if done is None else done
-    node = graph.nodes[graph.start]
-    for _ in range(len(graph.nodes)):
-        done.path.append(node.id)
-        target = _next(node, request)
-        if isinstance(node, End):
-            return done
-        if isinstance(node, Limit):
-            admitted = await effects.admit(node, limit_key(node, request))
-            if not admitted and node.fallback is None:
+    nodes, path = graph.nodes, done.path
+    node = nodes[graph.start]
+    for _ in range(len(nodes)):
+        path.append(node.id)
+        # exact type tests, cheapest first (this runs for every request of a route)
+        if type(node) is Start:
+            target = node.next
+        elif type(node) is Conditional:
+            target = node.true if node.test(request) else node.false
+        elif type(node) is Split:
+            target = choose(node, request.request_id)
+        elif type(node) is Limit:
+            if await effects.admit(node, limit_key(node, request)):
+                target = node.success
+            elif node.fallback is None:
                 done.refused_by = node
                 return done
-            target = node.success if admitted else node.fallback
-        elif isinstance(node, Model):
-            answer = await effects.call(node)
-            if answer is None:
-                done.failed = node
-                if node.fallback is None:
-                    return done
-                target = node.fallback
             else:
+                target = node.fallback
+        elif type(node) is Model:
+            answer = await effects.call(node)
+            if answer is not None:
                 done.answer, done.answered_by = answer, node
                 return done
-        assert target is not None
-        node = graph.nodes[target]
+            done.failed = node
+            if node.fallback is None:
+                return done
+            target = node.fallback
+        else:  # End
+            return done
+        node = nodes[target]
     raise AssertionError("a parsed graph is acyclic: the walk cannot visit more elements than it has")
