@@ -365,8 +365,11 @@ class DataPlane:
                 await self._relay_checked(response, send, call, extra, exchange.key_matcher, tap, finish, raw)
                 return
             call.started = True
-            await send({"type": "http.response.start", "status": response.status,
-                        "headers": response_headers(response.raw_headers, extra)})
+            headers = response_headers(response.raw_headers, extra)
+            if key is not None and exchange.key_matcher is not None:  # a provider may quote the key
+                headers = errorbody.masked_headers(headers, exchange.key_matcher)
+                send = errorbody.masked(send, headers, exchange.key_matcher)
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
             try:
                 complete = await self.upstream.relay(response, send, tap)
             finally:
