@@ -3,8 +3,9 @@
 The request is read and translated first (``sluice.compat``, pure), then continues through the data
 plane exactly as a provider-path request to the provider named in ``model`` ("{provider}/{model}"):
 the same credentials, limits, cache, retries and request log, which records the provider and model
-actually called. OpenAI-compatible providers get the body with the bare model name, on their chat
-path; anthropic and google-ai-studio get their native format, and their answers (JSON, SSE, errors)
+actually called. OpenAI-compatible providers (custom providers included: ``custom-{slug}/{model}``
+goes to ``{base_url}/chat/completions``) get the body with the bare model name, on their chat path;
+anthropic and google-ai-studio get their native format, and their answers (JSON, SSE, errors)
 are translated back as they pass (``TranslatingSend``).
 
 The caller's ``Authorization: Bearer …`` (OpenAI's convention) moves to the provider's own auth
@@ -31,6 +32,7 @@ from sluice.errors import (
     Untranslatable,
     UpstreamUnreachable,
 )
+from sluice.providers import custom
 from sluice.providers.registry import Provider
 from sluice.proxy.body import BUFFER_LIMIT, StreamedBody, read_body
 
@@ -80,8 +82,8 @@ async def prepare(scope: dict[str, Any], receive: Any, rest: str, catalog: Mappi
         request = chat.parse_body(body)
         slug, model = chat.split_model(request)
         provider = catalog.get(slug)
-        if provider is None or (slug not in PASS_THROUGH and slug not in TRANSLATED):
-            reachable = ", ".join(sorted((*PASS_THROUGH, *TRANSLATED)))
+        if provider is None or (slug not in PASS_THROUGH and slug not in TRANSLATED and not provider.custom):
+            reachable = ", ".join(sorted((*PASS_THROUGH, *TRANSLATED, "custom-{slug}")))
             raise TranslationError("model", f"provider {slug[:64]!r} is not served by /compat; one of: "
                                             f"{reachable}")
         stream = request.get("stream") is True
@@ -106,7 +108,8 @@ async def prepare(scope: dict[str, Any], receive: Any, rest: str, catalog: Mappi
                                        lambda: gemini.StreamTranslator(created, model, include_usage),
                                        created)
         else:
-            upstream_body, path = {**request, "model": model}, PASS_THROUGH[slug]
+            upstream_body = {**request, "model": model}
+            path = custom.COMPAT_PATH if provider.custom else PASS_THROUGH[slug]
 
             def wrap(send: Send) -> Send:
                 return send

@@ -39,9 +39,9 @@ from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
 from sluice.proxy.compat import COMPAT_SLUG, prepare
 from sluice.proxy.credentials import choose
 from sluice.proxy.forward import Upstream
-from sluice.proxy.headers import response_headers, split_request, with_stored_key
+from sluice.proxy.headers import response_headers, split_request, with_extra, with_stored_key
 from sluice.proxy.limits import admit
-from sluice.proxy.state import GatewayState, StoredKey
+from sluice.proxy.state import GatewayState, StoredKey, resolve_provider
 from sluice.proxy.sync import StateSync
 from sluice.proxy.upgrade import upgrade_refused
 from sluice.ratelimit.backends import make_limiter
@@ -198,10 +198,10 @@ class DataPlane:
         rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
         compat = None
         if slug == COMPAT_SLUG:  # OpenAI's chat API in front of any provider (compat.py): read, translate
-            compat = await prepare(scope, call.receive, rest, self.catalog, self.settings.max_body_bytes,
-                                   call.watch)
+            compat = await prepare(scope, call.receive, rest, account.providers,  # type: ignore[union-attr]
+                                   self.settings.max_body_bytes, call.watch)
             scope, slug, rest = compat.scope, compat.slug, compat.path
-        provider = self.catalog.get(slug)
+        provider = resolve_provider(account, slug)  # type: ignore[arg-type]
         if provider is None:
             raise UnforwardableRequest(f"unknown provider {slug[:64]!r}")
         exchange.provider = slug
@@ -212,7 +212,8 @@ class DataPlane:
             url = provider.upstream_url(rest, scope.get("query_string", b"").decode("latin-1"), account_id)
         except ValueError as exc:
             raise UnforwardableRequest(str(exc)) from None
-        forward, control = split_request(scope["headers"], self._watched[slug])
+        watched = self._watched.get(slug) or frozenset(n.encode() for n in provider.auth_header_names)
+        forward, control = split_request(scope["headers"], watched)
         if "upgrade" in control:
             raise upgrade_refused(control["upgrade"])  # before a key is chosen: never forwarded
         exchange.collect_log = options.collect_log(control, gateway)
@@ -232,8 +233,11 @@ class DataPlane:
         key = chosen.key
         if key is not None:
             exchange.alias, exchange.config_id = key.alias, key.config_id
-            forward = with_stored_key(forward, self._strip[slug], (key.auth_header, key.auth_value),
+            strip = self._strip.get(slug) or frozenset(provider.auth_header_names)  # custom: not hoisted
+            forward = with_stored_key(forward, strip, (key.auth_header, key.auth_value),
                                       provider.extra_headers)
+        elif provider.custom:  # a custom provider's headers go on every request
+            forward = with_extra(forward, provider.extra_headers)
         # The response cache (caching.py); None in the common case. With a plan the limits wait
         # until after the lookup: a cache hit uses no stored key, so it does not count against it.
         plan = caching.plan(self.services.cache, gateway, control, exchange.method) \

@@ -7,6 +7,7 @@ with one dict assignment, so a request sees either the old or the new state, nev
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ import structlog
 from sluice.identity.permissions import AI_GATEWAY_RUN
 from sluice.identity.restrictions import IpRule, restrictions
 from sluice.keymatch import EMPTY, KeyMatcher
+from sluice.providers.custom import custom_provider, provider_slug
 from sluice.providers.registry import Provider
 
 log = structlog.get_logger("sluice.proxy")
@@ -83,6 +85,15 @@ class AccountState:
     tokens: dict[str, TokenState]  # value hash -> token
     # Finds this account's stored key values in bytes: error bodies relayed, request logs written.
     key_matcher: KeyMatcher = EMPTY
+    # Every provider this account can reach: the catalog plus its enabled custom providers.
+    providers: Mapping[str, Provider] = field(default_factory=dict)
+
+
+def resolve_provider(account: AccountState, slug: str) -> Provider | None:
+    """The provider ``slug`` names for this account (a catalog slug or ``custom-{slug}``), or None.
+
+    The one lookup every entry of the data plane uses (provider path, /compat, Universal steps)."""
+    return account.providers.get(slug)
 
 
 def _int(value: Any, default: int = 0) -> int:
@@ -115,7 +126,7 @@ def gateway_state(row: dict[str, Any], keys: dict[str, ProviderKeys]) -> Gateway
 
 
 def provider_keys(configs: list[dict[str, Any]], plaintext: dict[str, str],
-                  catalog: dict[str, Provider]) -> dict[str, ProviderKeys]:
+                  catalog: Mapping[str, Provider]) -> dict[str, ProviderKeys]:
     """Group one gateway's configs by provider; configs whose key could not be opened are left out."""
     grouped: dict[str, dict[str, StoredKey]] = {}
     defaults: dict[str, StoredKey] = {}
@@ -135,9 +146,44 @@ def provider_keys(configs: list[dict[str, Any]], plaintext: dict[str, str],
             for slug, aliases in grouped.items()}
 
 
+def _extra_headers(row: dict[str, Any], plaintext: dict[str, str]) -> dict[str, str] | None:
+    """A custom provider's decrypted extra headers ({} when it has none); None when unreadable."""
+    secret_id = row.get("headers_secret_id")
+    if secret_id is None:
+        return {}
+    try:
+        headers = orjson.loads(plaintext[secret_id])
+    except (KeyError, orjson.JSONDecodeError):
+        headers = None
+    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+        log.warning("custom provider headers unreadable; the provider is unavailable",
+                    provider_id=row.get("id"))
+        return None
+    return headers
+
+
+def account_providers(catalog: Mapping[str, Provider], custom: list[dict[str, Any]],
+                      plaintext: dict[str, str]) -> Mapping[str, Provider]:
+    """The catalog plus the account's enabled custom providers, as ``custom-{slug}``."""
+    if not custom:
+        return catalog
+    providers = dict(catalog)
+    for row in custom:
+        headers = _extra_headers(row, plaintext) if row.get("enable") else None
+        if headers is not None:
+            providers[provider_slug(row["slug"])] = custom_provider(row, headers)
+    return providers
+
+
+def custom_header_values(providers: Mapping[str, Provider]) -> list[str]:
+    """The custom providers' extra header values: they may be credentials, so they are masked too."""
+    return [value for p in providers.values() if p.custom for _, value in p.extra_headers]
+
+
 def build_account(gateways: list, configs: list, plaintext: dict[str, str],
-                  tokens: list, catalog: dict[str, Provider],
+                  tokens: list, catalog: Mapping[str, Provider],
                   key_matcher: KeyMatcher = EMPTY) -> AccountState:
+    """``catalog``: every provider the account can reach (``account_providers``)."""
     by_gateway: dict[str, list[dict[str, Any]]] = {}
     for row in configs:
         by_gateway.setdefault(row["gateway_id"], []).append(row)
@@ -149,4 +195,4 @@ def build_account(gateways: list, configs: list, plaintext: dict[str, str],
             token_states[row["value_hash"]] = token_state(row)
         except (ValueError, TypeError):
             log.warning("token row unreadable; ignored", token_id=row.get("id"))
-    return AccountState(gateways=states, tokens=token_states, key_matcher=key_matcher)
+    return AccountState(gateways=states, tokens=token_states, key_matcher=key_matcher, providers=catalog)
