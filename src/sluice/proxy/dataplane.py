@@ -281,8 +281,11 @@ class DataPlane:
         try:
             if call.client_gone:
                 raise ClientGone()
+            # An error answer is checked for stored values when one went upstream: a stored key, or a
+            # custom provider's extra headers (they may be credentials).
+            sealed_sent = key is not None or (provider.custom and bool(provider.extra_headers))
             await self._forward(scope, send, call, exchange, url, forward, body, control, gateway, key,
-                                provider.usage_format if observing else None)
+                                provider.usage_format if observing else None, sealed_sent)
         finally:
             call.cancellable = False
 
@@ -296,7 +299,8 @@ class DataPlane:
 
     async def _forward(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange, url: str,
                        forward: list[tuple[str, str]], body: bytes | StreamedBody, control: dict[str, str],
-                       gateway: GatewayState, key: StoredKey | None, usage_format: str | None) -> None:
+                       gateway: GatewayState, key: StoredKey | None, usage_format: str | None,
+                       sealed_sent: bool) -> None:
         try:
             response = await self.upstream.open(scope["method"], url, forward, body,
                                                 options.request_timeout_s(control),
@@ -319,7 +323,7 @@ class DataPlane:
             if key is not None:
                 extra.append((b"cf-aig-byok-alias", key.alias.encode()))
             tap, finish = self._tap(exchange, usage_format) if usage_format is not None else (None, None)
-            if key is not None and exchange.key_matcher is not None and errorbody.must_check(response.status):
+            if sealed_sent and exchange.key_matcher is not None and errorbody.must_check(response.status):
                 await self._relay_checked(response, send, call, extra, exchange.key_matcher, tap, finish)
                 return
             call.started = True
