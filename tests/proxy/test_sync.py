@@ -73,9 +73,9 @@ async def test_a_process_cut_off_for_too_long_reloads_every_account(sync) -> Non
 async def test_a_custom_provider_made_elsewhere_is_resolved_after_the_poll(sync) -> None:  # type: ignore[no-untyped-def]
     """Custom providers are part of the in-memory state: loaded (extra headers decrypted) when the
     feed names the account, never read per request."""
-    from sluice.control.custom_schemas import CUSTOM_DEFAULTS, STORED_FIELDS
     from sluice.proxy.state import resolve_provider
     from sluice.secrets import vault
+    from tests.support.stored import custom_provider_row
 
     state, _, account = sync
     provider_id = new_id()
@@ -84,11 +84,8 @@ async def test_a_custom_provider_made_elsewhere_is_resolved_after_the_poll(sync)
         secret = await vault.create_secret(conn, state.services.keyring, account_id=account,
                                            store_id=store["id"], name="h", value='{"x-team": "team-value-1"}',
                                            scopes=["ai_gateway"], created_by=provider_id)
-        await queries.insert_custom_provider(conn, {
-            **dict.fromkeys(STORED_FIELDS), **CUSTOM_DEFAULTS, "id": provider_id, "account_id": account,
-            "slug": "elsewhere", "name": "E", "base_url": "http://127.0.0.1:9/v1",
-            "header_names": '["x-team"]', "headers_secret_id": secret["id"], "created_at": "t",
-            "modified_at": "t"})
+        await queries.insert_custom_provider(conn, custom_provider_row(
+            account, "elsewhere", id=provider_id, header_names='["x-team"]', headers_secret_id=secret["id"]))
     await state.poll_once()
     assert resolve_provider(state.accounts[account], "custom-elsewhere") is None  # no feed row yet
     async with state.services.db.begin() as conn:

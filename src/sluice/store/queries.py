@@ -291,9 +291,12 @@ async def list_stores(conn: AsyncConnection, account_id: str, order: str, descen
 
 
 async def delete_store(conn: AsyncConnection, store_id: str) -> None:
-    """Delete a store, its secrets, and the provider configs that used them (no dangling keys)."""
+    """Delete a store, its secrets, and the provider configs that used them (no dangling keys); custom
+    providers whose extra headers it held keep going, without those headers."""
     in_store = select(secrets.c.id).where(secrets.c.store_id == store_id)
     await conn.execute(delete(provider_configs).where(provider_configs.c.secret_id.in_(in_store)))
+    await conn.execute(update(custom_providers).where(custom_providers.c.headers_secret_id.in_(in_store))
+                       .values(headers_secret_id=None, header_names=None))
     await conn.execute(delete(secrets).where(secrets.c.store_id == store_id))
     await conn.execute(delete(stores).where(stores.c.id == store_id))
 
