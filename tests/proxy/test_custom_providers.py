@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from sluice.testing.mock_upstream import CHAT_TEXT, OPENAI_COMPLETION_TOKENS, OPENAI_PROMPT_TOKENS
+from tests.observe.test_end_to_end import wait_for_log
 from tests.proxy.helpers import add_config, create_token, gateway_url, new_key, set_gateway, upstream_requests
 from tests.support.server import MockUpstream, Server
 
@@ -51,6 +52,21 @@ def test_provider_path_with_the_stored_key(cf: Any, server: Server, api: httpx.C
     assert seen["headers"]["authorization"] == f"Bearer {stored}"
     assert token not in str(seen)
     assert orjson.loads(seen["body"])["model"] == "m-1"
+
+
+def test_the_request_log_names_the_custom_provider(cf: Any, server: Server, api: httpx.Client, gateway: str,
+                                                   upstream: MockUpstream) -> None:
+    provider, _ = make_provider(cf, server, upstream)
+    add_config(api, gateway, provider)
+    raw = client(server, gateway, provider, create_token(api)).chat.completions.with_raw_response.create(
+        model="m-9", messages=MESSAGES)
+    assert raw.headers["cf-aig-byok-alias"] == "default"
+    log = wait_for_log(cf, server, gateway, raw.headers["cf-aig-log-id"])
+    assert (log.provider, log.model, log.path) == (provider, "m-9", "chat/completions")
+    assert (log.tokens_in, log.tokens_out) == (OPENAI_PROMPT_TOKENS, OPENAI_COMPLETION_TOKENS)
+    found = cf.ai_gateway.logs.list(gateway, account_id=server.account_id,
+                                    filters=[{"key": "provider", "operator": "eq", "value": [provider]}])
+    assert [item.id for item in found] == [log.id]
 
 
 def test_compat_passes_chat_through_to_the_base_url(cf: Any, server: Server, api: httpx.Client, gateway: str,

@@ -7,7 +7,6 @@ Fields and types are the official SDK's (``ai_gateway.custom_providers``); ``aut
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
@@ -16,31 +15,26 @@ from pydantic import Field, StrictBool, StrictInt, StrictStr, field_validator
 
 from sluice.control.gateway_settings import Strict, omittable
 from sluice.keymatch import MASK
-from sluice.providers.custom import DEFAULT_AUTH_HEADER, DEFAULT_AUTH_SCHEME, SLUG_PATTERN, provider_slug
+from sluice.providers.custom import (
+    DEFAULT_AUTH_HEADER,
+    DEFAULT_AUTH_SCHEME,
+    SLUG_PATTERN,
+    check_header_name,
+    control_free,
+    parse_headers,
+    provider_slug,
+)
 
 MAX_URL = 2048
-MAX_HEADERS_TEXT = 8192  # Cloudflare's maxLength of headers
-MAX_HEADERS = 32
-MAX_HEADER_VALUE = 4096
-_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")  # an HTTP header name (RFC 9110 token)
-# Set by the HTTP layer or by the gateway itself: never from a definition.
-RESERVED_HEADERS = frozenset({
-    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-authenticate",
-    "proxy-authorization", "proxy-connection", "te", "trailer", "upgrade", "expect",
-})
 
 Text = Annotated[StrictStr, Field(max_length=8192)]
-
-
-def _control_free(value: str) -> bool:
-    return not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
 
 
 def check_url(value: str, *, base: bool) -> str:
     """An absolute http(s) URL with a host; a base URL also has no credentials, query or fragment."""
     if len(value) > MAX_URL:
         raise ValueError(f"must be at most {MAX_URL} characters")
-    if not _control_free(value) or " " in value:
+    if not control_free(value) or " " in value:
         raise ValueError("must not contain spaces or control characters")
     try:
         parts = urlsplit(value)
@@ -54,41 +48,6 @@ def check_url(value: str, *, base: bool) -> str:
     if base and (parts.query or parts.fragment or value.endswith(("?", "#"))):
         raise ValueError("must not have a query string or fragment")
     return value.rstrip("/") if base else value
-
-
-def check_header_name(name: str) -> str:
-    if not _TOKEN.match(name):
-        raise ValueError("must be an HTTP header name (letters, digits and !#$%&'*+.^_`|~-, 1..128)")
-    lower = name.lower()
-    if lower in RESERVED_HEADERS or lower.startswith("cf-aig-"):
-        raise ValueError(f"header {lower!r} is set by the gateway, not by a custom provider")
-    return lower
-
-
-def parse_headers(text: str) -> dict[str, str]:
-    """``headers``: a JSON object of header name -> string value, names lower-cased and unique."""
-    if len(text) > MAX_HEADERS_TEXT:
-        raise ValueError(f"must be at most {MAX_HEADERS_TEXT} characters")
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        raise ValueError("must be a JSON object (as a string) of header names to string values") from None
-    if not isinstance(data, dict):
-        raise ValueError("must be a JSON object (as a string) of header names to string values")
-    if len(data) > MAX_HEADERS:
-        raise ValueError(f"must hold at most {MAX_HEADERS} headers")
-    out: dict[str, str] = {}
-    for name, value in data.items():
-        lower = check_header_name(name)
-        if lower in out:
-            raise ValueError(f"header {lower!r} is given twice")
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError(f"header {lower!r}: the value must be a non-empty string")
-        if len(value) > MAX_HEADER_VALUE or not _control_free(value):
-            raise ValueError(f"header {lower!r}: the value must be at most {MAX_HEADER_VALUE} characters "
-                             "without control characters")
-        out[lower] = value
-    return out
 
 
 class CustomProviderFields(Strict):
@@ -111,7 +70,7 @@ class CustomProviderFields(Strict):
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if not value.strip() or not _control_free(value):
+        if not value.strip() or not control_free(value):
             raise ValueError("must not be blank or hold control characters")
         return value
 
@@ -140,7 +99,7 @@ class CustomProviderFields(Strict):
     @field_validator("auth_scheme")
     @classmethod
     def _auth_scheme(cls, value: str) -> str:
-        if not _control_free(value):
+        if not control_free(value):
             raise ValueError("must not contain control characters")
         return value
 

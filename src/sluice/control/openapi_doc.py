@@ -20,7 +20,7 @@ from sluice.control.endpoint import Endpoint, Schema
 from sluice.control.validation import MAX_MANAGEMENT_BODY, MAX_PAGE
 from sluice.identity.permissions import ALL_GROUPS
 from sluice.logs import filters
-from sluice.providers.custom import PROVIDER_SLUG_PATTERN
+from sluice.providers.custom import MAX_HEADERS_TEXT, PROVIDER_SLUG_PATTERN
 from sluice.providers.registry import CATALOG_SLUGS
 from sluice.store import logs as logstore
 
@@ -149,7 +149,7 @@ def _model(model: type[BaseModel], defs: dict[str, Schema], **overrides: Schema)
     return schema
 
 
-CUSTOM_HEADERS = {"type": "string", "maxLength": cs.MAX_HEADERS_TEXT, "writeOnly": True,
+CUSTOM_HEADERS = {"type": "string", "maxLength": MAX_HEADERS_TEXT, "writeOnly": True,
                   "description": "a JSON object of extra headers sent to the provider; values are sealed and "
                                  "never returned"}
 

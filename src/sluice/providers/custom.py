@@ -14,6 +14,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import orjson
+
 from sluice.providers.registry import Provider
 
 PREFIX = "custom-"
@@ -44,11 +46,66 @@ def custom_provider(row: Mapping[str, Any], headers: Mapping[str, str]) -> Provi
         auth_header=auth_header,
         # OpenAI's SDKs always send Authorization: Bearer: there it is the caller's key (or a Sluice
         # token), as for catalog providers with another auth header.
-        alt_auth=() if auth_header == DEFAULT_AUTH_HEADER else ((DEFAULT_AUTH_HEADER, DEFAULT_AUTH_SCHEME),),
+        alt_auth=() if auth_header == DEFAULT_AUTH_HEADER
+        else ((DEFAULT_AUTH_HEADER, DEFAULT_AUTH_SCHEME),),
         auth_scheme=DEFAULT_AUTH_SCHEME if row.get("auth_scheme") is None else row["auth_scheme"],
-        extra_headers=tuple((name.lower(), value) for name, value in headers.items()),
+        extra_headers=tuple(headers.items()),  # names lower-case (parse_headers)
         usage_format="openai",
         stored_keys=True,
         overridden=True,  # base_url is used verbatim: no catalog templates
         custom=True,
     )
+
+
+# -- extra headers: validated on write (the API) and again on load (a sealed value is re-read) --------
+
+MAX_HEADERS_TEXT = 8192  # Cloudflare's maxLength of headers
+MAX_HEADERS = 32
+MAX_HEADER_VALUE = 4096
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,128}$")  # an HTTP header name (RFC 9110 token)
+# Set by the HTTP layer or by the gateway itself: never from a definition.
+RESERVED_HEADERS = frozenset({
+    "host", "content-length", "transfer-encoding", "connection", "keep-alive", "proxy-authenticate",
+    "proxy-authorization", "proxy-connection", "te", "trailer", "upgrade", "expect",
+})
+
+
+
+
+def control_free(value: str) -> bool:
+    return not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
+
+
+def check_header_name(name: str) -> str:
+    if not _TOKEN.match(name):
+        raise ValueError("must be an HTTP header name (letters, digits and !#$%&'*+.^_`|~-, 1..128)")
+    lower = name.lower()
+    if lower in RESERVED_HEADERS or lower.startswith("cf-aig-"):
+        raise ValueError(f"header {lower!r} is set by the gateway, not by a custom provider")
+    return lower
+
+
+def parse_headers(text: str) -> dict[str, str]:
+    """``headers``: a JSON object of header name -> string value, names lower-cased and unique."""
+    if len(text) > MAX_HEADERS_TEXT:
+        raise ValueError(f"must be at most {MAX_HEADERS_TEXT} characters")
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        raise ValueError("must be a JSON object (as a string) of header names to string values") from None
+    if not isinstance(data, dict):
+        raise ValueError("must be a JSON object (as a string) of header names to string values")
+    if len(data) > MAX_HEADERS:
+        raise ValueError(f"must hold at most {MAX_HEADERS} headers")
+    out: dict[str, str] = {}
+    for name, value in data.items():
+        lower = check_header_name(name)
+        if lower in out:
+            raise ValueError(f"header {lower!r} is given twice")
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"header {lower!r}: the value must be a non-empty string")
+        if len(value) > MAX_HEADER_VALUE or not control_free(value):
+            raise ValueError(f"header {lower!r}: the value must be at most {MAX_HEADER_VALUE} characters "
+                             "without control characters")
+        out[lower] = value
+    return out

@@ -17,7 +17,7 @@ import structlog
 from sluice.identity.permissions import AI_GATEWAY_RUN
 from sluice.identity.restrictions import IpRule, restrictions
 from sluice.keymatch import EMPTY, KeyMatcher
-from sluice.providers.custom import custom_provider, provider_slug
+from sluice.providers.custom import custom_provider, parse_headers, provider_slug
 from sluice.providers.registry import Provider
 
 log = structlog.get_logger("sluice.proxy")
@@ -151,15 +151,12 @@ def _extra_headers(row: dict[str, Any], plaintext: dict[str, str]) -> dict[str, 
     secret_id = row.get("headers_secret_id")
     if secret_id is None:
         return {}
-    try:
-        headers = orjson.loads(plaintext[secret_id])
-    except (KeyError, orjson.JSONDecodeError):
-        headers = None
-    if not isinstance(headers, dict) or not all(isinstance(v, str) for v in headers.values()):
+    try:  # checked again: the sealed value is a secret, which the Secrets Store API can change
+        return parse_headers(plaintext[secret_id])
+    except (KeyError, ValueError):
         log.warning("custom provider headers unreadable; the provider is unavailable",
                     provider_id=row.get("id"))
         return None
-    return headers
 
 
 def account_providers(catalog: Mapping[str, Provider], custom: list[dict[str, Any]],
