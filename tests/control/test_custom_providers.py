@@ -216,6 +216,15 @@ def test_provider_configs_for_custom_providers(api: httpx.Client, gateway: str) 
     assert_ok(api.delete(f"{CP}/{row['id']}"))
 
 
+def test_url_helper_knows_custom_providers(cf, server: Server, api: httpx.Client,  # type: ignore[no-untyped-def]
+                                           gateway: str) -> None:
+    row = create(api)
+    url = cf.ai_gateway.urls.get(row["provider"], account_id=server.account_id, gateway_id=gateway)
+    assert url.endswith(f"/v1/{server.account_id}/{gateway}/{row['provider']}")
+    response = api.get(f"/ai-gateway/gateways/{gateway}/url/custom-{new_slug('none')}")
+    assert_v4_error(response, 400, 7001, path=["path", "provider"])
+
+
 def test_providers_are_per_account(server: Server, api: httpx.Client) -> None:
     """Another account's provider is not visible (the account path is checked: 9109 for others)."""
     row = create(api)

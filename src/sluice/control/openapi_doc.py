@@ -42,6 +42,9 @@ def _nullable(schema: Schema) -> Schema:
 
 # -- path and query parameters ---------------------------------------------------------------------
 
+PROVIDER_SLUG = {"anyOf": [{"type": "string", "enum": list(CATALOG_SLUGS)},
+                           {"type": "string", "pattern": PROVIDER_SLUG_PATTERN,
+                            "description": "custom-{slug}: a custom provider of the account"}]}
 PATH_PARAMS: dict[str, Schema] = {
     "account_id": {**HEX32, "description": "the account: 32 lower-case hex characters"},
     "gateway_id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": s.GATEWAY_ID_PATTERN},
@@ -50,8 +53,8 @@ PATH_PARAMS: dict[str, Schema] = {
     "secret_id": {**HEX32, "description": "a secret id"},
     "token_id": {**HEX32, "description": "an API token id"},
     "provider_id": {"type": "string", "minLength": 1, "description": "a custom provider id"},
-    "provider": {"type": "string", "enum": list(CATALOG_SLUGS),
-                 "description": "a provider slug; others: 400"},
+    "provider": {**PROVIDER_SLUG, "description": "a provider slug, or custom-{slug} of the account's; "
+                                                 "others: 400"},
     "log_id": {"type": "string", "pattern": "^[0-9A-Za-z]{1,64}$",
                "description": "a log id (ULID, also the cf-aig-log-id response header)"},
 }
@@ -81,9 +84,6 @@ def order_params(*fields: str) -> list[Schema]:
 SEARCH = _query("search", {"type": "string"}, "substring match")
 CUSTOM_SEARCH = _query("search", {"type": "string", "maxLength": 256}, "substring of id, name or slug")
 CUSTOM_FILTERS = (_query("beta", {"type": "boolean"}), _query("enable", {"type": "boolean"}))
-PROVIDER_SLUG = {"anyOf": [{"type": "string", "enum": list(CATALOG_SLUGS)},
-                           {"type": "string", "pattern": PROVIDER_SLUG_PATTERN,
-                            "description": "custom-{slug}: a custom provider of the account"}]}
 SCOPES_QUERY = {**_query("scopes", {"type": "array", "items": {"type": "string", "enum": list(s.SCOPES)}},
                          "only secrets holding every listed scope"), "style": "form", "explode": True}
 FORCE = _query("force", {"type": "boolean", "default": False}, "delete the store with its secrets")
