@@ -101,7 +101,7 @@ def test_list_query_errors_name_the_parameter(api: httpx.Client, query: dict[str
 
 BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"slug": "Upper"}, "slug"), ({"slug": "-lead"}, "slug"), ({"slug": "trail-"}, "slug"),
-    ({"slug": "a" * 65}, "slug"), ({"slug": "with space"}, "slug"), ({"slug": 5}, "slug"),
+    ({"slug": "a" * 58}, "slug"), ({"slug": "with space"}, "slug"), ({"slug": 5}, "slug"),
     ({"slug": None}, "slug"),
     ({"base_url": "ftp://host/x"}, "base_url"), ({"base_url": "/v1"}, "base_url"),
     ({"base_url": "https://"}, "base_url"), ({"base_url": "https://u:p@host"}, "base_url"),
@@ -119,6 +119,7 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"enable": "yes"}, "enable"), ({"beta": 1}, "beta"), ({"description": "d" * 1025}, "description"),
     ({"link": "javascript:alert(1)"}, "link"), ({"curl_example": 7}, "curl_example"),
     ({"auth_header": "bad header"}, "auth_header"), ({"auth_header": "content-length"}, "auth_header"),
+    ({"auth_header": "x" * 65}, "auth_header"), ({"auth_scheme": "s" * 65}, "auth_scheme"),
     ({"auth_scheme": "Bearer\n"}, "auth_scheme"), ({"logo": "<svg/>"}, "logo"), ({"extra": 1}, "extra"),
 ]
 
@@ -214,6 +215,13 @@ def test_provider_configs_for_custom_providers(api: httpx.Client, gateway: str) 
     assert disabled["enable"] is False
     assert_ok(api.delete(f"/ai-gateway/gateways/{gateway}/provider_configs/{config['id']}"))
     assert_ok(api.delete(f"{CP}/{row['id']}"))
+
+
+def test_the_longest_slug_fits_every_provider_column(api: httpx.Client, gateway: str) -> None:
+    """custom-{slug} is at most 64 characters: the provider slug columns (configs, logs) hold it."""
+    row = create(api, slug=secrets.token_hex(4) + "a" * 49)
+    assert len(row["provider"]) == 64
+    assert add_config(api, gateway, row["provider"])["provider_slug"] == row["provider"]
 
 
 def test_url_helper_knows_custom_providers(cf, server: Server, api: httpx.Client,  # type: ignore[no-untyped-def]

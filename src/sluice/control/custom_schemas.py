@@ -18,6 +18,7 @@ from sluice.keymatch import MASK
 from sluice.providers.custom import (
     DEFAULT_AUTH_HEADER,
     DEFAULT_AUTH_SCHEME,
+    MAX_SLUG,
     SLUG_PATTERN,
     check_header_name,
     control_free,
@@ -54,7 +55,7 @@ class CustomProviderFields(Strict):
     """Every field optional: an update sends what it changes (required fields are not nullable)."""
 
     name: Annotated[StrictStr, Field(min_length=1, max_length=255)] = omittable()
-    slug: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=SLUG_PATTERN)] = omittable()
+    slug: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SLUG, pattern=SLUG_PATTERN)] = omittable()
     base_url: StrictStr = omittable()
     beta: StrictBool = omittable()
     enable: StrictBool = omittable()
@@ -64,7 +65,7 @@ class CustomProviderFields(Strict):
     js_example: Text | None = None
     link: StrictStr | None = None
     headers: StrictStr | None = None
-    auth_header: StrictStr = omittable()
+    auth_header: Annotated[StrictStr, Field(max_length=64)] = omittable()
     auth_scheme: Annotated[StrictStr, Field(max_length=64)] = omittable()
 
     @field_validator("name")
@@ -106,7 +107,7 @@ class CustomProviderFields(Strict):
 
 class CustomProviderCreate(CustomProviderFields):
     name: Annotated[StrictStr, Field(min_length=1, max_length=255)]
-    slug: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=SLUG_PATTERN)]
+    slug: Annotated[StrictStr, Field(min_length=1, max_length=MAX_SLUG, pattern=SLUG_PATTERN)]
     base_url: StrictStr
 
 

@@ -19,8 +19,12 @@ import orjson
 from sluice.providers.registry import Provider
 
 PREFIX = "custom-"
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"  # the part after custom-; lower-case, 1..64
-PROVIDER_SLUG_PATTERN = r"^custom-[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
+# The part after custom-: lower-case, 1..57, so custom-{slug} fits the 64 characters every provider
+# slug column holds (provider configs, request logs).
+MAX_SLUG = 64 - len(PREFIX)
+_SLUG = rf"[a-z0-9](?:[a-z0-9-]{{0,{MAX_SLUG - 2}}}[a-z0-9])?"
+SLUG_PATTERN = rf"^{_SLUG}$"
+PROVIDER_SLUG_PATTERN = rf"^{PREFIX}{_SLUG}$"
 DEFAULT_AUTH_HEADER = "authorization"
 DEFAULT_AUTH_SCHEME = "Bearer "
 COMPAT_PATH = "chat/completions"  # /compat's path under a custom provider's base_url
