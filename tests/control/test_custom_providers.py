@@ -107,6 +107,8 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
     ({"base_url": "https://"}, "base_url"), ({"base_url": "https://u:p@host"}, "base_url"),
     ({"base_url": "https://host/v1?key=1"}, "base_url"), ({"base_url": "https://host:99999"}, "base_url"),
     ({"base_url": "https://host/" + "a" * 2048}, "base_url"), ({"base_url": "https://ho st"}, "base_url"),
+    ({"base_url": "https://h.example/\u00e9t\u00e9"}, "base_url"),
+    ({"headers": '{"x-a": "\u2603"}'}, "headers"),
     ({"name": ""}, "name"), ({"name": "  "}, "name"), ({"name": None}, "name"), ({"name": "n" * 256}, "name"),
     ({"headers": "not json"}, "headers"), ({"headers": "[]"}, "headers"),
     ({"headers": '{"bad name": "v"}'}, "headers"), ({"headers": '{"host": "h"}'}, "headers"),

@@ -37,6 +37,8 @@ def check_url(value: str, *, base: bool) -> str:
         raise ValueError(f"must be at most {MAX_URL} characters")
     if not control_free(value) or " " in value:
         raise ValueError("must not contain spaces or control characters")
+    if not value.isascii():
+        raise ValueError("must be ASCII (percent-encode the path; an international host name in punycode)")
     try:
         parts = urlsplit(value)
         parts.port  # noqa: B018 — raises ValueError on a bad port

@@ -76,6 +76,14 @@ RESERVED_HEADERS = frozenset({
 
 
 
+def _latin1(value: str) -> bool:
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def control_free(value: str) -> bool:
     return not any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value)
 
@@ -108,8 +116,8 @@ def parse_headers(text: str) -> dict[str, str]:
             raise ValueError(f"header {lower!r} is given twice")
         if not isinstance(value, str) or not value.strip():
             raise ValueError(f"header {lower!r}: the value must be a non-empty string")
-        if len(value) > MAX_HEADER_VALUE or not control_free(value):
+        if len(value) > MAX_HEADER_VALUE or not control_free(value) or not _latin1(value):
             raise ValueError(f"header {lower!r}: the value must be at most {MAX_HEADER_VALUE} characters "
-                             "without control characters")
+                             "of ISO-8859-1 (what an HTTP header carries), without control characters")
         out[lower] = value
     return out
