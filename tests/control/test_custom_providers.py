@@ -130,10 +130,18 @@ BAD_FIELDS: list[tuple[dict[str, Any], str]] = [
                          ids=[f"{f}-{i}" for i, (_, f) in enumerate(BAD_FIELDS)])
 def test_every_field_is_validated(api: httpx.Client, fields: dict[str, Any], field: str) -> None:
     body = {"name": "n", "slug": new_slug(), "base_url": "https://h.example", **fields}
-    error = assert_v4_error(api.post(CP, json=body), 400, 7001, path=["body", field])
-    assert "x-a" not in str(fields) or "vvvv" not in error["message"]  # values are never echoed
+    assert_v4_error(api.post(CP, json=body), 400, 7001, path=["body", field])
     row = create(api)
     assert_v4_error(api.patch(f"{CP}/{row['id']}", json=fields), 400, 7001, path=["body", field])
+
+
+@pytest.mark.parametrize("headers", [{"bad name": "sk-SECRET-1234567890"}, {"x-a": "sk-SECRET-1234567890\n"},
+                                     {"x-a": "sk-SECRET-1234567890" * 300}])
+def test_header_errors_never_echo_a_value(api: httpx.Client, headers: dict[str, str]) -> None:
+    response = api.post(CP, json={"name": "n", "slug": new_slug(), "base_url": "https://h.example",
+                                  "headers": orjson.dumps(headers).decode()})
+    assert_v4_error(response, 400, 7001, path=["body", "headers"])
+    assert "SECRET" not in response.text
 
 
 @pytest.mark.parametrize("missing", ["name", "slug", "base_url"])
