@@ -14,8 +14,10 @@ import orjson
 import pytest
 
 from tests.control.assertions import assert_ok, assert_v4_error
+from tests.control.test_canary import files_containing, stored_containing
 from tests.proxy.helpers import add_config
 from tests.support.server import Server
+from tests.support.stored import secret_value
 
 CP = "/ai-gateway/custom-providers"
 
@@ -199,9 +201,14 @@ def _secret_of(api: httpx.Client, provider_id: str) -> dict[str, Any]:
     raise AssertionError("the headers secret was not found")
 
 
-def test_headers_are_a_sealed_secret_that_cannot_be_deleted_under_the_provider(api: httpx.Client) -> None:
-    row = create(api, headers='{"x-key": "a-long-header-credential"}')
+def test_headers_are_a_sealed_secret_that_cannot_be_deleted_under_the_provider(api: httpx.Client,
+                                                                               server: Server) -> None:
+    value = f"hdr-canary-{secrets.token_hex(16)}"
+    row = create(api, headers=orjson.dumps({"x-key": value}).decode())
     secret = _secret_of(api, row["id"])
+    assert orjson.loads(secret_value(server, secret["id"]) or "{}") == {"x-key": value}  # sealed ...
+    needles = [value.encode()]  # ... and nowhere in plaintext
+    assert files_containing(server.data_dir, needles) == [] and stored_containing(server, needles) == []
     assert secret["name"] == f"custom_provider_{row['id']}_headers" and secret["scopes"] == ["ai_gateway"]
     url = f"/secrets_store/stores/{secret['store_id']}/secrets/{secret['id']}"
     assert_v4_error(api.delete(url), 409, 7009)
