@@ -20,6 +20,11 @@ def test_rfc3339_shape() -> None:
     assert rfc3339_ts(moment.timestamp()) == "2026-11-27T07:50:01.123Z"
 
 
+def test_rfc3339_pads_early_years() -> None:
+    # a token's expires_on may be any RFC 3339 time the client sends, year 25 included
+    assert rfc3339(datetime(25, 12, 18, 21, 14, 50, 940000, tzinfo=UTC)) == "0025-12-18T21:14:50.940Z"
+
+
 @given(st.integers(min_value=0, max_value=4_000_000_000_000))
 def test_rfc3339_ts_agrees_with_datetime_formatting(millis: int) -> None:
     # whole milliseconds are exact; the per-second cache must never leak one second into the next
