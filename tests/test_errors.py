@@ -32,6 +32,8 @@ CATALOGUE = {
     "Untranslatable": (400, 2012, "untranslatable"),
     "CompatPathNotServed": (404, 2002, "unknown_provider"),
     "CompatMethodNotAllowed": (405, 2002, "unknown_provider"),
+    "InvalidSteps": (400, 2002, "invalid_steps"),
+    "UniversalMethodNotAllowed": (405, 2002, "invalid_steps"),
 }
 
 

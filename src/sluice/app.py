@@ -56,6 +56,7 @@ class SluiceApp:
         await observability.start()
         self.dataplane = DataPlane(self.services)
         self.services.on_change.add(self.dataplane.refresh)
+        observability.metrics.watch_key_health(self.services.key_health)
         if self.dataplane.limiter.health is not None:
             observability.metrics.watch_rate_limit_store(self.dataplane.limiter.health)
         await self.dataplane.start()

@@ -20,8 +20,7 @@ def now() -> datetime:
 
 def rfc3339(moment: datetime) -> str:
     """RFC 3339 UTC with milliseconds and Z, e.g. 2026-11-27T07:50:01.123Z."""
-    m = moment.astimezone(UTC)
-    # Not strftime: glibc's %Y does not pad years below 1000 ("25-12-18…"), which is not RFC 3339.
+    m = moment.astimezone(UTC)  # not strftime: its %Y does not pad years before 1000 on glibc
     return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
             f"{m.microsecond // 1000:03d}Z")
 

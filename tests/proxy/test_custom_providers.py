@@ -189,3 +189,58 @@ def test_keys_reach_only_their_own_upstream_and_never_come_back(cf: Any, server:
     for value in [*secrets_by_provider.values(), header_secret]:
         assert value not in everything
     assert "[REDACTED]" in everything
+
+
+def test_compat_embeddings_pass_through(cf: Any, server: Server, api: httpx.Client, gateway: str,
+                                        upstream: MockUpstream) -> None:
+    provider, prefix = make_provider(cf, server, upstream)
+    stored = new_key("sk-embed")
+    add_config(api, gateway, provider, secret=stored)
+    compat = openai.OpenAI(base_url=f"{server.url}/v1/{server.account_id}/{gateway}/compat",
+                           api_key=create_token(api), max_retries=0)
+    answer = compat.embeddings.create(model=f"{provider}/embed-x", input=["one", "two"])
+    assert len(answer.data) == 2
+    (seen,) = upstream_requests(upstream)
+    assert seen["path"] == f"{prefix}/embeddings" and seen["headers"]["authorization"] == f"Bearer {stored}"
+    assert orjson.loads(seen["body"])["model"] == "embed-x"
+
+
+def test_universal_steps_reach_custom_providers(cf: Any, server: Server, api: httpx.Client, gateway: str,
+                                                upstream: MockUpstream) -> None:
+    first, first_prefix = make_provider(cf, server, upstream)
+    second, second_prefix = make_provider(cf, server, upstream, extra_body={"auth_header": "x-api-key",
+                                                                              "auth_scheme": ""})
+    keys = {first: new_key("sk-first"), second: new_key("sk-second")}
+    for provider, key in keys.items():
+        add_config(api, gateway, provider, secret=key)
+    chat = {"model": "m", "messages": MESSAGES}
+    steps = [{"provider": first, "endpoint": "chat/completions", "headers": {"x-mock-fault": "status:500"},
+              "query": chat},
+             {"provider": second, "endpoint": "chat/completions", "headers": {}, "query": chat}]
+    response = httpx.post(f"{server.url}/v1/{server.account_id}/{gateway}", content=orjson.dumps(steps),
+                          timeout=30)
+    assert response.status_code == 200 and response.headers["cf-aig-step"] == "1"
+    assert response.json()["choices"][0]["message"]["content"] == CHAT_TEXT
+    failed, answered = upstream_requests(upstream)
+    assert failed["path"] == f"{first_prefix}/chat/completions"
+    assert failed["headers"]["authorization"] == f"Bearer {keys[first]}"
+    assert answered["path"] == f"{second_prefix}/chat/completions"
+    assert answered["headers"]["x-api-key"] == keys[second] and keys[first] not in str(answered)
+
+
+def test_universal_refuses_an_unknown_custom_provider_and_a_key_in_its_header(
+        cf: Any, server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream) -> None:
+    provider, _ = make_provider(cf, server, upstream, extra_body={"auth_header": "x-own-key"})
+    chat = {"model": "m", "messages": MESSAGES}
+    url = f"{server.url}/v1/{server.account_id}/{gateway}"
+    unknown = [{"provider": "custom-nobody-here", "endpoint": "chat/completions", "headers": {},
+                "query": chat}]
+    response = httpx.post(url, content=orjson.dumps(unknown), timeout=30)
+    assert response.status_code == 400
+    assert response.json()["error"][0]["message"].startswith("steps[0].provider: ")
+    # the custom provider's auth header on the request itself would reach every step's provider
+    steps = [{"provider": provider, "endpoint": "chat/completions", "headers": {}, "query": chat}]
+    response = httpx.post(url, content=orjson.dumps(steps), headers={"x-own-key": "sk-not-for-everyone"},
+                          timeout=30)
+    assert response.status_code == 400 and "x-own-key" in response.text
+    assert upstream_requests(upstream) == []

@@ -12,7 +12,7 @@ from starlette.responses import Response
 from sluice import envelope
 from sluice.clock import new_id, now, rfc3339
 from sluice.control.common import authorized, is_account_custom_provider, require_gateway, services
-from sluice.control.schemas import ProviderConfigCreate, ProviderConfigUpdate, config_wire
+from sluice.control.schemas import ProviderConfigCreate, ProviderConfigUpdate, config_wire, key_state_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, NotFound, ValidationError
 from sluice.providers.custom import is_custom
@@ -115,9 +115,11 @@ async def list_configs(request: Request) -> Response:
 
 
 def _with_activity(request: Request, wire: dict[str, Any]) -> dict[str, Any]:
-    """Adds last_used_at / counts when the activity tracker is running (request logs feature)."""
+    """Adds last_used_at / counts when the activity tracker is running (request logs feature), and
+    the key's state in its pool (key pools)."""
     activity = services(request).activity
-    return activity.annotate(wire) if activity is not None else wire
+    annotated = activity.annotate(wire) if activity is not None else wire
+    return {**annotated, **key_state_wire(services(request).key_health.mark(wire["id"]))}
 
 
 async def _config(conn: AsyncConnection, request: Request, account_id: str) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """Custom providers: an account's own upstreams, reached as ``custom-{slug}`` (docs/gateway.md).
 
 Pure: turns a stored definition (and its decrypted extra headers) into a ``Provider`` the data plane
-uses like a catalog one. A custom provider is OpenAI-compatible (usage is read as OpenAI's, /compat
-passes chat completions through to ``{base_url}/chat/completions``), its stored key goes in
-``auth_header`` with ``auth_scheme`` (``Authorization: Bearer`` unless the definition says otherwise;
-then a caller's ``Authorization: Bearer`` is taken as its own key or Sluice token, as for anthropic),
-and its ``headers`` are sent on every request the caller did not send them on.
+uses like a catalog one. A custom provider is OpenAI-compatible: usage is read as OpenAI's, /compat
+passes chat completions through to ``{base_url}/chat/completions`` and embeddings to
+``{base_url}/embeddings``. Its stored key goes in ``auth_header`` with ``auth_scheme``
+(``Authorization: Bearer`` unless the definition says otherwise; then a caller's ``Authorization:
+Bearer`` is taken as its own key or Sluice token, as for anthropic), and its ``headers`` are sent on
+every request the caller did not send them on.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from sluice.providers.registry import Provider
+from sluice.providers.registry import Compat, Provider
 
 PREFIX = "custom-"
 # The part after custom-: lower-case, 1..57, so custom-{slug} fits the 64 characters every provider
@@ -27,7 +28,10 @@ SLUG_PATTERN = rf"^{_SLUG}$"
 PROVIDER_SLUG_PATTERN = rf"^{PREFIX}{_SLUG}$"
 DEFAULT_AUTH_HEADER = "authorization"
 DEFAULT_AUTH_SCHEME = "Bearer "
-COMPAT_PATH = "chat/completions"  # /compat's path under a custom provider's base_url
+# /compat: OpenAI's chat and embeddings paths under base_url, passed through; no models are listed
+# (Sluice does not know them).
+COMPAT = Compat(format="passthrough", chat_path="chat/completions", stream_path="chat/completions",
+                embeddings_path="embeddings", models=(), embedding_models=(), models_reviewed=0)
 
 _PROVIDER_SLUG = re.compile(PROVIDER_SLUG_PATTERN)
 
@@ -57,6 +61,7 @@ def custom_provider(row: Mapping[str, Any], headers: Mapping[str, str]) -> Provi
         usage_format="openai",
         stored_keys=True,
         overridden=True,  # base_url is used verbatim: no catalog templates
+        compat=COMPAT,
         custom=True,
     )
 

@@ -16,7 +16,7 @@ Choices where Cloudflare is silent:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sluice.errors import GatewayAuthFailed, NoProviderKey, UnknownAlias
@@ -34,7 +34,7 @@ class Credentials:
     token_id: str | None  # the Sluice token that authenticated the caller, if any
 
 
-def _bearer(value: str) -> str:
+def bearer(value: str) -> str:
     value = value.strip()
     if value[:7].lower() == "bearer ":
         return value[7:].strip()
@@ -50,19 +50,17 @@ def _verify(token: str, tokens: Mapping[str, TokenState], account_id: str, now: 
     return state.id
 
 
-def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str],
-           tokens: Mapping[str, TokenState], now: float, host: str | None = None) -> Credentials:
-    """Apply the credential order to one request from ``host`` (the peer address); raises
-    ``GatewayAuthFailed``, ``UnknownAlias`` or ``NoProviderKey``."""
+def caller(gateway: GatewayState, sent: Iterable[str], control: Mapping[str, str],
+           tokens: Mapping[str, TokenState], now: float, host: str | None = None) -> tuple[str | None, bool]:
+    """Steps (1) and (2): ``(token id, whether the caller brought its own provider key)`` for the bare
+    values of the headers a provider key may arrive in (``sent``); raises ``GatewayAuthFailed``."""
     token_id: str | None = None
     if gateway.authentication:
-        sent = _bearer(control.get(GATEWAY_AUTH_HEADER, ""))
-        if sent:
-            token_id = _verify(sent, tokens, gateway.account_id, now, host)
+        given = bearer(control.get(GATEWAY_AUTH_HEADER, ""))
+        if given:
+            token_id = _verify(given, tokens, gateway.account_id, now, host)
     own = False
-    for name in provider.auth_header_names:
-        value = control.get(name)
-        bare = provider.strip_scheme(value, name) if value else ""
+    for bare in sent:
         if not bare:
             continue
         if is_sluice_token(bare):
@@ -72,6 +70,16 @@ def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str]
     if gateway.authentication and token_id is None:
         raise GatewayAuthFailed("gateway authentication required: send cf-aig-authorization: Bearer <token "
                                 "with AI Gateway Run>, or a Sluice token as the provider key")
+    return token_id, own
+
+
+def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str],
+           tokens: Mapping[str, TokenState], now: float, host: str | None = None) -> Credentials:
+    """Apply the credential order to one request from ``host`` (the peer address); raises
+    ``GatewayAuthFailed``, ``UnknownAlias`` or ``NoProviderKey``."""
+    sent = (provider.strip_scheme(control[name], name) for name in provider.auth_header_names
+            if control.get(name))
+    token_id, own = caller(gateway, sent, control, tokens, now, host)
     if own:
         return Credentials(None, token_id)
     if not provider.stored_keys:

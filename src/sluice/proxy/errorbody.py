@@ -13,6 +13,7 @@ body that cannot be checked — larger than ``ERROR_BODY_MAX`` or in a coding Sl
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from sluice import codings
@@ -89,3 +90,11 @@ def check(headers: list[tuple[bytes, bytes]], raw: bytes, matcher: KeyMatcher) -
                if name not in STRIP_WHEN_MASKED]
     cleaned.append((b"content-length", str(len(body)).encode()))
     return Checked(cleaned, body, body)
+
+
+async def check_soon(headers: list[tuple[bytes, bytes]], raw: bytes, matcher: KeyMatcher) -> Checked:
+    """``check``, in a thread when the body is large or compressed (decoding up to 1 MiB takes
+    milliseconds: not on the event loop)."""
+    if inline(headers, raw):
+        return check(headers, raw, matcher)
+    return await asyncio.to_thread(check, headers, raw, matcher)

@@ -22,10 +22,11 @@ def gateway_limited(gateway: GatewayState) -> bool:
     return gateway.rate_limit > 0 and gateway.rate_interval > 0
 
 
-def checks(gateway: GatewayState, key: StoredKey | None) -> list[Check]:
-    """The gateway's limit, then the stored key's (fixed windows); ``key`` None: no key limit."""
+def checks(gateway: GatewayState | None, key: StoredKey | None) -> list[Check]:
+    """The gateway's limit, then the stored key's (fixed windows); ``key`` None: no key limit;
+    ``gateway`` None: no gateway limit (a key-pool failover: the gateway counted the request once)."""
     found = []
-    if gateway_limited(gateway):
+    if gateway is not None and gateway_limited(gateway):
         found.append(Check(gateway.rate_key, gateway.rate_limit, gateway.rate_interval,
                            gateway.rate_technique))  # type: ignore[arg-type]
     if key is not None and key.rate_limit > 0:
@@ -33,7 +34,7 @@ def checks(gateway: GatewayState, key: StoredKey | None) -> list[Check]:
     return found
 
 
-async def admit(limiter: RateLimiter, gateway: GatewayState, key: StoredKey | None) -> Decision:
+async def admit(limiter: RateLimiter, gateway: GatewayState | None, key: StoredKey | None) -> Decision:
     """Count the request against the gateway's limit and the key's, or raise the 429 of the first
     that refuses. The returned decision can be given back with ``limiter.undo``."""
     wanted = checks(gateway, key)
@@ -44,13 +45,14 @@ async def admit(limiter: RateLimiter, gateway: GatewayState, key: StoredKey | No
     if refused is None:
         return decision
     headers = {"retry-after": str(int(decision.retry_after))}
-    by_gateway = refused.key == gateway.rate_key
+    by_gateway = gateway is not None and refused.key == gateway.rate_key
     if decision.unavailable:
         refusal = GatewayRateLimited if by_gateway else KeyRateLimited
         raise refusal("rate limit could not be checked (the shared rate-limit store is unreachable); "
                       "refused by the gateway's outage policy", headers)
-    if by_gateway or key is None:
+    if gateway is not None and (by_gateway or key is None):
         raise GatewayRateLimited(f"rate limit exceeded for gateway {gateway.id!r}: at most "
                                  f"{gateway.rate_limit} requests per {gateway.rate_interval}s", headers)
+    assert key is not None  # refused, and not by the gateway: by the key
     raise KeyRateLimited(f"rate limit exceeded for stored key {key.alias!r} of provider {key.provider!r}: "
                          f"at most {key.rate_limit} requests per {key.rate_limit_period}s", headers)

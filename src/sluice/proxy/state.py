@@ -34,12 +34,15 @@ class StoredKey:
     auth_value: str = field(repr=False)  # holds the plaintext key: never printed
     rate_limit: int  # 0 = unlimited
     rate_limit_period: int
+    # The config's modified_at: with the key value, what tells a rotated key (key pools) from the old one.
+    revision: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class ProviderKeys:
     by_alias: dict[str, StoredKey]
     default: StoredKey | None  # the default_config one, else alias "default"
+    pool: tuple[StoredKey, ...] = ()  # key failover order: the default first, then by creation
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +59,8 @@ class GatewayState:
     retry_backoff: str
     keys: dict[str, ProviderKeys]  # provider slug -> stored keys
     cache_ttl: int = 0  # seconds; 0 = the gateway does not cache (cf-aig-cache-* headers still can)
+    key_failover: bool = False  # Sluice extension: fail over across stored keys (proxy/pools.py)
+    quota_cool_s: int = 3600  # how long a key out of quota (402) stays out of the pool
 
     @property
     def rate_key(self) -> str:
@@ -122,6 +127,8 @@ def gateway_state(row: dict[str, Any], keys: dict[str, ProviderKeys]) -> Gateway
         retry_delay_ms=min(60_000, max(0, _int(row.get("retry_delay")))),
         retry_backoff=backoff if backoff in ("constant", "linear", "exponential") else "constant",
         keys=keys, cache_ttl=max(0, _int(row.get("cache_ttl"))),
+        key_failover=row.get("key_failover") is True,
+        quota_cool_s=max(1, _int(row.get("key_failover_quota_cooldown"), 3600)),
     )
 
 
@@ -138,12 +145,18 @@ def provider_keys(configs: list[dict[str, Any]], plaintext: dict[str, str],
         key = StoredKey(config_id=row["id"], alias=row["alias"], provider=provider.slug,
                         auth_header=provider.auth_header, auth_value=provider.auth_value(secret),
                         rate_limit=_int(row.get("rate_limit")),
-                        rate_limit_period=_int(row.get("rate_limit_period"), 60) or 60)
+                        rate_limit_period=_int(row.get("rate_limit_period"), 60) or 60,
+                        revision=str(row.get("modified_at") or ""))
         grouped.setdefault(provider.slug, {})[key.alias] = key
         if row.get("default_config"):
             defaults[provider.slug] = key
-    return {slug: ProviderKeys(by_alias=aliases, default=defaults.get(slug) or aliases.get("default"))
-            for slug, aliases in grouped.items()}
+    out = {}
+    for slug, aliases in grouped.items():
+        default = defaults.get(slug) or aliases.get("default")
+        rest = tuple(key for key in aliases.values() if key is not default)
+        pool = (default, *rest) if default else rest
+        out[slug] = ProviderKeys(by_alias=aliases, default=default, pool=pool)
+    return out
 
 
 def _extra_headers(row: dict[str, Any], plaintext: dict[str, str]) -> dict[str, str] | None:

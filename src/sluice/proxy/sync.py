@@ -27,6 +27,7 @@ from sluice.clock import now, rfc3339
 from sluice.errors import CryptoError
 from sluice.keymatch import EMPTY, KeyMatcher
 from sluice.proxy.feed import FeedCursor, accounts_to_reload, keyring_changed
+from sluice.proxy.pools import forget_rotated
 from sluice.proxy.state import AccountState, account_providers, build_account, custom_header_values
 from sluice.secrets.crypto import Keyring
 from sluice.secrets.vault import open_row
@@ -99,6 +100,8 @@ class StateSync:
         keys = [plaintext[c["secret_id"]] for c in configs if c["secret_id"] in plaintext]
         matcher = await self._matcher(account_id, [*keys, *custom_header_values(providers)])
         state = build_account(gateways, configs, plaintext, tokens, providers, matcher)
+        # A rotated key (config or secret changed) is back in its pool.
+        forget_rotated(self.services.key_health, self.accounts.get(account_id), state)
         if gateways or tokens:
             self.accounts[account_id] = state
         else:
