@@ -27,6 +27,7 @@ import pytest
 
 from tests.observe.test_end_to_end import wait_for_log
 from tests.proxy.helpers import add_config, gateway_url, set_gateway
+from tests.proxy.test_custom_providers import make_provider
 from tests.routing.graphs import end, model, single_model, start
 from tests.support.canary import Scan, forms
 from tests.support.server import MockUpstream, Server
@@ -34,6 +35,7 @@ from tests.support.stored import database_bytes
 
 CHAT = {"messages": [{"role": "user", "content": "canary"}], "max_tokens": 9}
 ECHO = {"x-mock-fault": "echo-key"}
+IN_STREAM = {"x-mock-fault": "key-in-stream"}  # a 200 stream whose text quotes the key
 
 
 def _key(prefix: str) -> str:
@@ -101,7 +103,7 @@ def _universal(client: Client, server: Server, gateway: str, caller_key: str) ->
     assert failed.status_code == 401 and "[REDACTED]" in failed.text, failed.text
     # a stream whose event quotes the key
     client.post(url, [_step("openai", "chat/completions", {**openai_chat, "stream": True},
-                            **{"x-mock-fault": "key-in-stream"})])
+                            **IN_STREAM)])
     # invalid steps carrying a caller's key (in credential positions only: a provider or field name
     # is quoted by the error that names it): refused before anything is sent
     bearer = f"Bearer {caller_key}"
@@ -142,7 +144,7 @@ def _compat(client: Client, server: Server, gateway: str, caller_key: str) -> No
         assert echoed.status_code == 401 and "[REDACTED]" in echoed.text, (name, echoed.text)
     # 200 streams whose text quotes the key (pass-through and translated)
     for name in ("openai/gpt-4o", "anthropic/claude-x"):
-        client.post(chat, {**CHAT, "model": name, "stream": True}, **{"x-mock-fault": "key-in-stream"})
+        client.post(chat, {**CHAT, "model": name, "stream": True}, **IN_STREAM)
     # requests whose error could quote a header holding a caller's key; those that carry it as
     # the provider key are refused before anything is sent (an accepted one would go upstream, the
     # caller's own to send). An alias is a name, and the 2006 error quotes it: no key is sent as one.
@@ -195,6 +197,25 @@ def _pool(client: Client, server: Server, gateway: str, markers: tuple[str, str]
             client.scan.add("openai SDK exception", f"{exc} {exc.body}")
 
 
+def _custom(client: Client, server: Server, gateway: str, providers: list[str]) -> None:
+    """Custom providers (one with a stored key, one whose definition's header is its credential):
+    the provider path, /compat and a Universal step, each made to quote what it was sent."""
+    for provider in providers:
+        url = f"{gateway_url(server, gateway, provider)}/chat/completions"
+        echoed = client.post(url, {**CHAT, "model": "m"}, **ECHO)
+        assert echoed.status_code == 401 and "[REDACTED]" in echoed.text, echoed.text
+        client.post(url, {**CHAT, "model": "m", "stream": True}, **IN_STREAM)
+        compat = f"{gateway_url(server, gateway, 'compat')}/chat/completions"
+        echoed = client.post(compat, {**CHAT, "model": f"{provider}/m"}, **{"x-mock-fault": "echo-key:gzip"})
+        assert echoed.status_code == 401 and "[REDACTED]" in echoed.text, echoed.text
+        client.post(compat, {**CHAT, "model": f"{provider}/m", "stream": True}, **IN_STREAM)
+        steps = [_step(provider, "chat/completions", {**CHAT, "model": "m"}, **ECHO),
+                 _step(provider, "chat/completions", {**CHAT, "model": "m", "stream": True},
+                       **IN_STREAM)]
+        answered = client.post(f"{server.url}/v1/{server.account_id}/{gateway}", steps)
+        assert answered.status_code == 200 and answered.headers["cf-aig-step"] == "1", answered.text
+
+
 def _stored(api: httpx.Client, cf: Any, server: Server, client: Client, gateways: list[str],
             scan: Scan) -> None:
     """What the management and console APIs show, once every answered request is logged."""
@@ -232,6 +253,13 @@ def test_no_key_leaks_through_the_new_surfaces(cf, server: Server, api: httpx.Cl
     for alias, key in pool_keys.items():
         add_config(api, pooled, "openai", alias=alias, default=alias == "default", secret=key)
         stored[("openai", f"{pooled}/{alias}")] = key
+    custom_key, custom_header = _key("canary-custom-key-"), _key("canary-custom-header-")
+    with_key, key_prefix = make_provider(cf, server, mock_upstream)
+    with_header, header_prefix = make_provider(cf, server, mock_upstream,
+                                               headers=orjson.dumps({"api-key": custom_header}).decode())
+    add_config(api, main, with_key, secret=custom_key)
+    stored[(with_key, main)] = custom_key
+    upstreams = {with_key: key_prefix, with_header: header_prefix}  # where a custom provider's requests go
     caller_key = _key("sk-caller-canary")  # sent only in requests that are refused
     marker = f"marker-{secrets.token_hex(6)}"
     set_gateway(api, main, authentication=False)
@@ -241,7 +269,8 @@ def test_no_key_leaks_through_the_new_surfaces(cf, server: Server, api: httpx.Cl
     _universal(seen, server, main, caller_key)
     _compat(seen, server, main, caller_key)
     _routes(seen, api, server, main)
-    _pool(seen, server, pooled, markers)
+    _custom(seen, server, main, [with_key, with_header])
+    _pool(seen, server, pooled, markers)  # last: the openai SDK closes the client it was given
     scan = seen.scan
     answers = scan.count()
     _stored(api, cf, server, seen, [main, pooled], scan)
@@ -252,14 +281,17 @@ def test_no_key_leaks_through_the_new_surfaces(cf, server: Server, api: httpx.Cl
     assert marker.encode() in database_bytes(server)
     assert "sluice ready" in server.output()
     secrets_by_name = {f"{provider} key of {where}": key for (provider, where), key in stored.items()}
+    secrets_by_name[f"{with_header} header"] = custom_header
     found = scan.hits({**secrets_by_name, "caller key": caller_key})
     assert found == [], "\n".join(found + scan.excerpts(caller_key))
 
     # each stored key reached its own provider's upstream, and nothing else did
     forwarded = [r for r in mock_upstream.requests() if not r["path"].startswith("/__mock__")]
-    for (provider, where), key in stored.items():
-        reached = {r["path"].split("/")[1] for r in forwarded if key in str(r)}
-        assert reached == {provider}, f"the {provider} key of {where} reached {reached}"
+    holders = [(f"{provider} key of {where}", upstreams.get(provider, f"/{provider}/"), key)
+               for (provider, where), key in stored.items()]
+    for name, prefix, value in [*holders, (f"{with_header} header", header_prefix, custom_header)]:
+        reached = {r["path"] for r in forwarded if value in str(r)}
+        assert reached and all(path.startswith(prefix) for path in reached), f"{name} reached {reached}"
     refused_sent = [f"{r['path']} {r['headers']}" for r in forwarded if caller_key in str(r)]
     assert refused_sent == [], refused_sent
 

@@ -385,7 +385,7 @@ class DataPlane:
                 return
             call.started = True
             headers = response_headers(response.raw_headers, extra)
-            if key is not None and exchange.key_matcher is not None:  # a provider may quote the key
+            if sealed_sent and exchange.key_matcher is not None:  # a provider may quote the key
                 headers = errorbody.masked_headers(headers, exchange.key_matcher)
                 send = errorbody.masked(send, headers, exchange.key_matcher)
             await send({"type": "http.response.start", "status": response.status, "headers": headers})
