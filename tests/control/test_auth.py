@@ -74,6 +74,12 @@ ROUTES: list[tuple[str, str, Any, tuple[str, ...]]] = [
     ("GET", "/tokens/permission_groups", None, TOKEN_READ),
     ("PUT", f"/tokens/{NOPE}", {}, TOKEN_WRITE),
     ("PUT", f"/tokens/{NOPE}/value", None, TOKEN_WRITE),
+    ("GET", "/ai-gateway/custom-providers", None, GATEWAY_READ),
+    ("POST", "/ai-gateway/custom-providers", {}, GATEWAY_WRITE),
+    ("GET", f"/ai-gateway/custom-providers/{NOPE}", None, GATEWAY_READ),
+    ("PATCH", f"/ai-gateway/custom-providers/{NOPE}", {}, GATEWAY_WRITE),
+    ("PUT", f"/ai-gateway/custom-providers/{NOPE}", {}, GATEWAY_WRITE),
+    ("DELETE", f"/ai-gateway/custom-providers/{NOPE}", None, GATEWAY_WRITE),
 ]
 ROUTE_IDS = [f"{m} {p}" for m, p, _, _ in ROUTES]
 

@@ -14,12 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from sluice.control import custom_schemas as cs
 from sluice.control import route_doc
 from sluice.control import schemas as s
 from sluice.control.endpoint import Endpoint, Schema
 from sluice.control.validation import MAX_MANAGEMENT_BODY, MAX_PAGE
 from sluice.identity.permissions import ALL_GROUPS
 from sluice.logs import filters, series
+from sluice.providers.custom import MAX_HEADERS_TEXT, PROVIDER_SLUG_PATTERN
 from sluice.providers.registry import CATALOG_SLUGS
 from sluice.store import logs as logstore
 
@@ -41,6 +43,9 @@ def _nullable(schema: Schema) -> Schema:
 
 # -- path and query parameters ---------------------------------------------------------------------
 
+PROVIDER_SLUG = {"anyOf": [{"type": "string", "enum": list(CATALOG_SLUGS)},
+                           {"type": "string", "pattern": PROVIDER_SLUG_PATTERN,
+                            "description": "custom-{slug}: a custom provider of the account"}]}
 PATH_PARAMS: dict[str, Schema] = {
     "account_id": {**HEX32, "description": "the account: 32 lower-case hex characters"},
     "gateway_id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": s.GATEWAY_ID_PATTERN},
@@ -48,8 +53,9 @@ PATH_PARAMS: dict[str, Schema] = {
     "store_id": {**HEX32, "description": "a secrets store id"},
     "secret_id": {**HEX32, "description": "a secret id"},
     "token_id": {**HEX32, "description": "an API token id"},
-    "provider": {"type": "string", "enum": list(CATALOG_SLUGS),
-                 "description": "a provider slug; others: 400"},
+    "provider_id": {"type": "string", "minLength": 1, "description": "a custom provider id"},
+    "provider": {**PROVIDER_SLUG, "description": "a provider slug, or custom-{slug} of the account's; "
+                                                 "others: 400"},
     "route_id": {**HEX32, "description": "a dynamic route id"},
     "version_id": {**HEX32, "description": "a dynamic route version id"},
     "log_id": {"type": "string", "pattern": "^[0-9A-Za-z]{1,64}$",
@@ -79,6 +85,8 @@ def order_params(*fields: str) -> list[Schema]:
 
 
 SEARCH = _query("search", {"type": "string"}, "substring match")
+CUSTOM_SEARCH = _query("search", {"type": "string", "maxLength": 256}, "substring of id, name or slug")
+CUSTOM_FILTERS = (_query("beta", {"type": "boolean"}), _query("enable", {"type": "boolean"}))
 SCOPES_QUERY = {**_query("scopes", {"type": "array", "items": {"type": "string", "enum": list(s.SCOPES)}},
                          "only secrets holding every listed scope"), "style": "form", "explode": True}
 FORCE = _query("force", {"type": "boolean", "default": False}, "delete the store with its secrets")
@@ -152,6 +160,11 @@ def _model(model: type[BaseModel], defs: dict[str, Schema], **overrides: Schema)
     return schema
 
 
+CUSTOM_HEADERS = {"type": "string", "maxLength": MAX_HEADERS_TEXT, "writeOnly": True,
+                  "description": "a JSON object of extra headers sent to the provider; values are sealed and "
+                                 "never returned"}
+
+
 def _bodies() -> dict[str, Schema]:
     defs: dict[str, Schema] = {}
     gateway_update = _model(s.GatewayFields, defs, id={
@@ -160,11 +173,14 @@ def _bodies() -> dict[str, Schema]:
         "GatewayCreate": _model(s.GatewayCreate, defs),
         "GatewayUpdate": gateway_update,
         "ProviderConfigCreate": _model(
-            s.ProviderConfigCreate, defs, provider_slug={"type": "string", "enum": list(CATALOG_SLUGS)},
+            s.ProviderConfigCreate, defs, provider_slug=PROVIDER_SLUG,
             secret=SECRET_VALUE, rate_limit=RATE_LIMIT, rate_limit_period=RATE_PERIOD),
         "ProviderConfigUpdate": {**_model(s.ProviderConfigUpdate, defs, secret=SECRET_VALUE,
                                           rate_limit=RATE_LIMIT,
                                           rate_limit_period=RATE_PERIOD), "minProperties": 1},
+        "CustomProviderCreate": _model(cs.CustomProviderCreate, defs, headers=CUSTOM_HEADERS),
+        "CustomProviderUpdate": {**_model(cs.CustomProviderFields, defs, headers=_nullable(CUSTOM_HEADERS)),
+                                 "minProperties": 1},
         "StoreCreate": _model(s.StoreCreate, defs),
         "SecretCreate": _model(s.SecretCreate, defs, value=SECRET_VALUE),
         "SecretCreateList": {"type": "array", "minItems": 1, "items": _ref("SecretCreate"),
@@ -236,6 +252,20 @@ def _log_result(*, detail: bool) -> Schema:
     return {"type": "object", "required": list(props), "properties": props}
 
 
+def _custom_provider_result() -> Schema:
+    text, opt_text = {"type": "string"}, _nullable({"type": "string"})
+    props: Schema = {
+        "id": HEX32, "name": text, "slug": text,
+        "provider": {"type": "string", "pattern": PROVIDER_SLUG_PATTERN},
+        "base_url": text, "beta": {"type": "boolean"}, "enable": {"type": "boolean"},
+        "position": {"type": "integer", "minimum": 0}, "auth_header": text, "auth_scheme": text,
+        "headers": _nullable({"type": "string", "description": "the header names, values masked"}),
+        "created_at": STAMP, "modified_at": STAMP,
+        **{name: opt_text for name in ("description", "curl_example", "js_example", "link", "logo")},
+    }
+    return {"type": "object", "required": list(props), "properties": props}
+
+
 def _results() -> dict[str, Schema]:
     scopes = {"type": "array", "items": {"type": "string", "enum": list(s.SCOPES)}}
     token_props = {
@@ -260,6 +290,7 @@ def _results() -> dict[str, Schema]:
             "rate_limit": _nullable({"type": "integer", "minimum": 0, "description": "null: never set"}),
             "rate_limit_period": {"type": "integer",
                                                                                    "minimum": 1}}},
+        "CustomProvider": _custom_provider_result(),
         "Store": {"type": "object", "required": ["id", "name", "created", "modified", "account_id"],
                   "properties": {"id": HEX32, "name": {"type": "string"}, "created": STAMP,
                                  "modified": STAMP, "account_id": HEX32}},

@@ -32,8 +32,8 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 
 from sluice import envelope
+from sluice.control import custom_providers, gateways, logs, provider_configs, secrets_store, tokens
 from sluice.control import dynamic_routing as dr
-from sluice.control import gateways, logs, provider_configs, secrets_store, tokens
 from sluice.control import openapi_doc as doc
 from sluice.control.endpoint import Endpoint, bind
 from sluice.control.openapi import openapi_handler
@@ -74,9 +74,11 @@ LOGS = GW + "/{gateway_id}/logs"
 DR = GW + "/{gateway_id}/routes"
 DRI = DR + "/{route_id}"
 SS = A + "/secrets_store"
+CP = A + "/ai-gateway/custom-providers"
 
 GATEWAYS, CONFIGS, LOG, STORE, TOKENS = "gateways", "provider configs", "logs", "secrets store", "tokens"
 ROUTES = "dynamic routes"
+CUSTOM = "custom providers"
 STORE_SORT = doc.order_params("name", "created", "modified")
 SECRET_SORT = doc.order_params("name", "comment", "created", "modified", "status")
 
@@ -134,6 +136,24 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", DRI + "/deployments", dr.list_deployments, "list_route_deployments",
              "A route's deployments, newest first (answered in data)", ROUTES, "RouteDeploymentList",
              query=doc.PAGE, result_key="data", accepts=GATEWAY_READ),
+    # -- custom providers (same permissions as gateways) --
+    Endpoint("GET", CP, custom_providers.list_providers, "list_custom_providers", "List custom providers",
+             CUSTOM, "CustomProvider", paged=True, query=(*doc.PAGE, doc.CUSTOM_SEARCH, *doc.CUSTOM_FILTERS),
+             accepts=GATEWAY_READ),
+    Endpoint("POST", CP, custom_providers.create_provider, "create_custom_provider",
+             "Create a custom provider (used as custom-{slug})", CUSTOM, "CustomProvider",
+             body="CustomProviderCreate", errors=(409,), accepts=GATEWAY_WRITE),
+    Endpoint("GET", CP + "/{provider_id}", custom_providers.get_provider, "get_custom_provider",
+             "Get a custom provider", CUSTOM, "CustomProvider", accepts=GATEWAY_READ),
+    Endpoint("PATCH", CP + "/{provider_id}", custom_providers.update_provider, "patch_custom_provider",
+             "Change a custom provider (a merge)", CUSTOM, "CustomProvider", body="CustomProviderUpdate",
+             errors=(409,), accepts=GATEWAY_WRITE),
+    Endpoint("PUT", CP + "/{provider_id}", custom_providers.update_provider, "update_custom_provider",
+             "Change a custom provider (a merge, as PATCH)", CUSTOM, "CustomProvider",
+             body="CustomProviderUpdate", errors=(409,), accepts=GATEWAY_WRITE),
+    Endpoint("DELETE", CP + "/{provider_id}", custom_providers.delete_provider, "delete_custom_provider",
+             "Delete a custom provider (409 while provider configs use it)", CUSTOM, "CustomProvider",
+             errors=(409,), accepts=GATEWAY_WRITE),
     # -- logs --
     Endpoint("GET", LOGS, logs.list_logs, "list_logs",
              "List request logs (filters, order, paging, aggregates)", LOG, "Log", paged=True,

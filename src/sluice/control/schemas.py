@@ -24,6 +24,7 @@ from sluice.control.gateway_settings import omittable
 from sluice.identity.permissions import ACCOUNT_SCOPE, ALL_GROUPS, GROUP_IDS, group_name
 from sluice.identity.restrictions import MAX_CIDRS, cidr_list
 from sluice.keyhealth import Mark
+from sluice.providers.custom import is_custom
 from sluice.providers.registry import CATALOG_SLUGS
 
 GATEWAY_ID_PATTERN = r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$"
@@ -160,9 +161,10 @@ class ProviderConfigCreate(Strict):
     @field_validator("provider_slug")
     @classmethod
     def _known_slug(cls, value: str) -> str:
-        if value not in CATALOG_SLUGS:
+        if value not in CATALOG_SLUGS and not is_custom(value):
             # the value is not echoed: a key pasted into the wrong field must not come back in the error
-            raise ValueError(f"unknown provider; valid provider slugs: {', '.join(CATALOG_SLUGS)}")
+            raise ValueError(f"unknown provider; valid provider slugs: {', '.join(CATALOG_SLUGS)}, or "
+                             "custom-{slug} naming a custom provider of the account")
         return value
 
     @field_validator("secret")

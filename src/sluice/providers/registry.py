@@ -67,6 +67,9 @@ class Provider:
     path_rewrite: tuple[tuple[str, str], ...] = ()
     base_url_when: tuple[tuple[str, str, str], ...] = ()  # (name, value, base)
     compat: Compat | None = None  # how /compat reaches the provider; None = not served there
+    # An account's custom provider (providers/custom.py): a stored key is optional (its extra headers
+    # may carry the credential, or it needs none) and extra_headers go on every request.
+    custom: bool = False
     _auth_names: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:

@@ -3,7 +3,8 @@
 Order (docs/gateway.md#credentials-in-this-order): (1) gateway authentication, (2) the caller's
 own provider key — unless it is a Sluice token, which authenticates the caller to the gateway
 instead, (3) a stored key chosen by ``cf-aig-byok-alias``, else the provider's default config, else
-alias ``default``, (4) 401.
+alias ``default``, (4) 401 — except for a custom provider, which then goes with its definition's
+headers only.
 
 Choices where Cloudflare is silent:
 * ``cf-aig-authorization`` on a gateway with authentication off is ignored (never verified, never
@@ -93,6 +94,8 @@ def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str]
                                f"provider {provider.slug!r} on this gateway")
         return Credentials(key, token_id)
     if keys is None or keys.default is None:
+        if provider.custom:  # its definition's headers may carry the credential, or it needs none
+            return Credentials(None, token_id)
         raise NoProviderKey(f"no provider key in the request and no stored key for provider "
                             f"{provider.slug!r} on this gateway")
     return Credentials(keys.default, token_id)

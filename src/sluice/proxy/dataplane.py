@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
@@ -32,6 +32,7 @@ from sluice.errors import (
     UnforwardableRequest,
 )
 from sluice.exchange import Exchange, NullObserver, Observer
+from sluice.providers.registry import Provider
 from sluice.providers.usage import SSEUsage
 from sluice.proxy import caching, dynamic, errorbody, options, paths, pools, refusal, universal
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
@@ -39,9 +40,9 @@ from sluice.proxy.compat import COMPAT_SLUG, CompatCall, RouteCall, answers_loca
 from sluice.proxy.credentials import choose
 from sluice.proxy.failover import Failover, Leg
 from sluice.proxy.forward import Upstream
-from sluice.proxy.headers import response_headers, split_request, with_stored_key
+from sluice.proxy.headers import response_headers, split_request, with_extra, with_stored_key
 from sluice.proxy.limits import admit
-from sluice.proxy.state import GatewayState, StoredKey
+from sluice.proxy.state import GatewayState, StoredKey, resolve_provider
 from sluice.proxy.sync import StateSync
 from sluice.proxy.upgrade import upgrade_refused
 from sluice.ratelimit.backends import make_limiter
@@ -109,7 +110,8 @@ class DataPlane:
         self._watched = {slug: frozenset(n.encode() for n in p.auth_header_names)
                          for slug, p in self.catalog.items()}
         self._strip = {slug: frozenset(p.auth_header_names) for slug, p in self.catalog.items()}
-        self.universal = universal.Universal(self, services, self._gateway)  # its steps come back here
+        self.universal = universal.Universal(self, services, self._gateway,  # its steps come back here
+                                             self._providers)
 
     async def start(self) -> None:
         await self.upstream.start()
@@ -129,6 +131,11 @@ class DataPlane:
     def _gateway(self, account_id: str, gateway_id: str) -> GatewayState | None:
         account = self.sync.accounts.get(account_id)
         return account.gateways.get(gateway_id) if account is not None else None
+
+    def _providers(self, account_id: str) -> Mapping[str, Provider]:
+        """The providers an account can reach (``resolve_provider``'s map); the catalog for an unknown one."""
+        account = self.sync.accounts.get(account_id)
+        return account.providers if account is not None else self.catalog
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if universal.addressed(scope):  # /v1/{account}/{gateway}: steps, each one a request to us
@@ -224,8 +231,8 @@ class DataPlane:
                                         self.catalog, time.time())
                 await self._answer(send, call, exchange, 200, listing)
                 return False
-            prepared = await prepare(scope, call.receive, rest, self.catalog, self.settings.max_body_bytes,
-                                     call.watch)
+            prepared = await prepare(scope, call.receive, rest, account.providers,  # type: ignore[union-attr]
+                                     self.settings.max_body_bytes, call.watch)
             if isinstance(prepared, RouteCall):  # "dynamic/{name}": the route's model calls come back here
                 call.stop()  # one reader of the client's channel: the model calls listen from now on
                 if call.client_gone:
@@ -235,7 +242,7 @@ class DataPlane:
                 return True
             compat = prepared
             scope, slug, rest = compat.scope, compat.slug, compat.path
-        provider = self.catalog.get(slug)
+        provider = resolve_provider(account, slug)  # type: ignore[arg-type]
         if provider is None:
             raise UnforwardableRequest(f"unknown provider {slug[:64]!r}")
         exchange.provider = slug
@@ -246,7 +253,7 @@ class DataPlane:
             url = provider.upstream_url(rest, scope.get("query_string", b"").decode("latin-1"), account_id)
         except ValueError as exc:
             raise UnforwardableRequest(str(exc)) from None
-        forward, control = split_request(scope["headers"], self._watched[slug])
+        forward, control = split_request(scope["headers"], self._watched_of(provider))
         if "upgrade" in control:
             raise upgrade_refused(control["upgrade"])  # before a key is chosen: never forwarded
         exchange.collect_log = options.collect_log(control, gateway)
@@ -269,8 +276,10 @@ class DataPlane:
             key = pools.first(pool, self.failover.health)
         if key is not None:
             exchange.alias, exchange.config_id = key.alias, key.config_id
-            forward = with_stored_key(forward, self._strip[slug], (key.auth_header, key.auth_value),
+            forward = with_stored_key(forward, self._strip_of(provider), (key.auth_header, key.auth_value),
                                       provider.extra_headers)
+        elif provider.custom:  # a custom provider's headers go on every request
+            forward = with_extra(forward, provider.extra_headers)
         # The response cache (caching.py); None in the common case. With a plan the limits wait
         # until after the lookup: a cache hit uses no stored key, so it does not count against it.
         plan = caching.plan(self.services.cache, gateway, control, exchange.method) \
@@ -315,10 +324,17 @@ class DataPlane:
             if call.client_gone:
                 raise ClientGone()
             await self._forward(scope, send, call, exchange, url, forward, body, control, gateway, key,
-                                provider.usage_format if observing else None, pool)
+                                provider, observing, pool)
         finally:
             call.cancellable = False
         return False
+
+    def _watched_of(self, provider: Provider) -> frozenset[bytes]:
+        """The headers a caller's key may arrive in: hoisted for the catalog, built for a custom provider."""
+        return self._watched.get(provider.slug) or frozenset(n.encode() for n in provider.auth_header_names)
+
+    def _strip_of(self, provider: Provider) -> frozenset[str]:
+        return self._strip.get(provider.slug) or frozenset(provider.auth_header_names)
 
     @staticmethod
     def _logged_headers(control: dict[str, str], forward: list[tuple[str, str]]) -> dict[str, str]:
@@ -330,16 +346,19 @@ class DataPlane:
 
     async def _forward(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange, url: str,
                        forward: list[tuple[str, str]], body: bytes | StreamedBody, control: dict[str, str],
-                       gateway: GatewayState, key: StoredKey | None, usage_format: str | None,
+                       gateway: GatewayState, key: StoredKey | None, provider: Provider, observing: bool,
                        pool: pools.Pool | None = None) -> None:
         raw = None  # an error answer already read whole (key pools)
+        usage_format = provider.usage_format if observing else None
+        # An error answer is checked for stored values when one went upstream: a stored key, or a
+        # custom provider's extra headers (they may be credentials).
+        sealed_sent = key is not None or (provider.custom and bool(provider.extra_headers))
         timeout_s, retry = options.request_timeout_s(control), options.retry_policy(control, gateway)
         try:
             if pool is not None and key is not None:
                 leg = Leg(scope["method"], url, forward, body, timeout_s, retry)
-                opened = await self.failover.open(leg, key, pool, gateway, self._strip[exchange.provider],
-                                                  self.catalog[exchange.provider].extra_headers, exchange,
-                                                  self.services.observer)
+                opened = await self.failover.open(leg, key, pool, gateway, self._strip_of(provider),
+                                                  provider.extra_headers, exchange, self.services.observer)
                 response, key, raw = opened.response, opened.key, opened.raw
             else:
                 response = await self.upstream.open(scope["method"], url, forward, body, timeout_s, retry)
@@ -361,12 +380,15 @@ class DataPlane:
             if key is not None:
                 extra.append((b"cf-aig-byok-alias", key.alias.encode()))
             tap, finish = self._tap(exchange, usage_format) if usage_format is not None else (None, None)
-            if key is not None and exchange.key_matcher is not None and errorbody.must_check(response.status):
+            if sealed_sent and exchange.key_matcher is not None and errorbody.must_check(response.status):
                 await self._relay_checked(response, send, call, extra, exchange.key_matcher, tap, finish, raw)
                 return
             call.started = True
-            await send({"type": "http.response.start", "status": response.status,
-                        "headers": response_headers(response.raw_headers, extra)})
+            headers = response_headers(response.raw_headers, extra)
+            if sealed_sent and exchange.key_matcher is not None:  # a provider may quote the key
+                headers = errorbody.masked_headers(headers, exchange.key_matcher)
+                send = errorbody.masked(send, headers, exchange.key_matcher)
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
             try:
                 complete = await self.upstream.relay(response, send, tap)
             finally:

@@ -7,7 +7,7 @@ with one dict assignment, so a request sees either the old or the new state, nev
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,7 @@ from sluice.errors import FieldErrors
 from sluice.identity.permissions import AI_GATEWAY_RUN
 from sluice.identity.restrictions import IpRule, restrictions
 from sluice.keymatch import EMPTY, KeyMatcher
+from sluice.providers.custom import custom_provider, parse_headers, provider_slug
 from sluice.providers.registry import Provider
 from sluice.routing.graph import Graph, parse_graph
 
@@ -101,7 +102,17 @@ class AccountState:
     tokens: dict[str, TokenState]  # value hash -> token
     # Finds this account's stored key values in bytes: error bodies relayed, request logs written.
     key_matcher: KeyMatcher = EMPTY
-    routes: dict[tuple[str, str], DeployedRoute] = field(default_factory=dict)  # (gateway, name) ->
+    # (gateway id, route name) -> the deployed version
+    routes: dict[tuple[str, str], DeployedRoute] = field(default_factory=dict)
+    # Every provider this account can reach: the catalog plus its enabled custom providers.
+    providers: Mapping[str, Provider] = field(default_factory=dict)
+
+
+def resolve_provider(account: AccountState, slug: str) -> Provider | None:
+    """The provider ``slug`` names for this account (a catalog slug or ``custom-{slug}``), or None.
+
+    The one lookup every entry of the data plane uses (provider path, /compat, Universal steps)."""
+    return account.providers.get(slug)
 
 
 def deployed_routes(rows: list[dict[str, Any]], known_provider: Callable[[str], bool]
@@ -153,7 +164,7 @@ def gateway_state(row: dict[str, Any], keys: dict[str, ProviderKeys]) -> Gateway
 
 
 def provider_keys(configs: list[dict[str, Any]], plaintext: dict[str, str],
-                  catalog: dict[str, Provider]) -> dict[str, ProviderKeys]:
+                  catalog: Mapping[str, Provider]) -> dict[str, ProviderKeys]:
     """Group one gateway's configs by provider; configs whose key could not be opened are left out."""
     grouped: dict[str, dict[str, StoredKey]] = {}
     defaults: dict[str, StoredKey] = {}
@@ -179,9 +190,41 @@ def provider_keys(configs: list[dict[str, Any]], plaintext: dict[str, str],
     return out
 
 
+def _extra_headers(row: dict[str, Any], plaintext: dict[str, str]) -> dict[str, str] | None:
+    """A custom provider's decrypted extra headers ({} when it has none); None when unreadable."""
+    secret_id = row.get("headers_secret_id")
+    if secret_id is None:
+        return {}
+    try:  # checked again: the sealed value is a secret, which the Secrets Store API can change
+        return parse_headers(plaintext[secret_id])
+    except (KeyError, ValueError):
+        log.warning("custom provider headers unreadable; the provider is unavailable",
+                    provider_id=row.get("id"))
+        return None
+
+
+def account_providers(catalog: Mapping[str, Provider], custom: list[dict[str, Any]],
+                      plaintext: dict[str, str]) -> Mapping[str, Provider]:
+    """The catalog plus the account's enabled custom providers, as ``custom-{slug}``."""
+    if not custom:
+        return catalog
+    providers = dict(catalog)
+    for row in custom:
+        headers = _extra_headers(row, plaintext) if row.get("enable") else None
+        if headers is not None:
+            providers[provider_slug(row["slug"])] = custom_provider(row, headers)
+    return providers
+
+
+def custom_header_values(providers: Mapping[str, Provider]) -> list[str]:
+    """The custom providers' extra header values: they may be credentials, so they are masked too."""
+    return [value for p in providers.values() if p.custom for _, value in p.extra_headers]
+
+
 def build_account(gateways: list, configs: list, plaintext: dict[str, str],
-                  tokens: list, catalog: dict[str, Provider],
+                  tokens: list, catalog: Mapping[str, Provider],
                   key_matcher: KeyMatcher = EMPTY, routes: list | None = None) -> AccountState:
+    """``catalog``: every provider the account can reach (``account_providers``)."""
     by_gateway: dict[str, list[dict[str, Any]]] = {}
     for row in configs:
         by_gateway.setdefault(row["gateway_id"], []).append(row)
@@ -193,5 +236,5 @@ def build_account(gateways: list, configs: list, plaintext: dict[str, str],
             token_states[row["value_hash"]] = token_state(row)
         except (ValueError, TypeError):
             log.warning("token row unreadable; ignored", token_id=row.get("id"))
-    return AccountState(gateways=states, tokens=token_states, key_matcher=key_matcher,
+    return AccountState(gateways=states, tokens=token_states, key_matcher=key_matcher, providers=catalog,
                         routes=deployed_routes(routes or [], catalog.__contains__))

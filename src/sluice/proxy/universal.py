@@ -32,6 +32,7 @@ from sluice.errors import (
     UniversalMethodNotAllowed,
 )
 from sluice.exchange import Exchange
+from sluice.providers.registry import Provider
 from sluice.proxy import paths, refusal
 from sluice.proxy.attempts import App, Receive, Send, SubRequest, in_turn
 from sluice.proxy.body import BUFFER_LIMIT, ClientGone, StreamedBody, read_body, too_large
@@ -54,7 +55,8 @@ def addressed(scope: dict[str, Any]) -> bool:
 
 
 class StepProviders:
-    """The slugs a step may name: the catalog's, and ``compat`` (OpenAI's chat format, translated)."""
+    """The slugs a step may name: the account's providers (the catalog's and its custom providers'),
+    and ``compat`` (OpenAI's chat format, translated)."""
 
     def __init__(self, catalog: Mapping[str, object]) -> None:
         self.catalog = catalog
@@ -65,14 +67,16 @@ class StepProviders:
 
 class Universal:
     def __init__(self, app: App, services: Services,
-                 find_gateway: Callable[[str, str], GatewayState | None]) -> None:
+                 find_gateway: Callable[[str, str], GatewayState | None],
+                 find_providers: Callable[[str], Mapping[str, Provider]]) -> None:
         self.app = app  # the data plane: each step is one request to it
         self.services = services
         self.find_gateway = find_gateway
+        self.find_providers = find_providers  # an account's providers (state.py resolve_provider's map)
+        self.catalog = services.catalog
         self.providers = StepProviders(services.catalog)
         # Every provider's auth headers: on the request (not in a step) they may hold only a Sluice token.
-        self.auth_headers = frozenset(name.encode() for provider in services.catalog.values()
-                                      for name in provider.auth_header_names)
+        self.auth_headers = _auth_headers(services.catalog)
         self.max_body_bytes = services.settings.max_body_bytes
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -107,9 +111,11 @@ class Universal:
         if isinstance(body, StreamedBody) or len(body) > BUFFER_LIMIT:  # held whole, resent per step
             raise RequestTooLarge(f"Universal: request body too large: the limit is {BUFFER_LIMIT} bytes")
         event_id = (_header(headers, EVENT_ID) or new_ulid()).encode("latin-1")
+        providers = self.find_providers(account_id)
+        custom = providers is not self.catalog  # the account has custom providers (state.py)
         try:
-            steps = parse(body, self.providers)
-            common = inherited(headers, self.auth_headers, event_id)
+            steps = parse(body, StepProviders(providers) if custom else self.providers)
+            common = inherited(headers, _auth_headers(providers) if custom else self.auth_headers, event_id)
         except StepError as exc:
             raise InvalidSteps(exc.message) from None
         requests = (SubRequest(step.provider, step.endpoint, step.request_headers(common), step.body)
@@ -132,6 +138,10 @@ class Universal:
             self.services.observer.record(exchange)  # provider "": counted, not logged
         except Exception as obs_exc:  # noqa: BLE001
             log.error("observer failed", error=type(obs_exc).__name__)
+
+
+def _auth_headers(providers: Mapping[str, Provider]) -> frozenset[bytes]:
+    return frozenset(name.encode() for provider in providers.values() for name in provider.auth_header_names)
 
 
 def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:

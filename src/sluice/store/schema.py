@@ -123,6 +123,30 @@ provider_configs = Table(
     Index("ix_configs_gateway", "account_id", "gateway_id"),
 )
 
+custom_providers = Table(
+    "custom_providers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("slug", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("enable", Boolean, nullable=False),
+    Column("beta", Boolean, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("description", Text),
+    Column("curl_example", Text),
+    Column("js_example", Text),
+    Column("link", Text),
+    Column("auth_header", String(64), nullable=False),
+    Column("auth_scheme", String(64), nullable=False),
+    Column("header_names", Text),  # JSON list of the extra headers' names; their values are a secret
+    Column("headers_secret_id", String(32)),  # the sealed extra headers (secrets table), or NULL
+    Column("created_at", String(30), nullable=False),
+    Column("modified_at", String(30), nullable=False),
+    UniqueConstraint("account_id", "slug", name="uq_custom_providers_slug"),  # 409 on a duplicate slug
+)
+
 changes = Table(
     "changes",
     metadata,

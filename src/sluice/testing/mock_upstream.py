@@ -10,7 +10,8 @@ comma-separated: ``hang``, ``slow:<ms>``, ``drop``, ``status:<code>``, ``stream-
 as OpenAI does: ``Incorrect API key provided: Bearer …``; the argument picks how it is sent),
 ``key-status:<marker>=<code>[/<retry-after>][;…]`` (an error answer, quoting the key, only when the
 auth header it was sent contains ``<marker>``: how a provider refuses one key of a pool; ``<code>``
-``quota`` is OpenAI's 429 ``insufficient_quota``).
+``quota`` is OpenAI's 429 ``insufficient_quota``), ``key-in-stream`` (a streamed 200 whose last text
+piece quotes the auth header it was sent: a provider answering with the key in an SSE event).
 A fault can also ride in the JSON body's model name, after ``mock-fault=`` (e.g. model
 ``mock-fault=status:500``): a fault per model, for dynamic routes whose models share the headers.
 
@@ -79,6 +80,14 @@ def _faults(header: str) -> dict[str, str]:
         if name:
             faults[name.lower()] = arg.strip()
     return faults
+
+
+def _pieces(request: web.Request, faults: dict[str, str]) -> tuple[str, ...]:
+    """The streamed answer's text pieces; with ``key-in-stream`` the last one quotes the key sent."""
+    if "key-in-stream" not in faults:
+        return CHAT_CHUNKS
+    sent = next((request.headers[name] for name in ECHOED_AUTH if name in request.headers), "")
+    return (*CHAT_CHUNKS, f" Your key is {sent}.")
 
 
 def _model_fault(body: bytes) -> str:
@@ -334,7 +343,7 @@ class MockUpstream:
                        for part in (arguments[:5], arguments[5:])]
             events.append(chunk({}, "tool_calls"))
         else:
-            events += [chunk({"content": piece}) for piece in CHAT_CHUNKS]
+            events += [chunk({"content": piece}) for piece in _pieces(request, faults)]
             events.append(chunk({}, "stop"))
         if with_usage:
             events.append(_sse({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}))
@@ -407,7 +416,7 @@ class MockUpstream:
             ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
             ("ping", {}),
             *[("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
-              for piece in CHAT_CHUNKS],
+              for piece in _pieces(request, faults)],
             ("content_block_stop", {"index": 0}),
             ("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
                                "usage": {"output_tokens": ANTHROPIC_OUTPUT_TOKENS}}),

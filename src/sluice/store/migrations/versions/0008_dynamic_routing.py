@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_dynamic_routing"
-down_revision = "0006_log_counts"  # re-chained onto 0007 when that lands: this line only
+down_revision = "0007_custom_providers"
 branch_labels = None
 depends_on = None
 
