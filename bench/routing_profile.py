@@ -88,11 +88,16 @@ async def _warm(app: Any, path: str, headers: dict[str, str], body: bytes) -> No
         assert status == 200, answer
 
 
-async def _cpu_us(app: Any, path: str, headers: dict[str, str], body: bytes, requests: int) -> float:
+async def _cpu_us(app: Any, path: str, headers: dict[str, str], body: bytes, requests: int,
+                  concurrency: int) -> float:
     """This process's CPU µs per request (the request logs' writer thread included)."""
     before = time.process_time()
-    for _ in range(requests):
-        await _asgi(app, "POST", path, headers, body)
+
+    async def worker(count: int) -> None:
+        for _ in range(count):
+            await _asgi(app, "POST", path, headers, body)
+
+    await asyncio.gather(*(worker(requests // concurrency) for _ in range(concurrency)))
     await asyncio.sleep(1.0)  # the request logs of the batch are written
     return (time.process_time() - before) * 1e6 / requests
 
@@ -102,8 +107,8 @@ async def _cpu(app: Any, path: str, headers: dict[str, str], bodies: dict[str, b
     """No profiler: alternating rounds, CPU per request, the median difference."""
     rounds: list[tuple[float, float]] = []
     for i in range(args.cpu):
-        compat = await _cpu_us(app, path, headers, bodies["compat"], args.requests)
-        route = await _cpu_us(app, path, headers, bodies["route"], args.requests)
+        compat = await _cpu_us(app, path, headers, bodies["compat"], args.requests, args.concurrency)
+        route = await _cpu_us(app, path, headers, bodies["route"], args.requests, args.concurrency)
         rounds.append((compat, route))
         print(f"round {i + 1}: compat {compat:.1f}  route {route:.1f}  difference {route - compat:+.1f}",
               flush=True)
@@ -174,6 +179,7 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=30)
     parser.add_argument("--cpu", type=int, default=0, metavar="ROUNDS",
                         help="no profile: this many alternating rounds of CPU per request")
+    parser.add_argument("--concurrency", type=int, default=1, help="requests at a time (with --cpu)")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="sluice-route-profile-"))
     port = _free_port()

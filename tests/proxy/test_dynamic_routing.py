@@ -14,7 +14,8 @@ import orjson
 import pytest
 
 from sluice.testing.mock_upstream import CHAT_TEXT
-from tests.proxy.helpers import add_config, create_token, set_gateway, upstream_requests
+from tests.proxy.helpers import add_config, create_token, new_key, set_gateway, upstream_requests
+from tests.proxy.test_custom_providers import make_provider
 from tests.routing.graphs import conditional, end, limit, model, single_model, split, start
 from tests.support.server import MockUpstream, Server
 
@@ -261,3 +262,40 @@ def test_the_elements_byok_alias_picks_the_stored_key_and_the_callers_applies_ot
     sent = [r["headers"]["authorization"] for r in upstream_requests(upstream)]
     assert sent[0] == sent[1] == "Bearer sk-backup-" + "b" * 16
     assert sent[2] != sent[0]  # the default key
+
+
+def test_a_model_element_naming_a_custom_provider_is_served_through_it(
+        cf: Any, server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream, keys: None) -> None:
+    provider, prefix = make_provider(cf, server, upstream)
+    stored = new_key("sk-custom")
+    add_config(api, gateway, provider, secret=stored)
+    create_route(api, gateway, "own", [start("m"), model("m", provider, "org/model-x", fallback="backup"),
+                                       model("backup", "openai", "gpt-backup"), end()])
+    with httpx.Client(timeout=30) as client:
+        response = ask(client, server, gateway, "own")
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"] == CHAT_TEXT
+    assert (response.headers["cf-aig-provider"], response.headers["cf-aig-model"],
+            response.headers["cf-aig-dynamic-route-path"]) == (provider, "org/model-x", "start,m")
+    (seen,) = upstream_requests(upstream)  # the fallback was not taken
+    assert seen["path"] == f"{prefix}/chat/completions"
+    assert seen["headers"]["authorization"] == f"Bearer {stored}"
+    assert orjson.loads(seen["body"])["model"] == "org/model-x"
+    logged = log_of(api, gateway, response.headers["cf-aig-log-id"])
+    assert (logged["provider"], logged["model"], logged["route"]) == (provider, "org/model-x", "own")
+
+
+def test_a_custom_provider_the_account_lacks_or_that_fails_takes_the_fallback(
+        cf: Any, server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream, keys: None) -> None:
+    provider, prefix = make_provider(cf, server, upstream)
+    add_config(api, gateway, provider)
+    create_route(api, gateway, "gone", [start("m"), model("m", "custom-nobody-has-this", "x", fallback="f"),
+                                        model("f", provider, "mock-fault=status:500", fallback="backup"),
+                                        model("backup", "openai", "gpt-backup"), end()])
+    with httpx.Client(timeout=30) as client:
+        response = ask(client, server, gateway, "gone")
+    assert response.status_code == 200, response.text
+    assert response.headers["cf-aig-model"] == "gpt-backup"
+    assert response.headers["cf-aig-dynamic-route-path"] == "start,m,f,backup"
+    assert [r["path"] for r in upstream_requests(upstream)] == [f"{prefix}/chat/completions",
+                                                                "/openai/chat/completions"]
