@@ -256,6 +256,7 @@ class DataPlane:
         forward, control = split_request(scope["headers"], self._watched_of(provider))
         if "upgrade" in control:
             raise upgrade_refused(control["upgrade"])  # before a key is chosen: never forwarded
+        options.check(control)  # an option that cannot be honoured is refused, never ignored
         exchange.collect_log = options.collect_log(control, gateway)
         exchange.collect_payload = options.collect_log_payload(control)
         declared = control.get("content-length")

@@ -19,14 +19,13 @@ from typing import Any
 
 import orjson
 
-from sluice.proxy.options import BACKOFFS, MAX_ATTEMPTS, MAX_DELAY_MS
+from sluice.proxy.options import BACKOFFS, MAX_ATTEMPTS, MAX_DELAY_MS, MAX_TIMEOUT_MS
 from sluice.proxy.paths import has_dot_segment
 
 MAX_STEPS = 10  # more fallbacks than anyone needs; bounds the work one request can cause
 MAX_STEP_HEADERS = 64
 MAX_HEADER_NAME = 256
 MAX_HEADER_VALUE = 16 * 1024
-MAX_TIMEOUT_MS = 15 * 60 * 1000
 EVENT_ID_HEADER = "cf-aig-event-id"
 EVENT_ID = EVENT_ID_HEADER.encode()
 GATEWAY_AUTH = b"cf-aig-authorization"
