@@ -59,6 +59,12 @@ test-pg: $(STAMP) services
 services:
 	./scripts/services.sh
 
+## Screenshots of the console's main pages for docs/console.md, taken by its browser test
+.PHONY: console-screenshots
+console-screenshots: $(STAMP) services
+	SLUICE_CONSOLE_SCREENSHOTS=docs/console $(BIN)/python -m pytest -q tests/console/test_console_browser.py \
+		-k "journey or tokens"
+
 ## Overhead benchmark against a local mock provider (see docs/performance.md)
 bench: $(STAMP)
 	$(BIN)/python bench/run.py

@@ -3,7 +3,8 @@ httptools. Much cheaper per request than any gateway, so the gateway's cost is w
 
     python bench/fast_mock.py --port 18100
 POST …/chat/completions → a 971-byte-ish chat.completion, or an SSE stream when the body has
-"stream": true; POST …/messages → an Anthropic message; anything else → {"ok":true}.
+"stream": true; POST …/messages → an Anthropic message, or its event stream (17 text deltas, as
+the OpenAI stream); anything else → {"ok":true}.
 """
 
 from __future__ import annotations
@@ -45,6 +46,22 @@ ANTHROPIC = json.dumps({
     "usage": {"input_tokens": 120, "output_tokens": 48},
 }).encode()
 
+ANTHROPIC_EVENTS = [
+    ("message_start", {"message": {"id": "msg_bench", "type": "message", "role": "assistant",
+                                   "model": "claude-3-5-haiku-20241022", "content": [], "stop_reason": None,
+                                   "usage": {"input_tokens": 120, "output_tokens": 1}}}),
+    ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
+    *[("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": " ".join(WORDS[i::17])}})
+      for i in range(17)],
+    ("content_block_stop", {"index": 0}),
+    ("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
+                       "usage": {"output_tokens": 48}}),
+    ("message_stop", {}),
+]
+ANTHROPIC_STREAM = b"".join(b"event: " + kind.encode() + b"\ndata: "
+                            + json.dumps({"type": kind, **data}).encode() + b"\n\n"
+                            for kind, data in ANTHROPIC_EVENTS)
+
 
 def _response(body: bytes, content_type: bytes) -> bytes:
     return (b"HTTP/1.1 200 OK\r\ncontent-type: " + content_type + b"\r\ncontent-length: "
@@ -52,8 +69,15 @@ def _response(body: bytes, content_type: bytes) -> bytes:
 
 
 R_CHAT = _response(CHAT, b"application/json")
-R_STREAM = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-            + hex(len(STREAM))[2:].encode() + b"\r\n" + STREAM + b"\r\n0\r\n\r\n")
+
+
+def _chunked(body: bytes) -> bytes:
+    return (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+            + hex(len(body))[2:].encode() + b"\r\n" + body + b"\r\n0\r\n\r\n")
+
+
+R_STREAM = _chunked(STREAM)
+R_ANTHROPIC_STREAM = _chunked(ANTHROPIC_STREAM)
 R_ANTHROPIC = _response(ANTHROPIC, b"application/json")
 R_OK = _response(b'{"ok":true}', b"application/json")
 
@@ -81,11 +105,11 @@ class MockProtocol(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         path = self.url.split(b"?", 1)[0]
+        streaming = b'"stream": true' in self.body or b'"stream":true' in self.body
         if path.endswith(b"/chat/completions"):
-            streaming = b'"stream": true' in self.body or b'"stream":true' in self.body
             out = R_STREAM if streaming else R_CHAT
         elif path.endswith(b"/messages"):
-            out = R_ANTHROPIC
+            out = R_ANTHROPIC_STREAM if streaming else R_ANTHROPIC
         else:
             out = R_OK
         self.transport.write(out)  # type: ignore[attr-defined]

@@ -160,6 +160,7 @@ class Stack:
         _wait(f"{self.url}/healthz", start_s)
         account, admin = creds["account_id"], creds["api_token"]
         api = f"{self.url}/client/v4/accounts/{account}"
+        self.account, self.api, self.admin = account, api, admin  # for benchmarks that add configs
         for gateway_id, logs in ((GATEWAY, True), (GATEWAY_NO_LOGS, False)):
             gateway_limit = {"rate_limiting_limit": 1_000_000_000, "rate_limiting_interval": 60,
                              "rate_limiting_technique": "sliding"} if redis_url else {}

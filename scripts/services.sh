@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Make sure the PostgreSQL and Redis servers the test suite needs are installed and running on
-# 127.0.0.1 (5432, trust auth, database `test`; 6379). Idempotent; needs root for installs.
+# 127.0.0.1 (5432, trust auth, database `test`; 6379), and Debian's Chromium that the console's browser
+# tests drive through Playwright (tests/console/; Playwright never downloads a browser of its own).
+# Idempotent; needs root for installs.
 set -euo pipefail
 
 have() { command -v "$1" >/dev/null 2>&1; }
@@ -9,6 +11,12 @@ if ! have pg_ctlcluster || ! have redis-server; then
   echo "services: installing postgresql and redis-server from Debian" >&2
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql redis-server >/dev/null
+fi
+
+if ! have chromium; then
+  echo "services: installing chromium from Debian (console browser tests)" >&2
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 pg_ready() { pg_isready -h 127.0.0.1 -p 5432 -q; }

@@ -168,6 +168,15 @@ def ok(response: httpx.Response) -> Any:
     return response.json()["result"]
 
 
+def check_console(url: str) -> None:
+    """The console's files are package data: the installed wheel must serve them."""
+    step("checking that /console/ serves its page and scripts")
+    for path in ("/console/", "/console/js/app.js", "/console/vendor/uPlot.iife.min.js"):
+        response = httpx.get(f"{url}{path}", timeout=10)
+        if response.status_code != 200 or not response.content:
+            raise SmokeFailure(f"GET {path} -> {response.status_code}: the wheel lacks the console's files")
+
+
 def exercise(url: str, creds: dict[str, Any], server: Process) -> None:
     """One gateway, one stored key, one chat request; its log must reach the Logs API."""
     account = creds["account_id"]
@@ -216,6 +225,7 @@ def smoke(work: Path) -> None:
         try:
             url = f"http://127.0.0.1:{port}"
             wait_healthy(url, server)
+            check_console(url)
             exercise(url, creds, server)
         finally:
             server.stop()

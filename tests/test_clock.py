@@ -20,6 +20,16 @@ def test_rfc3339_shape() -> None:
     assert rfc3339_ts(moment.timestamp()) == "2026-11-27T07:50:01.123Z"
 
 
+@given(st.datetimes(timezones=st.just(UTC)))
+def test_rfc3339_is_fixed_width_and_sorts_like_time(moment: datetime) -> None:
+    """Expiries are compared as text (tokens.window): years before 1000 are zero-padded, as RFC 3339
+    requires, or "25-12-18…" would sort after "2026-…" and a past expiry would pass as future."""
+    text = rfc3339(moment)
+    assert len(text) == len("2026-11-27T07:50:01.123Z")
+    assert datetime.fromisoformat(text) == moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+    assert (text < rfc3339(datetime(2026, 1, 1, tzinfo=UTC))) == (moment < datetime(2026, 1, 1, tzinfo=UTC))
+
+
 @given(st.integers(min_value=0, max_value=4_000_000_000_000))
 def test_rfc3339_ts_agrees_with_datetime_formatting(millis: int) -> None:
     # whole milliseconds are exact; the per-second cache must never leak one second into the next

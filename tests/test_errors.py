@@ -32,6 +32,10 @@ CATALOGUE = {
     "Untranslatable": (400, 2012, "untranslatable"),
     "CompatPathNotServed": (404, 2002, "unknown_provider"),
     "CompatMethodNotAllowed": (405, 2002, "unknown_provider"),
+    "InvalidSteps": (400, 2002, "invalid_steps"),
+    "UnknownRoute": (400, 2013, "unknown_route"),
+    "RouteRateLimited": (429, 2014, "route_limit"),
+    "UniversalMethodNotAllowed": (405, 2002, "invalid_steps"),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import json
 import secrets
@@ -11,7 +12,7 @@ import zstandard
 
 from sluice import codings
 from sluice.errors import UnrelayableUpstreamError
-from sluice.keymatch import EMPTY, MASK, MIN_LENGTH, KeyMatcher
+from sluice.keymatch import EMPTY, MASK, MIN_LENGTH, KeyMatcher, StreamMasker
 from sluice.logs import redact
 from sluice.proxy import errorbody
 
@@ -165,3 +166,54 @@ def test_one_scan_per_log_row_masks_exactly_what_a_scan_per_part_masks() -> None
     masked = {**plain, "response_body": f"echo {NO_SHAPE}".encode(), "user_agent": f"x/{NO_SHAPE}"}
     redact.redact_row(masked, ("request_body", "response_body"), texts, matcher)
     assert masked["response_body"] == b"echo " + MASK and masked["user_agent"] == "x/[REDACTED]"
+
+
+def _streamed(matcher: KeyMatcher, chunks: list[bytes]) -> list[bytes]:
+    masker = StreamMasker(matcher)
+    return [*(masker.feed(chunk) for chunk in chunks), masker.flush()]
+
+
+def test_a_streamed_answer_is_masked_even_when_a_value_is_split_between_chunks() -> None:
+    """A 2xx answer quoting the key (in an SSE event): masked in place, the same length."""
+    matcher = KeyMatcher([NO_SHAPE, MISTRAL])
+    body = f'data: {{"content":"your key is {NO_SHAPE} and {MISTRAL}"}}\n\ndata: [DONE]\n\n'.encode()
+    for cut in range(1, len(body)):
+        for step in (1, 7, len(body)):
+            chunks = [body[:cut]] + [body[at:at + step] for at in range(cut, len(body), step)]
+            out = b"".join(_streamed(matcher, chunks))
+            assert len(out) == len(body) and NO_SHAPE.encode() not in out and MISTRAL.encode() not in out
+            assert out.count(MASK) == 2 and out.endswith(b"data: [DONE]\n\n")
+
+
+def test_a_stream_with_no_value_passes_as_it_came_and_events_are_not_held_back() -> None:
+    matcher = KeyMatcher([NO_SHAPE])
+    events = [b'data: {"content":"Hello"}\n\n', b'data: {"content":" world"}\n\n', b"data: [DONE]\n\n"]
+    assert _streamed(matcher, events) == [*events, b""]  # each event leaves when it arrives
+    partial = _streamed(matcher, [b"data: {\"content\":\"a", b'b"}\n\n'])
+    assert b"".join(partial) == b'data: {"content":"ab"}\n\n'
+    assert len(partial[0]) == 0  # an unfinished line shorter than a key waits for the rest
+
+
+def test_a_2xx_relay_masks_its_headers_and_body_unless_compressed() -> None:
+    matcher = KeyMatcher([NO_SHAPE])
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    async def relay(headers: list[tuple[bytes, bytes]]) -> None:
+        wrapped = errorbody.masked(send, headers, matcher)
+        for part, more in ((f"key {NO_SHAPE[:9]}", True), (NO_SHAPE[9:], False)):
+            await wrapped({"type": "http.response.body", "body": part.encode(), "more_body": more})
+
+    asyncio.run(relay([(b"content-type", b"text/event-stream")]))
+    body = b"".join(m["body"] for m in sent)
+    assert NO_SHAPE.encode() not in body and MASK in body and len(body) == len(NO_SHAPE) + 4
+    sent.clear()
+    asyncio.run(relay([(b"content-encoding", b"gzip")]))  # cannot be read chunk by chunk: as it came
+    assert b"".join(m["body"] for m in sent) == f"key {NO_SHAPE}".encode()
+    headers = [(b"x-echo", f"Bearer {NO_SHAPE}".encode()), (b"content-type", b"application/json")]
+    assert errorbody.masked_headers(headers, matcher) == [(b"x-echo", b"Bearer " + MASK),
+                                                         (b"content-type", b"application/json")]
+    clean = [(b"content-type", b"application/json")]
+    assert errorbody.masked_headers(clean, matcher) is clean

@@ -4,6 +4,7 @@
     /client/v4/...    management API (Starlette)
     /healthz /readyz  liveness and readiness, no auth
     /metrics          Prometheus
+    /console/...      web console: static files, a client of /client/v4 (SLUICE_CONSOLE=off: 404)
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class SluiceApp:
         self.dataplane: DataPlane | None = None
         self.observability: Observability | None = None
         self._management_app: Any = None
+        self._console: Any = None
 
     async def startup(self) -> None:
         db = await open_database(self.settings.database_url)
@@ -56,6 +58,7 @@ class SluiceApp:
         await observability.start()
         self.dataplane = DataPlane(self.services)
         self.services.on_change.add(self.dataplane.refresh)
+        observability.metrics.watch_key_health(self.services.key_health)
         if self.dataplane.limiter.health is not None:
             observability.metrics.watch_rate_limit_store(self.dataplane.limiter.health)
         await self.dataplane.start()
@@ -82,6 +85,8 @@ class SluiceApp:
                 await serve_metrics(scope, send, self.observability.metrics, self.settings.metrics_token)  # type: ignore[union-attr]
             elif path == "/readyz":
                 await self._ready(send)
+            elif path.startswith("/console") and self.settings.console == "on":
+                await self.console()(scope, receive, send)
             else:
                 await self._management(scope, receive, send)
         elif kind == "lifespan":
@@ -110,6 +115,14 @@ class SluiceApp:
             app.state.services = self.services
             self._management_app = app
         return self._management_app
+
+    def console(self) -> Any:
+        """The console's static files, loaded on its first request (like the management app)."""
+        if self._console is None:
+            from sluice.console.serve import Console
+
+            self._console = Console()
+        return self._console
 
     async def _management(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         started = False

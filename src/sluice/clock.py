@@ -20,8 +20,9 @@ def now() -> datetime:
 
 def rfc3339(moment: datetime) -> str:
     """RFC 3339 UTC with milliseconds and Z, e.g. 2026-11-27T07:50:01.123Z."""
-    seconds = moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-    return seconds + f"{moment.microsecond // 1000:03d}Z"
+    m = moment.astimezone(UTC)  # not strftime: its %Y does not pad years before 1000 on glibc
+    return (f"{m.year:04d}-{m.month:02d}-{m.day:02d}T{m.hour:02d}:{m.minute:02d}:{m.second:02d}."
+            f"{m.microsecond // 1000:03d}Z")
 
 
 _second: list[int | str] = [-1, ""]  # the last whole second formatted by ``rfc3339_ts``, and its text

@@ -17,8 +17,11 @@ class JSONResponse(Response):
         return orjson.dumps(content)
 
 
-def ok(result: Any, *, status: int = 200, result_info: dict[str, int] | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"result": result, "success": True, "errors": [], "messages": []}
+def ok(result: Any, *, status: int = 200, result_info: dict[str, int] | None = None,
+       key: str = "result") -> JSONResponse:
+    """``key``: where the result goes; a few Cloudflare operations answer ``data`` or ``route``
+    instead of ``result`` (the official SDK reads them there), beside the usual fields."""
+    body: dict[str, Any] = {key: result, "success": True, "errors": [], "messages": []}
     if result_info is not None:
         body["result_info"] = result_info
     return JSONResponse(body, status_code=status)

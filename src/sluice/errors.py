@@ -30,9 +30,13 @@
     │   ├── RequestTooLarge      413 / 2010  body_too_large
     │   ├── UpgradeRefused       400 / 2011  upgrade (a protocol upgrade: never forwarded with a key)
     │   ├── Untranslatable       400 / 2012  untranslatable (/compat, OpenAI-shaped body naming the field)
-    │   ├── CompatPathNotServed  404 / 2002  unknown_provider (/compat serves chat/completions only)
+    │   ├── UnknownRoute         400 / 2013  unknown_route (/compat: "dynamic/{name}" names no route)
+    │   ├── RouteRateLimited     429 / 2014  route_limit (a route's limit without a fallback output)
+    │   ├── CompatPathNotServed  404 / 2002  unknown_provider (a /compat path not served, an unknown model)
     │   ├── CompatMethodNotAllowed 405 / 2002  unknown_provider
-    │   └── UnrelayableUpstreamError 502 / 2000  internal (an upstream error body not checked for keys)
+    │   ├── UnrelayableUpstreamError 502 / 2000  internal (an upstream error body not checked for keys)
+    │   ├── InvalidSteps         400 / 2002  invalid_steps (a Universal body that cannot be used))
+    │   └── UniversalMethodNotAllowed 405 / 2002  invalid_steps (the Universal endpoint takes POST)
     ├── TranslationError         /compat: an OpenAI request its provider cannot take (400, names the field)
     ├── CryptoError              a secret could not be decrypted (never says why in detail)
     └── MasterKeyError           start-up refused: the master key is missing or does not open the
@@ -227,12 +231,12 @@ class Untranslatable(GatewayError):
 
 class CompatPathNotServed(GatewayError):
     status, internal_code, reason = 404, 2002, "unknown_provider"
-    default_message = "compat: only chat/completions is served"
+    default_message = "compat: the paths are chat/completions, embeddings and models"
 
 
 class CompatMethodNotAllowed(GatewayError):
     status, internal_code, reason = 405, 2002, "unknown_provider"
-    default_message = "compat: chat/completions takes POST"
+    default_message = "compat: wrong method (chat/completions and embeddings take POST, models GET)"
 
 
 class UnrelayableUpstreamError(GatewayError):
@@ -241,6 +245,31 @@ class UnrelayableUpstreamError(GatewayError):
 
     status, internal_code, reason = 502, 2000, "internal"
     default_message = "upstream error response not relayed: it could not be checked for stored keys"
+
+
+class UnknownRoute(GatewayError):
+    """``model: "dynamic/{name}"`` on /compat naming no route of the gateway."""
+
+    status, internal_code, reason = 400, 2013, "unknown_route"
+
+
+class RouteRateLimited(GatewayError):
+    """A dynamic route's rate or budget limit without a fallback output: the route ends with 429."""
+
+    status, internal_code, reason, default_message = 429, 2014, "route_limit", "route limit exceeded"
+
+
+class InvalidSteps(GatewayError):
+    """The Universal endpoint's body is not a usable array of steps; the message names the field
+    (``steps[1].provider``) and says what is wrong. Nothing was forwarded."""
+
+    status, internal_code, reason = 400, 2002, "invalid_steps"
+    default_message = "the Universal endpoint takes a JSON array of steps"
+
+
+class UniversalMethodNotAllowed(GatewayError):
+    status, internal_code, reason = 405, 2002, "invalid_steps"
+    default_message = "the Universal endpoint takes POST"
 
 
 class TranslationError(SluiceError):

@@ -56,9 +56,18 @@ class Exchange:
     usage: Usage | None = None
     error: str | None = None  # the gateway's own error message (e.g. 429, 502), never a secret
     rejected_by: str | None = None  # "gateway_rate_limit" | "key_rate_limit" | "auth" | ... for metrics
+    # Key pools: set on the record of an upstream attempt whose stored key the provider refused and
+    # that was retried with the next key ("rate_limited" | "quota" | "auth"). Such a record is one
+    # upstream use of that key, not a client's answer: the answer has a record of its own.
+    failover: str | None = None
     # The account's stored key values, compiled (never the values themselves): what the log writer
     # masks in bodies. None when the account holds no stored key.
     key_matcher: KeyMatcher | None = None
+    # A model call of a dynamic route (docs/routing.md): the route's name, its deployed version and
+    # the element ids the walk took, as the response headers report them.
+    route: str | None = None
+    route_version: str | None = None
+    route_path: str | None = None
 
 
 class Observer(Protocol):

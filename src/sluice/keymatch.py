@@ -139,3 +139,45 @@ class KeyMatcher:
 
 
 EMPTY = KeyMatcher(())
+
+
+def same_length_mask(body: bytes, spans: list[tuple[int, int]]) -> bytes:
+    """``mask``, but each masked run keeps its length (``[REDACTED]****``): a relayed answer's
+    ``content-length`` stays true."""
+    out = bytearray(body)
+    for start, end in merge(spans):
+        size = end - start
+        out[start:end] = (MASK + b"*" * size)[:size]
+    return bytes(out)
+
+
+class StreamMasker:
+    """Masks stored values in a body that passes in chunks (a 2xx answer relayed as it arrives).
+
+    A value split across two chunks is caught by holding back the last ``longest - 1`` bytes of a
+    chunk until the next one comes; a chunk that ends a line (an SSE event, a JSON line) is sent
+    whole, since no matched form holds a raw line break, so a stream's events are never delayed.
+    """
+
+    __slots__ = ("_held", "_keep", "_matcher")
+
+    def __init__(self, matcher: KeyMatcher) -> None:
+        self._matcher = matcher
+        self._keep = max(matcher.longest - 1, 0)
+        self._held = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._held + chunk if self._held else chunk
+        cut = len(data) if data.endswith(b"\n") else max(len(data) - self._keep, 0)
+        found = merge(self._matcher.spans(data))
+        for start, end in found:  # a value that starts before the cut is whole: send it masked
+            if start < cut < end:
+                cut = end
+        self._held = data[cut:]
+        done = [(start, end) for start, end in found if end <= cut]
+        return same_length_mask(data[:cut], done) if done else data[:cut]
+
+    def flush(self) -> bytes:
+        data, self._held = self._held, b""
+        found = self._matcher.spans(data)
+        return same_length_mask(data, found) if found else data

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sluice.cache.base import ResponseCache
 from sluice.exchange import NullObserver, Observer
+from sluice.keyhealth import KeyHealth
 from sluice.observe.activity import ActivityTracker
 from sluice.providers.registry import Provider
 from sluice.secrets.crypto import Keyring
@@ -63,6 +64,9 @@ class Services:
     # Inside the gateway-delete transaction: its logs, key activity and cached responses go too.
     on_gateway_delete: GatewayDeleteHook = _no_gateway_hook
     on_change: ChangeHooks = field(default_factory=ChangeHooks)
+    # Key pools: stored keys out of service in this process (the data plane marks them; the
+    # provider-config API and /metrics show them).
+    key_health: KeyHealth = field(default_factory=KeyHealth)
 
     @property
     def keyring(self) -> Keyring:

@@ -115,6 +115,7 @@ SETTINGS: tuple[tuple[str, str | None, Callable[[str], object], str], ...] = (
      "Idle keep-alive connections are closed after (whole seconds)."),
     ("max_connections", "4096", _positive_int,
      "Open client connections per process; more are refused (503)."),
+    ("console", "on", _choice("on", "off"), "Serve the web console at /console/ (on or off)."),
 )
 
 
@@ -146,6 +147,7 @@ class Settings:
     body_timeout_s: float = 30.0
     keep_alive_timeout_s: int = 5
     max_connections: int = 4096
+    console: str = "on"
     upstream_overrides: Mapping[str, str] = field(default_factory=dict)
     # Set by `sluice serve --workers N` (not a user setting): prometheus-client's multiprocess dir.
     metrics_multiprocess_dir: Path | None = None

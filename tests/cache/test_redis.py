@@ -103,3 +103,18 @@ async def test_an_unreachable_redis_is_a_miss_and_is_not_retried_per_request() -
         assert cache._pending  # the invalidation is still owed, and is sent before any lookup
     finally:
         await dead.aclose()
+
+
+async def test_the_key_prefix_setting_keeps_two_clusters_apart(redis_url: str, namespace: str) -> None:
+    """``SLUICE_REDIS_KEY_PREFIX``: two clusters on one Redis never see each other's entries."""
+    one = RedisCache.from_url(redis_url, max_entry_bytes=1024, key_prefix=f"{namespace}:one:")
+    two = RedisCache.from_url(redis_url, max_entry_bytes=1024, key_prefix=f"{namespace}:two:")
+    try:
+        key = _key("acct")
+        await one.set(key, ENTRY, 120)
+        assert await one.get(key) == ENTRY
+        assert await two.get(key) is None
+        assert [k async for k in one.client.scan_iter(f"{namespace}:one:cache:entry:*")]
+    finally:
+        await one.client.aclose()
+        await two.client.aclose()

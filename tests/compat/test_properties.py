@@ -1,6 +1,9 @@
-"""Property tests: any OpenAI chat request either translates or is refused with a 400 naming a field
-of the request -- never another exception (which the route would answer 500). Arbitrary JSON in
-any field gets the same guarantee."""
+"""Property tests: any OpenAI chat or embeddings request either translates or is refused with a 400
+naming a field of the request -- never another exception (which the route would answer 500).
+Arbitrary JSON in any field gets the same guarantee, for every provider /compat serves (through
+``sluice.proxy.compat.translate``, the route's whole translation step) and for the translators
+alone. Provider answers of any shape translate or raise one of the exceptions the route turns
+into a 502."""
 
 from __future__ import annotations
 
@@ -8,11 +11,15 @@ import json
 import re
 from typing import Any
 
+import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sluice.compat import anthropic, chat, gemini
+from sluice.compat import anthropic, chat, gemini, gemini_embed
 from sluice.errors import TranslationError
+from sluice.providers.registry import load_catalog
+from sluice.proxy import compat as route
 
 TEXT = st.text(max_size=12)
 JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
@@ -65,14 +72,44 @@ REQUEST = st.fixed_dictionaries({"model": st.just("p/m"),
                                  "messages": st.lists(MESSAGE, min_size=1, max_size=5)}, optional=OPTIONAL)
 
 
+def _names_a_field(refused: TranslationError, request: dict[str, Any]) -> None:
+    assert refused.field, "a refusal must name the field"
+    top = re.split(r"[.\[]", refused.field, maxsplit=1)[0]
+    assert top in request, f"{refused.field!r} names no field of the request"
+
+
 def _translate_or_refuse(request: dict[str, Any]) -> None:
     for translate in (lambda r: anthropic.request(r, "m"), gemini.request):
         try:
             translate(request)
         except TranslationError as refused:
-            assert refused.field, "a refusal must name the field"
-            top = re.split(r"[.\[]", refused.field, maxsplit=1)[0]
-            assert top in request, f"{refused.field!r} names no field of the request"
+            _names_a_field(refused, request)
+
+
+CATALOG = load_catalog({})
+SERVED = sorted(slug for slug, provider in CATALOG.items() if provider.compat is not None)
+MODEL = st.builds(lambda slug, name: f"{slug}/{name}",
+                  st.sampled_from([*SERVED, "cohere", "nope", ""]),
+                  st.sampled_from(["m", "gemini-2.5-flash", "@cf/meta/llama-3.1-8b-instruct", "a/b", "..",
+                                   "x y", "%2e%2e", ""]) | TEXT) | JSON
+
+
+def _route_translates_or_refuses(path: str, request: dict[str, Any]) -> None:
+    """The whole translation step of the route, for any provider: a request to send, or a refusal."""
+    body = json.dumps(request).encode()  # as a client may send it: integers of any size, Infinity
+    try:
+        provider, upstream = route.translate(path, body, CATALOG)
+    except TranslationError as refused:
+        if refused.field == "":  # the body as a whole: only when it is not JSON orjson reads
+            with pytest.raises(orjson.JSONDecodeError):
+                orjson.loads(body)
+        else:
+            _names_a_field(refused, request)
+        return
+    assert provider.compat is not None
+    orjson.dumps(upstream.body)
+    segments = upstream.path.partition("?")[0].split("/")
+    assert not {".", ".."} & set(segments) and "" not in segments, upstream.path
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -85,6 +122,49 @@ def test_valid_openai_request_translates_or_names_the_field(request: dict[str, A
 @given(REQUEST, st.sampled_from([*sorted(OPTIONAL), "messages", "model"]), JSON)
 def test_any_json_in_any_field_is_refused_cleanly(request: dict[str, Any], field: str, value: Any) -> None:
     _translate_or_refuse({**request, field: value})
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(REQUEST, MODEL)
+def test_chat_for_any_provider_translates_or_names_the_field(request: dict[str, Any], model: Any) -> None:
+    _route_translates_or_refuses(route.CHAT, {**request, "model": model})
+
+
+EMBED_OPTIONAL = {"encoding_format": st.sampled_from(["float", "base64"]), "dimensions": st.integers(1, 3072),
+                  "user": TEXT}
+EMBED_REQUEST = st.fixed_dictionaries(
+    {"model": MODEL, "input": TEXT | st.lists(TEXT, max_size=4) | st.lists(st.integers(0, 50_000), max_size=4)
+     | st.lists(st.lists(st.integers(0, 50_000), max_size=3), max_size=3)},
+    optional=EMBED_OPTIONAL)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(EMBED_REQUEST)
+def test_embeddings_for_any_provider_translate_or_name_the_field(request: dict[str, Any]) -> None:
+    _route_translates_or_refuses(route.EMBEDDINGS, request)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(EMBED_REQUEST, st.sampled_from([*sorted(EMBED_OPTIONAL), "input"]), JSON)
+def test_any_json_in_any_embeddings_field_is_refused_cleanly(request: dict[str, Any], field: str,
+                                                             value: Any) -> None:
+    request = {**request, field: value, "model": "google-ai-studio/e"}
+    try:
+        gemini_embed.request(request, "e")
+    except TranslationError as refused:
+        _names_a_field(refused, request)
+    _route_translates_or_refuses(route.EMBEDDINGS, request)
+
+
+@settings(max_examples=150, deadline=None)
+@given(JSON | st.fixed_dictionaries({"embeddings": st.lists(
+    JSON | st.fixed_dictionaries({"values": JSON | st.lists(st.floats() | st.integers(), max_size=4)}),
+    max_size=3)}), st.sampled_from(["float", "base64"]))
+def test_any_embeddings_answer_translates_or_raises_a_known_malformation(answer: Any, fmt: str) -> None:
+    try:
+        orjson.dumps(gemini_embed.response(answer, "m", fmt))
+    except chat.MALFORMED:
+        pass
 
 
 @settings(max_examples=150, deadline=None)

@@ -37,7 +37,7 @@ def translate_request(provider: str, body: dict[str, Any]) -> dict[str, Any]:
     assert prefix == provider
     if provider == "anthropic":
         return anthropic.request(body, model)
-    gemini.path(model, body.get("stream") is True)
+    chat.fill_path("v1beta/models/{model}:generateContent", model)
     return gemini.request(body)
 
 

@@ -9,7 +9,6 @@ it in several encodings.
 
 from __future__ import annotations
 
-import base64
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,23 +17,9 @@ import httpx
 import pytest
 
 from tests.control.assertions import assert_ok
+from tests.support.canary import files_containing, forms
 from tests.support.server import Server, upstream_env
 from tests.support.stored import database_bytes
-
-
-def forms(value: str) -> list[bytes]:
-    raw = value.encode()
-    return [raw, value.encode("utf-16-le"), value.encode("utf-16-be"), base64.b64encode(raw),
-            base64.urlsafe_b64encode(raw), raw.hex().encode(), value[8:].encode()]
-
-
-def files_containing(data_dir: Path, needles: list[bytes]) -> list[str]:
-    hits = []
-    for path in sorted(data_dir.rglob("*")):
-        if path.is_file():
-            content = path.read_bytes()
-            hits.extend(f"{path.name}: {needle[:12]!r}" for needle in needles if needle in content)
-    return hits
 
 
 def stored_containing(server: Server, needles: list[bytes]) -> list[str]:

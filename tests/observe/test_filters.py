@@ -225,3 +225,11 @@ def test_bad_filters_name_the_field(items: list[tuple[str, str]], field: str) ->
 
 def test_unrelated_parameters_are_not_filters() -> None:
     assert parse_filters([("page", "2"), ("order_by", "model"), ("search", "x")]) == []
+
+
+def test_custom_provider_slugs_are_providers_in_the_sdk_form() -> None:
+    # a custom provider (custom-{slug}) is told apart from a model like a catalog slug is
+    query = sdk_query(filters=[{"key": "provider", "operator": "eq", "value": ["custom-mine", "openai"]},
+                               {"key": "model", "operator": "eq", "value": ["m-1", "m-2"]}])
+    assert parse_filters(query) == [Filter("provider", "eq", ("custom-mine", "openai")),
+                                    Filter("model", "eq", ("m-1", "m-2"))]

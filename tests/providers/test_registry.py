@@ -266,6 +266,14 @@ def test_override_env_name():
         ({"alt_auth": {"authorization": "Bearer "}}, "alt_auth"),
         ({"alt_auth": {"X-Key": ""}}, "alt_auth"),
         ({"surprise": 1}, "unknown keys"),
+        ({"compat": "soap"}, "compat must be one of"),
+        ({"compat": None}, "need compat"),
+        ({"compat_chat_path": None}, "compat needs compat_chat_path"),
+        ({"compat_chat_path": "/chat/completions"}, "compat_chat_path must be a relative path"),
+        ({"compat_embeddings_path": "v1/{name}"}, "compat_embeddings_path must be a relative path"),
+        ({"models": "gpt-4o"}, "models must be a list"),
+        ({"embedding_models": [""]}, "embedding_models must be a list"),
+        ({"models_reviewed": "2026-11-29"}, "models_reviewed must be a date"),
     ],
 )
 def test_bad_catalog_entry_names_the_slug(change, message):
@@ -282,3 +290,13 @@ def test_bad_catalog_entry_names_the_slug(change, message):
 def test_non_table_entry_rejected():
     with pytest.raises(CatalogError, match="'broken'"):
         parse_catalog({"broken": "https://x"}, {})
+
+
+def test_compat_data_of_the_bundled_catalog():
+    catalog = load_catalog({})
+    openai, gemini = catalog["openai"].compat, catalog["google-ai-studio"].compat
+    assert openai is not None and gemini is not None and catalog["cohere"].compat is None
+    assert (openai.format, openai.chat_path, openai.stream_path) == ("passthrough", "chat/completions",
+                                                                     "chat/completions")
+    assert gemini.stream_path == "v1beta/models/{model}:streamGenerateContent?alt=sse"
+    assert gemini.models_reviewed == 1_795_910_400  # 2026-11-29, midnight UTC

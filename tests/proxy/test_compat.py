@@ -148,7 +148,8 @@ def test_malformed_bodies_and_paths_never_reach_a_provider(server: Server, api: 
         assert response.status_code == 400, response.text
         assert "error" in response.json() and response.json()["error"]["type"] == "invalid_request_error"
     assert httpx.get(f"{base}/chat/completions", headers=auth, timeout=10).status_code == 405
-    assert httpx.post(f"{base}/embeddings", json={}, headers=auth, timeout=10).status_code == 404
+    unserved = httpx.post(f"{base}/images/generations", json={}, headers=auth, timeout=10)
+    assert unserved.status_code == 404 and "chat/completions, embeddings and models" in unserved.text
     assert upstream_requests(upstream) == []
 
 

@@ -24,7 +24,8 @@ def stored_key(limit: int, period: int = 60, alias: str = "limited") -> StoredKe
     return StoredKey("cfg1", alias, "openai", "authorization", "Bearer sk-x", limit, period)
 
 
-def outcomes(limiter: LocalRateLimiter, gw: GatewayState, key: StoredKey | None, n: int) -> list[object]:
+def outcomes(limiter: LocalRateLimiter, gw: GatewayState | None, key: StoredKey | None,
+             n: int) -> list[object]:
     """None for an admitted request, else (internalCode, Retry-After) of the refusal."""
     async def one() -> object:
         try:
@@ -108,3 +109,14 @@ def test_no_limits_means_no_counting() -> None:
     limiter = LocalRateLimiter(Clock(WINDOW_START))
     assert outcomes(limiter, gateway(), stored_key(0), 50) == [None] * 50
     assert limiter._fixed == {} and limiter._sliding == {}
+
+
+def test_a_key_pool_retry_counts_against_the_next_key_only() -> None:
+    """Key pools: the gateway counted the request once; the retry asks only the next key's limit."""
+    limiter = LocalRateLimiter(Clock(WINDOW_START + 10.0))
+    gw = gateway(limit=2)
+    first = stored_key(limit=5)
+    following = StoredKey("cfg2", "next", "openai", "authorization", "Bearer sk-y", 2, 60)
+    assert outcomes(limiter, gw, first, 1) == [None]  # the gateway: 1 of 2
+    assert outcomes(limiter, None, following, 3) == [None, None, (2004, 50)]
+    assert outcomes(limiter, gw, first, 2) == [None, (2003, 50)]  # the retries never counted on the gateway

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sluice.ratelimit.base import Check, Decision
+from sluice.ratelimit.base import Budget, Check, Decision
 from sluice.ratelimit.local import LocalRateLimiter, retry_after
 
 
@@ -120,3 +120,31 @@ def test_async_interface() -> None:
 def test_retry_after_is_whole_seconds_at_least_one() -> None:
     assert retry_after(0.0) == 1.0 and retry_after(0.01) == 1.0 and retry_after(1.0) == 1.0
     assert retry_after(1.2) == 2.0 and retry_after(59.99) == 60.0
+
+
+async def test_a_fixed_budget_adds_up_within_its_window_and_starts_afresh() -> None:
+    clock = Clock(3600 * 1000 + 10.0)  # 10 s into an hour window
+    limiter = LocalRateLimiter(clock)
+    team, hourly = Budget("team", 3600, "fixed"), Budget("team", 60, "fixed")
+    assert await limiter.spent(team) == 0.0
+    await limiter.spend(team, 0.25)
+    await limiter.spend(team, 0.5)
+    assert await limiter.spent(team) == 0.75 and await limiter.spent(Budget("other", 3600, "fixed")) == 0.0
+    assert await limiter.spent(hourly) == 0.0  # another window length is another budget
+    clock.now += 3590  # the next window
+    assert await limiter.spent(team) == 0.0
+
+
+async def test_a_sliding_budget_forgets_amounts_one_slice_at_a_time() -> None:
+    clock = Clock(6000.0)  # a slice edge: slices of a 600 s window are 10 s long
+    limiter = LocalRateLimiter(clock)
+    budget = Budget("team", 600, "sliding")
+    await limiter.spend(budget, 1.0)
+    clock.now += 300
+    await limiter.spend(budget, 2.0)
+    clock.now += 299  # 599 s after the first amount: both still count
+    assert await limiter.spent(budget) == 3.0
+    clock.now += 1  # the first amount's slice has left the window
+    assert await limiter.spent(budget) == 2.0
+    clock.now += 300
+    assert await limiter.spent(budget) == 0.0

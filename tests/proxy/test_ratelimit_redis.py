@@ -16,7 +16,7 @@ import pytest
 import redis.asyncio as aioredis
 from redis.asyncio.connection import Connection
 
-from sluice.ratelimit.base import Check
+from sluice.ratelimit.base import Budget, Check
 from sluice.ratelimit.batch import Packed, command
 from sluice.ratelimit.redis import US, RedisRateLimiter, redis_key
 from tests.support.redis_server import RedisServer
@@ -226,3 +226,29 @@ async def test_redis_down_at_start_is_an_outage_not_a_crash(prefix: str) -> None
         assert (await limiter.admit([Check("x", 1, 60, "fixed")])).refused is None
     finally:
         await limiter.close()
+
+
+@pytest.mark.parametrize("technique", ["fixed", "sliding"])
+async def test_a_budget_adds_up_in_redis_and_is_shared(limiter, redis_url, prefix, technique) -> None:
+    other = RedisRateLimiter(redis_url, timeout_s=1.0, prefix=prefix)  # another process's limiter
+    await other.start()
+    budget = Budget(f"budget-{technique}", DAY, technique)
+    try:
+        assert await limiter.spent(budget) == 0.0
+        await limiter.spend(budget, 0.25)
+        await other.spend(budget, 1.5)
+        assert await other.spent(budget) == 1.75 and await limiter.spent(budget) == 1.75
+        assert await limiter.spent(Budget("budget-b", DAY, technique)) == 0.0
+    finally:
+        await other.close()
+
+
+async def test_a_sliding_budget_in_redis_forgets_slices_out_of_the_window(limiter, raw, prefix) -> None:
+    budget = Budget("sliding-old", 60, "sliding")  # slices of 1 s
+    key = f"{prefix}sliding-old:cs60"
+    now_slice = (await redis_now_us(raw)) * 60 // (60 * US)
+    await raw.hset(key, mapping={str(now_slice - 60): 5.0, str(now_slice - 59): 0.5})  # 60 s ago: gone
+    assert await limiter.spent(budget) == 0.5
+    await limiter.spend(budget, 1.0)
+    assert await limiter.spent(budget) == 1.5
+    assert str(now_slice - 60).encode() not in await raw.hkeys(key)  # pruned when spending

@@ -116,3 +116,44 @@ def test_deny_refuses_limited_requests_only(tmp_path: Path, redis_server: RedisS
         assert statuses(limited_url, 3) == [200] * 3
     finally:
         srv.stop()
+
+
+def test_store_series_under_workers_are_summed_and_never_go_backwards(
+        tmp_path: Path, redis_server: RedisServer, mock_upstream: MockUpstream, redis_prefix: str) -> None:
+    """Under ``--workers`` every worker feeds the summed files (observe/metrics.py ``StoreSeries``): a
+    scrape answered by any worker shows all the outage's unchecked requests, and ``up`` is 0."""
+    srv = Server(tmp_path / "workers", env={
+        **upstream_env(mock_upstream.url, ["openai"]), "SLUICE_REDIS_URL": redis_server.url,
+        "SLUICE_REDIS_KEY_PREFIX": redis_prefix, "SLUICE_REDIS_TIMEOUT_S": "1"},
+        serve_args=("--workers", "3")).start(timeout=60)
+    try:
+        with api(srv) as client:
+            gateway = new_gateway(client)
+            add_config(client, gateway, "openai", rate_limit=1000, rate_limit_period=60)
+        url = f"{srv.url}/v1/{srv.account_id}/{gateway}/openai/models"
+        wait_until_every_worker_serves(url)
+        redis_server.stop()
+        sent = 30
+        for _ in range(sent):  # a new connection each time: the requests spread over the workers
+            assert httpx.get(url, headers={"connection": "close"}, timeout=30).status_code == 200
+        time.sleep(2.5)  # every worker has copied its view (metrics SYNC_S = 1 s)
+        scrapes = [httpx.get(f"{srv.url}/metrics", headers={"connection": "close"}, timeout=10).text
+                   for _ in range(9)]
+        assert [metric_text(text) for text in scrapes] == [{"allow": float(sent)}] * 9
+        assert all('sluice_ratelimit_store_up{store="redis"} 0.0' in text for text in scrapes)
+    finally:
+        srv.stop()
+
+
+def wait_until_every_worker_serves(url: str) -> None:
+    """The new gateway reaches the other workers through the change feed (within a second)."""
+    deadline, in_a_row = time.monotonic() + 10, 0
+    while in_a_row < 9:
+        assert time.monotonic() < deadline, "a worker never learned the new gateway"
+        ok = httpx.get(url, headers={"connection": "close"}, timeout=30).status_code == 200
+        in_a_row = in_a_row + 1 if ok else 0
+        time.sleep(0 if ok else 0.1)
+
+
+def metric_text(text: str) -> dict[str, float]:
+    return {m[1]: float(m[2]) for m in UNAVAILABLE.finditer(text)}

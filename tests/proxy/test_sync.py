@@ -68,3 +68,37 @@ async def test_a_process_cut_off_for_too_long_reloads_every_account(sync) -> Non
     now[0] += RESYNC_AFTER_S + 1  # no successful read for that long
     await state.poll_once()
     assert hash_value("sluice_unrecorded") in state.accounts[account].tokens
+
+
+async def test_a_custom_provider_made_elsewhere_is_resolved_after_the_poll(sync) -> None:  # type: ignore[no-untyped-def]
+    """Custom providers are part of the in-memory state: loaded (extra headers decrypted) when the
+    feed names the account, never read per request."""
+    from sluice.proxy.state import resolve_provider
+    from sluice.secrets import vault
+    from tests.support.stored import custom_provider_row
+
+    state, _, account = sync
+    provider_id = new_id()
+    async with state.services.db.begin() as conn:
+        store = await vault.default_store(conn, account)
+        secret = await vault.create_secret(conn, state.services.keyring, account_id=account,
+                                           store_id=store["id"], name="h", value='{"x-team": "team-value-1"}',
+                                           scopes=["ai_gateway"], created_by=provider_id)
+        await queries.insert_custom_provider(conn, custom_provider_row(
+            account, "elsewhere", id=provider_id, header_names='["x-team"]', headers_secret_id=secret["id"]))
+    await state.poll_once()
+    assert resolve_provider(state.accounts[account], "custom-elsewhere") is None  # no feed row yet
+    async with state.services.db.begin() as conn:
+        await queries.record_change(conn, account, "custom_provider")
+    await state.poll_once()
+    provider = resolve_provider(state.accounts[account], "custom-elsewhere")
+    assert provider is not None and provider.custom
+    assert provider.upstream_url("chat/completions", "", account) == "http://127.0.0.1:9/v1/chat/completions"
+    assert provider.extra_headers == (("x-team", "team-value-1"),)
+    assert resolve_provider(state.accounts[account], "openai") is not None  # the catalog stays reachable
+    assert state.accounts[account].key_matcher.redact(b"team-value-1") == b"[REDACTED]"
+    async with state.services.db.begin() as conn:
+        await queries.update_custom_provider(conn, provider_id, {"enable": False})
+        await queries.record_change(conn, account, "custom_provider")
+    await state.poll_once()
+    assert resolve_provider(state.accounts[account], "custom-elsewhere") is None  # disabled: not routable

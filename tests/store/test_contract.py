@@ -381,3 +381,29 @@ async def test_sqlite_write_batch_runs_in_one_thread_and_queues_with_begin(tmp_p
                 await db.write_batch(slow)
     finally:
         await db.close()
+
+
+async def test_custom_providers_slug_unique_search_and_store_delete(db: Database, account: str) -> None:
+    from tests.support.stored import custom_provider_row
+
+    async with db.begin() as conn:
+        store = await vault.default_store(conn, account)
+        secret = await vault.create_secret(conn, KEYRING, account_id=account, store_id=store["id"], name="h",
+                                           value='{"x-a": "b"}', scopes=["ai_gateway"])
+        first = custom_provider_row(account, "first", position=2, header_names='["x-a"]',
+                                    headers_secret_id=secret["id"])
+        await queries.insert_custom_provider(conn, first)
+        await queries.insert_custom_provider(conn, custom_provider_row(account, "second_%", position=1))
+    with pytest.raises(Conflict):  # its own transaction: on PostgreSQL the failed insert aborts it
+        async with db.begin() as conn:
+            await queries.insert_custom_provider(conn, custom_provider_row(account, "first"))
+    async with db.begin() as conn:
+        rows, total = await queries.list_custom_providers(conn, account)
+        assert [r["slug"] for r in rows] == ["second_%", "first"] and total == 2
+        assert [r["slug"] for r in (await queries.list_custom_providers(conn, account, search="d_%"))[0]] \
+            == ["second_%"]
+        assert await queries.secret_references(conn, secret["id"]) == 1
+        assert await queries.secrets_references(conn, [secret["id"]]) == {secret["id"]: 1}
+        await queries.delete_store(conn, store["id"])  # force: the headers go, the provider stays
+        row = await queries.get_custom_provider(conn, account, first["id"])
+        assert row is not None and row["headers_secret_id"] is None and row["header_names"] is None

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from sluice.clock import new_id, now, rfc3339
 from sluice.secrets import keyfile, vault
 from sluice.store import queries
 from sluice.store.database import open_database
 from tests.support.server import Server
+
+
+def custom_provider_row(account_id: str, slug: str, **fields: Any) -> dict[str, Any]:
+    """A complete ``custom_providers`` row with the API's defaults, for tests below the API."""
+    from sluice.control.custom_schemas import CUSTOM_DEFAULTS, STORED_FIELDS
+
+    stamp = rfc3339(now())
+    return {**dict.fromkeys(STORED_FIELDS), **CUSTOM_DEFAULTS, "id": new_id(), "account_id": account_id,
+            "slug": slug, "name": slug, "base_url": "http://127.0.0.1:9/v1", "header_names": None,
+            "headers_secret_id": None, "created_at": stamp, "modified_at": stamp, **fields}
 
 
 async def read_secret_values(server: Server, secret_ids: list[str]) -> dict[str, str]:

@@ -85,12 +85,14 @@ class RedisCache:
         self._invalidate = client.register_script(_INVALIDATE)
 
     @classmethod
-    def from_url(cls, url: str, *, max_entry_bytes: int) -> RedisCache:
+    def from_url(cls, url: str, *, max_entry_bytes: int, key_prefix: str = "sluice:",
+                 timeout_s: float = TIMEOUT_S) -> RedisCache:
+        """``key_prefix`` is ``SLUICE_REDIS_KEY_PREFIX``: clusters sharing one Redis keep apart."""
         from redis.asyncio import Redis
 
-        client = Redis.from_url(url, socket_connect_timeout=TIMEOUT_S, socket_timeout=TIMEOUT_S,
+        client = Redis.from_url(url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s,
                                 retry_on_timeout=False)
-        return cls(client, max_entry_bytes=max_entry_bytes)
+        return cls(client, namespace=f"{key_prefix}cache", max_entry_bytes=max_entry_bytes)
 
     def _keys(self, key: str) -> tuple[str, str, str]:
         gateway, request = split_key(key)

@@ -14,13 +14,10 @@ from typing import Any
 
 import orjson
 
-from sluice.compat import chat
+from sluice.compat import chat, messages, stream
 from sluice.compat.chat import need
-from sluice.compat.sse import SSEDecoder
-from sluice.errors import TranslationError
 
 PROVIDER = "anthropic"
-PATH = "v1/messages"
 DEFAULT_MAX_TOKENS = 4096
 SUPPORTED = frozenset({
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
@@ -35,8 +32,8 @@ FINISH = {"end_turn": "stop", "stop_sequence": "stop", "pause_turn": "stop", "ma
 def request(openai: Mapping[str, Any], model: str) -> dict[str, Any]:
     """The Anthropic Messages body for an OpenAI chat-completions body (``model`` without prefix)."""
     chat.refuse_unknown(openai, SUPPORTED, PROVIDER)
-    system, messages = _messages(openai.get("messages"))
-    out: dict[str, Any] = {"model": model, "messages": messages,
+    system, turns = _messages(openai.get("messages"))
+    out: dict[str, Any] = {"model": model, "messages": turns,
                            "max_tokens": chat.max_tokens(openai) or DEFAULT_MAX_TOKENS}
     if system:
         out["system"] = system
@@ -66,124 +63,59 @@ def request(openai: Mapping[str, Any], model: str) -> dict[str, Any]:
 
 
 def _messages(raw: Any) -> tuple[str, list[dict[str, Any]]]:
-    need(raw, list, "messages", "a non-empty array")
-    if not raw:
-        raise TranslationError("messages", "must be a non-empty array")
-    system: list[str] = []
-    turns: list[dict[str, Any]] = []
-    for i, message in enumerate(raw):
-        field = f"messages[{i}]"
-        need(message, dict, field, "an object")
-        role = message.get("role")
-        for name in message:
-            if name not in ("role", "content", "tool_calls", "tool_call_id", "refusal") and \
-                    message[name] is not None:
-                raise TranslationError(f"{field}.{name}", f"not supported when translating to {PROVIDER}")
-        if role in ("system", "developer"):
-            if turns:
-                raise TranslationError(f"{field}.role", f"{PROVIDER} takes system messages only before "
-                                                        "the conversation starts")
-            system.append(chat.text_of(message.get("content"), f"{field}.content"))
-            continue
-        if role == "user":
-            blocks = _user_blocks(message.get("content"), f"{field}.content")
-            turn_role = "user"
-        elif role == "assistant":
-            blocks = _assistant_blocks(message, field)
-            turn_role = "assistant"
-        elif role == "tool":
-            call_id = need(message.get("tool_call_id"), str, f"{field}.tool_call_id", "a string")
-            blocks = [{"type": "tool_result", "tool_use_id": call_id,
-                       "content": chat.text_of(message.get("content"), f"{field}.content")}]
-            turn_role = "user"
-        else:
-            raise TranslationError(f"{field}.role", "must be system, developer, user, assistant or tool")
-        if turns and turns[-1]["role"] == turn_role:
-            turns[-1]["content"].extend(blocks)
-        else:
-            turns.append({"role": turn_role, "content": blocks})
-    if not turns:
-        raise TranslationError("messages", "needs at least one user message besides system messages")
-    return "\n\n".join(system), turns
+    return messages.conversation(raw, PROVIDER, "content", _turn)
+
+
+def _turn(role: str, message: Mapping[str, Any], field: str) -> tuple[str, list[dict[str, Any]]]:
+    if role == "user":
+        return "user", _user_blocks(message.get("content"), f"{field}.content")
+    if role == "assistant":
+        return "assistant", _assistant_blocks(message, field)
+    call_id = need(message.get("tool_call_id"), str, f"{field}.tool_call_id", "a string")
+    return "user", [{"type": "tool_result", "tool_use_id": call_id,
+                     "content": chat.text_of(message.get("content"), f"{field}.content")}]
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
+
+
+def _image(url: str, inline: tuple[str, str] | None, field: str) -> dict[str, Any]:
+    source = {"type": "base64", "media_type": inline[0], "data": inline[1]} if inline else \
+        {"type": "url", "url": url}
+    return {"type": "image", "source": source}
+
+
+def _tool_use(id_: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "tool_use", "id": id_, "name": name, "input": args}
 
 
 def _user_blocks(content: Any, field: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"type": "text", "text": content}]
-    need(content, list, field, "a string or an array of content parts")
-    blocks = []
-    for i, part in enumerate(content):
-        part_field = f"{field}[{i}]"
-        need(part, dict, part_field, "an object")
-        kind = part.get("type")
-        if kind == "text":
-            text = need(part.get("text"), str, f"{part_field}.text", "a string")
-            blocks.append({"type": "text", "text": text})
-        elif kind == "image_url":
-            image = need(part.get("image_url"), dict, f"{part_field}.image_url", "an object")
-            url = need(image.get("url"), str, f"{part_field}.image_url.url", "a string")
-            inline = chat.data_url(url, f"{part_field}.image_url.url")
-            source = {"type": "base64", "media_type": inline[0], "data": inline[1]} if inline else \
-                {"type": "url", "url": url}
-            blocks.append({"type": "image", "source": source})
-        else:
-            raise TranslationError(f"{part_field}.type", f"{kind!r} parts are not supported by {PROVIDER}; "
-                                                         "use text or image_url")
-    return blocks
+    return messages.user_parts(content, field, PROVIDER, _text, _image)
 
 
 def _assistant_blocks(message: Mapping[str, Any], field: str) -> list[dict[str, Any]]:
-    blocks: list[dict[str, Any]] = []
-    content = message.get("content")
-    if content is not None:
-        text = chat.text_of(content, f"{field}.content")
-        if text:
-            blocks.append({"type": "text", "text": text})
-    calls = message.get("tool_calls")
-    if calls is not None:
-        for j, call in enumerate(need(calls, list, f"{field}.tool_calls", "an array")):
-            call_field = f"{field}.tool_calls[{j}]"
-            need(call, dict, call_field, "an object")
-            function = need(call.get("function"), dict, f"{call_field}.function", "an object")
-            blocks.append({
-                "type": "tool_use", "id": need(call.get("id"), str, f"{call_field}.id", "a string"),
-                "name": need(function.get("name"), str, f"{call_field}.function.name", "a string"),
-                "input": chat.arguments(function.get("arguments"), f"{call_field}.function.arguments"),
-            })
-    if not blocks:
-        raise TranslationError(f"{field}.content", "an assistant message needs content or tool_calls")
-    return blocks
+    return messages.assistant_parts(message, field, _text, _tool_use)
 
 
 def _tool(tool: Any, field: str) -> dict[str, Any]:
-    need(tool, dict, field, "an object")
-    if tool.get("type") != "function":
-        raise TranslationError(f"{field}.type", 'must be "function"')
-    function = need(tool.get("function"), dict, f"{field}.function", "an object")
+    function, out = messages.function_tool(tool, field)
     schema = function.get("parameters") or {"type": "object", "properties": {}}
-    out: dict[str, Any] = {"name": need(function.get("name"), str, f"{field}.function.name", "a string"),
-                           "input_schema": need(schema, dict, f"{field}.function.parameters", "an object")}
-    if function.get("description") is not None:
-        out["description"] = need(function["description"], str, f"{field}.function.description",
-                                  "a string")
+    out["input_schema"] = need(schema, dict, f"{field}.function.parameters", "an object")
     if function.get("strict") is not None:
         out["strict"] = need(function["strict"], bool, f"{field}.function.strict", "a boolean")
     return out
 
 
+MODES = {"auto": "auto", "none": "none", "required": "any", "function": "tool"}
+
+
 def _tool_choice(choice: Any, parallel: Any) -> dict[str, Any] | None:
-    if choice is None:
-        out: dict[str, Any] | None = None
-    elif choice in ("auto", "none"):
-        out = {"type": choice}
-    elif choice == "required":
-        out = {"type": "any"}
-    elif isinstance(choice, dict) and choice.get("type") == "function":
-        function = need(choice.get("function"), dict, "tool_choice.function", "an object")
-        out = {"type": "tool",
-               "name": need(function.get("name"), str, "tool_choice.function.name", "a string")}
-    else:
-        raise TranslationError("tool_choice", 'must be "auto", "none", "required" or a function choice')
+    picked = messages.function_choice(choice)
+    out: dict[str, Any] | None = None
+    if picked is not None:
+        mode, name = picked
+        out = {"type": MODES[mode], **({"name": name} if name is not None else {})}
     if parallel is not None and not need(parallel, bool, "parallel_tool_calls", "a boolean"):
         out = out or {"type": "auto"}
         if out["type"] != "none":
@@ -227,65 +159,29 @@ def error(status: int, body: bytes) -> bytes:
 
 # -- stream ---------------------------------------------------------------------------------------------
 
-class StreamTranslator:
+class StreamTranslator(stream.StreamTranslator):
     """Anthropic's SSE (``message_start``, ``content_block_*``, ``message_delta``, ``message_stop``)
-    -> OpenAI ``chat.completion.chunk`` events. Feed bytes as they arrive; each call returns the
-    bytes to send on."""
+    -> OpenAI ``chat.completion.chunk`` events."""
+
+    __slots__ = ("_cached", "_completion", "_prompt", "_tool_index")
 
     def __init__(self, created: int, include_usage: bool) -> None:
-        self._decoder = SSEDecoder()
-        self._created = created
-        self._include_usage = include_usage
-        self._writer: chat.ChunkWriter | None = None
+        super().__init__(created, include_usage)
         self._tool_index: dict[int, int] = {}  # content block index -> OpenAI tool_calls index
         self._prompt = self._cached = self._completion = 0
-        self._finished = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        out = bytearray()
-        try:
-            for _, data in self._decoder.feed(chunk):
-                out += self._event(data)
-        except chat.MALFORMED:
-            out += self._unreadable()
-        return bytes(out)
-
-    def close(self) -> bytes:
-        out = bytearray()
-        try:
-            for _, data in self._decoder.close():
-                out += self._event(data)
-        except chat.MALFORMED:
-            out += self._unreadable()
-        return bytes(out)
-
-    def _unreadable(self) -> bytes:
-        """A malformed event ends the client's stream with an error the SDK raises, once."""
-        if self._finished:
-            return b""
-        self._finished = True
-        return chat.UNREADABLE_STREAM
-
-    def _event(self, data: str) -> bytes:
-        if self._finished:
-            return b""
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return b""
-        kind = event.get("type") if isinstance(event, dict) else None
+    def _event(self, event: dict[str, Any]) -> bytes:
+        kind = event.get("type")
         if kind == "message_start":
             message = event.get("message") or {}
-            self._writer = chat.ChunkWriter(message.get("id", ""), self._created, message.get("model", ""),
-                                            self._include_usage)
             self._count(message.get("usage") or {})
-            return self._writer.delta({"role": "assistant", "content": ""})
+            return self._writer_for(message.get("id", ""), message.get("model", "")).delta(
+                {"role": "assistant", "content": ""})
         writer = self._writer
         if kind == "error":
-            self._finished = True
             detail = event.get("error") or {}
-            return chat.stream_error(str(detail.get("message") or "upstream stream error"),
-                                     str(detail.get("type") or "upstream_error"))
+            return self._error(str(detail.get("message") or "upstream stream error"),
+                               str(detail.get("type") or "upstream_error"))
         if writer is None:
             return b""
         if kind == "content_block_delta":
@@ -312,10 +208,7 @@ class StreamTranslator:
             reason = (event.get("delta") or {}).get("stop_reason")
             return writer.delta({}, FINISH.get(reason or "", "stop"))
         if kind == "message_stop":
-            self._finished = True
-            tail = writer.usage(chat.usage(self._prompt, self._completion, self._cached)) \
-                if self._include_usage else b""
-            return tail + chat.DONE
+            return self._done(chat.usage(self._prompt, self._completion, self._cached))
         return b""  # ping, content_block_stop
 
     def _count(self, usage: Mapping[str, Any]) -> None:

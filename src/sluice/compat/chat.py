@@ -8,6 +8,7 @@ A field the target provider cannot honour is refused, never dropped; a neutral v
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,6 +17,7 @@ import orjson
 from sluice.errors import TranslationError
 
 DONE = b"data: [DONE]\n\n"
+MODEL_SEGMENT = re.compile(r"[A-Za-z0-9._-]{1,128}")
 # Fields with an effect only at their neutral value: accepted when absent, null or equal to it.
 NEUTRAL: dict[str, tuple[Any, ...]] = {
     "n": (1,), "presence_penalty": (0, 0.0), "frequency_penalty": (0, 0.0), "logprobs": (False,),
@@ -44,6 +46,16 @@ def split_model(request: Mapping[str, Any]) -> tuple[str, str]:
     if not provider or not name:
         raise TranslationError("model", 'must be a string "{provider}/{model}"')
     return provider, name
+
+
+def fill_path(template: str, model: str) -> str:
+    """A provider path from the catalog with ``{model}`` filled in. There the model is one path
+    segment: only the characters model names use, never a dot segment."""
+    if "{model}" not in template:
+        return template
+    if not MODEL_SEGMENT.fullmatch(model) or model.strip(".") == "":
+        raise TranslationError("model", "this provider's model names are letters, digits, '.', '-' and '_'")
+    return template.replace("{model}", model)
 
 
 def refuse_unknown(request: Mapping[str, Any], supported: frozenset[str], provider: str) -> None:
@@ -216,5 +228,5 @@ def stream_error(message: str, type_: str, code: str | None = None) -> bytes:
 
 
 # What a malformed provider answer raises inside a translator (a non-object where an object belongs…)
-MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError)
+MALFORMED = (AttributeError, TypeError, KeyError, IndexError, ValueError, OverflowError)
 UNREADABLE_STREAM = stream_error("the provider's stream could not be translated", "upstream_error")

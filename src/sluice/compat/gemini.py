@@ -5,25 +5,22 @@ AI Studio does not fetch arbitrary URLs, so an http(s) image URL is refused); as
 ``tool_calls`` -> ``functionCall`` parts in a ``model`` turn; ``tool`` messages -> ``functionResponse``
 parts (the function's name is looked up from the assistant turn that made the call; a non-object
 result is wrapped as ``{"content": text}``); sampling -> ``generationConfig``.
-Path: ``v1beta/models/{model}:generateContent``, or ``:streamGenerateContent?alt=sse`` to stream.
+Path (catalog.toml): ``v1beta/models/{model}:generateContent``, ``:streamGenerateContent?alt=sse`` to stream.
 Gemini gives function calls no id on older models: ``call_{n}`` ids are made up in that case.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
-from sluice.compat import chat
+from sluice.compat import chat, messages, stream
 from sluice.compat.chat import need
-from sluice.compat.sse import SSEDecoder
 from sluice.errors import TranslationError
 
 PROVIDER = "google-ai-studio"
-MODEL_NAME = re.compile(r"[A-Za-z0-9._-]{1,128}")
 SUPPORTED = frozenset({
     "model", "messages", "max_tokens", "max_completion_tokens", "temperature", "top_p", "stop", "stream",
     "stream_options", "tools", "tool_choice", "presence_penalty", "frequency_penalty", "seed", "n",
@@ -32,15 +29,6 @@ SUPPORTED = frozenset({
 FINISH = {"STOP": "stop", "MAX_TOKENS": "length", "SAFETY": "content_filter", "RECITATION": "content_filter",
           "BLOCKLIST": "content_filter", "PROHIBITED_CONTENT": "content_filter", "SPII": "content_filter",
           "IMAGE_SAFETY": "content_filter"}
-
-
-def path(model: str, stream: bool) -> str:
-    """The upstream path (and query) under the provider's base URL. The model becomes one path
-    segment: only the characters Gemini model names use, never a dot segment."""
-    if not MODEL_NAME.fullmatch(model) or model.strip(".") == "":
-        raise TranslationError("model", f"{PROVIDER} model names are letters, digits, '.', '-' and '_'")
-    return f"v1beta/models/{model}:streamGenerateContent?alt=sse" if stream else \
-        f"v1beta/models/{model}:generateContent"
 
 
 # -- request --------------------------------------------------------------------------------------------
@@ -89,46 +77,21 @@ def request(openai: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _contents(raw: Any) -> tuple[str, list[dict[str, Any]]]:
-    need(raw, list, "messages", "a non-empty array")
-    if not raw:
-        raise TranslationError("messages", "must be a non-empty array")
-    system: list[str] = []
-    contents: list[dict[str, Any]] = []
     names: dict[str, str] = {}  # tool call id -> function name, from the assistant turns
-    for i, message in enumerate(raw):
-        field = f"messages[{i}]"
-        need(message, dict, field, "an object")
-        for name in message:
-            if name not in ("role", "content", "tool_calls", "tool_call_id", "refusal") and \
-                    message[name] is not None:
-                raise TranslationError(f"{field}.{name}", f"not supported when translating to {PROVIDER}")
-        role = message.get("role")
-        if role in ("system", "developer"):
-            if contents:
-                raise TranslationError(f"{field}.role", f"{PROVIDER} takes system messages only before "
-                                                        "the conversation starts")
-            system.append(chat.text_of(message.get("content"), f"{field}.content"))
-            continue
+
+    def turn(role: str, message: Mapping[str, Any], field: str) -> tuple[str, list[dict[str, Any]]]:
         if role == "user":
-            parts, turn = _user_parts(message.get("content"), f"{field}.content"), "user"
-        elif role == "assistant":
-            parts, turn = _model_parts(message, field, names), "model"
-        elif role == "tool":
-            call_id = need(message.get("tool_call_id"), str, f"{field}.tool_call_id", "a string")
-            if call_id not in names:
-                raise TranslationError(f"{field}.tool_call_id", "names no tool call of an earlier "
-                                                                "assistant message")
-            parts, turn = [{"functionResponse": {"name": names[call_id], "response": _result(
-                chat.text_of(message.get("content"), f"{field}.content"))}}], "user"
-        else:
-            raise TranslationError(f"{field}.role", "must be system, developer, user, assistant or tool")
-        if contents and contents[-1]["role"] == turn:
-            contents[-1]["parts"].extend(parts)
-        else:
-            contents.append({"role": turn, "parts": parts})
-    if not contents:
-        raise TranslationError("messages", "needs at least one user message besides system messages")
-    return "\n\n".join(system), contents
+            return "user", _user_parts(message.get("content"), f"{field}.content")
+        if role == "assistant":
+            return "model", _model_parts(message, field, names)
+        call_id = need(message.get("tool_call_id"), str, f"{field}.tool_call_id", "a string")
+        if call_id not in names:
+            raise TranslationError(f"{field}.tool_call_id",
+                                   "names no tool call of an earlier assistant message")
+        result = _result(chat.text_of(message.get("content"), f"{field}.content"))
+        return "user", [{"functionResponse": {"name": names[call_id], "response": result}}]
+
+    return messages.conversation(raw, PROVIDER, "parts", turn)
 
 
 def _result(text: str) -> dict[str, Any]:
@@ -139,60 +102,30 @@ def _result(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"content": text}
 
 
+def _text(text: str) -> dict[str, Any]:
+    return {"text": text}
+
+
+def _image(url: str, inline: tuple[str, str] | None, field: str) -> dict[str, Any]:
+    if inline is None:
+        raise TranslationError(field, f"{PROVIDER} takes images inline only: send a data URL")
+    return {"inlineData": {"mimeType": inline[0], "data": inline[1]}}
+
+
 def _user_parts(content: Any, field: str) -> list[dict[str, Any]]:
-    if isinstance(content, str):
-        return [{"text": content}]
-    need(content, list, field, "a string or an array of content parts")
-    parts = []
-    for i, part in enumerate(content):
-        part_field = f"{field}[{i}]"
-        need(part, dict, part_field, "an object")
-        kind = part.get("type")
-        if kind == "text":
-            parts.append({"text": need(part.get("text"), str, f"{part_field}.text", "a string")})
-        elif kind == "image_url":
-            image = need(part.get("image_url"), dict, f"{part_field}.image_url", "an object")
-            url_field = f"{part_field}.image_url.url"
-            inline = chat.data_url(need(image.get("url"), str, url_field, "a string"), url_field)
-            if inline is None:
-                raise TranslationError(url_field, f"{PROVIDER} takes images inline only: send a data URL")
-            parts.append({"inlineData": {"mimeType": inline[0], "data": inline[1]}})
-        else:
-            raise TranslationError(f"{part_field}.type", f"{kind!r} parts are not supported by {PROVIDER}; "
-                                                         "use text or image_url")
-    return parts
+    return messages.user_parts(content, field, PROVIDER, _text, _image)
 
 
 def _model_parts(message: Mapping[str, Any], field: str, names: dict[str, str]) -> list[dict[str, Any]]:
-    parts: list[dict[str, Any]] = []
-    if message.get("content") is not None:
-        text = chat.text_of(message["content"], f"{field}.content")
-        if text:
-            parts.append({"text": text})
-    calls = message.get("tool_calls")
-    if calls is not None:
-        for j, call in enumerate(need(calls, list, f"{field}.tool_calls", "an array")):
-            call_field = f"{field}.tool_calls[{j}]"
-            need(call, dict, call_field, "an object")
-            function = need(call.get("function"), dict, f"{call_field}.function", "an object")
-            name = need(function.get("name"), str, f"{call_field}.function.name", "a string")
-            names[need(call.get("id"), str, f"{call_field}.id", "a string")] = name
-            args = chat.arguments(function.get("arguments"), f"{call_field}.function.arguments")
-            parts.append({"functionCall": {"name": name, "args": args}})
-    if not parts:
-        raise TranslationError(f"{field}.content", "an assistant message needs content or tool_calls")
-    return parts
+    def call(id_: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+        names[id_] = name  # a later tool message names the call by id; Gemini wants the function's name
+        return {"functionCall": {"name": name, "args": args}}
+
+    return messages.assistant_parts(message, field, _text, call)
 
 
 def _declaration(tool: Any, field: str) -> dict[str, Any]:
-    need(tool, dict, field, "an object")
-    if tool.get("type") != "function":
-        raise TranslationError(f"{field}.type", 'must be "function"')
-    function = need(tool.get("function"), dict, f"{field}.function", "an object")
-    out: dict[str, Any] = {"name": need(function.get("name"), str, f"{field}.function.name", "a string")}
-    if function.get("description") is not None:
-        out["description"] = need(function["description"], str, f"{field}.function.description",
-                                  "a string")
+    function, out = messages.function_tool(tool, field)
     if function.get("parameters") is not None:
         # JSON Schema as given; parametersJsonSchema takes full JSON Schema (parameters, an OpenAPI subset)
         out["parametersJsonSchema"] = need(function["parameters"], dict, f"{field}.function.parameters",
@@ -203,17 +136,13 @@ def _declaration(tool: Any, field: str) -> dict[str, Any]:
 
 
 def _tool_choice(choice: Any) -> dict[str, Any] | None:
-    if choice is None:
+    picked = messages.function_choice(choice)
+    if picked is None:
         return None
-    if choice in ("auto", "none"):
-        return {"mode": choice.upper()}
-    if choice == "required":
-        return {"mode": "ANY"}
-    if isinstance(choice, dict) and choice.get("type") == "function":
-        function = need(choice.get("function"), dict, "tool_choice.function", "an object")
-        return {"mode": "ANY", "allowedFunctionNames": [
-            need(function.get("name"), str, "tool_choice.function.name", "a string")]}
-    raise TranslationError("tool_choice", 'must be "auto", "none", "required" or a function choice')
+    mode, name = picked
+    if name is not None:
+        return {"mode": "ANY", "allowedFunctionNames": [name]}
+    return {"mode": "ANY" if mode == "required" else mode.upper()}
 
 
 def _response_format(value: Any) -> dict[str, Any]:
@@ -285,69 +214,30 @@ def error(status: int, body: bytes) -> bytes:
 
 # -- stream ---------------------------------------------------------------------------------------------
 
-class StreamTranslator:
+class StreamTranslator(stream.StreamTranslator):
     """``streamGenerateContent?alt=sse`` (one ``GenerateContentResponse`` per event, no end marker)
-    -> OpenAI ``chat.completion.chunk`` events. ``close()`` at the end of the upstream stream sends
-    the usage chunk (when asked for) and ``[DONE]``."""
+    -> OpenAI ``chat.completion.chunk`` events. The end of the upstream stream sends the usage chunk
+    (when asked for) and ``[DONE]``."""
+
+    __slots__ = ("_calls", "_model", "_usage")
 
     def __init__(self, created: int, model: str, include_usage: bool) -> None:
-        self._decoder = SSEDecoder()
-        self._created = created
+        super().__init__(created, include_usage)
         self._model = model
-        self._include_usage = include_usage
-        self._writer: chat.ChunkWriter | None = None
         self._calls = 0
         self._usage: dict[str, Any] = {}
-        self._finished = False
 
-    def feed(self, chunk: bytes) -> bytes:
-        out = bytearray()
-        try:
-            for _, data in self._decoder.feed(chunk):
-                out += self._event(data)
-        except chat.MALFORMED:
-            out += self._unreadable()
-        return bytes(out)
+    def _end(self) -> bytes:
+        return self._done(_usage(self._usage))
 
-    def close(self) -> bytes:
-        out = bytearray()
-        try:
-            for _, data in self._decoder.close():
-                out += self._event(data)
-            if self._finished:
-                return bytes(out)
-            if self._writer is not None and self._include_usage:
-                out += self._writer.usage(_usage(self._usage))
-        except chat.MALFORMED:
-            return bytes(out + self._unreadable())
-        self._finished = True
-        return bytes(out + chat.DONE)
-
-    def _unreadable(self) -> bytes:
-        """A malformed event ends the client's stream with an error the SDK raises, once."""
-        if self._finished:
-            return b""
-        self._finished = True
-        return chat.UNREADABLE_STREAM
-
-    def _event(self, data: str) -> bytes:
-        if self._finished:
-            return b""
-        try:
-            answer = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return b""
-        if not isinstance(answer, dict):
-            return b""
+    def _event(self, answer: dict[str, Any]) -> bytes:
         if "error" in answer:
-            self._finished = True
-            return chat.stream_error(*_stream_error(answer["error"]))
+            return self._error(*_stream_error(answer["error"]))
         out = bytearray()
         writer = self._writer
         if writer is None:
-            writer = self._writer = chat.ChunkWriter(answer.get("responseId") or "", self._created,
-                                                     answer.get("modelVersion") or self._model,
-                                                     self._include_usage)
+            writer = self._writer_for(answer.get("responseId") or "",
+                                      answer.get("modelVersion") or self._model)
             out += writer.delta({"role": "assistant", "content": ""})
         if answer.get("usageMetadata"):
             self._usage = answer["usageMetadata"]

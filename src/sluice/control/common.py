@@ -12,6 +12,7 @@ from sluice.control.auth import Principal, authenticate
 from sluice.control.endpoint import routed_by
 from sluice.control.validation import account_id_param, read_body
 from sluice.errors import NotFound
+from sluice.providers.custom import PREFIX, is_custom
 from sluice.services import Services
 from sluice.store import queries
 
@@ -22,6 +23,12 @@ async def require_gateway(conn: AsyncConnection, account_id: str, gateway_id: st
     if row is None:
         raise NotFound(f"gateway {gateway_id[:64]!r} not found")
     return row
+
+
+async def is_account_custom_provider(conn: AsyncConnection, account_id: str, slug: str) -> bool:
+    """Whether ``slug`` is ``custom-{slug}`` of one of the account's custom providers."""
+    return is_custom(slug) and \
+        await queries.custom_provider_by_slug(conn, account_id, slug[len(PREFIX):]) is not None
 
 
 def services(request: Request) -> Services:

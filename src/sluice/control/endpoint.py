@@ -37,6 +37,7 @@ class Endpoint:
     bearer_only: bool = False  # an API token only; not the legacy X-Auth-Email/X-Auth-Key pair
     raw: bool = False  # 200 is a stored body as it was sent, any media type
     result_info: str = "ResultInfo"  # component name of result_info when paged
+    result_key: str = "result"  # the body field holding the result ("data" / "route": envelope.ok)
 
     @property
     def doc_path(self) -> str:

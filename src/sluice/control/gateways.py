@@ -8,11 +8,11 @@ from starlette.responses import Response
 
 from sluice import envelope
 from sluice.cache.keys import gateway_prefix
-from sluice.control.common import authorized, require_gateway, services
+from sluice.control.common import authorized, is_account_custom_provider, require_gateway, services
 from sluice.control.schemas import GatewayCreate, GatewayFields, gateway_body, gateway_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, ValidationError
-from sluice.store import queries
+from sluice.store import queries, routes
 
 
 async def _check_store(conn: AsyncConnection, account_id: str, store_id: str | None) -> None:
@@ -72,6 +72,7 @@ async def delete_gateway(request: Request) -> Response:
         await queries.lock_key_writes(conn, account_id)  # its configs and their secrets go too
         row = await require_gateway(conn, account_id, gateway_id)
         await queries.delete_gateway(conn, account_id, gateway_id)
+        await routes.delete_gateway_routes(conn, account_id, gateway_id)
         await services(request).on_gateway_delete(conn, account_id, gateway_id)  # its logs, activity, cache
         await queries.record_change(conn, account_id, "gateway")
     await services(request).on_change(account_id)
@@ -82,7 +83,8 @@ async def gateway_url(request: Request) -> Response:
     provider = request.path_params["provider"]
     async with authorized(request) as (account_id, conn, _):
         gateway = await require_gateway(conn, account_id, request.path_params["gateway_id"])
-    if provider not in services(request).catalog:
+        custom = await is_account_custom_provider(conn, account_id, provider)
+    if provider not in services(request).catalog and not custom:
         raise ValidationError(f"provider: unknown provider {provider[:64]!r}", path=["path", "provider"])
     # The configured public URL; the request's Host only when unset (a client could send any Host).
     base = services(request).settings.public_url or str(request.base_url).rstrip("/")

@@ -7,6 +7,7 @@ score, metadata) and delete by filters. Filter parsing lives in ``logs/filters.p
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -15,6 +16,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from sluice import envelope
+from sluice.clock import now as utc_now
+from sluice.clock import rfc3339
 from sluice.control.common import authorized, require_gateway
 from sluice.control.validation import (
     MAX_PAGE,
@@ -27,7 +30,7 @@ from sluice.control.validation import (
     require_object,
 )
 from sluice.errors import NotFound, ValidationError
-from sluice.logs import custom
+from sluice.logs import custom, series
 from sluice.logs.filters import Filter, check_query, parse_date, parse_filters
 from sluice.store import logs as logstore
 
@@ -164,6 +167,32 @@ async def get_log_response(request: Request) -> Response:
     return _raw(row["response_body"], row["response_size"], row["response_content_type"])
 
 
+def _moment(request: Request, name: str) -> datetime | None:
+    raw = request.query_params.get(name)
+    return None if raw is None else series.parse(raw, name)
+
+
+async def log_series(request: Request) -> Response:
+    """Sluice extension: requests, errors, tokens and cost per minute/hour/day (the console's charts),
+    for the whole gateway or one key (``provider`` + ``alias``)."""
+    gateway_id = request.path_params["gateway_id"]
+    async with authorized(request) as (account_id, conn, _):  # 401 before any 400
+        check_query(request.scope.get("query_string", b""))
+        interval = request.query_params.get("interval")
+        if interval is not None:
+            choice_param(request, "interval", "", tuple(series.INTERVALS))
+        win = series.window(_moment(request, "start"), _moment(request, "end"), interval, utc_now())
+        filters = [Filter("created_at", "ge", (rfc3339(win.start),)),
+                   Filter("created_at", "le", (rfc3339(win.end),))]
+        filters += [Filter(name, "eq", (request.query_params[name][:256],))
+                    for name in ("provider", "alias") if name in request.query_params]
+        await require_gateway(conn, account_id, gateway_id)
+        rows = await logstore.series(conn, logstore.where(account_id, gateway_id, filters), win.prefix)
+    by_start = {series.bucket_stamp(prefix): row for prefix, row in rows.items()}
+    return envelope.ok({"interval": win.interval, "start": rfc3339(win.start), "end": rfc3339(win.end),
+                        "points": series.points(win, by_start)})
+
+
 def _patch_values(data: dict[str, Any]) -> dict[str, Any]:
     unknown = [k for k in data if k not in ("feedback", "score", "metadata")]
     if unknown:
@@ -219,4 +248,5 @@ async def delete_logs(request: Request) -> Response:
     return envelope.ok({"deleted": deleted})
 
 
-__all__ = ["delete_logs", "edit_log", "get_log", "get_log_request", "get_log_response", "list_logs"]
+__all__ = ["delete_logs", "edit_log", "get_log", "get_log_request", "get_log_response", "list_logs",
+           "log_series"]

@@ -14,11 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from sluice.control import custom_schemas as cs
+from sluice.control import route_doc
 from sluice.control import schemas as s
 from sluice.control.endpoint import Endpoint, Schema
 from sluice.control.validation import MAX_MANAGEMENT_BODY, MAX_PAGE
 from sluice.identity.permissions import ALL_GROUPS
-from sluice.logs import filters
+from sluice.logs import filters, series
+from sluice.providers.custom import MAX_HEADERS_TEXT, PROVIDER_SLUG_PATTERN
 from sluice.providers.registry import CATALOG_SLUGS
 from sluice.store import logs as logstore
 
@@ -40,6 +43,9 @@ def _nullable(schema: Schema) -> Schema:
 
 # -- path and query parameters ---------------------------------------------------------------------
 
+PROVIDER_SLUG = {"anyOf": [{"type": "string", "enum": list(CATALOG_SLUGS)},
+                           {"type": "string", "pattern": PROVIDER_SLUG_PATTERN,
+                            "description": "custom-{slug}: a custom provider of the account"}]}
 PATH_PARAMS: dict[str, Schema] = {
     "account_id": {**HEX32, "description": "the account: 32 lower-case hex characters"},
     "gateway_id": {"type": "string", "minLength": 1, "maxLength": 64, "pattern": s.GATEWAY_ID_PATTERN},
@@ -47,8 +53,11 @@ PATH_PARAMS: dict[str, Schema] = {
     "store_id": {**HEX32, "description": "a secrets store id"},
     "secret_id": {**HEX32, "description": "a secret id"},
     "token_id": {**HEX32, "description": "an API token id"},
-    "provider": {"type": "string", "enum": list(CATALOG_SLUGS),
-                 "description": "a provider slug; others: 400"},
+    "provider_id": {"type": "string", "minLength": 1, "description": "a custom provider id"},
+    "provider": {**PROVIDER_SLUG, "description": "a provider slug, or custom-{slug} of the account's; "
+                                                 "others: 400"},
+    "route_id": {**HEX32, "description": "a dynamic route id"},
+    "version_id": {**HEX32, "description": "a dynamic route version id"},
     "log_id": {"type": "string", "pattern": "^[0-9A-Za-z]{1,64}$",
                "description": "a log id (ULID, also the cf-aig-log-id response header)"},
 }
@@ -76,6 +85,8 @@ def order_params(*fields: str) -> list[Schema]:
 
 
 SEARCH = _query("search", {"type": "string"}, "substring match")
+CUSTOM_SEARCH = _query("search", {"type": "string", "maxLength": 256}, "substring of id, name or slug")
+CUSTOM_FILTERS = (_query("beta", {"type": "boolean"}), _query("enable", {"type": "boolean"}))
 SCOPES_QUERY = {**_query("scopes", {"type": "array", "items": {"type": "string", "enum": list(s.SCOPES)}},
                          "only secrets holding every listed scope"), "style": "form", "explode": True}
 FORCE = _query("force", {"type": "boolean", "default": False}, "delete the store with its secrets")
@@ -116,6 +127,14 @@ LOGS_DELETE_QUERY = (
     _query("order_by", {"type": "string", "enum": list(logstore.DELETE_ORDER_COLUMNS)}),
     _query("order_by_direction", DIRECTION),
     _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE}, "delete at most this many"))
+SERIES_QUERY = (
+    _query("start", {"type": "string", "format": "date-time"}, "default: 24 hours before end"),
+    _query("end", {"type": "string", "format": "date-time"}, "default: now"),
+    _query("interval", {"type": "string", "enum": list(series.INTERVALS)},
+           f"bucket length; default the finest giving at most {series.MAX_POINTS} points (more: 400)"),
+    _query("provider", {"type": "string"}, "only this provider's requests"),
+    _query("alias", {"type": "string"}, "only requests that used the stored key of this alias"),
+)
 
 
 # -- request bodies (from the pydantic models, corrected where a validator does more) ---------------
@@ -141,6 +160,11 @@ def _model(model: type[BaseModel], defs: dict[str, Schema], **overrides: Schema)
     return schema
 
 
+CUSTOM_HEADERS = {"type": "string", "maxLength": MAX_HEADERS_TEXT, "writeOnly": True,
+                  "description": "a JSON object of extra headers sent to the provider; values are sealed and "
+                                 "never returned"}
+
+
 def _bodies() -> dict[str, Schema]:
     defs: dict[str, Schema] = {}
     gateway_update = _model(s.GatewayFields, defs, id={
@@ -149,11 +173,14 @@ def _bodies() -> dict[str, Schema]:
         "GatewayCreate": _model(s.GatewayCreate, defs),
         "GatewayUpdate": gateway_update,
         "ProviderConfigCreate": _model(
-            s.ProviderConfigCreate, defs, provider_slug={"type": "string", "enum": list(CATALOG_SLUGS)},
+            s.ProviderConfigCreate, defs, provider_slug=PROVIDER_SLUG,
             secret=SECRET_VALUE, rate_limit=RATE_LIMIT, rate_limit_period=RATE_PERIOD),
         "ProviderConfigUpdate": {**_model(s.ProviderConfigUpdate, defs, secret=SECRET_VALUE,
                                           rate_limit=RATE_LIMIT,
                                           rate_limit_period=RATE_PERIOD), "minProperties": 1},
+        "CustomProviderCreate": _model(cs.CustomProviderCreate, defs, headers=CUSTOM_HEADERS),
+        "CustomProviderUpdate": {**_model(cs.CustomProviderFields, defs, headers=_nullable(CUSTOM_HEADERS)),
+                                 "minProperties": 1},
         "StoreCreate": _model(s.StoreCreate, defs),
         "SecretCreate": _model(s.SecretCreate, defs, value=SECRET_VALUE),
         "SecretCreateList": {"type": "array", "minItems": 1, "items": _ref("SecretCreate"),
@@ -170,6 +197,7 @@ def _bodies() -> dict[str, Schema]:
                 "minLength": 1, "maxLength": 128}, "additionalProperties": {"type": ["string", "number",
                                                                                      "boolean"]},
                 "description": "replaces the whole object"})}},
+        **route_doc.bodies(lambda model: _model(model, defs)),
         "TokenCreate": _model(s.TokenCreate, defs, expires_on=_nullable({"type": "string",
                                                                          "format": "date-time"}),
                               not_before=_nullable({"type": "string", "format": "date-time"})),
@@ -213,7 +241,7 @@ def _log_result(*, detail: bool) -> Schema:
                                                                        "description": "JSON text"}),
         **{name: opt_text for name in ("model_type", "request_content_type", "response_content_type",
                                        "request_type",
-                                       "event_id", "alias")},
+                                       "event_id", "alias", "route", "route_version", "route_path")},
     }
     if detail:
         props.update(request_head=text, response_head=text, request_head_complete={"type": "boolean"},
@@ -221,6 +249,20 @@ def _log_result(*, detail: bool) -> Schema:
                                                                                "minimum": 0},
                      response_size={"type": "integer", "minimum": 0}, method=text, stream={"type": "boolean"},
                      user_agent=opt_text, error=opt_text)
+    return {"type": "object", "required": list(props), "properties": props}
+
+
+def _custom_provider_result() -> Schema:
+    text, opt_text = {"type": "string"}, _nullable({"type": "string"})
+    props: Schema = {
+        "id": HEX32, "name": text, "slug": text,
+        "provider": {"type": "string", "pattern": PROVIDER_SLUG_PATTERN},
+        "base_url": text, "beta": {"type": "boolean"}, "enable": {"type": "boolean"},
+        "position": {"type": "integer", "minimum": 0}, "auth_header": text, "auth_scheme": text,
+        "headers": _nullable({"type": "string", "description": "the header names, values masked"}),
+        "created_at": STAMP, "modified_at": STAMP,
+        **{name: opt_text for name in ("description", "curl_example", "js_example", "link", "logo")},
+    }
     return {"type": "object", "required": list(props), "properties": props}
 
 
@@ -248,6 +290,7 @@ def _results() -> dict[str, Schema]:
             "rate_limit": _nullable({"type": "integer", "minimum": 0, "description": "null: never set"}),
             "rate_limit_period": {"type": "integer",
                                                                                    "minimum": 1}}},
+        "CustomProvider": _custom_provider_result(),
         "Store": {"type": "object", "required": ["id", "name", "created", "modified", "account_id"],
                   "properties": {"id": HEX32, "name": {"type": "string"}, "created": STAMP,
                                  "modified": STAMP, "account_id": HEX32}},
@@ -272,9 +315,27 @@ def _results() -> dict[str, Schema]:
         "TokenVerification": {"type": "object", "required": ["id", "status", "expires_on", "not_before"],
                               "properties": {"id": HEX32, "status": {"type": "string", "enum": ["active"]},
                                              "expires_on": _nullable(STAMP), "not_before": _nullable(STAMP)}},
+        "Identity": {"type": "object", "required": ["accounts", "permissions", "credential", "token"],
+                     "description": "Sluice extension (not in Cloudflare's API): who the caller is",
+                     "properties": {
+            "accounts": {"type": "array", "items": HEX32},
+            "permissions": {"type": "array", "items": {"type": "string", "enum": list(ALL_GROUPS)}},
+            "credential": {"type": "string", "enum": ["api_token", "global_api_key"]},
+            "token": _nullable({"type": "object", "required": ["id", "name", "expires_on"], "properties": {
+                "id": HEX32, "name": {"type": "string"}, "expires_on": _nullable(STAMP)}})}},
         "GatewayUrl": {"type": "string", "format": "uri"},
+        **route_doc.results(STAMP),
         "Log": _log_result(detail=False),
         "LogDetail": _log_result(detail=True),
+        "LogSeries": {"type": "object", "required": ["interval", "start", "end", "points"],
+                      "description": "Sluice extension (not in Cloudflare's API), for the console's charts",
+                      "properties": {
+            "interval": {"type": "string", "enum": list(series.INTERVALS)}, "start": STAMP, "end": STAMP,
+            "points": {"type": "array", "items": {
+                "type": "object", "required": ["t", *series.COUNTERS], "properties": {
+                    "t": STAMP, "requests": {"type": "integer", "minimum": 0},
+                    "errors": {"type": "integer", "minimum": 0}, "tokens": {"type": "integer", "minimum": 0},
+                    "cost": {"type": "number", "minimum": 0}}}}}},
         "LogsDeleted": {"type": "object", "required": ["deleted"], "properties": {
             "deleted": {"type": "integer", "minimum": 0}}},
         "LogsResultInfo": {"allOf": [_ref("ResultInfo"), {"type": "object", "properties": {
@@ -321,11 +382,12 @@ def _error_response(status: int) -> Schema:
     return response
 
 
-def _ok(result: Schema, *, listed: bool = False, paged: bool = False, info: str = "ResultInfo") -> Schema:
-    props: Schema = {"result": {"type": "array", "items": result} if listed or paged else result,
+def _ok(result: Schema, *, listed: bool = False, paged: bool = False, info: str = "ResultInfo",
+        key: str = "result") -> Schema:
+    props: Schema = {key: {"type": "array", "items": result} if listed or paged else result,
                      "success": {"const": True}, "errors": {"type": "array", "maxItems": 0},
                      "messages": {"type": "array"}}
-    required = ["result", "success", "errors", "messages"]
+    required = [key, "success", "errors", "messages"]
     if paged:
         props["result_info"] = _ref(info)
         required.append("result_info")
@@ -364,7 +426,8 @@ def _operation(op: Endpoint) -> Schema:
     if op.body is not None:
         statuses |= {400, 413}
         out["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(op.body)}}}
-    ok = RAW_BODY if op.raw else _ok(_ref(op.result), listed=op.listed, paged=op.paged, info=op.result_info)
+    ok = RAW_BODY if op.raw else _ok(_ref(op.result), listed=op.listed, paged=op.paged, info=op.result_info,
+                                     key=op.result_key)
     out["responses"] = {"200": ok,
                         **{str(c): _ref_response(c) for c in sorted(statuses)}}
     return out

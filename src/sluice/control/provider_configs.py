@@ -11,10 +11,11 @@ from starlette.responses import Response
 
 from sluice import envelope
 from sluice.clock import new_id, now, rfc3339
-from sluice.control.common import authorized, require_gateway, services
-from sluice.control.schemas import ProviderConfigCreate, ProviderConfigUpdate, config_wire
+from sluice.control.common import authorized, is_account_custom_provider, require_gateway, services
+from sluice.control.schemas import ProviderConfigCreate, ProviderConfigUpdate, config_wire, key_state_wire
 from sluice.control.validation import paging, parse_model, read_json, require_object
 from sluice.errors import Conflict, NotFound, ValidationError
+from sluice.providers.custom import is_custom
 from sluice.secrets import vault
 from sluice.store import queries
 
@@ -68,12 +69,21 @@ async def _resolve_secret(conn: AsyncConnection, request: Request, account_id: s
     return existing["id"]
 
 
+async def _require_custom_provider(conn: AsyncConnection, account_id: str, slug: str) -> None:
+    """A ``custom-{slug}`` config needs that custom provider in the account (deleting one that configs
+    use is refused, so the two stay consistent: both run under the key-write lock)."""
+    if is_custom(slug) and not await is_account_custom_provider(conn, account_id, slug):
+        raise ValidationError("provider_slug: no custom provider with this slug in this account",
+                              path=["body", "provider_slug"])
+
+
 async def create_config(request: Request) -> Response:
     gateway_id = request.path_params["gateway_id"]
     async with authorized(request) as (account_id, conn, _):
         body = parse_model(ProviderConfigCreate, require_object(await read_json(request)))
         await queries.lock_key_writes(conn, account_id)
         gateway = await require_gateway(conn, account_id, gateway_id)
+        await _require_custom_provider(conn, account_id, body.provider_slug)
         if await queries.config_by_alias(conn, account_id, gateway_id, body.provider_slug, body.alias):
             raise Conflict(f"alias {body.alias!r} already exists for provider {body.provider_slug!r} "
                            "on this gateway")
@@ -105,9 +115,11 @@ async def list_configs(request: Request) -> Response:
 
 
 def _with_activity(request: Request, wire: dict[str, Any]) -> dict[str, Any]:
-    """Adds last_used_at / counts when the activity tracker is running (request logs feature)."""
+    """Adds last_used_at / counts when the activity tracker is running (request logs feature), and
+    the key's state in its pool (key pools)."""
     activity = services(request).activity
-    return activity.annotate(wire) if activity is not None else wire
+    annotated = activity.annotate(wire) if activity is not None else wire
+    return {**annotated, **key_state_wire(services(request).key_health.mark(wire["id"]))}
 
 
 async def _config(conn: AsyncConnection, request: Request, account_id: str) -> dict[str, Any]:

@@ -32,7 +32,8 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount, Route
 
 from sluice import envelope
-from sluice.control import gateways, logs, provider_configs, secrets_store, tokens
+from sluice.control import custom_providers, gateways, logs, provider_configs, secrets_store, tokens
+from sluice.control import dynamic_routing as dr
 from sluice.control import openapi_doc as doc
 from sluice.control.endpoint import Endpoint, bind
 from sluice.control.openapi import openapi_handler
@@ -70,9 +71,14 @@ A = "/accounts/{account_id}"
 GW = A + "/ai-gateway/gateways"
 PC = GW + "/{gateway_id}/provider_configs"
 LOGS = GW + "/{gateway_id}/logs"
+DR = GW + "/{gateway_id}/routes"
+DRI = DR + "/{route_id}"
 SS = A + "/secrets_store"
+CP = A + "/ai-gateway/custom-providers"
 
 GATEWAYS, CONFIGS, LOG, STORE, TOKENS = "gateways", "provider configs", "logs", "secrets store", "tokens"
+ROUTES = "dynamic routes"
+CUSTOM = "custom providers"
 STORE_SORT = doc.order_params("name", "created", "modified")
 SECRET_SORT = doc.order_params("name", "comment", "created", "modified", "status")
 
@@ -105,6 +111,49 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              accepts=CONFIG_WRITE),
     Endpoint("DELETE", PC + "/{config_id}", provider_configs.delete_config, "delete_provider_config",
              "Delete a provider config", CONFIGS, "ProviderConfig", accepts=CONFIG_WRITE),
+    # -- dynamic routes (docs/routing.md) --
+    Endpoint("POST", DR, dr.create_route, "create_route", "Create a dynamic route (version 1, deployed)",
+             ROUTES, "Route", body="RouteCreate", errors=(409,), accepts=GATEWAY_WRITE),
+    Endpoint("GET", DR, dr.list_routes, "list_routes", "List dynamic routes (answered in data)", ROUTES,
+             "RouteList", query=doc.PAGE, result_key="data", accepts=GATEWAY_READ),
+    Endpoint("GET", DRI, dr.get_route, "get_route", "Get a route with its deployed version", ROUTES, "Route",
+             accepts=GATEWAY_READ),
+    Endpoint("PATCH", DRI, dr.update_route, "update_route", "Rename a route (answered in route)", ROUTES,
+             "Route", body="RouteUpdate", errors=(409,), result_key="route", accepts=GATEWAY_WRITE),
+    Endpoint("DELETE", DRI, dr.delete_route, "delete_route", "Delete a route with its history", ROUTES,
+             "RouteBase", accepts=GATEWAY_WRITE),
+    Endpoint("POST", DRI + "/versions", dr.create_version, "create_route_version",
+             "Save new elements as a version (not deployed)", ROUTES, "RouteVersionCreated",
+             body="RouteVersionCreate", accepts=GATEWAY_WRITE),
+    Endpoint("GET", DRI + "/versions", dr.list_versions, "list_route_versions",
+             "A route's versions, newest first (answered in data)", ROUTES, "RouteVersionList",
+             query=doc.PAGE, result_key="data", accepts=GATEWAY_READ),
+    Endpoint("GET", DRI + "/versions/{version_id}", dr.get_version, "get_route_version",
+             "Get a version with its elements", ROUTES, "RouteVersion", accepts=GATEWAY_READ),
+    Endpoint("POST", DRI + "/deployments", dr.create_deployment, "create_route_deployment",
+             "Deploy a version (an earlier one rolls back)", ROUTES, "RouteDeployed",
+             body="RouteDeploymentCreate", accepts=GATEWAY_WRITE),
+    Endpoint("GET", DRI + "/deployments", dr.list_deployments, "list_route_deployments",
+             "A route's deployments, newest first (answered in data)", ROUTES, "RouteDeploymentList",
+             query=doc.PAGE, result_key="data", accepts=GATEWAY_READ),
+    # -- custom providers (same permissions as gateways) --
+    Endpoint("GET", CP, custom_providers.list_providers, "list_custom_providers", "List custom providers",
+             CUSTOM, "CustomProvider", paged=True, query=(*doc.PAGE, doc.CUSTOM_SEARCH, *doc.CUSTOM_FILTERS),
+             accepts=GATEWAY_READ),
+    Endpoint("POST", CP, custom_providers.create_provider, "create_custom_provider",
+             "Create a custom provider (used as custom-{slug})", CUSTOM, "CustomProvider",
+             body="CustomProviderCreate", errors=(409,), accepts=GATEWAY_WRITE),
+    Endpoint("GET", CP + "/{provider_id}", custom_providers.get_provider, "get_custom_provider",
+             "Get a custom provider", CUSTOM, "CustomProvider", accepts=GATEWAY_READ),
+    Endpoint("PATCH", CP + "/{provider_id}", custom_providers.update_provider, "patch_custom_provider",
+             "Change a custom provider (a merge)", CUSTOM, "CustomProvider", body="CustomProviderUpdate",
+             errors=(409,), accepts=GATEWAY_WRITE),
+    Endpoint("PUT", CP + "/{provider_id}", custom_providers.update_provider, "update_custom_provider",
+             "Change a custom provider (a merge, as PATCH)", CUSTOM, "CustomProvider",
+             body="CustomProviderUpdate", errors=(409,), accepts=GATEWAY_WRITE),
+    Endpoint("DELETE", CP + "/{provider_id}", custom_providers.delete_provider, "delete_custom_provider",
+             "Delete a custom provider (409 while provider configs use it)", CUSTOM, "CustomProvider",
+             errors=(409,), accepts=GATEWAY_WRITE),
     # -- logs --
     Endpoint("GET", LOGS, logs.list_logs, "list_logs",
              "List request logs (filters, order, paging, aggregates)", LOG, "Log", paged=True,
@@ -119,6 +168,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "The stored request body", LOG, "Log", raw=True, accepts=GATEWAY_READ),
     Endpoint("GET", LOGS + "/{log_id}/response", logs.get_log_response, "get_log_response",
              "The stored response body", LOG, "Log", raw=True, accepts=GATEWAY_READ),
+    Endpoint("GET", GW + "/{gateway_id}/timeseries", logs.log_series, "get_log_series",
+             "Sluice extension: requests, errors, tokens and cost over time (whole gateway or one key)", LOG,
+             "LogSeries", query=doc.SERIES_QUERY, accepts=GATEWAY_READ),
     # -- secrets store --
     Endpoint("GET", SS + "/stores", secrets_store.list_stores, "list_stores", "List secrets stores", STORE,
              "Store", paged=True, query=(*doc.PAGE, *STORE_SORT), accepts=STORE_READ),
@@ -172,6 +224,9 @@ ENDPOINTS: tuple[Endpoint, ...] = (
              "Delete an API token", TOKENS, "TokenId", accepts=TOKEN_WRITE),
     Endpoint("GET", "/user/tokens/verify", tokens.verify, "verify_user_token", "Verify the calling token",
              TOKENS, "TokenVerification", bearer_only=True),
+    Endpoint("GET", "/sluice/identity", tokens.identity, "sluice_identity",
+             "Sluice extension: the caller's accounts and permission groups (the console's sign-in)", TOKENS,
+             "Identity"),
 )
 
 

@@ -18,11 +18,13 @@ from pydantic import (
     field_validator,
 )
 
-from sluice.clock import now, rfc3339
+from sluice.clock import now, rfc3339, rfc3339_ts
 from sluice.control import gateway_settings as settings
 from sluice.control.gateway_settings import omittable
 from sluice.identity.permissions import ACCOUNT_SCOPE, ALL_GROUPS, GROUP_IDS, group_name
 from sluice.identity.restrictions import MAX_CIDRS, cidr_list
+from sluice.keyhealth import Mark
+from sluice.providers.custom import is_custom
 from sluice.providers.registry import CATALOG_SLUGS
 
 GATEWAY_ID_PATTERN = r"^[a-z0-9_]+(?:-[a-z0-9_]+)*$"
@@ -89,6 +91,9 @@ class GatewayFields(Strict):
     otel: list[settings.Otel] | None = None
     spend_limits: settings.SpendLimits | None = None
     stripe: settings.Stripe | None = None
+    # Sluice extensions (docs/api.md, "Key pools"): fail over across a provider's stored keys.
+    key_failover: StrictBool = omittable()
+    key_failover_quota_cooldown: Annotated[StrictInt, Field(ge=1, le=MAX_PERIOD_S)] = omittable()
 
 
 class GatewayCreate(GatewayFields):
@@ -110,7 +115,12 @@ GATEWAY_DEFAULTS: dict[str, Any] = {
     "retry_backoff": "constant",
     "log_management": 10_000_000,
     "log_management_strategy": "STOP_INSERTING",
+    "key_failover": False,
+    "key_failover_quota_cooldown": 3600,
 }
+# Sluice extensions a gateway stored before they existed reads back with (their defaults).
+EXTENSION_DEFAULTS = {name: GATEWAY_DEFAULTS[name]
+                      for name in ("key_failover", "key_failover_quota_cooldown")}
 # Fields the SDK types nullable: null is stored and read back as null (the data plane then acts as for
 # the default: no cache, no rate limit, one attempt, the default log limit).
 NULLABLE_GATEWAY_FIELDS = frozenset({
@@ -132,7 +142,7 @@ def gateway_body(fields: GatewayFields, current: dict[str, Any] | None) -> dict[
 
 
 def gateway_wire(row: dict[str, Any]) -> dict[str, Any]:
-    out = {k: v for k, v in row.items() if k != "account_id"}
+    out = {**EXTENSION_DEFAULTS, **{k: v for k, v in row.items() if k != "account_id"}}
     out["is_default"] = row["id"] == "default"
     return out
 
@@ -151,9 +161,10 @@ class ProviderConfigCreate(Strict):
     @field_validator("provider_slug")
     @classmethod
     def _known_slug(cls, value: str) -> str:
-        if value not in CATALOG_SLUGS:
+        if value not in CATALOG_SLUGS and not is_custom(value):
             # the value is not echoed: a key pasted into the wrong field must not come back in the error
-            raise ValueError(f"unknown provider; valid provider slugs: {', '.join(CATALOG_SLUGS)}")
+            raise ValueError(f"unknown provider; valid provider slugs: {', '.join(CATALOG_SLUGS)}, or "
+                             "custom-{slug} naming a custom provider of the account")
         return value
 
     @field_validator("secret")
@@ -209,6 +220,14 @@ def config_wire(row: dict[str, Any]) -> dict[str, Any]:
         "rate_limit_period": row["rate_limit_period"],
         "created_at": row["created_at"],
     }
+
+
+def key_state_wire(mark: Mark | None) -> dict[str, Any]:
+    """Key pools (a Sluice extension, this process's view): whether the key is in service."""
+    if mark is None:
+        return {"key_state": "ok", "key_state_reason": None, "key_state_until": None}
+    until = rfc3339_ts(mark.until) if mark.until is not None else None
+    return {"key_state": mark.state, "key_state_reason": mark.reason, "key_state_until": until}
 
 
 # -- secrets store ---------------------------------------------------------------------------------

@@ -175,7 +175,8 @@ async def delete_secret(request: Request) -> Response:
                             request.path_params["secret_id"])
         users = await queries.secret_references(conn, row["id"])
         if users:
-            raise Conflict(f"secret is used by {users} provider config(s); delete those first")
+            raise Conflict(f"secret is used by {users} provider config(s) or custom provider(s); "
+                           "delete those first")
         await queries.delete_secret(conn, row["id"])
         await queries.record_change(conn, account_id, "secret")
     await services(request).on_change(account_id)
@@ -215,8 +216,8 @@ async def delete_secrets(request: Request) -> Response:
         in_use = await queries.secrets_references(conn, ids)
         if in_use:
             secret_id, users = next((i, in_use[i]) for i in ids if i in in_use)
-            raise Conflict(f"secret {secret_id!r} is used by {users} provider config(s); delete those first; "
-                           "nothing was deleted")
+            raise Conflict(f"secret {secret_id!r} is used by {users} provider config(s) or custom "
+                           "provider(s); delete those first; nothing was deleted")
         await queries.delete_secrets(conn, ids)
         await queries.record_change(conn, account_id, "secret")
     await services(request).on_change(account_id)

@@ -243,3 +243,19 @@ async def verify(request: Request) -> Response:
     token = principal.token
     return envelope.ok({"id": token["id"], "status": token_status(token, rfc3339(now())),
                         "expires_on": token["expires_on"], "not_before": token.get("not_before")})
+
+
+async def identity(request: Request) -> Response:
+    """Sluice extension: who the caller is — accounts and permission groups — for any valid credentials
+    (the console signs in with it: Cloudflare's verify names neither the account nor the permissions, and
+    a read-only token may not read its own token)."""
+    async with services(request).db.begin() as conn:
+        principal = await authenticate(request, conn)
+    token = principal.token
+    return envelope.ok({
+        "accounts": sorted(principal.accounts),
+        "permissions": [group for group in ALL_GROUPS if group in principal.permissions],
+        "credential": "api_token" if token is not None else "global_api_key",
+        "token": None if token is None else {"id": token["id"], "name": token["name"],
+                                             "expires_on": token["expires_on"]},
+    })

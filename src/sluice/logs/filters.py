@@ -28,6 +28,7 @@ import orjson
 
 from sluice.clock import rfc3339
 from sluice.errors import ValidationError
+from sluice.providers.custom import is_custom
 from sluice.providers.registry import CATALOG_SLUGS
 
 STRING_KEYS = ("id", "request_content_type", "response_content_type", "request_type", "provider", "model",
@@ -133,11 +134,11 @@ def make_filter(key: Any, operator: Any, raw_values: list[Any], name: str = "fil
 _ULID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$", re.IGNORECASE)
 _SLUGS = frozenset(CATALOG_SLUGS)
 # What a stored log holds, used only to tell apart the values of several filters in the column form:
-# a provider is a catalog slug, a log id a ULID, and no model is named like either.
+# a provider is a catalog slug or custom-{slug}, a log id a ULID, and no model is named like either.
 _DOMAINS: dict[str, Callable[[str], bool]] = {
-    "provider": lambda v: v in _SLUGS,
+    "provider": lambda v: v in _SLUGS or is_custom(v),
     "id": lambda v: _ULID.match(v) is not None,
-    "model": lambda v: v not in _SLUGS and _ULID.match(v) is None,
+    "model": lambda v: v not in _SLUGS and not is_custom(v) and _ULID.match(v) is None,
 }
 
 

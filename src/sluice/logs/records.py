@@ -52,6 +52,27 @@ def _text(value: str | None, limit: int) -> str | None:
     return value[:limit] if value else None
 
 
+def _cost(exchange: Exchange, model: str | None, custom_cost: custom.CustomCost | None,
+          prices: PriceTable | None) -> float | None:
+    usage = exchange.usage
+    tokens_in = usage.tokens_in if usage else None
+    tokens_out = usage.tokens_out if usage else None
+    if exchange.cached:
+        return 0.0  # a cache hit was not billed by the provider
+    if custom_cost is not None:
+        return custom_cost.cost(tokens_in, tokens_out)
+    price = (prices or default_table()).price(exchange.provider, model)
+    counted = tokens_in is not None or tokens_out is not None
+    return price.cost(tokens_in, tokens_out) if price and counted else None
+
+
+def exchange_cost(exchange: Exchange, prices: PriceTable | None = None) -> float:
+    """The cost the request log records for ``exchange`` (0 when unknown): what budgets count."""
+    headers = {k.lower(): v for k, v in exchange.request_headers.items()}
+    model = exchange.model or (exchange.usage.model if exchange.usage else None)
+    return _cost(exchange, model, custom.parse_custom_cost(headers.get("cf-aig-custom-cost")), prices) or 0.0
+
+
 def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, Any]:
     headers = {k.lower(): v for k, v in exchange.request_headers.items()}
     matcher = exchange.key_matcher
@@ -62,14 +83,7 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
     if model is None and exchange.request_body and len(exchange.request_body) >= exchange.request_size:
         model = model_from_request(bytes(exchange.request_body))  # parsed here, off the request path
     custom_cost = custom.parse_custom_cost(headers.get("cf-aig-custom-cost"))
-    if exchange.cached:
-        cost: float | None = 0.0  # a cache hit was not billed by the provider
-    elif custom_cost is not None:
-        cost = custom_cost.cost(tokens_in, tokens_out)
-    else:
-        price = (prices or default_table()).price(exchange.provider, model)
-        counted = tokens_in is not None or tokens_out is not None
-        cost = price.cost(tokens_in, tokens_out) if price and counted else None
+    cost = _cost(exchange, model, custom_cost, prices)
     row = {
         "id": exchange.log_id,
         "account_id": exchange.account_id,
@@ -107,6 +121,9 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "feedback": None,
         "score": None,
         "step": None,
+        "route": _text(exchange.route, 64),
+        "route_version": _text(exchange.route_version, 32),
+        "route_path": _text(exchange.route_path, 4096),
         "error": _text(exchange.error, 1024),
     }
     if not exchange.collect_payload:  # cf-aig-collect-log-payload: false — metadata only

@@ -1,5 +1,6 @@
-"""Prometheus metrics in their own registry. Labels are gateway and provider only — never an
-alias, key, token or account-chosen free text beyond the gateway id.
+"""Prometheus metrics in their own registry. Labels are gateway and provider (and a fixed set of
+kinds: status, reason, state) — never an alias, key, token or account-chosen free text beyond the
+gateway id.
 
 Under ``sluice serve --workers N`` prometheus-client runs in multiprocess mode (``observe/multiproc.py``):
 every update also lands in a memory-mapped file of the worker, and a scrape, answered by any one
@@ -8,7 +9,7 @@ keeps plain in-memory values (an update there costs about half as much; docs/sca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +26,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.registry import Collector
 
 from sluice.exchange import Exchange
+from sluice.keyhealth import KeyHealth
 from sluice.ratelimit.base import BackendHealth
 
 UNROUTED = "-"
@@ -56,12 +58,13 @@ class Metrics:
                                   ("gateway", "provider", "kind"), registry=r)
         self.cache = Counter("sluice_cache_lookups", "Response cache lookups.",
                              ("gateway", "provider", "result"), registry=r)
+        self.failovers = Counter("sluice_key_failovers", "Requests retried with another stored key of the "
+                                 "pool after the provider refused the first (key pools).",
+                                 ("gateway", "provider", "reason"), registry=r)
         self.log_drops = Counter("sluice_request_logs_dropped", "Request logs not stored.", ("reason",),
                                  registry=r)
         self._children: dict[tuple, object] = {}
-        # Collectors that read this process's state at scrape time; under workers they are added to
-        # the summed files' output (each shows the answering worker's own view).
-        self._own_collectors: list[Collector] = []
+        self._synced: list[Callable[[], None]] = []
 
     def record(self, exchange: Exchange) -> None:
         # Unrouted requests (unknown gateway/provider) carry caller-typed ids: one fixed label,
@@ -69,6 +72,10 @@ class Metrics:
         routed = exchange.provider
         gateway, provider = (exchange.gateway_id, routed) if routed else (UNROUTED, UNROUTED)
         status = exchange.status_code
+        if exchange.failover:  # a refused attempt of a pooled request, not an answer to a client
+            self._child(self.failovers, gateway, provider, exchange.failover).inc()
+            self._child(self.upstream, gateway, provider, str(status)).inc()
+            return
         self._child(self.requests, gateway, provider, status_class(status)).inc()
         self._child(self.latency, gateway, provider).observe(max(0, exchange.duration_ms) / 1000)
         if exchange.rejected_by:
@@ -90,10 +97,27 @@ class Metrics:
         return child
 
     def watch_rate_limit_store(self, health: BackendHealth) -> None:
-        """The shared rate-limit store's state, read at scrape time (the hot path counts nothing extra)."""
-        collector = RateLimitStoreCollector(health)
-        self.registry.register(collector)
-        self._own_collectors.append(collector)
+        """The shared rate-limit store's state (the hot path counts nothing extra). One process reads
+        it at scrape time; under workers each worker copies its view into the summed files every
+        ``SYNC_S`` (``sync``), so a counter never goes backwards between scrapes answered by
+        different workers, and ``up`` is 0 while any live worker finds it down."""
+        if self.multiprocess_dir is None:
+            self.registry.register(RateLimitStoreCollector(health))
+        else:
+            self._synced.append(StoreSeries(health, self.registry).sync)
+
+    def watch_key_health(self, health: KeyHealth) -> None:
+        """Stored keys out of service (key pools), read at scrape time from this process's memory;
+        under workers copied every ``SYNC_S``, a scrape showing the most any live worker has out."""
+        if self.multiprocess_dir is None:
+            self.registry.register(KeyHealthCollector(health))
+        else:
+            self._synced.append(KeyHealthSeries(health, self.registry).sync)
+
+    def sync(self) -> None:
+        """Under workers: copy this process's state into its multiprocess files."""
+        for sync in self._synced:
+            sync()
 
     def log_dropped(self, reason: str, count: int) -> None:
         self.log_drops.labels(reason).inc(count)
@@ -112,8 +136,6 @@ class Metrics:
         # Built per scrape, as prometheus-client prescribes: it reads every worker's files afresh.
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(self.multiprocess_dir))
-        for collector in self._own_collectors:  # read at scrape time from this worker's state
-            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
 
     def process_exited(self, pid: int) -> None:
@@ -124,23 +146,84 @@ class Metrics:
             multiprocess.mark_process_dead(pid, path=str(self.multiprocess_dir))
 
 
+SYNC_S = 1.0
+UP_HELP = "1 while the shared rate-limit store answers."
+OUTAGES_HELP = "Times the rate-limit store was found unreachable."
+UNCHECKED_HELP = ("Requests with a rate limit decided by SLUICE_RATE_LIMIT_ON_REDIS_ERROR because the store "
+                  "could not be asked.")
+
+
+class StoreSeries:
+    """The rate-limit store's series under workers: real multiprocess metrics fed by deltas."""
+
+    def __init__(self, health: BackendHealth, registry: CollectorRegistry) -> None:
+        self.health = health
+        self.up = Gauge("sluice_ratelimit_store_up", UP_HELP, ("store",), registry=registry,
+                        multiprocess_mode="livemin").labels(health.name)
+        self.outages = Counter("sluice_ratelimit_outages", OUTAGES_HELP, ("store",),
+                               registry=registry).labels(health.name)
+        self.unchecked = Counter("sluice_ratelimit_unchecked", UNCHECKED_HELP, ("store", "policy"),
+                                 registry=registry).labels(health.name, health.on_error)
+        self._outages = self._unchecked = 0
+        self.sync()
+
+    def sync(self) -> None:
+        h = self.health
+        self.up.set(1.0 if h.up else 0.0)
+        if h.outages > self._outages:
+            self.outages.inc(h.outages - self._outages)
+            self._outages = h.outages
+        if h.decided_without_backend > self._unchecked:
+            self.unchecked.inc(h.decided_without_backend - self._unchecked)
+            self._unchecked = h.decided_without_backend
+
+
 class RateLimitStoreCollector(Collector):
     def __init__(self, health: BackendHealth) -> None:
         self.health = health
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
         h = self.health
-        up = GaugeMetricFamily("sluice_ratelimit_store_up", "1 while the shared rate-limit store answers.",
-                               labels=("store",))
+        up = GaugeMetricFamily("sluice_ratelimit_store_up", UP_HELP, labels=("store",))
         up.add_metric((h.name,), 1.0 if h.up else 0.0)
         yield up
-        outages = CounterMetricFamily("sluice_ratelimit_outages", "Times the rate-limit store was "
-                                      "found unreachable.", labels=("store",))
+        outages = CounterMetricFamily("sluice_ratelimit_outages", OUTAGES_HELP, labels=("store",))
         outages.add_metric((h.name,), h.outages)
         yield outages
-        decided = CounterMetricFamily(
-            "sluice_ratelimit_unchecked", "Requests with a rate limit decided by "
-            "SLUICE_RATE_LIMIT_ON_REDIS_ERROR because the store could not be asked.",
-            labels=("store", "policy"))
+        decided = CounterMetricFamily("sluice_ratelimit_unchecked", UNCHECKED_HELP,
+                                      labels=("store", "policy"))
         decided.add_metric((h.name, h.on_error), h.decided_without_backend)
         yield decided
+
+
+KEYS_OUT_HELP = ("Stored keys a key pool is passing over in this process: cooling (429, quota) or failed "
+                 "(401/403, until rotated).")
+
+
+class KeyHealthSeries:
+    def __init__(self, health: KeyHealth, registry: CollectorRegistry) -> None:
+        self.health = health
+        self.gauge = Gauge("sluice_stored_keys_out", KEYS_OUT_HELP, ("provider", "state"), registry=registry,
+                           multiprocess_mode="livemax")
+        self._shown: set[tuple[str, str]] = set()
+
+    def sync(self) -> None:
+        counts = self.health.counts()
+        for labels in self._shown - counts.keys():
+            self.gauge.labels(*labels).set(0)
+        for labels, count in counts.items():
+            self.gauge.labels(*labels).set(count)
+        self._shown |= counts.keys()
+
+
+class KeyHealthCollector(Collector):
+    """Labels are the provider and the state only: never a key, an alias or a config id."""
+
+    def __init__(self, health: KeyHealth) -> None:
+        self.health = health
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        out = GaugeMetricFamily("sluice_stored_keys_out", KEYS_OUT_HELP, labels=("provider", "state"))
+        for (provider, state), count in sorted(self.health.counts().items()):
+            out.add_metric((provider, state), count)
+        yield out

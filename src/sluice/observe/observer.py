@@ -17,11 +17,12 @@ from sluice.cache.memory import MemoryCache
 from sluice.cache.redis import RedisCache
 from sluice.exchange import Exchange
 from sluice.observe.activity import ActivityTracker
-from sluice.observe.metrics import Metrics
+from sluice.observe.metrics import SYNC_S, Metrics
 from sluice.observe.sink import LogSink
 from sluice.settings import Settings
 from sluice.store.database import Database
 from sluice.store.logs import delete_gateway_logs
+from sluice.tasks import Periodic
 
 log = structlog.get_logger("sluice.observe")
 
@@ -34,9 +35,11 @@ class Observability:
                             buffer_max_bytes=settings.log_buffer_max_bytes, on_drop=self.metrics.log_dropped)
         self.activity = ActivityTracker(db)
         self.cache: MemoryCache | RedisCache = (
-            RedisCache.from_url(settings.redis_url, max_entry_bytes=settings.cache_max_bytes)
+            RedisCache.from_url(settings.redis_url, max_entry_bytes=settings.cache_max_bytes,
+                                key_prefix=settings.redis_key_prefix, timeout_s=settings.redis_timeout_s)
             if settings.redis_url else MemoryCache(settings.cache_max_bytes))
         self._parts = (self.metrics, self.activity, self.sink)
+        self._metrics_sync = Periodic("metrics-sync", SYNC_S, self._sync_metrics)
 
     def record(self, exchange: Exchange) -> None:
         """Never blocks, never raises: a broken observer must not break a request.
@@ -60,9 +63,16 @@ class Observability:
     async def start(self) -> None:
         await self.activity.start()
         await self.sink.start()
+        if self.metrics.multiprocess_dir is not None:
+            self._metrics_sync.start()
+
+    async def _sync_metrics(self) -> None:
+        self.metrics.sync()
 
     async def close(self) -> None:
         """Shutdown: everything buffered is written before the database closes."""
+        await self._metrics_sync.stop()
+        self.metrics.sync()
         for part in (self.sink, self.activity):
             try:
                 await part.close()

@@ -7,10 +7,12 @@ that data and how to build an upstream URL from a gateway path. It never reads t
 
 from __future__ import annotations
 
+import calendar
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
 from typing import Any
 
@@ -19,8 +21,11 @@ _KNOWN_KEYS = frozenset(
     {
         "base_url", "auth_header", "auth_scheme", "alt_auth", "extra_headers", "usage_format", "stored_keys",
         "path_template", "path_lookup", "path_defaults", "path_rewrite", "base_url_when",
+        "compat", "compat_chat_path", "compat_stream_path", "compat_embeddings_path", "models",
+        "embedding_models", "models_reviewed",
     }
 )
+COMPAT_FORMATS = frozenset({"passthrough", "anthropic", "gemini"})
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 _HOST_VALUE = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})")
 _PATH_VALUE = re.compile(r"[A-Za-z0-9._~-]+")
@@ -29,6 +34,19 @@ _HEADER_NAME = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
 
 class CatalogError(ValueError):
     """A catalog entry is unusable; the message names the slug."""
+
+
+@dataclass(frozen=True, slots=True)
+class Compat:
+    """How ``/compat`` (OpenAI's API) reaches one provider (see the comment atop catalog.toml)."""
+
+    format: str  # passthrough | anthropic | gemini
+    chat_path: str  # under base_url; may hold {model}
+    stream_path: str  # the same, for a streamed chat (usually chat_path)
+    embeddings_path: str | None  # None: no embeddings through /compat
+    models: tuple[str, ...]  # listed by /compat/models; any other model name may still be called
+    embedding_models: tuple[str, ...]
+    models_reviewed: int  # epoch seconds of the day the lists were checked: "created" of each listing
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +66,10 @@ class Provider:
     path_defaults: tuple[tuple[str, str], ...] = ()
     path_rewrite: tuple[tuple[str, str], ...] = ()
     base_url_when: tuple[tuple[str, str, str], ...] = ()  # (name, value, base)
+    compat: Compat | None = None  # how /compat reaches the provider; None = not served there
+    # An account's custom provider (providers/custom.py): a stored key is optional (its extra headers
+    # may carry the credential, or it needs none) and extra_headers go on every request.
+    custom: bool = False
     _auth_names: tuple[str, ...] = field(default=(), init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -231,6 +253,47 @@ def _provider(slug: str, entry: Any, override: str | None) -> Provider:
         path_defaults=tuple(defaults.items()),
         path_rewrite=tuple((a, b) for a, b in rewrite),
         base_url_when=tuple(when),
+        compat=_compat(slug, entry),
+    )
+
+
+def _strings(slug: str, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise CatalogError(f"provider {slug!r}: {key} must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _compat(slug: str, entry: Mapping[str, Any]) -> Compat | None:
+    kind = entry.get("compat")
+    keys = ("compat_chat_path", "compat_stream_path", "compat_embeddings_path", "models",
+            "embedding_models", "models_reviewed")
+    if kind is None:
+        if any(key in entry for key in keys):
+            raise CatalogError(f"provider {slug!r}: {sorted(k for k in keys if k in entry)} need compat")
+        return None
+    if kind not in COMPAT_FORMATS:
+        raise CatalogError(f"provider {slug!r}: compat must be one of {sorted(COMPAT_FORMATS)}")
+    paths = {}
+    for key in ("compat_chat_path", "compat_stream_path", "compat_embeddings_path"):
+        value = entry.get(key)
+        if value is not None and (not isinstance(value, str) or not value or value.startswith("/")
+                                  or set(_PLACEHOLDER.findall(value)) - {"model"}):
+            raise CatalogError(f"provider {slug!r}: {key} must be a relative path ({{model}} the only "
+                               "placeholder)")
+        paths[key] = value
+    if paths["compat_chat_path"] is None:
+        raise CatalogError(f"provider {slug!r}: compat needs compat_chat_path")
+    reviewed = entry.get("models_reviewed")
+    if reviewed is not None and not isinstance(reviewed, date):
+        raise CatalogError(f"provider {slug!r}: models_reviewed must be a date (2026-11-29)")
+    return Compat(
+        format=kind,
+        chat_path=paths["compat_chat_path"],
+        stream_path=paths["compat_stream_path"] or paths["compat_chat_path"],
+        embeddings_path=paths["compat_embeddings_path"],
+        models=_strings(slug, "models", entry.get("models", [])),
+        embedding_models=_strings(slug, "embedding_models", entry.get("embedding_models", [])),
+        models_reviewed=calendar.timegm(reviewed.timetuple()) if reviewed is not None else 0,
     )
 
 

@@ -1,11 +1,14 @@
-"""``/v1/{account}/{gateway}/compat/chat/completions``: OpenAI's chat API in front of any provider.
+"""``/v1/{account}/{gateway}/compat/…``: OpenAI's API in front of any provider.
 
-The request is read and translated first (``sluice.compat``, pure), then continues through the data
-plane exactly as a provider-path request to the provider named in ``model`` ("{provider}/{model}"):
-the same credentials, limits, cache, retries and request log, which records the provider and model
-actually called. OpenAI-compatible providers get the body with the bare model name, on their chat
-path; anthropic and google-ai-studio get their native format, and their answers (JSON, SSE, errors)
-are translated back as they pass (``TranslatingSend``).
+``chat/completions`` and ``embeddings``: the request is read and translated first (``sluice.compat``,
+pure), then continues through the data plane exactly as a provider-path request to the provider named
+in ``model`` ("{provider}/{model}"): the same credentials, limits, cache, retries and request log,
+which records the provider and model actually called. How each provider is reached is catalog data
+(``compat`` in catalog.toml): pass-through providers get the body with the bare model name on their
+path; anthropic and gemini get their native format, and their answers (JSON, SSE, errors) are
+translated back as they pass (``TranslatingSend``).
+
+``models`` (and ``models/{provider}/{model}``) is answered here from the catalog: nothing goes upstream.
 
 The caller's ``Authorization: Bearer …`` (OpenAI's convention) moves to the provider's own auth
 header, so a Sluice token or the caller's own key is recognised as on the provider path.
@@ -15,14 +18,15 @@ header, so a Sluice token or the caller's own key is recognised as on the provid
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import orjson
 import structlog
 
-from sluice.compat import anthropic, chat, gemini
+from sluice.compat import anthropic, chat, embeddings, gemini, gemini_embed, models
 from sluice.errors import (
     CompatMethodNotAllowed,
     CompatPathNotServed,
@@ -31,19 +35,16 @@ from sluice.errors import (
     Untranslatable,
     UpstreamUnreachable,
 )
-from sluice.providers.registry import Provider
+from sluice.providers.registry import Compat, Provider
 from sluice.proxy.body import BUFFER_LIMIT, StreamedBody, read_body
+from sluice.proxy.credentials import GATEWAY_AUTH_HEADER, bearer, caller
+from sluice.proxy.state import GatewayState, TokenState
 
 log = structlog.get_logger("sluice.proxy")
 
 COMPAT_SLUG = "compat"
-# OpenAI-compatible providers: the chat path under each one's base URL.
-PASS_THROUGH = {
-    "openai": "chat/completions", "groq": "chat/completions", "cerebras": "chat/completions",
-    "mistral": "v1/chat/completions", "deepseek": "chat/completions", "grok": "v1/chat/completions",
-    "openrouter": "v1/chat/completions", "perplexity-ai": "chat/completions",
-}
-TRANSLATED = ("anthropic", "google-ai-studio")
+CHAT, EMBEDDINGS, MODELS = "chat/completions", "embeddings", "models"
+DYNAMIC_PREFIX = "dynamic"  # chat with model "dynamic/{name}": a dynamic route (docs/routing.md)
 CACHE_MARK = b"compat\n"  # a /compat answer is never served to the provider path, nor the reverse
 MAX_ANSWER_BYTES = 16 * 1024 * 1024  # a buffered (non-streamed) answer larger than this is refused
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -52,6 +53,20 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 def refused(error: TranslationError) -> Untranslatable:
     """A 400 whose body is OpenAI's error shape, naming the field (``param``)."""
     return Untranslatable(error.message, body=chat.translation_error_body(error))
+
+
+def answers_locally(rest: str) -> bool:
+    """``models`` and ``models/…`` are answered from the catalog (``models_answer``)."""
+    route = rest.partition("?")[0]
+    return route == MODELS or route.startswith(MODELS + "/")
+
+
+@dataclass(slots=True)
+class RouteCall:
+    """``model: "dynamic/{name}"``: the request goes to a dynamic route (``dynamic.py``)."""
+
+    name: str
+    request: dict[str, Any]  # the parsed OpenAI request
 
 
 @dataclass(slots=True)
@@ -66,55 +81,147 @@ class CompatCall:
     cache_body: bytes
 
 
+@dataclass(slots=True)
+class Upstream:
+    """A translated request: what to send, where, and how its answer comes back."""
+
+    body: Any
+    path: str
+    wrap: Callable[[Send], Send]
+
+
+def _unchanged(send: Send) -> Send:
+    return send
+
+
 async def prepare(scope: dict[str, Any], receive: Any, rest: str, catalog: Mapping[str, Provider],
-                  max_bytes: int, watch: Callable[[], None]) -> CompatCall:
-    """Read and translate a ``/compat`` request; raises ``GatewayError`` (404, 405, 413, 400)."""
-    if rest.partition("?")[0] != "chat/completions":
-        raise CompatPathNotServed("compat: only chat/completions is served (models, embeddings: not yet)")
+                  max_bytes: int, watch: Callable[[], None]) -> CompatCall | RouteCall:
+    """Read and translate a ``/compat`` request; raises ``GatewayError`` (404, 405, 413, 400). A chat
+    request naming a dynamic route is handed back as a ``RouteCall``."""
+    route = rest.partition("?")[0]
+    if route not in (CHAT, EMBEDDINGS):
+        raise CompatPathNotServed(f"compat: {route[:64]!r} is not served; the paths are {CHAT}, {EMBEDDINGS} "
+                                  f"and {MODELS}")
     if scope["method"] != "POST":
-        raise CompatMethodNotAllowed()
+        raise CompatMethodNotAllowed(f"compat: {route} takes POST")
     body = await read_body(receive, max_bytes, watch)
     if isinstance(body, StreamedBody):
         raise RequestTooLarge(f"compat: request body too large: the limit is {BUFFER_LIMIT} bytes")
     try:
-        request = chat.parse_body(body)
-        slug, model = chat.split_model(request)
-        provider = catalog.get(slug)
-        if provider is None or (slug not in PASS_THROUGH and slug not in TRANSLATED):
-            reachable = ", ".join(sorted((*PASS_THROUGH, *TRANSLATED)))
-            raise TranslationError("model", f"provider {slug[:64]!r} is not served by /compat; one of: "
-                                            f"{reachable}")
-        stream = request.get("stream") is True
-        include_usage = chat.include_usage(request)
-        created = int(time.time())
-        wrap: Callable[[Send], Send]
-        query = b""
-        if slug == "anthropic":
-            upstream_body, path = anthropic.request(request, model), anthropic.PATH
-
-            def wrap(send: Send) -> Send:
-                return TranslatingSend(send, stream, anthropic.response, anthropic.error,
-                                       lambda: anthropic.StreamTranslator(created, include_usage), created)
-        elif slug == "google-ai-studio":
-            upstream_body, path = gemini.request(request), gemini.path(model, stream)
-            path, _, raw_query = path.partition("?")
-            query = raw_query.encode()
-
-            def wrap(send: Send) -> Send:
-                return TranslatingSend(send, stream, lambda answer, at: gemini.response(answer, at, model),
-                                       gemini.error,
-                                       lambda: gemini.StreamTranslator(created, model, include_usage),
-                                       created)
-        else:
-            upstream_body, path = {**request, "model": model}, PASS_THROUGH[slug]
-
-            def wrap(send: Send) -> Send:
-                return send
+        named = routed(body) if route == CHAT else None
+        if named is not None:
+            return named
+        provider, upstream = translate(route, body, catalog)
     except TranslationError as error:
         raise refused(error) from None
+    path, _, query = upstream.path.partition("?")
     headers = _headers(scope["headers"], provider)
-    return CompatCall({**scope, "headers": headers, "query_string": query}, slug, path,
-                      orjson.dumps(upstream_body), wrap, CACHE_MARK + body)
+    return CompatCall({**scope, "headers": headers, "query_string": query.encode()}, provider.slug, path,
+                      orjson.dumps(upstream.body), upstream.wrap, CACHE_MARK + body)
+
+
+def routed(body: bytes) -> RouteCall | None:
+    """The route a chat body names (``"model": "dynamic/{name}"``), else None; the body is parsed
+    only when it can name one."""
+    if b'"dynamic/' not in body:
+        return None
+    request = chat.parse_body(body)
+    slug, name = chat.split_model(request)
+    return RouteCall(name, request) if slug == DYNAMIC_PREFIX else None
+
+
+def translate(route: str, body: bytes, catalog: Mapping[str, Provider]) -> tuple[Provider, Upstream]:
+    """The provider a ``chat/completions`` or ``embeddings`` body names, and what to send it; raises
+    ``TranslationError`` (never anything else: tests/compat/test_properties.py)."""
+    request = chat.parse_body(body)
+    slug, model = chat.split_model(request)
+    provider = catalog.get(slug)
+    compat = _served(catalog, provider, slug, route)
+    assert provider is not None  # _served refused an unknown provider
+    return provider, (_chat if route == CHAT else _embeddings)(request, model, compat)
+
+
+def _served(catalog: Mapping[str, Provider], provider: Provider | None, slug: str, route: str) -> Compat:
+    compat = provider.compat if provider is not None else None
+    if compat is None or (route == EMBEDDINGS and compat.embeddings_path is None):
+        reachable = ", ".join(sorted(_serving(catalog, route)))
+        raise TranslationError("model", f"provider {slug[:64]!r} is not served by /compat/{route}; one of: "
+                                        f"{reachable}")
+    return compat
+
+
+def _serving(catalog: Mapping[str, Provider], route: str) -> Iterator[str]:
+    for slug, provider in catalog.items():
+        if provider.compat is not None and (route != EMBEDDINGS or provider.compat.embeddings_path):
+            yield slug
+
+
+def _chat(request: dict[str, Any], model: str, compat: Compat) -> Upstream:
+    stream = request.get("stream") is True
+    path = chat.fill_path(compat.stream_path if stream else compat.chat_path, model)
+    if compat.format == "passthrough":
+        return Upstream({**request, "model": model}, path, _unchanged)
+    include_usage = chat.include_usage(request)
+    created = int(time.time())
+    if compat.format == "anthropic":
+        def wrap(send: Send) -> Send:
+            return TranslatingSend(send, stream, anthropic.response, anthropic.error,
+                                   lambda: anthropic.StreamTranslator(created, include_usage), created)
+        return Upstream(anthropic.request(request, model), path, wrap)
+
+    def wrap_gemini(send: Send) -> Send:
+        return TranslatingSend(send, stream, lambda answer, at: gemini.response(answer, at, model),
+                               gemini.error, lambda: gemini.StreamTranslator(created, model, include_usage),
+                               created)
+    return Upstream(gemini.request(request), path, wrap_gemini)
+
+
+def _embeddings(request: dict[str, Any], model: str, compat: Compat) -> Upstream:
+    assert compat.embeddings_path is not None
+    path = chat.fill_path(compat.embeddings_path, model)
+    if compat.format == "passthrough":
+        return Upstream({**request, "model": model}, path, _unchanged)
+    fmt = embeddings.encoding(request)
+
+    def wrap(send: Send) -> Send:
+        return TranslatingSend(send, False, lambda answer, _: gemini_embed.response(answer, model, fmt),
+                               gemini.error, None, 0)
+    return Upstream(gemini_embed.request(request, model), path, wrap)
+
+
+def models_answer(scope: Mapping[str, Any], rest: str, gateway: GatewayState,
+                  tokens: Mapping[str, TokenState], catalog: Mapping[str, Provider], now: float) -> bytes:
+    """``GET /compat/models`` (OpenAI's list) or ``/compat/models/{provider}/{model}`` (one model).
+
+    Gateway authentication applies as on every path. Listed: the providers this gateway holds a stored
+    key for; when the caller brings its own provider key (``Authorization: Bearer`` that is not a Sluice
+    token), every provider ``/compat`` serves, as the caller's key may be for any of them. Raises
+    ``GatewayError`` (401, 404, 405)."""
+    if scope["method"] != "GET":
+        raise CompatMethodNotAllowed(f"compat: {MODELS} takes GET")
+    control = {name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+               if name in (b"authorization", GATEWAY_AUTH_HEADER.encode())}
+    peer = scope.get("client")
+    _, own = caller(gateway, (bearer(control.get("authorization", "")),), control, tokens, now,
+                    peer[0] if peer else None)
+    listed = [(slug, p.compat.models + p.compat.embedding_models, p.compat.models_reviewed)
+              for slug, p in catalog.items()
+              if p.compat is not None and (own or _has_key(gateway, slug))]
+    route = rest.partition("?")[0]
+    if route == MODELS:
+        return models.listing(listed)
+    model_id = unquote(route[len(MODELS) + 1:])  # the openai SDK sends "anthropic%2Fclaude-…"
+    found = models.find(listed, model_id)
+    if found is None:
+        message = f"The model '{model_id[:128]}' does not exist or this gateway cannot reach it"
+        raise CompatPathNotServed(message, body=chat.error_body(message, "invalid_request_error", "model",
+                                                                "model_not_found"))
+    return found
+
+
+def _has_key(gateway: GatewayState, slug: str) -> bool:
+    keys = gateway.keys.get(slug)
+    return keys is not None and bool(keys.by_alias or keys.default)
 
 
 def _headers(raw: list[tuple[bytes, bytes]], provider: Provider) -> list[tuple[bytes, bytes]]:
@@ -141,7 +248,8 @@ class TranslatingSend:
     """
 
     def __init__(self, send: Send, stream: bool, response: Callable[[Any, int], dict[str, Any]],
-                 error: Callable[[int, bytes], bytes], translator: Callable[[], Any], created: int) -> None:
+                 error: Callable[[int, bytes], bytes], translator: Callable[[], Any] | None,
+                 created: int) -> None:
         self._send = send
         self._stream = stream
         self._response = response
@@ -157,7 +265,8 @@ class TranslatingSend:
         if kind == "http.response.start":
             headers = [(k, v) for k, v in message["headers"] if k not in (b"content-length", b"content-type")]
             content_type = dict(message["headers"]).get(b"content-type", b"")
-            if message["status"] < 400 and self._stream and content_type.startswith(b"text/event-stream"):
+            if message["status"] < 400 and self._stream and content_type.startswith(b"text/event-stream") \
+                    and self._translator_factory is not None:
                 self._translator = self._translator_factory()
                 headers.append((b"content-type", b"text/event-stream; charset=utf-8"))
                 await self._send({**message, "headers": headers})
@@ -189,7 +298,7 @@ class TranslatingSend:
         else:
             try:
                 body = orjson.dumps(self._response(orjson.loads(self._buffer), self._created))
-            except (orjson.JSONDecodeError, AttributeError, TypeError, KeyError, IndexError) as exc:
+            except chat.MALFORMED as exc:  # JSONDecodeError is a ValueError
                 log.warning("compat: the provider's answer could not be translated", error=type(exc).__name__)
                 status = 502
                 body = chat.error_body("the provider's answer could not be translated", "upstream_error")

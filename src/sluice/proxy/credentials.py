@@ -3,7 +3,8 @@
 Order (docs/gateway.md#credentials-in-this-order): (1) gateway authentication, (2) the caller's
 own provider key — unless it is a Sluice token, which authenticates the caller to the gateway
 instead, (3) a stored key chosen by ``cf-aig-byok-alias``, else the provider's default config, else
-alias ``default``, (4) 401.
+alias ``default``, (4) 401 — except for a custom provider, which then goes with its definition's
+headers only.
 
 Choices where Cloudflare is silent:
 * ``cf-aig-authorization`` on a gateway with authentication off is ignored (never verified, never
@@ -15,7 +16,7 @@ Choices where Cloudflare is silent:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sluice.errors import GatewayAuthFailed, NoProviderKey, UnknownAlias
@@ -33,7 +34,7 @@ class Credentials:
     token_id: str | None  # the Sluice token that authenticated the caller, if any
 
 
-def _bearer(value: str) -> str:
+def bearer(value: str) -> str:
     value = value.strip()
     if value[:7].lower() == "bearer ":
         return value[7:].strip()
@@ -49,19 +50,17 @@ def _verify(token: str, tokens: Mapping[str, TokenState], account_id: str, now: 
     return state.id
 
 
-def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str],
-           tokens: Mapping[str, TokenState], now: float, host: str | None = None) -> Credentials:
-    """Apply the credential order to one request from ``host`` (the peer address); raises
-    ``GatewayAuthFailed``, ``UnknownAlias`` or ``NoProviderKey``."""
+def caller(gateway: GatewayState, sent: Iterable[str], control: Mapping[str, str],
+           tokens: Mapping[str, TokenState], now: float, host: str | None = None) -> tuple[str | None, bool]:
+    """Steps (1) and (2): ``(token id, whether the caller brought its own provider key)`` for the bare
+    values of the headers a provider key may arrive in (``sent``); raises ``GatewayAuthFailed``."""
     token_id: str | None = None
     if gateway.authentication:
-        sent = _bearer(control.get(GATEWAY_AUTH_HEADER, ""))
-        if sent:
-            token_id = _verify(sent, tokens, gateway.account_id, now, host)
+        given = bearer(control.get(GATEWAY_AUTH_HEADER, ""))
+        if given:
+            token_id = _verify(given, tokens, gateway.account_id, now, host)
     own = False
-    for name in provider.auth_header_names:
-        value = control.get(name)
-        bare = provider.strip_scheme(value, name) if value else ""
+    for bare in sent:
         if not bare:
             continue
         if is_sluice_token(bare):
@@ -71,6 +70,16 @@ def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str]
     if gateway.authentication and token_id is None:
         raise GatewayAuthFailed("gateway authentication required: send cf-aig-authorization: Bearer <token "
                                 "with AI Gateway Run>, or a Sluice token as the provider key")
+    return token_id, own
+
+
+def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str],
+           tokens: Mapping[str, TokenState], now: float, host: str | None = None) -> Credentials:
+    """Apply the credential order to one request from ``host`` (the peer address); raises
+    ``GatewayAuthFailed``, ``UnknownAlias`` or ``NoProviderKey``."""
+    sent = (provider.strip_scheme(control[name], name) for name in provider.auth_header_names
+            if control.get(name))
+    token_id, own = caller(gateway, sent, control, tokens, now, host)
     if own:
         return Credentials(None, token_id)
     if not provider.stored_keys:
@@ -85,6 +94,8 @@ def choose(gateway: GatewayState, provider: Provider, control: Mapping[str, str]
                                f"provider {provider.slug!r} on this gateway")
         return Credentials(key, token_id)
     if keys is None or keys.default is None:
+        if provider.custom:  # its definition's headers may carry the credential, or it needs none
+            return Credentials(None, token_id)
         raise NoProviderKey(f"no provider key in the request and no stored key for provider "
                             f"{provider.slug!r} on this gateway")
     return Credentials(keys.default, token_id)

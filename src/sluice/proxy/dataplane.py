@@ -20,28 +20,29 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import structlog
 
 from sluice.clock import new_ulid
-from sluice.envelope import gateway_error_body
 from sluice.errors import (
     GatewayError,
     GatewayNotFound,
     UnforwardableRequest,
 )
 from sluice.exchange import Exchange, NullObserver, Observer
+from sluice.providers.registry import Provider
 from sluice.providers.usage import SSEUsage
-from sluice.proxy import caching, errorbody, options, paths
+from sluice.proxy import caching, dynamic, errorbody, options, paths, pools, refusal, universal
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
-from sluice.proxy.compat import COMPAT_SLUG, prepare
+from sluice.proxy.compat import COMPAT_SLUG, CompatCall, RouteCall, answers_locally, models_answer, prepare
 from sluice.proxy.credentials import choose
+from sluice.proxy.failover import Failover, Leg
 from sluice.proxy.forward import Upstream
-from sluice.proxy.headers import response_headers, split_request, with_stored_key
+from sluice.proxy.headers import response_headers, split_request, with_extra, with_stored_key
 from sluice.proxy.limits import admit
-from sluice.proxy.state import GatewayState, StoredKey
+from sluice.proxy.state import GatewayState, StoredKey, resolve_provider
 from sluice.proxy.sync import StateSync
 from sluice.proxy.upgrade import upgrade_refused
 from sluice.ratelimit.backends import make_limiter
@@ -50,7 +51,6 @@ from sluice.services import Services
 
 log = structlog.get_logger("sluice.proxy")
 
-JSON_TYPE = (b"content-type", b"application/json")
 LOGGED_CONTROL = ("cf-aig-metadata", "cf-aig-custom-cost", "cf-aig-event-id")
 LOGGED_FORWARD = ("content-type", "user-agent")
 WATCH_DELAY_S = 0.5
@@ -105,10 +105,13 @@ class DataPlane:
         self.sync = StateSync(services)
         self.upstream = Upstream(services.settings)
         self.limiter = make_limiter(services.settings)
+        self.failover = Failover(self.upstream, self.limiter, services.key_health)  # key pools
         # Hoisted per provider: the headers that may carry a caller's key (bytes to match ASGI).
         self._watched = {slug: frozenset(n.encode() for n in p.auth_header_names)
                          for slug, p in self.catalog.items()}
         self._strip = {slug: frozenset(p.auth_header_names) for slug, p in self.catalog.items()}
+        self.universal = universal.Universal(self, services, self._gateway,  # its steps come back here
+                                             self._providers)
 
     async def start(self) -> None:
         await self.upstream.start()
@@ -125,15 +128,28 @@ class DataPlane:
 
     # -- request -----------------------------------------------------------------------------------
 
+    def _gateway(self, account_id: str, gateway_id: str) -> GatewayState | None:
+        account = self.sync.accounts.get(account_id)
+        return account.gateways.get(gateway_id) if account is not None else None
+
+    def _providers(self, account_id: str) -> Mapping[str, Provider]:
+        """The providers an account can reach (``resolve_provider``'s map); the catalog for an unknown one."""
+        account = self.sync.accounts.get(account_id)
+        return account.providers if account is not None else self.catalog
+
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if universal.addressed(scope):  # /v1/{account}/{gateway}: steps, each one a request to us
+            await self.universal(scope, receive, send)
+            return
         exchange = Exchange(log_id=new_ulid(), account_id="", gateway_id="", provider="",
                             method=scope["method"],
                             path="", started_at=time.time())
         began = time.perf_counter()
         observer: Observer = self.services.observer
         call = Call(receive)
+        delegated = False  # a dynamic route's: each of its model calls is recorded as a request
         try:
-            await self._serve(scope, send, call, exchange, observer)
+            delegated = await self._serve(scope, send, call, exchange, observer)
         except GatewayError as exc:
             await self._refuse(send, call, exchange, exc)
         except ClientGone:
@@ -150,8 +166,10 @@ class DataPlane:
         finally:
             call.stop()
             exchange.duration_ms = int((time.perf_counter() - began) * 1000)
+            await _trace(scope, exchange)
             try:
-                observer.record(exchange)
+                if not delegated:
+                    observer.record(exchange)
             except Exception as exc:  # noqa: BLE001
                 log.error("observer failed", error=type(exc).__name__)
 
@@ -169,19 +187,28 @@ class DataPlane:
         exchange.rejected_by = exchange.rejected_by or exc.reason  # metrics count refusals by cause
         if call.started:  # too late for an error response: the client sees the stream break off
             return
-        body = exc.body or gateway_error_body(exc.status, exc.internal_code, exc.message)
-        headers = [JSON_TYPE, (b"content-length", str(len(body)).encode()),
-                   (b"cf-aig-log-id", exchange.log_id.encode())]
-        headers.extend((k.encode("latin-1"), v.encode("latin-1")) for k, v in exc.headers.items())
+        start, body = refusal.messages(exc, exchange.log_id)
         call.started = True
         try:
-            await send({"type": "http.response.start", "status": exc.status, "headers": headers})
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            await send(start)
+            await send(body)
         except Exception as send_exc:  # noqa: BLE001 — the client is gone
             log.info("error response not delivered", error=type(send_exc).__name__)
 
+    @staticmethod
+    async def _answer(send: Any, call: Call, exchange: Exchange, status: int, body: bytes,
+                      extra: tuple[tuple[bytes, bytes], ...] = ()) -> None:
+        """A JSON answer of Sluice's own (/compat/models)."""
+        headers = [refusal.JSON_TYPE, (b"content-length", str(len(body)).encode()),
+                   (b"cf-aig-log-id", exchange.log_id.encode()), *extra]
+        call.started = True
+        exchange.status_code = status
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
     async def _serve(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange,
-                     observer: Observer) -> None:
+                     observer: Observer) -> bool:
+        """Serve one request; True when it was handed to a dynamic route (nothing to record here)."""
         # -- route (in-memory only) --
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8")
         parts = raw_path.split(b"/", 5)  # b"", b"v1", account, gateway, slug, rest
@@ -196,12 +223,26 @@ class DataPlane:
             exchange.key_matcher = account.key_matcher  # type: ignore[union-attr]
         slug = parts[4].decode("latin-1") if len(parts) > 4 else ""
         rest = parts[5].decode("latin-1") if len(parts) > 5 else ""
-        compat = None
-        if slug == COMPAT_SLUG:  # OpenAI's chat API in front of any provider (compat.py): read, translate
-            compat = await prepare(scope, call.receive, rest, self.catalog, self.settings.max_body_bytes,
-                                   call.watch)
+        compat: CompatCall | None = None
+        if slug == COMPAT_SLUG:  # OpenAI's API in front of any provider (compat.py): read, translate
+            if answers_locally(rest):  # the model list, from the catalog: not a provider call, not logged
+                exchange.collect_log = False
+                listing = models_answer(scope, rest, gateway, account.tokens,  # type: ignore[union-attr]
+                                        self.catalog, time.time())
+                await self._answer(send, call, exchange, 200, listing)
+                return False
+            prepared = await prepare(scope, call.receive, rest, account.providers,  # type: ignore[union-attr]
+                                     self.settings.max_body_bytes, call.watch)
+            if isinstance(prepared, RouteCall):  # "dynamic/{name}": the route's model calls come back here
+                call.stop()  # one reader of the client's channel: the model calls listen from now on
+                if call.client_gone:
+                    raise ClientGone()
+                await dynamic.serve(self, self.limiter, scope, call.receive, send, account,  # type: ignore[arg-type]
+                                    gateway, prepared, exchange)
+                return True
+            compat = prepared
             scope, slug, rest = compat.scope, compat.slug, compat.path
-        provider = self.catalog.get(slug)
+        provider = resolve_provider(account, slug)  # type: ignore[arg-type]
         if provider is None:
             raise UnforwardableRequest(f"unknown provider {slug[:64]!r}")
         exchange.provider = slug
@@ -212,9 +253,10 @@ class DataPlane:
             url = provider.upstream_url(rest, scope.get("query_string", b"").decode("latin-1"), account_id)
         except ValueError as exc:
             raise UnforwardableRequest(str(exc)) from None
-        forward, control = split_request(scope["headers"], self._watched[slug])
+        forward, control = split_request(scope["headers"], self._watched_of(provider))
         if "upgrade" in control:
             raise upgrade_refused(control["upgrade"])  # before a key is chosen: never forwarded
+        options.check(control)  # an option that cannot be honoured is refused, never ignored
         exchange.collect_log = options.collect_log(control, gateway)
         exchange.collect_payload = options.collect_log_payload(control)
         declared = control.get("content-length")
@@ -230,10 +272,15 @@ class DataPlane:
         if chosen.token_id is not None:
             self.sync.touched.add(chosen.token_id)
         key = chosen.key
+        pool = pools.pool_for(gateway, slug, control, key)  # key pools: None unless failover applies
+        if pool is not None:
+            key = pools.first(pool, self.failover.health)
         if key is not None:
             exchange.alias, exchange.config_id = key.alias, key.config_id
-            forward = with_stored_key(forward, self._strip[slug], (key.auth_header, key.auth_value),
+            forward = with_stored_key(forward, self._strip_of(provider), (key.auth_header, key.auth_value),
                                       provider.extra_headers)
+        elif provider.custom:  # a custom provider's headers go on every request
+            forward = with_extra(forward, provider.extra_headers)
         # The response cache (caching.py); None in the common case. With a plan the limits wait
         # until after the lookup: a cache hit uses no stored key, so it does not count against it.
         plan = caching.plan(self.services.cache, gateway, control, exchange.method) \
@@ -267,7 +314,7 @@ class DataPlane:
                 call.started = True
                 taps = self._tap(exchange, provider.usage_format) if observing else None
                 await caching.serve(send, hit, exchange, taps)
-                return
+                return False
             send = plan.recorder(send, exchange)
 
         # -- forward and relay; a disconnect cancels us while we wait on the upstream --
@@ -278,9 +325,17 @@ class DataPlane:
             if call.client_gone:
                 raise ClientGone()
             await self._forward(scope, send, call, exchange, url, forward, body, control, gateway, key,
-                                provider.usage_format if observing else None)
+                                provider, observing, pool)
         finally:
             call.cancellable = False
+        return False
+
+    def _watched_of(self, provider: Provider) -> frozenset[bytes]:
+        """The headers a caller's key may arrive in: hoisted for the catalog, built for a custom provider."""
+        return self._watched.get(provider.slug) or frozenset(n.encode() for n in provider.auth_header_names)
+
+    def _strip_of(self, provider: Provider) -> frozenset[str]:
+        return self._strip.get(provider.slug) or frozenset(provider.auth_header_names)
 
     @staticmethod
     def _logged_headers(control: dict[str, str], forward: list[tuple[str, str]]) -> dict[str, str]:
@@ -292,11 +347,22 @@ class DataPlane:
 
     async def _forward(self, scope: dict[str, Any], send: Any, call: Call, exchange: Exchange, url: str,
                        forward: list[tuple[str, str]], body: bytes | StreamedBody, control: dict[str, str],
-                       gateway: GatewayState, key: StoredKey | None, usage_format: str | None) -> None:
+                       gateway: GatewayState, key: StoredKey | None, provider: Provider, observing: bool,
+                       pool: pools.Pool | None = None) -> None:
+        raw = None  # an error answer already read whole (key pools)
+        usage_format = provider.usage_format if observing else None
+        # An error answer is checked for stored values when one went upstream: a stored key, or a
+        # custom provider's extra headers (they may be credentials).
+        sealed_sent = key is not None or (provider.custom and bool(provider.extra_headers))
+        timeout_s, retry = options.request_timeout_s(control), options.retry_policy(control, gateway)
         try:
-            response = await self.upstream.open(scope["method"], url, forward, body,
-                                                options.request_timeout_s(control),
-                                                options.retry_policy(control, gateway))
+            if pool is not None and key is not None:
+                leg = Leg(scope["method"], url, forward, body, timeout_s, retry)
+                opened = await self.failover.open(leg, key, pool, gateway, self._strip_of(provider),
+                                                  provider.extra_headers, exchange, self.services.observer)
+                response, key, raw = opened.response, opened.key, opened.raw
+            else:
+                response = await self.upstream.open(scope["method"], url, forward, body, timeout_s, retry)
         except GatewayError:
             if isinstance(body, StreamedBody) and body.error is not None:
                 raise body.error from None  # 413 or client gone, not an upstream failure
@@ -315,12 +381,15 @@ class DataPlane:
             if key is not None:
                 extra.append((b"cf-aig-byok-alias", key.alias.encode()))
             tap, finish = self._tap(exchange, usage_format) if usage_format is not None else (None, None)
-            if key is not None and exchange.key_matcher is not None and errorbody.must_check(response.status):
-                await self._relay_checked(response, send, call, extra, exchange.key_matcher, tap, finish)
+            if sealed_sent and exchange.key_matcher is not None and errorbody.must_check(response.status):
+                await self._relay_checked(response, send, call, extra, exchange.key_matcher, tap, finish, raw)
                 return
             call.started = True
-            await send({"type": "http.response.start", "status": response.status,
-                        "headers": response_headers(response.raw_headers, extra)})
+            headers = response_headers(response.raw_headers, extra)
+            if sealed_sent and exchange.key_matcher is not None:  # a provider may quote the key
+                headers = errorbody.masked_headers(headers, exchange.key_matcher)
+                send = errorbody.masked(send, headers, exchange.key_matcher)
+            await send({"type": "http.response.start", "status": response.status, "headers": headers})
             try:
                 complete = await self.upstream.relay(response, send, tap)
             finally:
@@ -337,17 +406,14 @@ class DataPlane:
     @staticmethod
     async def _relay_checked(response: Any, send: Any, call: Call, extra: list[tuple[bytes, bytes]],
                              matcher: Any, tap: Callable[[bytes], None] | None,
-                             finish: Callable[[], None] | None) -> None:
-        """An error answer to a request that carried a stored key: read whole, stored values masked
-        (``errorbody.py``), then relayed; a 502 when it cannot be checked."""
-        raw = await errorbody.read_capped(response, errorbody.ERROR_BODY_MAX)
+                             finish: Callable[[], None] | None, raw: bytes | None = None) -> None:
+        """An error answer to a request that carried a stored key: read whole (unless ``raw`` is it),
+        stored values masked (``errorbody.py``), then relayed; a 502 when it cannot be checked."""
+        if raw is None:
+            raw = await errorbody.read_capped(response, errorbody.ERROR_BODY_MAX)
         if raw is None:
             raise errorbody.unreadable(f"larger than {errorbody.ERROR_BODY_MAX} bytes")
-        headers = response_headers(response.raw_headers, [])
-        if errorbody.inline(headers, raw):
-            checked = errorbody.check(headers, raw, matcher)
-        else:  # decoding up to 1 MiB takes milliseconds: not on the event loop
-            checked = await asyncio.to_thread(errorbody.check, headers, raw, matcher)
+        checked = await errorbody.check_soon(response_headers(response.raw_headers, []), raw, matcher)
         if tap is not None and finish is not None:
             tap(checked.logged)
             finish()
@@ -379,3 +445,14 @@ class DataPlane:
             exchange.response_size = size
 
         return tap, finish
+
+
+async def _trace(scope: dict[str, Any], exchange: Exchange) -> None:
+    """A dynamic route's model call: the route's fields on its log, its cost on the route's budgets."""
+    trace = scope.get(dynamic.TRACE_KEY)
+    if trace is None:
+        return
+    try:
+        await trace.finished(exchange)
+    except Exception as exc:  # noqa: BLE001 — a budget that cannot be counted never fails the request
+        log.warning("dynamic route budget not counted", error=type(exc).__name__)

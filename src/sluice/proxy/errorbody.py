@@ -6,18 +6,25 @@ stored key went upstream and the answer is not a 2xx, the body is read whole (up
 ``KeyMatcher``) in the body and the header values. A body with no stored value is relayed
 byte for byte as it came; a masked one is sent decoded, without ``content-encoding``.
 
-A 2xx body is streamed untouched (the hot path): providers do not echo keys in answers. An error
+A 2xx body is relayed as it arrives, each chunk checked on the way (``masked``): a provider may
+quote the key in an answer too (a streamed SSE event that repeats the request's headers); a value
+found is replaced by a mask of the same length, so ``content-length`` stays true, and a stream's
+events are not delayed (``keymatch.StreamMasker``). A compressed 2xx answer cannot be checked chunk
+by chunk and passes as it came. An error
 body that cannot be checked — larger than ``ERROR_BODY_MAX`` or in a coding Sluice cannot decode
 (brotli) — is not relayed: the client gets a 502 saying why.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from sluice import codings
 from sluice.errors import UnrelayableUpstreamError
-from sluice.keymatch import KeyMatcher, mask
+from sluice.keymatch import KeyMatcher, StreamMasker, mask
 from sluice.proxy.client import Response
 
 ERROR_BODY_MAX = 1024 * 1024  # bytes, as received and once decoded
@@ -89,3 +96,39 @@ def check(headers: list[tuple[bytes, bytes]], raw: bytes, matcher: KeyMatcher) -
                if name not in STRIP_WHEN_MASKED]
     cleaned.append((b"content-length", str(len(body)).encode()))
     return Checked(cleaned, body, body)
+
+
+async def check_soon(headers: list[tuple[bytes, bytes]], raw: bytes, matcher: KeyMatcher) -> Checked:
+    """``check``, in a thread when the body is large or compressed (decoding up to 1 MiB takes
+    milliseconds: not on the event loop)."""
+    if inline(headers, raw):
+        return check(headers, raw, matcher)
+    return await asyncio.to_thread(check, headers, raw, matcher)
+
+
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def masked_headers(headers: list[tuple[bytes, bytes]], matcher: KeyMatcher) -> list[tuple[bytes, bytes]]:
+    """A 2xx answer's headers with stored values masked (the same list when there are none)."""
+    if not any(matcher.spans(value) for _, value in headers):
+        return headers
+    return [(name, matcher.redact(value)) for name, value in headers]
+
+
+def masked(send: Send, headers: list[tuple[bytes, bytes]], matcher: KeyMatcher) -> Send:
+    """``send`` for a 2xx answer's body messages, stored values masked on the way (a compressed
+    answer, or an account with no stored values, goes through ``send`` itself)."""
+    if not matcher or _coding(headers):
+        return send
+    masker = StreamMasker(matcher)
+
+    async def sending(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.body":
+            body = masker.feed(message.get("body", b""))
+            if not message.get("more_body", False):
+                body += masker.flush()
+            message = {**message, "body": body}
+        await send(message)
+
+    return sending

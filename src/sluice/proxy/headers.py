@@ -79,10 +79,15 @@ def with_stored_key(forward: Pairs, strip: frozenset[str], auth: tuple[str, str]
     provider's required extra headers added where the caller did not send them."""
     out = [pair for pair in forward if pair[0] not in strip]
     out.append(auth)
+    return with_extra(out, extra)
+
+
+def with_extra(forward: Pairs, extra: tuple[tuple[str, str], ...]) -> Pairs:
+    """``extra`` headers added where the forwarded request does not have them already."""
     if extra:
-        present = {name for name, _ in out}
-        out.extend(pair for pair in extra if pair[0] not in present)
-    return out
+        present = {name for name, _ in forward}
+        forward = [*forward, *(pair for pair in extra if pair[0] not in present)]
+    return forward
 
 
 def response_headers(raw: Iterable[tuple[bytes, bytes]],

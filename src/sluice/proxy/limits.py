@@ -28,14 +28,16 @@ NO_CHECKS: tuple[Check, ...] = ()
 _memo: dict[tuple[object, ...], tuple[Check, ...]] = {}
 
 
-def checks(gateway: GatewayState, key: StoredKey | None) -> tuple[Check, ...]:
-    """The gateway's limit, then the stored key's (fixed windows); ``key`` None: no key limit.
+def checks(gateway: GatewayState | None, key: StoredKey | None) -> tuple[Check, ...]:
+    """The gateway's limit, then the stored key's (fixed windows); ``key`` None: no key limit;
+    ``gateway`` None: no gateway limit (a key-pool failover: the gateway counted the request once).
 
     Remembered by the values they are made of (the same tuple for every request of a gateway and
     key; a changed limit makes a new one): building them was ~a tenth of the limiter's CPU per request,
-    and the Redis limiter keeps its encoded keys by the tuple."""
-    limits = (gateway.account_id, gateway.id, gateway.rate_limit, gateway.rate_interval,
-              gateway.rate_technique)
+    and the Redis limiter keeps its encoded keys by the tuple. The memo keys of the four shapes
+    (gateway and/or key) differ in length, so they never collide."""
+    limits = () if gateway is None else (gateway.account_id, gateway.id, gateway.rate_limit,
+                                         gateway.rate_interval, gateway.rate_technique)
     memo = limits if key is None else (*limits, key.config_id, key.rate_limit, key.rate_limit_period)
     found = _memo.get(memo)
     if found is None:
@@ -45,9 +47,9 @@ def checks(gateway: GatewayState, key: StoredKey | None) -> tuple[Check, ...]:
     return found
 
 
-def _make_checks(gateway: GatewayState, key: StoredKey | None) -> tuple[Check, ...]:
+def _make_checks(gateway: GatewayState | None, key: StoredKey | None) -> tuple[Check, ...]:
     found = []
-    if gateway_limited(gateway):
+    if gateway is not None and gateway_limited(gateway):
         found.append(Check(gateway.rate_key, gateway.rate_limit, gateway.rate_interval,
                            gateway.rate_technique))  # type: ignore[arg-type]
     if key is not None and key.rate_limit > 0:
@@ -55,7 +57,7 @@ def _make_checks(gateway: GatewayState, key: StoredKey | None) -> tuple[Check, .
     return tuple(found) if found else NO_CHECKS
 
 
-async def admit(limiter: RateLimiter, gateway: GatewayState, key: StoredKey | None) -> Decision:
+async def admit(limiter: RateLimiter, gateway: GatewayState | None, key: StoredKey | None) -> Decision:
     """Count the request against the gateway's limit and the key's, or raise the 429 of the first
     that refuses. The returned decision can be given back with ``limiter.undo``."""
     wanted = checks(gateway, key)
@@ -67,13 +69,14 @@ async def admit(limiter: RateLimiter, gateway: GatewayState, key: StoredKey | No
     if refused is None:
         return decision
     headers = {"retry-after": str(int(decision.retry_after))}
-    by_gateway = refused.key == gateway.rate_key
+    by_gateway = gateway is not None and refused.key == gateway.rate_key
     if decision.unavailable:
         refusal = GatewayRateLimited if by_gateway else KeyRateLimited
         raise refusal("rate limit could not be checked (the shared rate-limit store is unreachable); "
                       "refused by the gateway's outage policy", headers)
-    if by_gateway or key is None:
+    if gateway is not None and (by_gateway or key is None):
         raise GatewayRateLimited(f"rate limit exceeded for gateway {gateway.id!r}: at most "
                                  f"{gateway.rate_limit} requests per {gateway.rate_interval}s", headers)
+    assert key is not None  # refused, and not by the gateway: by the key
     raise KeyRateLimited(f"rate limit exceeded for stored key {key.alias!r} of provider {key.provider!r}: "
                          f"at most {key.rate_limit} requests per {key.rate_limit_period}s", headers)

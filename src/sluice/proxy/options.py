@@ -1,19 +1,50 @@
 """Per-request options from ``cf-aig-*`` headers, falling back to the gateway's settings.
 
-Bad values are ignored (the gateway default applies) rather than refused: these headers tune a
-request, and Cloudflare documents no error for them.
+A documented option with a value Sluice cannot honour is refused (400 / 2002 naming the header and
+saying what it takes, ``check``) before a key is chosen, never ignored: a caller who sent
+``cf-aig-request-timeout: 5s`` must not silently get no timeout. Cloudflare documents no error for
+these, so the ranges are ours (docs/gateway.md#request-options).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from sluice.errors import UnforwardableRequest
 from sluice.proxy.retry import NO_RETRY, RetryPolicy
 from sluice.proxy.state import GatewayState
 
 BACKOFFS = ("constant", "linear", "exponential")
 MAX_ATTEMPTS = 5
 MAX_DELAY_MS = 60_000
+MAX_TIMEOUT_MS = 15 * 60 * 1000  # a step or request waits at most 15 minutes for its first byte
+MAX_CACHE_TTL_S = 2**31 - 1
+BOOLEANS = ("true", "false", "1", "0")
+# header -> (lowest, highest) for integer options; the rest take one of a few words
+INTEGER_OPTIONS = {
+    "cf-aig-request-timeout": (0, MAX_TIMEOUT_MS), "cf-aig-max-attempts": (1, MAX_ATTEMPTS),
+    "cf-aig-retry-delay": (0, MAX_DELAY_MS), "cf-aig-cache-ttl": (0, MAX_CACHE_TTL_S),
+    "cf-cache-ttl": (0, MAX_CACHE_TTL_S),
+}
+WORD_OPTIONS = {
+    "cf-aig-backoff": BACKOFFS, "cf-aig-skip-cache": BOOLEANS, "cf-skip-cache": BOOLEANS,
+    "cf-aig-collect-log": BOOLEANS, "cf-aig-collect-log-payload": BOOLEANS,
+}
+
+
+def check(control: Mapping[str, str]) -> None:
+    """Refuse a request option whose value cannot be honoured (``UnforwardableRequest`` naming it).
+    The value is not quoted: a caller may have pasted anything into it."""
+    for name, (low, high) in INTEGER_OPTIONS.items():
+        value = control.get(name)
+        if value is not None:
+            number = _int(value)
+            if number is None or not low <= number <= high:
+                raise UnforwardableRequest(f"{name}: must be an integer from {low} to {high}")
+    for name, words in WORD_OPTIONS.items():
+        value = control.get(name)
+        if value is not None and value.strip().lower() not in words:
+            raise UnforwardableRequest(f"{name}: must be one of {', '.join(words)}")
 
 
 def _int(value: str | None) -> int | None:
@@ -47,11 +78,11 @@ def retry_policy(control: Mapping[str, str], gateway: GatewayState) -> RetryPoli
 def collect_log_payload(control: Mapping[str, str]) -> bool:
     """``cf-aig-collect-log-payload: false``: log the metadata but never the request/response bodies."""
     value = control.get("cf-aig-collect-log-payload")
-    return value is None or value.strip().lower() not in ("false", "0", "no")
+    return value is None or value.strip().lower() not in ("false", "0")
 
 
 def collect_log(control: Mapping[str, str], gateway: GatewayState) -> bool:
     value = control.get("cf-aig-collect-log")
     if value is None:
         return gateway.collect_logs
-    return value.strip().lower() not in ("false", "0", "no")
+    return value.strip().lower() not in ("false", "0")

@@ -27,11 +27,13 @@ from sluice.clock import now, rfc3339
 from sluice.errors import CryptoError
 from sluice.keymatch import EMPTY, KeyMatcher
 from sluice.proxy.feed import FeedCursor, accounts_to_reload, keyring_changed
-from sluice.proxy.state import AccountState, build_account
+from sluice.proxy.pools import forget_rotated
+from sluice.proxy.state import AccountState, account_providers, build_account, custom_header_values
 from sluice.secrets.crypto import Keyring
 from sluice.secrets.vault import open_row
 from sluice.services import Services
 from sluice.store import queries
+from sluice.store import routes as route_store
 from sluice.store.notify import ChangeListener
 from sluice.tasks import Periodic
 
@@ -87,7 +89,8 @@ class StateSync:
 
     async def _reload(self, account_id: str) -> None:
         async with self.services.db.begin() as conn:
-            gateways, configs, sealed, tokens = await load_account(conn, account_id)
+            gateways, configs, sealed, tokens, custom = await load_account(conn, account_id)
+            routes = await route_store.deployed(conn, account_id)
         plaintext, failed = open_secrets(self.services.keyring, sealed)
         if failed:  # a KEK this process has not loaded yet (rotation in progress): re-read and retry
             self._reload_keyring()
@@ -95,8 +98,12 @@ class StateSync:
             plaintext.update(retried)
         for secret_id in failed:
             log.warning("stored key could not be decrypted; its configs are unavailable", secret_id=secret_id)
-        matcher = await self._matcher(account_id, plaintext.values())
-        state = build_account(gateways, configs, plaintext, tokens, self.services.catalog, matcher)
+        providers = account_providers(self.services.catalog, custom, plaintext)
+        keys = [plaintext[c["secret_id"]] for c in configs if c["secret_id"] in plaintext]
+        matcher = await self._matcher(account_id, [*keys, *custom_header_values(providers)])
+        state = build_account(gateways, configs, plaintext, tokens, providers, matcher, routes)
+        # A rotated key (config or secret changed) is back in its pool.
+        forget_rotated(self.services.key_health, self.accounts.get(account_id), state)
         if gateways or tokens:
             self.accounts[account_id] = state
         else:
@@ -180,11 +187,14 @@ def open_secrets(keyring: Keyring, sealed: list[dict[str, Any]]) -> tuple[dict[s
     return opened, failed
 
 
-async def load_account(conn: AsyncConnection, account_id: str) -> tuple[list, list, list, list]:
-    """The rows one account's state is built from (gateways, configs, sealed secrets, tokens)."""
+async def load_account(conn: AsyncConnection, account_id: str) -> tuple[list, list, list, list, list]:
+    """The rows one account's state is built from (gateways, configs, sealed secrets, tokens, custom
+    providers)."""
     gateways, _ = await queries.list_gateways(conn, account_id, None, 1, ALL)
     configs, _ = await queries.list_configs(conn, account_id, None, 1, ALL)
-    secret_ids = sorted({c["secret_id"] for c in configs})
+    custom, _ = await queries.list_custom_providers(conn, account_id)
+    secret_ids = sorted({c["secret_id"] for c in configs}
+                        | {c["headers_secret_id"] for c in custom if c["headers_secret_id"]})
     sealed = await queries.sealed_secrets(conn, secret_ids) if secret_ids else []
     tokens, _ = await queries.list_tokens(conn, account_id, 1, ALL)
-    return gateways, configs, sealed, tokens
+    return gateways, configs, sealed, tokens, custom

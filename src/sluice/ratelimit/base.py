@@ -7,7 +7,8 @@ up no quota. ``undo(decision)`` takes back exactly the hits that decision counte
 request's or another process's.
 
 Implementations: ``local.LocalRateLimiter`` (exact, one process) and ``redis.RedisRateLimiter``
-(exact across every process sharing one Redis); ``backends.make_limiter`` chooses.
+(exact across every process sharing one Redis); ``backends.make_limiter`` chooses. Both also keep
+budgets (``spent``/``spend``: an amount per window, e.g. dollars of logged cost; see ``Budget``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,29 @@ class Check:
     limit: int
     period_s: int
     technique: Technique
+
+
+SLIDING_SLICES = 60  # a sliding budget sums the last 60 slices of its window (each window/60 long)
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """An amount spent on ``key`` per ``period_s`` seconds. Fixed: clock-aligned windows, like a fixed
+    rate limit. Sliding: the window is cut into ``SLIDING_SLICES`` clock-aligned slices and the last
+    ones covering ``period_s`` are summed (exact to one slice: constant work whatever the traffic,
+    where a log of every amount would grow with it)."""
+
+    key: str
+    period_s: int
+    technique: Technique
+
+    @property
+    def slices(self) -> int:
+        return SLIDING_SLICES if self.technique == "sliding" else 1
+
+    def slice_of(self, now: float) -> int:
+        """The index of the slice ``now`` falls in (slices are counted from the epoch)."""
+        return int(now * self.slices // self.period_s)
 
 
 class Hits:
@@ -79,6 +103,14 @@ class RateLimiter(Protocol):
 
     async def undo(self, decision: Decision) -> None:
         """Take back exactly the hits ``decision`` counted (a no-op for a refusal or an expired window)."""
+        ...
+
+    async def spent(self, budget: Budget) -> float:
+        """The amount recorded on the budget in its current window (dynamic routes' cost limits)."""
+        ...
+
+    async def spend(self, budget: Budget, amount: float) -> None:
+        """Add ``amount`` to the budget's current window."""
         ...
 
     async def start(self) -> None: ...

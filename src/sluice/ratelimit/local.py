@@ -14,7 +14,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from sluice.ratelimit.base import ADMITTED, BackendHealth, Check, Decision, Hits
+from sluice.ratelimit.base import ADMITTED, BackendHealth, Budget, Check, Decision, Hits
 
 SWEEP_EVERY = 4096  # hits between sweeps of keys whose window has passed (bounded memory)
 
@@ -35,6 +35,7 @@ class LocalRateLimiter:
         self._fixed: dict[str, tuple[float, float, int]] = {}  # key -> (window start, period, count)
         self._sliding: dict[str, tuple[float, deque[float]]] = {}  # key -> (period, allowed stamps)
         self._hits = 0
+        self._budgets: dict[Budget, dict[int, float]] = {}  # budget -> {slice index: amount}
 
     async def admit(self, checks: Sequence[Check]) -> Decision:
         return self.decide(checks)
@@ -85,6 +86,20 @@ class LocalRateLimiter:
         stamps.append(now)
         return None, now
 
+    async def spent(self, budget: Budget) -> float:
+        return self._total(budget, budget.slice_of(self._clock()))
+
+    async def spend(self, budget: Budget, amount: float) -> None:
+        current = budget.slice_of(self._clock())
+        slices = self._budgets.setdefault(budget, {})
+        for index in [i for i in slices if i <= current - budget.slices]:  # out of the window: forgotten
+            del slices[index]
+        slices[current] = slices.get(current, 0.0) + amount
+
+    def _total(self, budget: Budget, current: int) -> float:
+        slices = self._budgets.get(budget, {})
+        return sum(amount for index, amount in slices.items() if index > current - budget.slices)
+
     async def undo(self, decision: Decision) -> None:
         counted = decision.handle.take() if decision.handle is not None else None
         for hit in counted or ():  # type: ignore[attr-defined]
@@ -104,6 +119,7 @@ class LocalRateLimiter:
     def _sweep(self, now: float) -> None:
         self._fixed = {k: v for k, v in self._fixed.items() if v[0] + v[1] > now}
         self._sliding = {k: v for k, v in self._sliding.items() if v[1] and v[1][-1] > now - v[0]}
+        self._budgets = {b: s for b, s in self._budgets.items() if self._total(b, b.slice_of(now)) > 0}
 
     async def start(self) -> None:
         return None

@@ -36,7 +36,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from sluice.ratelimit.base import ADMITTED, BackendHealth, Check, Decision, Hits
+from sluice.ratelimit.base import ADMITTED, BackendHealth, Budget, Check, Decision, Hits
 from sluice.ratelimit.batch import Packed, ScriptBatcher, command
 from sluice.ratelimit.local import retry_after
 
@@ -125,6 +125,33 @@ return 0
 """
 
 
+# Budgets (base.Budget): a hash {slice index: amount} per key, period and technique; the total is the
+# sum of the slices inside the window (one slice for fixed, 60 for sliding: constant work).
+# KEYS[1]: the budget's key. ARGV[1]: period µs; ARGV[2]: slices; ARGV[3]: amount to add ('' to read).
+BUDGET = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local period = tonumber(ARGV[1])
+local slices = tonumber(ARGV[2])
+local current = math.floor(now * slices / period)
+local stored = redis.call('HGETALL', KEYS[1])
+local total = 0
+for i = 1, #stored, 2 do
+  if tonumber(stored[i]) > current - slices then
+    total = total + tonumber(stored[i + 1])
+  elseif ARGV[3] ~= '' then
+    redis.call('HDEL', KEYS[1], stored[i])
+  end
+end
+if ARGV[3] ~= '' then
+  redis.call('HINCRBYFLOAT', KEYS[1], string.format('%.0f', current), ARGV[3])
+  redis.call('PEXPIRE', KEYS[1], string.format('%.0f', math.ceil(period / 1000) + 1000))
+  total = total + tonumber(ARGV[3])
+end
+return tostring(total)
+"""
+
+
 def redis_key(prefix: str, check: Check) -> str:
     return f"{prefix}{check.key}:{'s' if check.technique == 'sliding' else 'f'}{check.period_s}"
 
@@ -137,6 +164,7 @@ class RedisRateLimiter:
             retry=Retry(NoBackoff(), 0), health_check_interval=0)  # never retried: the outage policy decides
         self._admit = ScriptBatcher(self._client, ADMIT, timeout_s)
         self._undo = ScriptBatcher(self._client, UNDO, timeout_s)
+        self._budget = ScriptBatcher(self._client, BUDGET, timeout_s)
         self._prefix = prefix
         self._members = itertools.count()
         self._process = secrets.token_hex(6)  # makes sliding members unique across processes
@@ -200,6 +228,29 @@ class RedisRateLimiter:
             await self._undo(command(("EVALSHA", self._undo.sha, len(keys), *keys, member, *markers)))
         except (RedisError, OSError, TimeoutError) as exc:
             self._down(exc)
+
+    async def spent(self, budget: Budget) -> float:
+        """While Redis is down: 0 (``allow``: budgets are not enforced) or infinity (``deny``)."""
+        total = await self._budget_call(budget, "")
+        if total is None:
+            return float("inf") if self._state.on_error == "deny" else 0.0
+        return total
+
+    async def spend(self, budget: Budget, amount: float) -> None:
+        await self._budget_call(budget, repr(float(amount)))
+
+    async def _budget_call(self, budget: Budget, amount: str) -> float | None:
+        if not self._state.up:
+            self._state.decided_without_backend += 1
+            return None
+        key = f"{self._prefix}{budget.key}:c{'s' if budget.technique == 'sliding' else 'f'}{budget.period_s}"
+        try:
+            reply = await self._budget(command(("EVALSHA", self._budget.sha, 1, key, budget.period_s * US,
+                                                budget.slices, amount)))
+        except (RedisError, OSError, TimeoutError) as exc:
+            self._down(exc)
+            return None
+        return float(reply)
 
     def _without_backend(self, checks: Sequence[Check]) -> Decision:
         self._state.decided_without_backend += 1

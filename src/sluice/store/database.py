@@ -28,7 +28,7 @@ from sqlalchemy.pool import StaticPool
 MIGRATIONS = Path(__file__).parent / "migrations"
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("sluice_in_transaction", default=False)
 # The newest migration's revision id; tests/store check it against Alembic's own view of the head.
-HEAD_REVISION = "0006_log_counts"
+HEAD_REVISION = "0008_dynamic_routing"
 T = TypeVar("T")
 
 

@@ -55,6 +55,9 @@ request_logs = Table(
     Column("feedback", Integer),
     Column("score", Float),
     Column("step", Integer),
+    Column("route", String(64)),  # a dynamic route's model call: its name, version, path (0008)
+    Column("route_version", String(32)),
+    Column("route_path", Text),
     Column("error", Text),
     Column("body_codec", SmallInteger, nullable=False, server_default="0"),  # logs/bodies.py (0003)
     # Every Logs API query is scoped to one gateway and ordered by time.

@@ -14,6 +14,7 @@ from sqlalchemy import (
     Connection,
     Float,
     and_,
+    case,
     cast,
     delete,
     false,
@@ -37,7 +38,8 @@ Row = dict[str, Any]
 
 LIST_COLUMNS = ("id", "cached", "created_at", "duration", "model", "path", "provider", "success", "tokens_in",
                 "tokens_out", "cost", "custom_cost", "metadata", "model_type", "request_content_type",
-                "request_type", "response_content_type", "status_code", "step")
+                "request_type", "response_content_type", "status_code", "step", "route", "route_version",
+                "route_path")
 SUMMARY = [*(T.c[name] for name in LIST_COLUMNS), T.c.feedback, T.c.score, T.c.event_id, T.c.alias]
 ORDER_COLUMNS = ("created_at", "provider", "model", "model_type", "success", "cached")
 DELETE_ORDER_COLUMNS = (*ORDER_COLUMNS, "cost", "tokens_in", "tokens_out", "duration", "feedback")
@@ -211,6 +213,17 @@ async def aggregates(conn: AsyncConnection, condition: Any) -> Row:
         columns += [func.min(expr).label(f"min_{name}"), func.max(expr).label(f"max_{name}")]
     row = (await conn.execute(select(*columns).select_from(T).where(condition))).first()
     return dict(row._mapping)  # type: ignore[union-attr]
+
+
+async def series(conn: AsyncConnection, condition: Any, prefix: int) -> dict[str, Row]:
+    """Requests, errors, tokens and cost per bucket, a bucket being a created_at prefix (logs/series.py)."""
+    bucket = func.substr(T.c.created_at, 1, prefix).label("bucket")
+    stmt = select(bucket, func.count().label("requests"),
+                  func.sum(case((T.c.success, 0), else_=1)).label("errors"),
+                  func.sum(_TOTAL_TOKENS).label("tokens"),
+                  func.sum(func.coalesce(T.c.cost, 0.0)).label("cost"),
+                  ).where(condition).group_by(bucket)
+    return {r.bucket: dict(r._mapping) for r in await conn.execute(stmt)}
 
 
 async def get_log(conn: AsyncConnection, account_id: str, gateway_id: str, log_id: str) -> Row | None:

@@ -21,6 +21,7 @@ from sluice.store.schema import (
     account_members,
     accounts,
     changes,
+    custom_providers,
     gateways,
     provider_configs,
     secrets,
@@ -52,6 +53,12 @@ async def _insert(conn: AsyncConnection, table: Any, row: Row, conflict: str) ->
         await conn.execute(insert(table).values(**row))
     except IntegrityError:
         raise Conflict(conflict) from None
+
+
+def _contains(search: str, *columns: Any) -> Any:
+    """``search`` as a literal substring of any of the columns (LIKE wildcards escaped)."""
+    escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return or_(*(column.like(f"%{escaped}%", escape="\\") for column in columns))
 
 
 async def _count(conn: AsyncConnection, table: Any, where: Any) -> int:
@@ -230,8 +237,7 @@ async def list_gateways(conn: AsyncConnection, account_id: str | None, search: s
                         page: int = 1, per_page: int = 100000) -> tuple[list[Row], int]:
     where = gateways.c.account_id == account_id if account_id else gateways.c.id.isnot(None)
     if search:
-        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where = and_(where, gateways.c.id.like(f"%{escaped}%", escape="\\"))
+        where = and_(where, _contains(search, gateways.c.id))
     stmt = select(gateways).where(where).order_by(gateways.c.created_at, gateways.c.id)
     rows = [_gateway_row(r) for r in _rows(await conn.execute(_page(stmt, page, per_page)))]
     return rows, await _count(conn, gateways, where)  # type: ignore[return-value]
@@ -285,9 +291,12 @@ async def list_stores(conn: AsyncConnection, account_id: str, order: str, descen
 
 
 async def delete_store(conn: AsyncConnection, store_id: str) -> None:
-    """Delete a store, its secrets, and the provider configs that used them (no dangling keys)."""
+    """Delete a store, its secrets, and the provider configs that used them (no dangling keys); custom
+    providers whose extra headers it held keep going, without those headers."""
     in_store = select(secrets.c.id).where(secrets.c.store_id == store_id)
     await conn.execute(delete(provider_configs).where(provider_configs.c.secret_id.in_(in_store)))
+    await conn.execute(update(custom_providers).where(custom_providers.c.headers_secret_id.in_(in_store))
+                       .values(headers_secret_id=None, header_names=None))
     await conn.execute(delete(secrets).where(secrets.c.store_id == store_id))
     await conn.execute(delete(stores).where(stores.c.id == store_id))
 
@@ -329,9 +338,7 @@ async def list_secrets(conn: AsyncConnection, store_id: str, *, search: str | No
                        order: str, descending: bool, page: int, per_page: int) -> tuple[list[Row], int]:
     where: Any = secrets.c.store_id == store_id
     if search:
-        escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where = and_(where, or_(secrets.c.name.like(f"%{escaped}%", escape="\\"),
-                                secrets.c.comment.like(f"%{escaped}%", escape="\\")))
+        where = and_(where, _contains(search, secrets.c.name, secrets.c.comment))
     for scope in scopes or []:
         where = and_(where, secrets.c.scopes.like(f'%"{scope}"%'))
     column = {"name": secrets.c.name, "comment": secrets.c.comment, "created": secrets.c.created,
@@ -439,11 +446,71 @@ async def delete_config(conn: AsyncConnection, config_id: str) -> None:
 
 
 async def secret_references(conn: AsyncConnection, secret_id: str) -> int:
-    return await _count(conn, provider_configs, provider_configs.c.secret_id == secret_id)
+    """How many provider configs and custom providers (their extra headers) use the secret."""
+    return (await _count(conn, provider_configs, provider_configs.c.secret_id == secret_id)
+            + await _count(conn, custom_providers, custom_providers.c.headers_secret_id == secret_id))
 
 
 async def secrets_references(conn: AsyncConnection, secret_ids: Iterable[str]) -> dict[str, int]:
-    """How many provider configs use each of the secrets (secrets no config uses are left out)."""
-    stmt = (select(provider_configs.c.secret_id, func.count())
-            .where(provider_configs.c.secret_id.in_(list(secret_ids))).group_by(provider_configs.c.secret_id))
-    return {r[0]: int(r[1]) for r in await conn.execute(stmt)}
+    """How many provider configs and custom providers use each of the secrets (unused ones left out)."""
+    ids = list(secret_ids)
+    used: dict[str, int] = {}
+    for column in (provider_configs.c.secret_id, custom_providers.c.headers_secret_id):
+        stmt = select(column, func.count()).where(column.in_(ids)).group_by(column)
+        for secret_id, count in await conn.execute(stmt):
+            used[secret_id] = used.get(secret_id, 0) + int(count)
+    return used
+
+
+async def configs_using_provider(conn: AsyncConnection, account_id: str, provider_slug: str) -> int:
+    return await _count(conn, provider_configs, and_(provider_configs.c.account_id == account_id,
+                                                     provider_configs.c.provider_slug == provider_slug))
+
+
+# -- custom providers ------------------------------------------------------------------------------
+
+def _slug_taken(slug: str) -> str:
+    return f"a custom provider with slug {slug!r} already exists in this account"
+
+
+async def insert_custom_provider(conn: AsyncConnection, row: Row) -> None:
+    await _insert(conn, custom_providers, row, _slug_taken(row["slug"]))
+
+
+async def get_custom_provider(conn: AsyncConnection, account_id: str, provider_id: str) -> Row | None:
+    return _one(await conn.execute(select(custom_providers).where(
+        custom_providers.c.account_id == account_id, custom_providers.c.id == provider_id)))
+
+
+async def custom_provider_by_slug(conn: AsyncConnection, account_id: str, slug: str) -> Row | None:
+    return _one(await conn.execute(select(custom_providers).where(
+        custom_providers.c.account_id == account_id, custom_providers.c.slug == slug)))
+
+
+async def list_custom_providers(conn: AsyncConnection, account_id: str, *, beta: bool | None = None,
+                                enable: bool | None = None, search: str | None = None, page: int = 1,
+                                per_page: int = 1000000) -> tuple[list[Row], int]:
+    """Ordered by position, then name (as Cloudflare lists them), then id."""
+    where: Any = custom_providers.c.account_id == account_id
+    if beta is not None:
+        where = and_(where, custom_providers.c.beta.is_(beta))
+    if enable is not None:
+        where = and_(where, custom_providers.c.enable.is_(enable))
+    if search:
+        where = and_(where, _contains(search, custom_providers.c.id, custom_providers.c.name,
+                                      custom_providers.c.slug))
+    stmt = select(custom_providers).where(where).order_by(
+        custom_providers.c.position, custom_providers.c.name, custom_providers.c.id)
+    return _rows(await conn.execute(_page(stmt, page, per_page))), await _count(conn, custom_providers, where)
+
+
+async def update_custom_provider(conn: AsyncConnection, provider_id: str, values: Row) -> None:
+    try:
+        await conn.execute(update(custom_providers).where(custom_providers.c.id == provider_id)
+                           .values(**values))
+    except IntegrityError:
+        raise Conflict(_slug_taken(values.get("slug", ""))) from None
+
+
+async def delete_custom_provider(conn: AsyncConnection, provider_id: str) -> None:
+    await conn.execute(delete(custom_providers).where(custom_providers.c.id == provider_id))

@@ -123,6 +123,30 @@ provider_configs = Table(
     Index("ix_configs_gateway", "account_id", "gateway_id"),
 )
 
+custom_providers = Table(
+    "custom_providers",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("slug", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("base_url", Text, nullable=False),
+    Column("enable", Boolean, nullable=False),
+    Column("beta", Boolean, nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("description", Text),
+    Column("curl_example", Text),
+    Column("js_example", Text),
+    Column("link", Text),
+    Column("auth_header", String(64), nullable=False),
+    Column("auth_scheme", String(64), nullable=False),
+    Column("header_names", Text),  # JSON list of the extra headers' names; their values are a secret
+    Column("headers_secret_id", String(32)),  # the sealed extra headers (secrets table), or NULL
+    Column("created_at", String(30), nullable=False),
+    Column("modified_at", String(30), nullable=False),
+    UniqueConstraint("account_id", "slug", name="uq_custom_providers_slug"),  # 409 on a duplicate slug
+)
+
 changes = Table(
     "changes",
     metadata,
@@ -134,4 +158,42 @@ changes = Table(
     # which rows may still commit below what it has read. Null on SQLite (writers commit in order).
     Column("xid", BigInteger),
     Index("ix_changes_xid", "xid"),  # each feed read is a range on it
+)
+
+# -- dynamic routes: a route, its immutable versions (the elements as sent) and its deployments ------
+
+dynamic_routes = Table(
+    "dynamic_routes",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("account_id", String(32), nullable=False),
+    Column("gateway_id", String(64), nullable=False),
+    Column("name", String(64), nullable=False),
+    Column("deployed_version_id", String(32), nullable=False),  # the live version (a route has one)
+    Column("created_at", String(30), nullable=False),
+    Column("modified_at", String(30), nullable=False),
+    # 409 on a duplicate name on one gateway: "dynamic/{name}" must name one route
+    UniqueConstraint("account_id", "gateway_id", "name", name="uq_routes_name"),
+)
+
+dynamic_route_versions = Table(
+    "dynamic_route_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("route_id", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),  # 1, 2, …: the order of the history
+    Column("elements", Text, nullable=False),  # JSON, as validated and stored; never changed
+    Column("created_at", String(30), nullable=False),
+    UniqueConstraint("route_id", "seq", name="uq_route_versions_seq"),
+)
+
+dynamic_route_deployments = Table(
+    "dynamic_route_deployments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("route_id", String(32), nullable=False),
+    Column("version_id", String(32), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("created_at", String(30), nullable=False),
+    UniqueConstraint("route_id", "seq", name="uq_route_deployments_seq"),
 )

@@ -7,7 +7,13 @@ Routes match on the path *suffix*, so one mock can stand in for every provider a
 Faults come from the request header ``x-mock-fault`` (so they can be sent through the gateway),
 comma-separated: ``hang``, ``slow:<ms>``, ``drop``, ``status:<code>``, ``stream-slow:<ms>``,
 ``echo-key[:gzip|deflate|zstd|br|chunked|header|big]`` (a 401 quoting the auth header it was sent,
-as OpenAI does: ``Incorrect API key provided: Bearer …``; the argument picks how it is sent).
+as OpenAI does: ``Incorrect API key provided: Bearer …``; the argument picks how it is sent),
+``key-status:<marker>=<code>[/<retry-after>][;…]`` (an error answer, quoting the key, only when the
+auth header it was sent contains ``<marker>``: how a provider refuses one key of a pool; ``<code>``
+``quota`` is OpenAI's 429 ``insufficient_quota``), ``key-in-stream`` (a streamed 200 whose last text
+piece quotes the auth header it was sent: a provider answering with the key in an SSE event).
+A fault can also ride in the JSON body's model name, after ``mock-fault=`` (e.g. model
+``mock-fault=status:500``): a fault per model, for dynamic routes whose models share the headers.
 
 OpenAI chat streams end with a usage chunk only when ``stream_options.include_usage`` is true,
 exactly like OpenAI; the header ``x-mock-stream-usage: always`` forces it.
@@ -23,10 +29,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import gzip
 import itertools
 import re
 import signal
+import struct
 import time
 import zlib
 from typing import Any
@@ -48,6 +56,7 @@ GOOGLE_CANDIDATES_TOKENS = 5
 DROP_AFTER_EVENTS = 2  # "drop" sends this many SSE events, then aborts the connection
 MOCK_MODELS = ("mock-model", "gpt-4o-mini", "gpt-4o")
 MOCK_TOOL_ARGS = {"city": "Paris"}
+EMBEDDING_TOKENS_PER_INPUT = 3  # OpenAI-format embeddings usage: this many prompt tokens per input
 MOCK_TOOL_CALL_ID = "call_mock_1"
 CONTROL_PATH = "/__mock__/requests"
 ECHOED_AUTH = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
@@ -71,6 +80,24 @@ def _faults(header: str) -> dict[str, str]:
         if name:
             faults[name.lower()] = arg.strip()
     return faults
+
+
+def _pieces(request: web.Request, faults: dict[str, str]) -> tuple[str, ...]:
+    """The streamed answer's text pieces; with ``key-in-stream`` the last one quotes the key sent."""
+    if "key-in-stream" not in faults:
+        return CHAT_CHUNKS
+    sent = next((request.headers[name] for name in ECHOED_AUTH if name in request.headers), "")
+    return (*CHAT_CHUNKS, f" Your key is {sent}.")
+
+
+def _model_fault(body: bytes) -> str:
+    if b"mock-fault=" not in body:
+        return ""
+    try:
+        model = orjson.loads(body).get("model", "")
+    except (orjson.JSONDecodeError, AttributeError):
+        return ""
+    return model.partition("mock-fault=")[2] if isinstance(model, str) else ""
 
 
 def _ms(value: str) -> float:
@@ -130,7 +157,7 @@ class MockUpstream:
                 "body": body.decode("latin-1"),
             }
         )
-        faults = _faults(request.headers.get("x-mock-fault", ""))
+        faults = _faults(request.headers.get("x-mock-fault", "") + "," + _model_fault(body))
         if "hang" in faults:
             return await self._hang(request)
         if "slow" in faults:
@@ -139,6 +166,10 @@ class MockUpstream:
             return self._error(faults["status"])
         if "echo-key" in faults:
             return await self._echo_key(request, faults["echo-key"])
+        if "key-status" in faults:
+            refusal = self._key_status(request, faults["key-status"])
+            if refusal is not None:
+                return refusal
         try:
             data = orjson.loads(body) if body else {}
         except orjson.JSONDecodeError:
@@ -158,6 +189,10 @@ class MockUpstream:
             return _json(self._google_body(path, CHAT_TEXT, done=True, tool=_google_tool(data)))
         if method == "POST" and path.endswith(":streamGenerateContent"):
             return await self._google_stream(request, faults, _google_tool(data))
+        if method == "POST" and path.endswith("/embeddings"):
+            return _json(_openai_embeddings(data))
+        if method == "POST" and path.endswith(":batchEmbedContents"):
+            return _json(_google_embeddings(data))
         if method == "GET" and path.endswith("/models"):
             return self._models()
         url = request.rel_url
@@ -193,6 +228,26 @@ class MockUpstream:
             "code": "mock_fault",
         }
         return _json({"error": error}, status)
+
+    @staticmethod
+    def _key_status(request: web.Request, rules: str) -> web.Response | None:
+        sent = next((request.headers[name] for name in ECHOED_AUTH if name in request.headers), "")
+        for rule in rules.split(";"):
+            marker, _, answer = rule.partition("=")
+            if not marker or marker not in sent:
+                continue
+            code, _, retry_after = answer.partition("/")
+            status = 429 if code == "quota" else int(code) if code.isdigit() else 500
+            too_many = "insufficient_quota" if code == "quota" else "rate_limit_exceeded"
+            kind = {401: "invalid_api_key", 402: "payment_required", 403: "forbidden",
+                    429: too_many}.get(status, "error")
+            body = {"error": {"message": f"mock key refused ({kind}) for {sent}", "type": kind, "param": None,
+                              "code": kind}}
+            response = _json(body, status)
+            if retry_after:
+                response.headers["retry-after"] = retry_after
+            return response
+        return None
 
     @staticmethod
     async def _echo_key(request: web.Request, how: str) -> web.StreamResponse:
@@ -288,7 +343,7 @@ class MockUpstream:
                        for part in (arguments[:5], arguments[5:])]
             events.append(chunk({}, "tool_calls"))
         else:
-            events += [chunk({"content": piece}) for piece in CHAT_CHUNKS]
+            events += [chunk({"content": piece}) for piece in _pieces(request, faults)]
             events.append(chunk({}, "stop"))
         if with_usage:
             events.append(_sse({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage}))
@@ -361,7 +416,7 @@ class MockUpstream:
             ("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}}),
             ("ping", {}),
             *[("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": piece}})
-              for piece in CHAT_CHUNKS],
+              for piece in _pieces(request, faults)],
             ("content_block_stop", {"index": 0}),
             ("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
                                "usage": {"output_tokens": ANTHROPIC_OUTPUT_TOKENS}}),
@@ -426,6 +481,34 @@ class MockUpstream:
         parts = [orjson.dumps(body) for body in bodies]
         events = [b"[" + parts[0]] + [b",\r\n" + part for part in parts[1:]] + [b"]"]
         return await self._stream(request, events, faults, "application/json")
+
+
+def mock_embedding(text: str) -> list[float]:
+    """The mock's vector for a text: known to tests, and exact in float32 (as base64 carries it)."""
+    return [float(len(text)), 0.5, -0.25]
+
+
+def _openai_embeddings(data: dict) -> dict:
+    texts = data.get("input")
+    texts = [texts] if isinstance(texts, str) else texts if isinstance(texts, list) else []
+    items = []
+    for i, text in enumerate(texts):
+        vector = mock_embedding(text if isinstance(text, str) else "")
+        encoded: Any = vector
+        if data.get("encoding_format") == "base64":
+            encoded = base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
+        items.append({"object": "embedding", "index": i, "embedding": encoded})
+    tokens = EMBEDDING_TOKENS_PER_INPUT * len(items)
+    return {"object": "list", "data": items, "model": data.get("model", DEFAULT_MODEL),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+
+
+def _google_embeddings(data: dict) -> dict:
+    vectors = []
+    for one in data.get("requests") or ():
+        parts = one.get("content", {}).get("parts", []) if isinstance(one, dict) else []
+        vectors.append({"values": mock_embedding("".join(p.get("text", "") for p in parts))})
+    return {"embeddings": vectors}
 
 
 def _last(items: Any) -> Any:
