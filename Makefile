@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-fast check lint types layers wheel-smoke install services bench soak clean
+.PHONY: run test test-fast check lint types layers wheel-smoke install services bench soak soak-stream bench-latency clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -64,6 +64,14 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(BIN)/python bench/run.py --soak 600
+
+## The same soak with streamed answers: RSS growth after minute 1 and request logs shed
+soak-stream: $(STAMP)
+	$(BIN)/python bench/run.py --soak 600 --mode stream
+
+## c=1 latency distribution: p50/p90/p99/p99.9 added over a direct call, request logging on and off
+bench-latency: $(STAMP)
+	$(BIN)/python bench/run.py --latency
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* build dist
