@@ -224,14 +224,14 @@ def compare_logging(stack: Stack, duration: int, mode: str = "chat", rounds: int
     results: dict[str, list[float]] = {"logs on": [], "logs off": []}
     for base in (stack.gateway_base, stack.gateway_base_no_logs):
         wrk(f"{base}/chat/completions", body, stack.headers, 8, 2)  # warm-up
-    print(f"| round | gateway | {mode} c=64 RPS | CPU µs per request by thread (user + system) |\n"
-          "|---|---|---|---|")
+    print(f"| round | gateway | {mode} c=64 RPS | logs dropped "
+          "| CPU µs per request by thread (user + system) |\n|---|---|---|---|---|")
     for i in range(rounds):
         for name, base in (("logs on", stack.gateway_base), ("logs off", stack.gateway_base_no_logs)):
-            before = _thread_cpu(stack.server.pid)
+            before, dropped = _thread_cpu(stack.server.pid), logs_dropped(stack.url)
             r = wrk(f"{base}/chat/completions", body, stack.headers, 64, duration)
             time.sleep(1.5)  # the last batch of logs is written
-            after = _thread_cpu(stack.server.pid)
+            after, dropped = _thread_cpu(stack.server.pid), logs_dropped(stack.url) - dropped
             results[name].append(r["rps"])
             count = max(1.0, r["rps"] * duration)
             threads = []
@@ -240,7 +240,7 @@ def compare_logging(stack: Stack, duration: int, mode: str = "chat", rounds: int
                 system -= before.get(label, (0.0, 0.0))[1]
                 if (user + system) * 1e6 / count >= 1:
                     threads.append(f"{label} {user * 1e6 / count:.0f} + {system * 1e6 / count:.0f}")
-            print(f"| {i + 1} | {name} | {r['rps']:,.0f} | {'; '.join(threads)} |", flush=True)
+            print(f"| {i + 1} | {name} | {r['rps']:,.0f} | {dropped} | {'; '.join(threads)} |", flush=True)
     on, off = sorted(results["logs on"])[rounds // 2], sorted(results["logs off"])[rounds // 2]
     print(f"median RPS: logs on {on:,.0f}, logs off {off:,.0f}; logging on / off = {on / off:.3f}")
 

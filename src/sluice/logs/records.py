@@ -1,6 +1,6 @@
 """One Exchange → one ``request_logs`` row: cost, metadata, model type, redaction.
 
-Pure (no I/O). Runs in the flush worker, so nothing here is on a request's path.
+Pure (no I/O). ``LogSink.record`` runs it once the request's response has been sent.
 """
 
 from __future__ import annotations
@@ -96,10 +96,8 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "request_size": max(exchange.request_size, len(exchange.request_body)),
         "response_size": max(exchange.response_size, len(exchange.response_body)),
         "request_body": redact.redact_body(bytes(exchange.request_body), matcher),
-        # A packed body was redacted before it was compressed (LogSink.record).
-        "response_body": exchange.response_body if exchange.response_packed
-        else redact.redact_body(bytes(exchange.response_body), matcher),
-        "body_codec": bodies.RESPONSE if exchange.response_packed else 0,
+        "response_body": redact.redact_body(bytes(exchange.response_body), matcher),
+        "body_codec": 0,
         "feedback": None,
         "score": None,
         "step": None,
