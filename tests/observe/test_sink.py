@@ -115,6 +115,26 @@ async def test_full_buffer_drops_and_counts(tmp_path: Path) -> None:
     await db.close()
 
 
+async def test_the_row_is_built_when_recorded_and_not_for_a_log_that_is_shed(tmp_path: Path,
+                                                                             monkeypatch) -> None:
+    """The row is built by record (so a flush builds none on the event loop), and a full buffer
+    sheds a log before spending the work of its row."""
+    from sluice.observe import sink as module
+
+    built: list[str] = []
+    real = module.log_row
+    monkeypatch.setattr(module, "log_row", lambda e: built.append(e.log_id) or real(e))
+    db = await suite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, buffer_max_logs=2)
+    records = [exchange(started_at=1_700_000_000 + i) for i in range(3)]
+    for item in records:
+        sink.record(item)
+    assert built == [records[0].log_id, records[1].log_id] and sink.dropped == {"buffer_full": 1}
+    await sink.flush()
+    assert len(built) == 2 and await stored_ids(db) == [records[0].log_id, records[1].log_id]
+    await db.close()
+
+
 async def test_collect_log_false_and_body_cap(tmp_path: Path) -> None:
     db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=8)
