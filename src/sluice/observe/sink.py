@@ -6,8 +6,8 @@ database's batch thread (``Database.write_batch``).
 
 The row is built when the request is recorded (after its response was sent) rather than in the
 batch: built in the batch, a few hundred rows held the event loop for milliseconds at a time, the
-tail of every request that arrived meanwhile (issue 20; docs/performance.md). The batch thread then
-runs no per-log Python: the less it holds the GIL, the less the event loop waits for it.
+tail of every request that arrived meanwhile (issue 20; docs/performance.md). Each request now pays
+for its own row, between requests, and the batch thread runs no per-log Python.
 
 When the buffer is full a new log is dropped and counted — a request never waits for logging.
 While the database is unreachable, batches stay buffered and are retried (``is_outage``); any other
