@@ -72,11 +72,11 @@ bench: $(STAMP)
 soak: $(STAMP)
 	$(BIN)/python bench/run.py --soak 600
 
-## Streamed answers (SSE) for 10 minutes at c=64: RSS and p99 per minute
+## The same soak with streamed answers: RSS growth after minute 1 and request logs shed
 soak-stream: $(STAMP)
 	$(BIN)/python bench/run.py --soak 600 --mode stream
 
-## chat c=1, one request at a time: p50/p90/p99/p99.9 of a direct call, the aiohttp floor and Sluice
+## c=1 latency distribution: p50/p90/p99/p99.9 added over a direct call, request logging on and off
 bench-latency: $(STAMP)
 	$(BIN)/python bench/run.py --latency
 

@@ -19,7 +19,7 @@ function done(summary, latency, requests)
    local secs = summary.duration / 1e6
    io.write(string.format(
       'WRKJSON {"requests":%d,"rps":%.3f,"p50_us":%d,"p90_us":%d,"p99_us":%d,"p999_us":%d,' ..
-      '"lat_max_us":%d,"errors":%d}\n',
+      '"max_us":%d,"errors":%d}\n',
       summary.requests, summary.requests / secs, latency:percentile(50), latency:percentile(90),
       latency:percentile(99), latency:percentile(99.9), latency.max,
       e.connect + e.read + e.write + e.status + e.timeout))

@@ -2,8 +2,8 @@
 
     make bench      # or: .venv/bin/python bench/run.py [--duration 10] [--cells chat:1,chat:64,stream:64]
     make soak                       # 10 minutes at c=64: RSS and p99 per minute
-    make soak-stream                # the same with streamed answers
-    make bench-latency              # chat c=1: p50/p90/p99/p99.9 of direct, the floor and Sluice
+    make soak-stream                # the same with streamed answers (--soak 600 --mode stream)
+    make bench-latency              # c=1: added p50/p90/p99/p99.9 over direct, logging on and off
     .venv/bin/python bench/run.py --compare-logging [--mode stream]   # request logging on vs off, same run
     .venv/bin/python bench/run.py --redis redis://127.0.0.1:6379/0   # limits decided in Redis
 
@@ -226,18 +226,18 @@ def print_table(rows: list[dict]) -> None:
 def compare_logging(stack: Stack, duration: int, mode: str = "chat", rounds: int = 3) -> None:
     """c=64 through two gateways that differ only in collect_logs, alternating, same run; with the
     CPU each of the server's threads spent per request (user + system µs)."""
-    body = HERE / ("req_chat_stream.json" if mode == "stream" else "req_chat.json")
+    body = _body(mode)
     results: dict[str, list[float]] = {"logs on": [], "logs off": []}
     for base in (stack.gateway_base, stack.gateway_base_no_logs):
         wrk(f"{base}/chat/completions", body, stack.headers, 8, 2)  # warm-up
-    print(f"| round | gateway | {mode} c=64 RPS | CPU µs per request by thread (user + system) |\n"
-          "|---|---|---|---|")
+    print(f"| round | gateway | {mode} c=64 RPS | logs dropped "
+          "| CPU µs per request by thread (user + system) |\n|---|---|---|---|---|")
     for i in range(rounds):
         for name, base in (("logs on", stack.gateway_base), ("logs off", stack.gateway_base_no_logs)):
-            before = _thread_cpu(stack.server.pid)
+            before, dropped = _thread_cpu(stack.server.pid), logs_dropped(stack.url)
             r = wrk(f"{base}/chat/completions", body, stack.headers, 64, duration)
             time.sleep(1.5)  # the last batch of logs is written
-            after = _thread_cpu(stack.server.pid)
+            after, dropped = _thread_cpu(stack.server.pid), logs_dropped(stack.url) - dropped
             results[name].append(r["rps"])
             count = max(1.0, r["rps"] * duration)
             threads = []
@@ -246,46 +246,75 @@ def compare_logging(stack: Stack, duration: int, mode: str = "chat", rounds: int
                 system -= before.get(label, (0.0, 0.0))[1]
                 if (user + system) * 1e6 / count >= 1:
                     threads.append(f"{label} {user * 1e6 / count:.0f} + {system * 1e6 / count:.0f}")
-            print(f"| {i + 1} | {name} | {r['rps']:,.0f} | {'; '.join(threads)} |", flush=True)
+            print(f"| {i + 1} | {name} | {r['rps']:,.0f} | {dropped} | {'; '.join(threads)} |", flush=True)
     on, off = sorted(results["logs on"])[rounds // 2], sorted(results["logs off"])[rounds // 2]
     print(f"median RPS: logs on {on:,.0f}, logs off {off:,.0f}; logging on / off = {on / off:.3f}")
 
 
-def latency(stack: Stack, duration: int, peer: Peer | None = None, rounds: int = 3) -> None:
-    """chat c=1: the latency distribution of a direct call, the floor and Sluice, alternating rounds
-    (one request at a time: what a request costs in time, not what the server can take)."""
-    body = HERE / "req_chat.json"
-    targets = [("direct", f"{stack.mock_url}/v1/chat/completions", ["Authorization: Bearer sk-direct"])]
-    if peer is not None:
-        targets.append(("py-aiohttp (floor)", f"{peer.url}/v1/chat/completions",
-                        ["Authorization: Bearer sk-direct"]))
-    targets.append(("sluice", f"{stack.gateway_base}/chat/completions", stack.headers))
-    for _, url, headers in targets:
-        wrk(url, body, headers, 1, 2)  # warm-up
-    print("| round | target | RPS | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | errors |\n"
-          "|---|---|---|---|---|---|---|---|---|")
-    for i in range(rounds):
-        for name, url, headers in targets:
-            r = wrk(url, body, headers, 1, duration)
-            print(f"| {i + 1} | {name} | {r['rps']:,.0f} | {r['p50_us'] / 1000:.3f} "
-                  f"| {r['p90_us'] / 1000:.3f} | {r['p99_us'] / 1000:.3f} | {r['p999_us'] / 1000:.3f} "
-                  f"| {r['lat_max_us'] / 1000:.3f} "
-                  f"| {r['errors']} |", flush=True)
-
-
-def soak(stack: Stack, seconds: int, slice_s: int = 60, mode: str = "chat") -> None:
-    body = HERE / ("req_chat_stream.json" if mode == "stream" else "req_chat.json")
-    print("| minute | RPS | p50 ms | p99 ms | RSS MiB | errors | logs dropped |\n"
+def soak(stack: Stack, seconds: int, mode: str = "chat", slice_s: int = 60) -> None:
+    """c=64 for ``seconds`` (the gateway's core saturated): RPS, p50/p99, RSS and logs shed per minute,
+    then RSS growth after minute 1 (the first minute fills caches and the log buffer) and all logs
+    shed."""
+    body = _body(mode)
+    print(f"{mode} c=64 soak\n| minute | RPS | p50 ms | p99 ms | RSS MiB | errors | logs dropped |\n"
           "|---|---|---|---|---|---|---|")
     start_rss = _rss_mib(stack.server.pid)
+    after_first = start_rss
     for i in range(max(1, seconds // slice_s)):
         dropped = logs_dropped(stack.url)
         r = wrk(f"{stack.gateway_base}/chat/completions", body, stack.headers, 64, slice_s)
+        rss = _rss_mib(stack.server.pid)
+        after_first = rss if i == 0 else after_first
         print(f"| {i + 1} | {r['rps']:,.0f} | {r['p50_us']/1000:.2f} | {r['p99_us']/1000:.2f} "
-              f"| {_rss_mib(stack.server.pid):.0f} | {r['errors']} | {logs_dropped(stack.url) - dropped} |",
+              f"| {rss:.0f} | {r['errors']} | {logs_dropped(stack.url) - dropped} |",
               flush=True)
-    growth = (_rss_mib(stack.server.pid) / start_rss - 1) * 100
-    print(f"RSS growth over the soak: {growth:+.1f}% (from {start_rss:.0f} MiB)")
+    time.sleep(2)  # the last batches are written (or shed) before the final count
+    shed = logs_dropped(stack.url)
+    rss = _rss_mib(stack.server.pid)
+    print(f"RSS growth over the soak: {(rss / start_rss - 1) * 100:+.1f}% (from {start_rss:.0f} MiB); "
+          f"after minute 1: {(rss / after_first - 1) * 100:+.1f}% ({after_first:.0f} → {rss:.0f} MiB); "
+          f"logs shed in all: {shed}")
+
+
+LATENCY_COLUMNS = (("p50", "p50_us"), ("p90", "p90_us"), ("p99", "p99_us"), ("p99.9", "p999_us"))
+
+
+def latency(stack: Stack, duration: int, mode: str = "chat", rounds: int = 3) -> None:
+    """c=1, one request at a time: the latency Sluice adds over a direct call to the mock at
+    p50/p90/p99/p99.9, request logging on and off (two gateways differing only in collect_logs).
+    Each round runs direct, logs on, logs off in turn; "added" is against the same round's direct run,
+    and the summary is the median over rounds."""
+    body = _body(mode)
+    targets = (("direct", f"{stack.mock_url}/v1/chat/completions", ["Authorization: Bearer sk-direct"]),
+               ("logs on", f"{stack.gateway_base}/chat/completions", stack.headers),
+               ("logs off", f"{stack.gateway_base_no_logs}/chat/completions", stack.headers))
+    for _, url, headers in targets:
+        wrk(url, body, headers, 1, 2)  # warm-up
+    names = " | ".join(f"{name} ms (added)" for name, _ in LATENCY_COLUMNS)
+    print(f"{mode} c=1, {duration} s per run\n| round | target | RPS | {names} | max ms | errors |\n"
+          f"|---|---|---|{'---|' * len(LATENCY_COLUMNS)}---|---|")
+    added: dict[str, dict[str, list[float]]] = {"logs on": {}, "logs off": {}}
+    for i in range(rounds):
+        direct: dict = {}
+        for name, url, headers in targets:
+            r = wrk(url, body, headers, 1, duration)
+            direct = r if name == "direct" else direct
+            cells = []
+            for label, key in LATENCY_COLUMNS:
+                extra = (r[key] - direct[key]) / 1000
+                if name != "direct":
+                    added[name].setdefault(label, []).append(extra)
+                cells.append(f"{r[key] / 1000:.3f}" + ("" if name == "direct" else f" (+{extra:.3f})"))
+            print(f"| {i + 1} | {name} | {r['rps']:,.0f} | {' | '.join(cells)} | {r['max_us'] / 1000:.1f} "
+                  f"| {r['errors']} |", flush=True)
+            time.sleep(1)  # the logs of this run are written before the next run starts
+    for name, by_label in added.items():
+        medians = ", ".join(f"{label} {sorted(v)[len(v) // 2]:.3f}" for label, v in by_label.items())
+        print(f"median added latency over {rounds} rounds, {name}: {medians} ms")
+
+
+def _body(mode: str) -> Path:
+    return HERE / ("req_chat_stream.json" if mode == "stream" else "req_chat.json")
 
 
 def main() -> None:
@@ -294,12 +323,13 @@ def main() -> None:
                         help="MODE:CONCURRENCY list (chat, stream)")
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured cell")
     parser.add_argument("--soak", type=int, default=0, help="instead of cells: soak at c=64 for N seconds")
+    parser.add_argument("--latency", action="store_true",
+                        help="instead of cells: c=1 added latency p50/p90/p99/p99.9, logging on and off")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --latency / --compare-logging")
     parser.add_argument("--compare-logging", action="store_true",
                         help="instead of cells: logging on vs off (two gateways, alternating rounds)")
     parser.add_argument("--mode", default="chat", choices=("chat", "stream"),
-                        help="what --compare-logging and --soak send")
-    parser.add_argument("--latency", action="store_true",
-                        help="instead of cells: chat c=1 latency distribution, direct / floor / Sluice")
+                        help="what --compare-logging, --latency and --soak send")
     parser.add_argument("--redis", default="", help="Redis URL: rate limits (per key + a sliding gateway "
                         "limit) decided by the shared Redis limiter on every request")
     parser.add_argument("--port", type=int, default=18790)
@@ -311,17 +341,11 @@ def main() -> None:
     stack = Stack(args.mock_port, args.port, args.redis)
     try:
         if args.soak:
-            soak(stack, args.soak, mode=args.mode)
+            soak(stack, args.soak, args.mode)
         elif args.latency:
-            has_peer = args.peer and Path(args.peer).exists()
-            peer = Peer(Path(args.peer), stack.mock_url, args.port + 2) if has_peer else None
-            try:
-                latency(stack, args.duration, peer)
-            finally:
-                if peer is not None:
-                    peer.close()
+            latency(stack, args.duration, args.mode, args.rounds)
         elif args.compare_logging:
-            compare_logging(stack, args.duration, args.mode)
+            compare_logging(stack, args.duration, args.mode, args.rounds)
         else:
             cells = [(m, int(c)) for m, c in (cell.split(":") for cell in args.cells.split(","))]
             has_peer = args.peer and Path(args.peer).exists()

@@ -49,7 +49,6 @@ class Exchange:
     request_body: bytes = b""  # capped at settings.log_body_max_bytes
     request_size: int = 0
     response_body: bytes = b""  # capped likewise
-    response_packed: bool = False  # response_body already redacted and compressed (LogSink.record)
     response_size: int = 0
     response_content_type: str | None = None
     model: str | None = None

@@ -1,6 +1,6 @@
 """One Exchange → one ``request_logs`` row: cost, metadata, model type, redaction.
 
-Pure (no I/O). Runs in the flush worker, so nothing here is on a request's path.
+Pure (no I/O). ``LogSink.record`` runs it once the request's response has been sent.
 """
 
 from __future__ import annotations
@@ -37,7 +37,6 @@ TEXT_FIELDS = ("model", "path", "metadata", "request_content_type", "response_co
 
 
 BODIES = ("request_body", "response_body")
-REQUEST_BODY = ("request_body",)
 
 
 def model_type(path: str) -> str | None:
@@ -113,11 +112,9 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         "config_id": exchange.config_id,
         "request_size": max(exchange.request_size, len(exchange.request_body)),
         "response_size": max(exchange.response_size, len(exchange.response_body)),
-        "request_body": bytes(exchange.request_body),  # redacted below
-        # A packed body was redacted before it was compressed (LogSink.record).
-        "response_body": exchange.response_body if exchange.response_packed
-        else bytes(exchange.response_body),
-        "body_codec": bodies.RESPONSE if exchange.response_packed else 0,
+        "request_body": bytes(exchange.request_body),  # redacted below, with the text fields
+        "response_body": bytes(exchange.response_body),
+        "body_codec": 0,
         "feedback": None,
         "score": None,
         "step": None,
@@ -133,14 +130,8 @@ def log_row(exchange: Exchange, prices: PriceTable | None = None) -> dict[str, A
         if isinstance(value, str) and "\x00" in value:  # PostgreSQL text cannot hold U+0000: it failed
             # the whole batch
             row[column] = value.replace("\x00", "\ufffd")
-    redact.redact_row(row, _unredacted_bodies(exchange), TEXT_FIELDS, matcher)
+    redact.redact_row(row, BODIES if exchange.collect_payload else (), TEXT_FIELDS, matcher)
     return row
-
-
-def _unredacted_bodies(exchange: Exchange) -> tuple[str, ...]:
-    if not exchange.collect_payload:
-        return ()
-    return REQUEST_BODY if exchange.response_packed else BODIES
 
 
 # Text columns whose value a client or a provider chooses (the rest are Sluice's own or validated).

@@ -1,9 +1,13 @@
-"""``LogSink``: the request-log Observer. ``record`` appends to a bounded in-memory buffer and
-returns (a response body of 2 KiB or more is redacted and compressed first, so streams buffer
-small); a background task writes the buffer — every interval, or sooner once a quarter of its
-byte budget is used — in batches of what was buffered when the write began: rows are built and
-redacted on the event loop in time slices, then their other large bodies compressed and all written
-in one transaction, in one hop to the database's batch thread (``Database.write_batch``).
+"""``LogSink``: the request-log Observer. ``record`` turns the Exchange into its row at once —
+redacted, its large bodies compressed — and appends it to a bounded in-memory buffer; a background
+task writes the buffer — every interval, or sooner once a quarter of its byte budget is used — in
+batches of what was buffered when the write began, each in one transaction, in one hop to the
+database's batch thread (``Database.write_batch``).
+
+The row is built when the request is recorded (after its response was sent) rather than in the
+batch: built in the batch, a few hundred rows held the event loop for milliseconds at a time, the
+tail of every request that arrived meanwhile (issue 20; docs/performance.md). Each request now pays
+for its own row, between requests, and the batch thread runs no per-log Python.
 
 When the buffer is full a new log is dropped and counted — a request never waits for logging.
 While the database is unreachable, batches stay buffered and are retried (``is_outage``); any other
@@ -24,7 +28,7 @@ import structlog
 from sqlalchemy import Connection
 
 from sluice.exchange import Exchange
-from sluice.logs import bodies, redact, retention
+from sluice.logs import bodies, retention
 from sluice.logs.records import log_row
 from sluice.memory import release_free_memory
 from sluice.store import logs as logstore
@@ -35,7 +39,7 @@ from sluice.tasks import Periodic
 log = structlog.get_logger("sluice.logs")
 
 GatewayKey = tuple[str, str]  # (account_id, gateway_id)
-SLICE_MIN_S, SLICE_PER_BACKLOG_S, SLICE_MAX_S = 0.002, 0.000004, 0.025  # see LogSink._rows
+Row = dict[str, Any]
 BATCH_MAX_BYTES = 8 << 20
 TRIM_AFTER_BYTES = 8 << 20  # written since freed memory was last handed back to the OS ...
 TRIM_INTERVAL_S = 10.0  # ... and at most this often (sluice/memory.py)
@@ -62,7 +66,7 @@ class LogSink:
         self.batch_size = batch_size
         self.on_drop = on_drop
         self.dropped: dict[str, int] = {}
-        self._buffer: deque[Exchange] = deque()
+        self._buffer: deque[Row] = deque()
         self._bytes = 0  # buffered logs
         self._writing = 0  # logs taken for the batch being written: they still hold memory
         self._written_bytes = 0  # since the last release_free_memory
@@ -76,30 +80,39 @@ class LogSink:
     def record(self, exchange: Exchange) -> None:
         if not exchange.collect_log:
             return
-        if not exchange.collect_payload:
-            exchange.response_body = b""  # never stored; usage was read from it already
-        body = exchange.response_body
-        if len(body) >= bodies.COMPRESS_MIN and not exchange.response_packed:
-            # Redacted and compressed now rather than in the batch: a buffered stream log then holds
-            # ~400 bytes instead of ~7 KB, so the buffer holds ~8x more logs in less memory. Packed
-            # in the batch instead, the same CPU in all, but ~3 MiB more resident and at
-            # saturation the buffer filled and logs were shed (measured).
-            exchange.response_body = bodies.compress(redact.redact_body(body[: self.body_max_bytes],
-                                                                         exchange.key_matcher))
-            exchange.response_packed = True
-        size = self._size(exchange)
-        held = self._bytes + self._writing + size
-        if len(self._buffer) >= self.buffer_max_logs or held > self.buffer_max_bytes:
+        if len(self._buffer) >= self.buffer_max_logs or self._held + OVERHEAD > self.buffer_max_bytes:
+            self._drop("buffer_full", 1)  # before the row is built: a full buffer costs nothing more
+            return
+        row = self._row(exchange)
+        size = self._size(row)
+        if self._held + size > self.buffer_max_bytes:
             self._drop("buffer_full", 1)
             return
-        self._buffer.append(exchange)
+        self._buffer.append(row)
         self._bytes += size
         if self._bytes >= self._write_at_bytes:
             self._job.wake()
 
-    def _size(self, exchange: Exchange) -> int:
-        return OVERHEAD + min(len(exchange.request_body), self.body_max_bytes) + min(
-            len(exchange.response_body), self.body_max_bytes)
+    def _row(self, exchange: Exchange) -> Row:
+        """The stored row: bodies cut at ``body_max_bytes``, redacted, and compressed when large (a
+        buffered stream log then holds ~400 bytes instead of ~7 KB: the buffer holds ~8x more logs)."""
+        if not exchange.collect_payload:
+            exchange.response_body = b""  # never stored; usage was read from it already
+        # The response is cut before it is redacted and compressed: a stream's body can be far larger.
+        exchange.response_body = exchange.response_body[: self.body_max_bytes]
+        row = log_row(exchange)
+        if row["request_body"] is not None:  # None: the payload was not collected
+            row["request_body"] = row["request_body"][: self.body_max_bytes]
+        bodies.pack(row)
+        return row
+
+    @property
+    def _held(self) -> int:
+        return self._bytes + self._writing
+
+    @staticmethod
+    def _size(row: Row) -> int:
+        return OVERHEAD + len(row["request_body"] or b"") + len(row["response_body"] or b"")
 
     def _drop(self, reason: str, count: int) -> None:
         self.dropped[reason] = self.dropped.get(reason, 0) + count
@@ -130,8 +143,7 @@ class LogSink:
                 batch = self._take_batch(remaining)
                 remaining -= len(batch)
                 try:
-                    rows = await self._rows(batch)
-                    await self._write(rows)
+                    await self._write(batch)
                 except Exception as exc:  # noqa: BLE001 — counted, never retried forever
                     if is_outage(exc):
                         # The database is away: the batch goes back to the front of the buffer, still
@@ -152,48 +164,23 @@ class LogSink:
                 self._written_bytes, self._trimmed_at = 0, time.monotonic()
                 await asyncio.to_thread(release_free_memory)
 
-    def _take_batch(self, most: int) -> list[Exchange]:
+    def _take_batch(self, most: int) -> list[Row]:
         """Up to ``most`` and ``batch_size`` logs and about ``BATCH_MAX_BYTES``. Until the batch is
         written its logs still count against ``buffer_max_bytes``: the budget bounds all request-log
         memory."""
-        batch: list[Exchange] = []
+        batch: list[Row] = []
         size = 0
         most = min(most, self.batch_size)
         while self._buffer and len(batch) < most and size < BATCH_MAX_BYTES:
-            exchange = self._buffer.popleft()
-            size += self._size(exchange)
-            batch.append(exchange)
+            row = self._buffer.popleft()
+            size += self._size(row)
+            batch.append(row)
         self._bytes -= size
         self._writing = size
         return batch
 
-    async def _rows(self, batch: list[Exchange]) -> list[dict[str, Any]]:
-        """Rows built on the event loop in time slices, yielding to requests in between.
-
-        A slice lasts ``SLICE_MIN_S`` plus ``SLICE_PER_BACKLOG_S`` per buffered log (at most
-        ``SLICE_MAX_S``): when requests arrive faster than logs are written, the writer takes a
-        larger share of the core, so a saturated gateway slows down a little instead of shedding
-        logs (measured: fixed small slices got one slice per loop iteration and fell behind).
-        """
-        rows = []
-        clock = time.perf_counter
-        budget = min(SLICE_MAX_S, SLICE_MIN_S + SLICE_PER_BACKLOG_S * len(self._buffer))
-        deadline = clock() + budget
-        for exchange in batch:
-            if clock() > deadline:
-                await asyncio.sleep(0)
-                budget = min(SLICE_MAX_S, SLICE_MIN_S + SLICE_PER_BACKLOG_S * len(self._buffer))
-                deadline = clock() + budget
-            row = log_row(exchange)
-            if row["request_body"] is not None:  # None: the payload was not collected
-                row["request_body"] = row["request_body"][: self.body_max_bytes]
-            if not exchange.response_packed and row["response_body"] is not None:
-                row["response_body"] = row["response_body"][: self.body_max_bytes]
-            rows.append(row)
-        return rows
-
-    async def _write(self, rows: list[dict[str, Any]]) -> None:
-        by_gateway: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    async def _write(self, rows: list[Row]) -> None:
+        by_gateway: dict[GatewayKey, list[Row]] = {}
         for row in rows:
             by_gateway.setdefault((row["account_id"], row["gateway_id"]), []).append(row)
         dropped = await self.db.write_batch(lambda conn: self._write_groups(conn, by_gateway))
@@ -201,7 +188,7 @@ class LogSink:
             self._drop(reason, count)
 
     def _write_groups(self, conn: Connection,
-                      by_gateway: dict[GatewayKey, list[dict[str, Any]]]) -> dict[str, int]:
+                      by_gateway: dict[GatewayKey, list[Row]]) -> dict[str, int]:
         """The batch's transaction, run by ``Database.write_batch`` (on SQLite in its batch thread,
         so it touches no sink state). Returns the logs not stored, by reason.
 
@@ -228,8 +215,6 @@ class LogSink:
             group = sorted(group, key=lambda r: r["id"])  # ULIDs: arrival order
             # STOP_INSERTING: the first ones arrived while there was room; DELETE_OLDEST: newest win.
             group = group[:keep] if policy.strategy == retention.STOP_INSERTING else group[len(group) - keep:]
-            for row in group:
-                bodies.pack(row)  # zstd releases the GIL: on SQLite this runs beside the event loop
             logstore.insert_logs(conn, group)
             logstore.set_stored_bound(conn, account_id, gateway_id, stored - remove + len(group),
                                       known=bound is not None)
@@ -239,6 +224,7 @@ class LogSink:
 
     def forget_gateway(self, account_id: str, gateway_id: str) -> None:
         """A deleted gateway: drop its buffered logs."""
-        kept = deque(e for e in self._buffer if (e.account_id, e.gateway_id) != (account_id, gateway_id))
-        self._bytes = sum(self._size(e) for e in kept)
+        gone = (account_id, gateway_id)
+        kept = deque(r for r in self._buffer if (r["account_id"], r["gateway_id"]) != gone)
+        self._bytes = sum(self._size(r) for r in kept)
         self._buffer = kept

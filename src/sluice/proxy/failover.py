@@ -122,7 +122,7 @@ class Failover:
             exchange, log_id=new_ulid(), alias=key.alias, config_id=key.config_id,
             status_code=response.status, success=False, failover=reason,
             duration_ms=int((time.time() - exchange.started_at) * 1000),
-            response_body=logged, response_packed=False, response_size=len(raw),
+            response_body=logged, response_size=len(raw),
             response_content_type=response.content_type,
             error=f"stored key {key.alias!r} refused ({reason}, HTTP {response.status}); retried with "
                   f"stored key {following.alias!r} (log {exchange.log_id})")
