@@ -25,7 +25,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import structlog
 
 from sluice.errors import RouteRateLimited, UnknownRoute
@@ -138,14 +137,14 @@ class RouteRun:
         replaced, own = _element_headers(node.timeout_ms, node.retries, node.alias)
         headers = [(k, v) for k, v in self.headers if k not in replaced]
         headers += own
-        body = orjson.dumps({**self.request, "model": f"{node.provider}/{node.model}"})
+        request = {**self.request, "model": f"{node.provider}/{node.model}"}  # handed over parsed
         path = ",".join(self.done.path)
         trace = Trace(self.route.name, self.route.version_id, path, self.limiter, list(self.budgets))
         commit = [*_route_headers(self.route, path), (MODEL_HEADER, node.model.encode()),
                   (PROVIDER_HEADER, node.provider.encode())]
+        sub = SubRequest(COMPAT_SLUG, "chat/completions", headers, b"", parsed=request)
         outcome = await attempt(self.app, {**self.scope, TRACE_KEY: trace}, self.gateway.account_id,
-                                self.gateway.id, SubRequest(COMPAT_SLUG, "chat/completions", headers, body),
-                                self.receive, self.send, commit)
+                                self.gateway.id, sub, self.receive, self.send, commit)
         if outcome.committed:
             return True
         if outcome.client_gone:
