@@ -322,7 +322,7 @@ class DataPlane:
             exchange.request_headers = self._logged_headers(control, forward)
         if plan is not None:
             hit = await plan.lookup(exchange, scope.get("query_string", b"").decode("latin-1"),
-                                    compat.cache_body if compat is not None else body)
+                                    compat.cache_body() if compat is not None else body)
             await admit(self.limiter, gateway, key if hit is None else None)
             if hit is not None:
                 call.started = True
