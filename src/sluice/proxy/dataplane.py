@@ -241,6 +241,7 @@ class DataPlane:
                 await self._answer(send, call, exchange, 200, listing)
                 return False
             parsed = scope.get(PARSED_KEY)
+            prepared: CompatCall | RouteCall
             if parsed is not None:  # a dynamic route's model call: its request comes parsed (attempts.py)
                 call.watch()  # the body was read with the route's request: only a disconnect can come
                 prepared = prepare_parsed(scope, parsed, account.providers)  # type: ignore[union-attr]

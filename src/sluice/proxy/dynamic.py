@@ -122,8 +122,8 @@ def _element_call(route: DeployedRoute, node: Model) -> ElementCall:
 
 
 def _make_element_call(route: DeployedRoute, node: Model) -> ElementCall:
-    own = ((b"cf-aig-request-timeout", str(node.timeout_ms).encode()),
-           (b"cf-aig-max-attempts", str(node.retries + 1).encode()))
+    own: tuple[tuple[bytes, bytes], ...] = ((b"cf-aig-request-timeout", str(node.timeout_ms).encode()),
+                                            (b"cf-aig-max-attempts", str(node.retries + 1).encode()))
     replaced = SET_BY_ELEMENT
     if node.alias is not None:
         replaced, own = SET_BY_ELEMENT | {ALIAS}, (*own, (ALIAS, node.alias.encode()))
