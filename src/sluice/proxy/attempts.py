@@ -13,6 +13,8 @@ Interface::
 
 * ``app``: the data plane (an ASGI callable); ``scope``/``receive``/``send``: the client's own
   request, whose body has already been read (``receive`` is only listened to for a disconnect).
+* ``SubRequest.parsed``: a ``/compat`` chat request already parsed (a dynamic route's model call);
+  it rides in the scope under ``PARSED_KEY`` and no body is fed (``receive`` is the client's channel).
 * Nothing reaches ``send`` until the answer's status is known. A status below 400 is committed:
   its start goes to the client with ``commit_headers`` added, and the body (a stream included)
   follows as it arrives; ``outcome.committed`` is then True and the caller is done.

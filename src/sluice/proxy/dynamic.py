@@ -7,9 +7,10 @@ memory (``routing.walk``). Its two effects are:
   process). A count limit counts the request in the element's window; a cost (budget) limit compares
   the cost the request logs recorded in its fixed window with the limit, and the cost of each model
   call made past it is added when the call ends (``Trace.finished``).
-* a model call: one ``/compat`` sub-request through the data plane (``attempts.py``), with the
-  element's model, timeout (``cf-aig-request-timeout``), retries (``cf-aig-max-attempts``) and BYOK
-  alias (``cf-aig-byok-alias``): credentials, gateway and key limits, cache and request log all apply.
+* a model call: one ``/compat`` sub-request through the data plane (``attempts.py``; the route's
+  request goes over already parsed rather than as a body to read again), with the element's model,
+  timeout (``cf-aig-request-timeout``), retries (``cf-aig-max-attempts``) and BYOK alias
+  (``cf-aig-byok-alias``): credentials, gateway and key limits, cache and request log all apply.
   An answer below 400 is committed to the client at once with the route headers; an error, a
   connection failure or a timeout is held back and the walk takes the element's fallback output.
 
