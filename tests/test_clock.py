@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 from datetime import UTC, datetime
 
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
-from sluice.clock import new_id, new_ulid, rfc3339, rfc3339_ts
+from sluice.clock import new_id, new_ulid, rfc3339, rfc3339_ts, ulid_text
 
 CROCKFORD = re.compile(r"[0-9A-HJKMNP-TV-Z]{26}")
 
@@ -42,6 +43,18 @@ def test_ulids_are_crockford_and_time_ordered() -> None:
     assert all(CROCKFORD.fullmatch(i) for i in ids)
     assert len(set(ids)) == 1000
     assert ids[0][:10] <= ids[-1][:10]  # the first 10 characters are the millisecond time
+
+
+@given(st.integers(min_value=0, max_value=2**128 - 1))
+@example(0)
+@example(2**128 - 1)
+def test_ulid_text_is_base32_of_the_value_in_crockfords_alphabet(value: int) -> None:
+    """The reference: RFC 4648 base32 of the value left-padded to 160 bits, whose last 26 characters
+    are the ULID's, in Crockford's alphabet."""
+    rfc4648 = base64.b32encode(value.to_bytes(20, "big")).decode()[6:]
+    expected = rfc4648.translate(str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567",
+                                               "0123456789ABCDEFGHJKMNPQRSTVWXYZ"))
+    assert ulid_text(value) == expected
 
 
 def test_new_id_is_cloudflare_shaped_unique_and_increasing() -> None:

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import base64
 import random
 import secrets
 import threading
 import time
 from datetime import UTC, datetime
 
-# RFC 4648 base32 alphabet → Crockford's, which ULIDs use.
 _random = random.Random()
-_CROCKFORD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford's base32, which ULIDs use
+_PAIRS = [a + b for a in CROCKFORD for b in CROCKFORD]  # every 10-bit value as two characters
 
 
 def now() -> datetime:
@@ -58,11 +57,16 @@ def new_id() -> str:
 
 
 def new_ulid() -> str:
-    """A ULID (48-bit millisecond time, 80 random bits; 26 Crockford base32 characters), as log ids.
-
-    Written out because it is made on every request: base32 of the 128-bit value left-padded to 160
-    bits, whose last 26 characters are exactly the ULID's, is several times cheaper than a library.
-    """
+    """A ULID (48-bit millisecond time, 80 random bits; 26 Crockford base32 characters), as log ids."""
     # Log ids are identifiers, not secrets (reading a log needs a token), so the fast PRNG will do.
-    value = (time.time_ns() // 1_000_000 << 80) | _random.getrandbits(80)
-    return base64.b32encode(value.to_bytes(20, "big")).decode()[6:].translate(_CROCKFORD)
+    return ulid_text((time.time_ns() // 1_000_000 << 80) | _random.getrandbits(80))
+
+
+def ulid_text(value: int) -> str:
+    """A 128-bit value as a ULID's 26 characters (130 bits: two leading zero bits), ten bits (two
+    characters) at a time from a table. Written out because it runs on every request: ~5 × cheaper
+    than ``base64.b32encode`` (a Python loop) and a translation, which it equals (tests/test_clock.py)."""
+    p, v = _PAIRS, value
+    return "".join([p[v >> 120], p[v >> 110 & 1023], p[v >> 100 & 1023], p[v >> 90 & 1023], p[v >> 80 & 1023],
+                    p[v >> 70 & 1023], p[v >> 60 & 1023], p[v >> 50 & 1023], p[v >> 40 & 1023],
+                    p[v >> 30 & 1023], p[v >> 20 & 1023], p[v >> 10 & 1023], p[v & 1023]])

@@ -9,7 +9,15 @@ from typing import Any
 
 import orjson
 
-from sluice.proxy.attempts import MAX_ERROR_BYTES, Outcome, SubRequest, attempt, in_turn, sub_scope
+from sluice.proxy.attempts import (
+    MAX_ERROR_BYTES,
+    PARSED_KEY,
+    Outcome,
+    SubRequest,
+    attempt,
+    in_turn,
+    sub_scope,
+)
 
 SCOPE = {"type": "http", "method": "POST", "path": "/v1/a/g", "raw_path": b"/v1/a/g", "query_string": b"",
          "headers": [(b"x-client", b"1")], "client": ("127.0.0.1", 5000)}
@@ -44,7 +52,8 @@ def scripted(status: int, chunks: list[bytes], seen: list[Any] | None = None) ->
 Messages = list[dict[str, Any]]
 
 
-def run(app: Any, client_messages: Messages | None = None) -> tuple[Outcome, Messages]:
+def run(app: Any, client_messages: Messages | None = None,
+        request: SubRequest = REQUEST) -> tuple[Outcome, Messages]:
     sent: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
@@ -57,7 +66,7 @@ def run(app: Any, client_messages: Messages | None = None) -> tuple[Outcome, Mes
         sent.append(message)
 
     async def main() -> Outcome:
-        return await attempt(app, SCOPE, "a", "g", REQUEST, receive, send, COMMIT)
+        return await attempt(app, SCOPE, "a", "g", request, receive, send, COMMIT)
 
     return asyncio.run(main()), sent
 
@@ -70,6 +79,18 @@ def test_the_sub_request_is_a_provider_path_request_with_its_own_body() -> None:
                      "raw_path": b"/v1/a/g/openai/chat/completions", "headers": REQUEST.headers}
     assert message == {"type": "http.request", "body": b'{"q":1}', "more_body": False}
     assert sub_scope(SCOPE, "a", "g", REQUEST) == scope
+
+
+def test_a_request_handed_over_parsed_rides_in_the_scope_and_no_body_is_fed() -> None:
+    """The app reads the request from the scope; its ``receive`` is the client's channel at once."""
+    parsed = SubRequest("compat", "chat/completions", [], b"", parsed={"model": "openai/m"})
+    assert PARSED_KEY not in sub_scope(SCOPE, "a", "g", REQUEST)
+    seen: list[Any] = []
+    outcome, _ = run(scripted(200, [b"ok"], seen), [{"type": "http.disconnect"}], parsed)
+    ((scope, message),) = seen
+    assert scope[PARSED_KEY] == {"model": "openai/m"} and scope["path"] == "/v1/a/g/compat/chat/completions"
+    assert message == {"type": "http.disconnect"}  # no synthetic body before the client's channel
+    assert outcome.committed
 
 
 def test_a_success_is_committed_with_the_commit_headers_and_relayed_as_it_comes() -> None:

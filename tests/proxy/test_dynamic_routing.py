@@ -299,3 +299,21 @@ def test_a_custom_provider_the_account_lacks_or_that_fails_takes_the_fallback(
     assert response.headers["cf-aig-dynamic-route-path"] == "start,m,f,backup"
     assert [r["path"] for r in upstream_requests(upstream)] == [f"{prefix}/chat/completions",
                                                                 "/openai/chat/completions"]
+
+
+def test_a_model_calls_answer_is_cached_under_its_own_request_and_served_again_with_the_route_headers(
+        server: Server, api: httpx.Client, gateway: str, upstream: MockUpstream, keys: None) -> None:
+    """The model call gets the route's request already parsed; the cache still keys on the OpenAI body
+    it names (the element's model): a second ask is a hit, another element's model is not."""
+    create_route(api, gateway, "cached", single_model("anthropic", "claude-x"))
+    create_route(api, gateway, "other", single_model("anthropic", "claude-y"))
+    ttl = {"cf-aig-cache-ttl": "60"}
+    with httpx.Client(timeout=30) as client:
+        first, second = (ask(client, server, gateway, "cached", **ttl) for _ in range(2))
+        other = ask(client, server, gateway, "other", **ttl)
+    assert (first.status_code, second.status_code, other.status_code) == (200, 200, 200)
+    assert (first.headers["cf-aig-cache-status"], second.headers["cf-aig-cache-status"],
+            other.headers["cf-aig-cache-status"]) == ("MISS", "HIT", "MISS")
+    assert second.json()["choices"][0]["message"]["content"] == CHAT_TEXT
+    assert (second.headers["cf-aig-dynamic-route"], second.headers["cf-aig-model"]) == ("cached", "claude-x")
+    assert [orjson.loads(r["body"])["model"] for r in upstream_requests(upstream)] == ["claude-x", "claude-y"]

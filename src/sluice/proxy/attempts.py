@@ -13,6 +13,8 @@ Interface::
 
 * ``app``: the data plane (an ASGI callable); ``scope``/``receive``/``send``: the client's own
   request, whose body has already been read (``receive`` is only listened to for a disconnect).
+* ``SubRequest.parsed``: a ``/compat`` chat request already parsed (a dynamic route's model call);
+  it rides in the scope under ``PARSED_KEY`` and no body is fed (``receive`` is the client's channel).
 * Nothing reaches ``send`` until the answer's status is known. A status below 400 is committed:
   its start goes to the client with ``commit_headers`` added, and the body (a stream included)
   follows as it arrives; ``outcome.committed`` is then True and the caller is done.
@@ -47,6 +49,7 @@ Send = Callable[[Message], Awaitable[None]]
 Receive = Callable[[], Awaitable[Message]]
 App = Callable[[dict[str, Any], Receive, Send], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
+PARSED_KEY = "sluice.parsed_request"  # in a sub-request's scope: only the data plane can set it
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,9 @@ class SubRequest:
     headers: Headers  # everything the data plane should see, ``cf-aig-*`` options included
     body: bytes
     method: str = "POST"
+    # A ``/compat`` chat request already parsed by the caller (a dynamic route's model call): the data
+    # plane takes it from the scope (``PARSED_KEY``) instead of reading and parsing ``body`` again.
+    parsed: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -87,8 +93,8 @@ class Outcome:
 class _Receive:
     """The sub-request's ``receive``: its body once, then the client's channel (a disconnect)."""
 
-    def __init__(self, body: bytes, client: Receive) -> None:
-        self._body: bytes | None = body
+    def __init__(self, body: bytes | None, client: Receive) -> None:
+        self._body = body  # None: the request was handed over parsed, nothing to read
         self._client = client
         self.gone = False
 
@@ -146,14 +152,17 @@ def sub_scope(scope: dict[str, Any], account_id: str, gateway_id: str, request: 
     """The ASGI scope of ``request`` as if the client had sent it to the provider path."""
     path, _, query = request.endpoint.partition("?")
     target = f"/v1/{account_id}/{gateway_id}/{request.provider}/{path}"
-    return {**scope, "method": request.method, "path": target, "raw_path": target.encode("utf-8"),
-            "query_string": query.encode("utf-8"), "headers": request.headers}
+    sub = {**scope, "method": request.method, "path": target, "raw_path": target.encode("utf-8"),
+           "query_string": query.encode("utf-8"), "headers": request.headers}
+    if request.parsed is not None:
+        sub[PARSED_KEY] = request.parsed
+    return sub
 
 
 async def attempt(app: App, scope: dict[str, Any], account_id: str, gateway_id: str, request: SubRequest,
                   receive: Receive, send: Send, commit_headers: Headers) -> Outcome:
     """Run ``request`` through ``app``; see the module docstring for what the outcome means."""
-    sub_receive = _Receive(request.body, receive)
+    sub_receive = _Receive(request.body if request.parsed is None else None, receive)
     gate = _Gate(send, commit_headers)
     await app(sub_scope(scope, account_id, gateway_id, request), sub_receive, gate)
     outcome = gate.outcome

@@ -78,7 +78,12 @@ class CompatCall:
     wrap: Callable[[Send], Send]  # the answer's translation, identity for pass-through
     # The response cache keys on the caller's OpenAI body: the cached answer is the translated one,
     # and it depends on more than the native body (stream_options.include_usage is not sent upstream).
-    cache_body: bytes
+    # A request handed over parsed (``prepare_parsed``) is serialised only when the cache asks.
+    cache_source: bytes | dict[str, Any]
+
+    def cache_body(self) -> bytes:
+        source = self.cache_source
+        return CACHE_MARK + (source if isinstance(source, bytes) else orjson.dumps(source))
 
 
 @dataclass(slots=True)
@@ -114,10 +119,28 @@ async def prepare(scope: dict[str, Any], receive: Any, rest: str, catalog: Mappi
         provider, upstream = translate(route, body, catalog)
     except TranslationError as error:
         raise refused(error) from None
+    return _compat_call(scope, provider, upstream, body)
+
+
+def prepare_parsed(scope: dict[str, Any], request: dict[str, Any],
+                   catalog: Mapping[str, Provider]) -> CompatCall:
+    """A chat request its caller already read and parsed (a dynamic route's model call, ``request``
+    naming the element's model): translated as ``prepare`` would, without reading or parsing a body.
+    Its cache key is the body the caller would have sent (``request`` serialised). Raises
+    ``GatewayError`` (400)."""
+    try:
+        provider, upstream = translate_request(CHAT, request, catalog)
+    except TranslationError as error:
+        raise refused(error) from None
+    return _compat_call(scope, provider, upstream, request)
+
+
+def _compat_call(scope: dict[str, Any], provider: Provider, upstream: Upstream,
+                 cache_source: bytes | dict[str, Any]) -> CompatCall:
     path, _, query = upstream.path.partition("?")
     headers = _headers(scope["headers"], provider)
     return CompatCall({**scope, "headers": headers, "query_string": query.encode()}, provider.slug, path,
-                      orjson.dumps(upstream.body), upstream.wrap, CACHE_MARK + body)
+                      orjson.dumps(upstream.body), upstream.wrap, cache_source)
 
 
 def routed(body: bytes) -> RouteCall | None:
@@ -133,7 +156,12 @@ def routed(body: bytes) -> RouteCall | None:
 def translate(route: str, body: bytes, catalog: Mapping[str, Provider]) -> tuple[Provider, Upstream]:
     """The provider a ``chat/completions`` or ``embeddings`` body names, and what to send it; raises
     ``TranslationError`` (never anything else: tests/compat/test_properties.py)."""
-    request = chat.parse_body(body)
+    return translate_request(route, chat.parse_body(body), catalog)
+
+
+def translate_request(route: str, request: dict[str, Any],
+                      catalog: Mapping[str, Provider]) -> tuple[Provider, Upstream]:
+    """``translate`` for a body already parsed."""
     slug, model = chat.split_model(request)
     provider = catalog.get(slug)
     compat = _served(catalog, provider, slug, route)

@@ -35,8 +35,17 @@ from sluice.exchange import Exchange, NullObserver, Observer
 from sluice.providers.registry import Provider
 from sluice.providers.usage import SSEUsage
 from sluice.proxy import caching, dynamic, errorbody, options, paths, pools, refusal, universal
+from sluice.proxy.attempts import PARSED_KEY
 from sluice.proxy.body import ClientGone, StreamedBody, read_body, too_large
-from sluice.proxy.compat import COMPAT_SLUG, CompatCall, RouteCall, answers_locally, models_answer, prepare
+from sluice.proxy.compat import (
+    COMPAT_SLUG,
+    CompatCall,
+    RouteCall,
+    answers_locally,
+    models_answer,
+    prepare,
+    prepare_parsed,
+)
 from sluice.proxy.credentials import choose
 from sluice.proxy.failover import Failover, Leg
 from sluice.proxy.forward import Upstream
@@ -231,8 +240,14 @@ class DataPlane:
                                         self.catalog, time.time())
                 await self._answer(send, call, exchange, 200, listing)
                 return False
-            prepared = await prepare(scope, call.receive, rest, account.providers,  # type: ignore[union-attr]
-                                     self.settings.max_body_bytes, call.watch)
+            parsed = scope.get(PARSED_KEY)
+            prepared: CompatCall | RouteCall
+            if parsed is not None:  # a dynamic route's model call: its request comes parsed (attempts.py)
+                call.watch()  # the body was read with the route's request: only a disconnect can come
+                prepared = prepare_parsed(scope, parsed, account.providers)  # type: ignore[union-attr]
+            else:
+                prepared = await prepare(scope, call.receive, rest, account.providers,  # type: ignore[union-attr]
+                                         self.settings.max_body_bytes, call.watch)
             if isinstance(prepared, RouteCall):  # "dynamic/{name}": the route's model calls come back here
                 call.stop()  # one reader of the client's channel: the model calls listen from now on
                 if call.client_gone:
@@ -308,7 +323,7 @@ class DataPlane:
             exchange.request_headers = self._logged_headers(control, forward)
         if plan is not None:
             hit = await plan.lookup(exchange, scope.get("query_string", b"").decode("latin-1"),
-                                    compat.cache_body if compat is not None else body)
+                                    compat.cache_body() if compat is not None else body)
             await admit(self.limiter, gateway, key if hit is None else None)
             if hit is not None:
                 call.started = True

@@ -7,9 +7,10 @@ memory (``routing.walk``). Its two effects are:
   process). A count limit counts the request in the element's window; a cost (budget) limit compares
   the cost the request logs recorded in its fixed window with the limit, and the cost of each model
   call made past it is added when the call ends (``Trace.finished``).
-* a model call: one ``/compat`` sub-request through the data plane (``attempts.py``), with the
-  element's model, timeout (``cf-aig-request-timeout``), retries (``cf-aig-max-attempts``) and BYOK
-  alias (``cf-aig-byok-alias``): credentials, gateway and key limits, cache and request log all apply.
+* a model call: one ``/compat`` sub-request through the data plane (``attempts.py``; the route's
+  request goes over already parsed rather than as a body to read again), with the element's model,
+  timeout (``cf-aig-request-timeout``), retries (``cf-aig-max-attempts``) and BYOK alias
+  (``cf-aig-byok-alias``): credentials, gateway and key limits, cache and request log all apply.
   An answer below 400 is committed to the client at once with the route headers; an error, a
   connection failure or a timeout is held back and the walk takes the element's fallback output.
 
@@ -19,13 +20,11 @@ without fallback answers 429 (``RouteRateLimited``).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import structlog
 
 from sluice.errors import RouteRateLimited, UnknownRoute
@@ -56,6 +55,7 @@ EVENT_HEADER = b"cf-aig-event-id"
 SET_BY_ELEMENT = frozenset({b"cf-aig-request-timeout", b"cf-aig-max-attempts", b"content-length"})
 ALIAS = b"cf-aig-byok-alias"
 METADATA_HEADER = b"cf-aig-metadata"
+EVENT_NAME, METADATA_NAME = EVENT_HEADER.decode(), METADATA_HEADER.decode()
 READ_HERE = frozenset({b"authorization", GATEWAY_AUTH_HEADER.encode(), EVENT_HEADER, METADATA_HEADER})
 
 
@@ -96,16 +96,41 @@ def _counter(account_id: str, gateway_id: str, route: DeployedRoute, node: Limit
     return f"route:{account_id}:{gateway_id}:{route.id}:{node.id}:{digest}"
 
 
-@functools.lru_cache(maxsize=1024)
-def _element_headers(timeout_ms: int, retries: int,
-                     alias: str | None) -> tuple[frozenset[bytes], tuple[tuple[bytes, bytes], ...]]:
-    """The caller's headers a model element replaces, and the element's own (made once per set of
-    values, not on every model call)."""
-    own = ((b"cf-aig-request-timeout", str(timeout_ms).encode()),
-           (b"cf-aig-max-attempts", str(retries + 1).encode()))
-    if alias is None:
-        return SET_BY_ELEMENT, own
-    return SET_BY_ELEMENT | {ALIAS}, (*own, (ALIAS, alias.encode()))
+@dataclass(frozen=True, slots=True)
+class ElementCall:
+    """What a model element's calls share, made once per deployed version and element rather than
+    on every call: the caller's headers it replaces, its own, the commit headers and the model."""
+
+    replaced: frozenset[bytes]
+    own: tuple[tuple[bytes, bytes], ...]
+    commit: tuple[tuple[bytes, bytes], ...]  # all but the path, which depends on the walk
+    model: str  # "{provider}/{model}", as the model call's request names it
+
+
+_ELEMENT_CALLS: dict[tuple[str, str], ElementCall] = {}
+MAX_ELEMENT_CALLS = 4096  # cleared whole when full: redeployed versions' entries go with it
+
+
+def _element_call(route: DeployedRoute, node: Model) -> ElementCall:
+    """A version's elements never change (a deploy makes a new version id), so this key is exact."""
+    key = (route.version_id, node.id)
+    found = _ELEMENT_CALLS.get(key)
+    if found is None:
+        if len(_ELEMENT_CALLS) >= MAX_ELEMENT_CALLS:
+            _ELEMENT_CALLS.clear()
+        found = _ELEMENT_CALLS[key] = _make_element_call(route, node)
+    return found
+
+
+def _make_element_call(route: DeployedRoute, node: Model) -> ElementCall:
+    own: tuple[tuple[bytes, bytes], ...] = ((b"cf-aig-request-timeout", str(node.timeout_ms).encode()),
+                                            (b"cf-aig-max-attempts", str(node.retries + 1).encode()))
+    replaced = SET_BY_ELEMENT
+    if node.alias is not None:
+        replaced, own = SET_BY_ELEMENT | {ALIAS}, (*own, (ALIAS, node.alias.encode()))
+    commit = ((ROUTE_HEADER, route.name.encode()), (VERSION_HEADER, route.version_id.encode()),
+              (MODEL_HEADER, node.model.encode()), (PROVIDER_HEADER, node.provider.encode()))
+    return ElementCall(replaced, own, commit, f"{node.provider}/{node.model}")
 
 
 class RouteRun:
@@ -135,17 +160,17 @@ class RouteRun:
         return True
 
     async def call(self, node: Model) -> bool | None:
-        replaced, own = _element_headers(node.timeout_ms, node.retries, node.alias)
+        element = _element_call(self.route, node)
+        replaced = element.replaced
         headers = [(k, v) for k, v in self.headers if k not in replaced]
-        headers += own
-        body = orjson.dumps({**self.request, "model": f"{node.provider}/{node.model}"})
+        headers += element.own
+        request = {**self.request, "model": element.model}  # handed over parsed
         path = ",".join(self.done.path)
         trace = Trace(self.route.name, self.route.version_id, path, self.limiter, list(self.budgets))
-        commit = [*_route_headers(self.route, path), (MODEL_HEADER, node.model.encode()),
-                  (PROVIDER_HEADER, node.provider.encode())]
+        commit = [*element.commit, (PATH_HEADER, path.encode())]
+        sub = SubRequest(COMPAT_SLUG, "chat/completions", headers, b"", parsed=request)
         outcome = await attempt(self.app, {**self.scope, TRACE_KEY: trace}, self.gateway.account_id,
-                                self.gateway.id, SubRequest(COMPAT_SLUG, "chat/completions", headers, body),
-                                self.receive, self.send, commit)
+                                self.gateway.id, sub, self.receive, self.send, commit)
         if outcome.committed:
             return True
         if outcome.client_gone:
@@ -175,10 +200,10 @@ async def serve(app: App, limiter: RateLimiter, scope: dict[str, Any], receive: 
     route = account.routes.get((gateway.id, call.name))
     if route is None:
         raise UnknownRoute(f"model: no dynamic route named {call.name[:64]!r} is deployed on this gateway")
-    event_id = control.get(EVENT_HEADER.decode()) or request_id
+    event_id = control.get(EVENT_NAME) or request_id
     headers: Headers = [(k, v) for k, v in scope["headers"] if k != EVENT_HEADER]
     headers.append((EVENT_HEADER, event_id.encode("latin-1")))
-    metadata = parse_metadata(control.get(METADATA_HEADER.decode())) or {}
+    metadata = parse_metadata(control.get(METADATA_NAME)) or {}
     view = RequestView(event_id, metadata, call.request)
     done: Walk[bool] = Walk()
     run = RouteRun(app, limiter, scope, receive, send, gateway, route, call.request, headers, done)
