@@ -59,7 +59,7 @@ def test_the_drawing_shows_every_error_under_its_parent() -> None:
     assert drawn == actual
 
 
-def test_every_error_is_a_sluice_error_and_field_errors_is_a_validation_error() -> None:
+def test_every_error_is_one_of_ours_and_field_errors_is_a_validation_error() -> None:
     assert all(issubclass(cls, SluiceError) for cls in _classes().values())
     assert issubclass(FieldErrors, ValidationError) and issubclass(FieldErrors, ApiError)
 

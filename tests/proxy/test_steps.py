@@ -141,7 +141,7 @@ def test_every_step_starts_from_the_requests_headers_and_one_event_id() -> None:
                                                  (b"cf-aig-event-id", b"ev")]
 
 
-def test_a_sluice_token_on_the_request_authenticates_every_step_to_the_gateway() -> None:
+def test_a_token_of_ours_on_the_request_authenticates_every_step_to_the_gateway() -> None:
     raw = [(b"authorization", b"Bearer sluice_abc")]
     assert inherited(raw, AUTH_NAMES, b"ev") == [(b"cf-aig-authorization", b"Bearer sluice_abc"),
                                                  (b"cf-aig-event-id", b"ev")]

@@ -269,7 +269,7 @@ def test_gateway_authentication_applies_to_every_step(server: Server, api: httpx
     assert token not in str(seen)
 
 
-def test_a_sluice_token_on_the_request_authenticates_every_step(server: Server, api: httpx.Client,
+def test_a_token_of_ours_on_the_request_authenticates_every_step(server: Server, api: httpx.Client,
                                                                 gateway: str, upstream: MockUpstream,
                                                                 keys: Keys) -> None:
     set_gateway(api, gateway, authentication=True)
