@@ -248,7 +248,7 @@ def test_management_check_with_an_injected_clock_and_peer() -> None:
         check_token({**token, "status": "disabled"}, start, "2001:db8::7")
 
 
-def test_sluice_permissions_form_takes_cloudflare_ids_too(api: httpx.Client) -> None:
+def test_our_permissions_form_takes_cloudflare_ids_too(api: httpx.Client) -> None:
     created = make(api, [GROUP_IDS["AI Gateway Run"], READ])
     assert created["permissions"] == ["AI Gateway Read", "AI Gateway Run"]
     assert {g["id"] for g in created["policies"][0]["permission_groups"]} == {
