@@ -24,7 +24,7 @@ from sluice.store import queries
 from sluice.store.database import open_database
 from sluice.store.notify import APPLICATION_NAME
 from tests.proxy.helpers import add_config, create_token, gateway_url, new_key
-from tests.support.cluster import Cluster, create_database, drop_database
+from tests.support.cluster import Cluster, account_api, running_cluster
 from tests.support.server import MockUpstream, Server, upstream_env
 
 BOUND_S = 1.0  # every other process applies a change within this
@@ -34,24 +34,15 @@ ROW_FIELDS = ("id", "account_id", "created_at", "modified_at")  # the rest is th
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory, mock_upstream: MockUpstream) -> Iterator[Cluster]:
-    database_url = create_database()
     env = {**upstream_env(mock_upstream.url, list(CATALOG_SLUGS)), "SLUICE_CHANGE_POLL_INTERVAL_S": "30"}
-    group = Cluster(tmp_path_factory.mktemp("cluster"), database_url, 3, env=env)
-    try:
-        yield group.start()
-    finally:
-        group.stop()
-        drop_database(database_url)
+    with running_cluster(tmp_path_factory.mktemp("cluster"), 3, env) as group:
+        yield group
 
-
-def _api(server: Server) -> httpx.Client:
-    return httpx.Client(base_url=f"{server.api}/accounts/{server.account_id}", headers=server.headers(),
-                        timeout=30)
 
 
 def _open_gateway(server: Server) -> str:
     gateway = "chg-" + secrets.token_hex(4)
-    with _api(server) as api:
+    with account_api(server) as api:
         assert api.post("/ai-gateway/gateways", json={"id": gateway,
                                                       "authentication": False}).status_code == 200
         add_config(api, gateway, "openai")
@@ -108,7 +99,7 @@ async def test_a_change_committed_after_a_later_numbered_one_reaches_every_proce
             await asyncio.wait([t1, asyncio.create_task(t1_took_its_seq.wait())], timeout=10,
                                return_when=asyncio.FIRST_COMPLETED)
             assert t1_took_its_seq.is_set(), t1.exception() if t1.done() else "T1 did not take its seq"
-            with _api(a) as api:  # T2: a later seq, committed first
+            with account_api(a) as api:  # T2: a later seq, committed first
                 token = await asyncio.to_thread(create_token, api)
             for other in (b, c):  # B and C have read past T2's seq ...
                 await _until(client, gateway_url(other, gateway) + "/models", lambda r: r.status_code == 200,
@@ -167,7 +158,7 @@ def test_rotation_and_delete_through_a_take_effect_on_b_and_c_within_1_s(
     gateway = "rot-" + secrets.token_hex(4)
     rotations: list[float] = []
     deletes: list[float] = []
-    with _api(a) as api:
+    with account_api(a) as api:
         assert api.post("/ai-gateway/gateways", json={"id": gateway,
                                                       "authentication": False}).status_code == 200
         for _ in range(ROUNDS):
@@ -218,7 +209,7 @@ async def test_a_cut_listener_connection_comes_back_and_changes_arrive_within_1_
         while await _listeners(cluster.database_url) < 3:  # every instance reconnects by itself
             assert time.monotonic() < deadline, "listeners did not reconnect"
             await asyncio.sleep(0.05)
-        with _api(a) as api:
+        with account_api(a) as api:
             response = await asyncio.to_thread(api.put, f"/ai-gateway/gateways/{gateway}",
                                                json={"authentication": True})
         assert response.status_code == 200, response.text

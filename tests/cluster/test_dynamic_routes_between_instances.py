@@ -14,7 +14,7 @@ import pytest
 from sluice.providers.registry import CATALOG_SLUGS
 from tests.proxy.helpers import add_config
 from tests.routing.graphs import single_model
-from tests.support.cluster import Cluster, create_database, drop_database
+from tests.support.cluster import Cluster, running_cluster
 from tests.support.server import MockUpstream, Server, upstream_env
 
 BOUND_S = 1.0
@@ -22,14 +22,9 @@ BOUND_S = 1.0
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, mock_upstream: MockUpstream) -> Iterator[Cluster]:
-    database_url = create_database()
     env = {**upstream_env(mock_upstream.url, list(CATALOG_SLUGS)), "SLUICE_CHANGE_POLL_INTERVAL_S": "30"}
-    group = Cluster(tmp_path_factory.mktemp("routes"), database_url, 2, env=env)
-    try:
-        yield group.start()
-    finally:
-        group.stop()
-        drop_database(database_url)
+    with running_cluster(tmp_path_factory.mktemp("routes"), 2, env) as group:
+        yield group
 
 
 def _model_within(client: httpx.Client, server: Server, gateway: str, expected: str) -> float:

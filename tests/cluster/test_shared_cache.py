@@ -13,7 +13,7 @@ import pytest
 
 from sluice.providers.registry import CATALOG_SLUGS
 from tests.proxy.helpers import add_config, gateway_url
-from tests.support.cluster import Cluster, create_database, drop_database
+from tests.support.cluster import Cluster, account_api, running_cluster
 from tests.support.server import MockUpstream, Server, free_port, upstream_env
 
 CHAT = {"model": "mock-model", "messages": [{"role": "user", "content": "cache me"}]}
@@ -22,19 +22,10 @@ CHAT = {"model": "mock-model", "messages": [{"role": "user", "content": "cache m
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory: pytest.TempPathFactory, mock_upstream: MockUpstream,
          redis_url: str) -> Iterator[Cluster]:
-    database_url = create_database()
     env = {**upstream_env(mock_upstream.url, list(CATALOG_SLUGS)), "SLUICE_REDIS_URL": redis_url}
-    group = Cluster(tmp_path_factory.mktemp("cache"), database_url, 2, env=env)
-    try:
-        yield group.start()
-    finally:
-        group.stop()
-        drop_database(database_url)
+    with running_cluster(tmp_path_factory.mktemp("cache"), 2, env) as group:
+        yield group
 
-
-def _api(server: Server) -> httpx.Client:
-    return httpx.Client(base_url=f"{server.api}/accounts/{server.account_id}", headers=server.headers(),
-                        timeout=30)
 
 
 def _chat(server: Server, gateway: str, content: str) -> httpx.Response:
@@ -44,7 +35,7 @@ def _chat(server: Server, gateway: str, content: str) -> httpx.Response:
 
 def _caching_gateway(server: Server, others: list[Server], **extra: object) -> str:
     gateway = "cache-" + secrets.token_hex(4)
-    with _api(server) as api:
+    with account_api(server) as api:
         response = api.post("/ai-gateway/gateways", json={"id": gateway, "authentication": False,
                                                           "cache_ttl": 300,
                                                            **extra})
@@ -75,7 +66,7 @@ def test_invalidate_on_update_through_a_reaches_b(pair: Cluster) -> None:
     gateway = _caching_gateway(a, [b], cache_invalidate_on_update=True)
     assert _chat(b, gateway, "stale?").headers["cf-aig-cache-status"] == "MISS"
     assert _chat(b, gateway, "stale?").headers["cf-aig-cache-status"] == "HIT"
-    with _api(a) as api:
+    with account_api(a) as api:
         response = api.put(f"/ai-gateway/gateways/{gateway}", json={"cache_ttl": 300,
                                                                     "cache_invalidate_on_update": True,
                                                                     "collect_logs": False})
@@ -92,7 +83,7 @@ def test_an_unreachable_redis_is_a_miss_never_a_5xx(tmp_path: Path, mock_upstrea
         statuses = [_chat(server, gateway, "no redis") for _ in range(3)]
         assert [(r.status_code, r.headers.get("cf-aig-cache-status")) for r in statuses] == [(200,
                                                                                               "MISS")] * 3
-        with _api(server) as api:  # management writes that invalidate do not fail either
+        with account_api(server) as api:  # management writes that invalidate do not fail either
             response = api.put(f"/ai-gateway/gateways/{gateway}", json={"cache_ttl": 300,
                                                                         "cache_invalidate_on_update": True})
             assert response.status_code == 200, response.text

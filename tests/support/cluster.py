@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import base64
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import httpx
 
 from tests.support.backend import create_database as _create_database
 from tests.support.backend import drop_database
@@ -17,7 +21,25 @@ def create_database() -> str:
     return _create_database("sluice_cluster_")
 
 
-__all__ = ["Cluster", "create_database", "drop_database"]
+__all__ = ["Cluster", "account_api", "create_database", "drop_database", "running_cluster"]
+
+
+@contextmanager
+def running_cluster(root: Path, size: int, env: dict[str, str]) -> Iterator[Cluster]:
+    """``size`` started servers on a database of their own, stopped and dropped afterwards."""
+    database_url = create_database()
+    group = Cluster(root, database_url, size, env=env)
+    try:
+        yield group.start()
+    finally:
+        group.stop()
+        drop_database(database_url)
+
+
+def account_api(server: Server) -> httpx.Client:
+    """The management API of ``server``'s account, authenticated as its admin."""
+    return httpx.Client(base_url=f"{server.api}/accounts/{server.account_id}", headers=server.headers(),
+                        timeout=30)
 
 
 class Cluster:
