@@ -168,8 +168,12 @@ def test_one_scan_per_log_row_masks_exactly_what_a_scan_per_part_masks() -> None
     assert masked["response_body"] == b"echo " + MASK and masked["user_agent"] == "x/[REDACTED]"
 
 
-def _streamed(matcher: KeyMatcher, chunks: list[bytes]) -> list[bytes]:
+def _streamed(matcher: KeyMatcher, chunks: list[bytes], last_with_flush: bool = False) -> list[bytes]:
+    """As the relay masks: each chunk fed, then the rest flushed (with the last chunk, as when the
+    last body message is known to be the last)."""
     masker = StreamMasker(matcher)
+    if last_with_flush:
+        return [*(masker.feed(chunk) for chunk in chunks[:-1]), masker.flush(chunks[-1])]
     return [*(masker.feed(chunk) for chunk in chunks), masker.flush()]
 
 
@@ -180,9 +184,10 @@ def test_a_streamed_answer_is_masked_even_when_a_value_is_split_between_chunks()
     for cut in range(1, len(body)):
         for step in (1, 7, len(body)):
             chunks = [body[:cut]] + [body[at:at + step] for at in range(cut, len(body), step)]
-            out = b"".join(_streamed(matcher, chunks))
-            assert len(out) == len(body) and NO_SHAPE.encode() not in out and MISTRAL.encode() not in out
-            assert out.count(MASK) == 2 and out.endswith(b"data: [DONE]\n\n")
+            for last_with_flush in (False, True):
+                out = b"".join(_streamed(matcher, chunks, last_with_flush))
+                assert len(out) == len(body) and NO_SHAPE.encode() not in out and MISTRAL.encode() not in out
+                assert out.count(MASK) == 2 and out.endswith(b"data: [DONE]\n\n")
 
 
 def test_a_stream_with_no_value_passes_as_it_came_and_events_are_not_held_back() -> None:
@@ -217,3 +222,10 @@ def test_a_2xx_relay_masks_its_headers_and_body_unless_compressed() -> None:
                                                          (b"content-type", b"application/json")]
     clean = [(b"content-type", b"application/json")]
     assert errorbody.masked_headers(clean, matcher) is clean
+    # The values are scanned joined: a value in the last header is still found, one split over two
+    # headers is not a stored value and stays as it came.
+    last = [(b"content-type", b"application/json"), (b"x-echo", NO_SHAPE.encode())]
+    assert errorbody.masked_headers(last, matcher) == [(b"content-type", b"application/json"),
+                                                      (b"x-echo", MASK)]
+    split = [(b"x-a", NO_SHAPE[:9].encode()), (b"x-b", NO_SHAPE[9:].encode())]
+    assert errorbody.masked_headers(split, matcher) == split

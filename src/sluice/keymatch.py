@@ -177,7 +177,10 @@ class StreamMasker:
         done = [(start, end) for start, end in found if end <= cut]
         return same_length_mask(data[:cut], done) if done else data[:cut]
 
-    def flush(self) -> bytes:
-        data, self._held = self._held, b""
+    def flush(self, chunk: bytes = b"") -> bytes:
+        """The rest: what is held back and the last ``chunk``, masked (one scan: an answer sent in one
+        piece, like a chat completion, is scanned once)."""
+        data = self._held + chunk if self._held else chunk
+        self._held = b""
         found = self._matcher.spans(data)
         return same_length_mask(data, found) if found else data

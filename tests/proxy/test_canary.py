@@ -11,7 +11,7 @@ import httpx
 import openai
 
 from tests.proxy.helpers import add_config, create_token, gateway_url, set_gateway, upstream_requests
-from tests.support.key_echo import REFUSED, RELAYED, echo_traffic, install, planted_keys, shown
+from tests.support.key_echo import BODY, REFUSED, RELAYED, echo_traffic, install, planted_keys, shown
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 
@@ -120,3 +120,37 @@ def test_stored_keys_of_any_shape_echoed_by_the_provider_never_reach_the_client(
             raise AssertionError("the echo fault should answer 401")
     output = server.output()
     assert all(key not in output for key in keys.values())
+
+
+def test_a_key_quoted_in_a_compressed_answer_never_reaches_the_client(server, api, gateway, upstream) -> None:
+    """A 2xx answer quoting the stored key: Sluice asks for it uncompressed (the caller's
+    accept-encoding is replaced by identity) so it is masked as it is relayed; a provider that
+    compresses it anyway has it decoded and masked whole, or refused (502) when it cannot be read."""
+    keys = planted_keys()
+    install(api, gateway, keys)
+    stored = keys[("openai", "default")]
+    url = f"{gateway_url(server, gateway)}/chat/completions"
+    with httpx.Client(timeout=30) as client:
+        def ask(fault: str) -> httpx.Response:
+            return client.post(url, json=BODY, headers={"x-mock-fault": f"key-in-answer:{fault}",
+                                                        "accept-encoding": "gzip, deflate, zstd, br"})
+
+        honest = ask("gzip")  # compresses only when asked to: it is not asked
+        assert honest.status_code == 200 and "content-encoding" not in honest.headers
+        assert stored not in shown(honest) and "You sent Bearer [REDACTED]" in honest.text
+        assert upstream_requests(upstream)[-1]["headers"]["accept-encoding"] == "identity"
+        for coding in ("gzip", "deflate", "zstd"):  # compressed regardless: decoded, masked whole
+            forced = ask(f"{coding}!")
+            assert forced.status_code == 200, forced.text
+            assert stored not in shown(forced) and "[REDACTED]" in forced.text
+            assert forced.json()["choices"][0]["message"]["content"] == "You sent Bearer [REDACTED]."
+        unreadable = ask("br!")  # a coding Sluice cannot decode: not relayed
+        assert unreadable.status_code == 502 and "checked for stored keys" in unreadable.text
+        assert stored not in shown(unreadable)
+    # the official SDK (httpx asks for gzip), with a token as its key: the stored key goes upstream
+    set_gateway(api, gateway, authentication=True)
+    with openai.OpenAI(base_url=gateway_url(server, gateway), api_key=create_token(api), max_retries=0,
+                       default_headers={"x-mock-fault": "key-in-answer:gzip!"}) as oai:
+        answer = oai.chat.completions.create(model="m", messages=MESSAGES)
+    assert answer.choices[0].message.content == "You sent Bearer [REDACTED]."
+    assert stored not in server.output()

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from sluice.proxy.headers import connection_options, response_headers, split_request, with_stored_key
+from sluice.proxy.headers import (
+    connection_options,
+    response_headers,
+    split_request,
+    uncompressed,
+    with_stored_key,
+)
 
 WATCHED = frozenset({b"authorization", b"x-api-key"})
 
@@ -41,11 +47,18 @@ def test_first_occurrence_wins_in_control() -> None:
 
 def test_stored_key_replaces_every_auth_header_and_adds_missing_extras() -> None:
     forward = [("authorization", "Bearer sk-own"), ("x-api-key", ""), ("anthropic-version", "2099-01-01"),
-               ("accept", "*/*")]
+               ("accept", "*/*"), ("accept-encoding", "gzip, br")]
     out = with_stored_key(forward, frozenset({"x-api-key", "authorization"}), ("x-api-key", "sk-stored"),
                           (("anthropic-version", "2023-06-01"), ("anthropic-beta", "b")))
+    # the caller's accept-encoding gives way to identity: the answer is masked as it is relayed
     assert out == [("anthropic-version", "2099-01-01"), ("accept", "*/*"), ("x-api-key", "sk-stored"),
-                   ("anthropic-beta", "b")]
+                   ("accept-encoding", "identity"), ("anthropic-beta", "b")]
+
+
+def test_uncompressed_replaces_the_callers_accept_encoding() -> None:
+    assert uncompressed([("accept-encoding", "gzip"), ("accept", "*/*")]) == [("accept", "*/*"),
+                                                                              ("accept-encoding", "identity")]
+    assert uncompressed([]) == [("accept-encoding", "identity")]
 
 
 def test_response_filtering() -> None:

@@ -49,7 +49,7 @@ from sluice.proxy.compat import (
 from sluice.proxy.credentials import choose
 from sluice.proxy.failover import Failover, Leg
 from sluice.proxy.forward import Upstream
-from sluice.proxy.headers import response_headers, split_request, with_extra, with_stored_key
+from sluice.proxy.headers import response_headers, split_request, uncompressed, with_extra, with_stored_key
 from sluice.proxy.limits import admit
 from sluice.proxy.state import GatewayState, StoredKey, resolve_provider
 from sluice.proxy.sync import StateSync
@@ -293,9 +293,11 @@ class DataPlane:
         if key is not None:
             exchange.alias, exchange.config_id = key.alias, key.config_id
             forward = with_stored_key(forward, self._strip_of(provider), (key.auth_header, key.auth_value),
-                                      provider.extra_headers)
+                                      provider.extra_headers)  # also asks for an uncompressed answer
         elif provider.custom:  # a custom provider's headers go on every request
             forward = with_extra(forward, provider.extra_headers)
+            if provider.extra_headers:
+                forward = uncompressed(forward)
         # The response cache (caching.py); None in the common case. With a plan the limits wait
         # until after the lookup: a cache hit uses no stored key, so it does not count against it.
         plan = caching.plan(self.services.cache, gateway, control, exchange.method) \
@@ -396,7 +398,9 @@ class DataPlane:
             if key is not None:
                 extra.append((b"cf-aig-byok-alias", key.alias.encode()))
             tap, finish = self._tap(exchange, usage_format) if usage_format is not None else (None, None)
-            if sealed_sent and exchange.key_matcher is not None and errorbody.must_check(response.status):
+            if sealed_sent and exchange.key_matcher is not None and (
+                    errorbody.must_check(response.status) or errorbody.compressed(response.raw_headers)):
+                # an error, or a compressed answer from a provider that ignored accept-encoding: identity
                 await self._relay_checked(response, send, call, extra, exchange.key_matcher, tap, finish, raw)
                 return
             call.started = True

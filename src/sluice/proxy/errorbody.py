@@ -9,8 +9,9 @@ byte for byte as it came; a masked one is sent decoded, without ``content-encodi
 A 2xx body is relayed as it arrives, each chunk checked on the way (``masked``): a provider may
 quote the key in an answer too (a streamed SSE event that repeats the request's headers); a value
 found is replaced by a mask of the same length, so ``content-length`` stays true, and a stream's
-events are not delayed (``keymatch.StreamMasker``). A compressed 2xx answer cannot be checked chunk
-by chunk and passes as it came. An error
+events are not delayed (``keymatch.StreamMasker``). A compressed answer cannot be checked chunk by
+chunk: such requests ask for ``accept-encoding: identity`` (``headers.with_stored_key``), and a 2xx
+answer compressed anyway is checked whole, like an error body (``compressed``). An error
 body that cannot be checked — larger than ``ERROR_BODY_MAX`` or in a coding Sluice cannot decode
 (brotli) — is not relayed: the client gets a 502 saying why.
 """
@@ -34,6 +35,15 @@ STRIP_WHEN_MASKED = frozenset({b"content-encoding", b"content-length", b"etag", 
 
 def must_check(status: int) -> bool:
     return not 200 <= status < 300
+
+
+def compressed(raw_headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether an answer (lower-cased header names) has a content coding: a 2xx answer cannot then
+    be masked chunk by chunk, and is checked whole like an error answer."""
+    for name, value in raw_headers:
+        if name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+            return True
+    return False
 
 
 def unreadable(reason: str) -> UnrelayableUpstreamError:
@@ -110,8 +120,12 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 
 def masked_headers(headers: list[tuple[bytes, bytes]], matcher: KeyMatcher) -> list[tuple[bytes, bytes]]:
-    """A 2xx answer's headers with stored values masked (the same list when there are none)."""
-    if not any(matcher.spans(value) for _, value in headers):
+    """A 2xx answer's headers with stored values masked (the same list when there are none).
+
+    One scan of all values joined by a line break (no header value holds one), not one per header:
+    a scan has a fixed cost of ~1 µs (measured: 5.7 → 1.1 µs for a chat answer's five headers). A
+    match across a joint could only be a false alarm, which the per-value pass then finds clean."""
+    if not matcher.spans(b"\n".join([value for _, value in headers])):
         return headers
     return [(name, matcher.redact(value)) for name, value in headers]
 
@@ -125,9 +139,8 @@ def masked(send: Send, headers: list[tuple[bytes, bytes]], matcher: KeyMatcher) 
 
     async def sending(message: dict[str, Any]) -> None:
         if message["type"] == "http.response.body":
-            body = masker.feed(message.get("body", b""))
-            if not message.get("more_body", False):
-                body += masker.flush()
+            body = message.get("body", b"")
+            body = masker.feed(body) if message.get("more_body", False) else masker.flush(body)
             message = {**message, "body": body}
         await send(message)
 

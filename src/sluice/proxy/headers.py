@@ -25,6 +25,7 @@ PLAIN_CONNECTION = frozenset({b"keep-alive", b"close", b""})  # name no other he
 GATEWAY_PREFIX = b"cf-aig-"
 DEPRECATED_GATEWAY = frozenset({b"cf-cache-ttl", b"cf-skip-cache"})  # still honoured, as on Cloudflare
 TOKEN_MARK = b"sluice_"
+IDENTITY = ("accept-encoding", "identity")
 
 Pairs = list[tuple[str, str]]
 
@@ -75,11 +76,20 @@ def split_request(raw: list[tuple[bytes, bytes]], watched: frozenset[bytes]) -> 
 
 def with_stored_key(forward: Pairs, strip: frozenset[str], auth: tuple[str, str],
                     extra: tuple[tuple[str, str], ...]) -> Pairs:
-    """Forward headers with the provider's auth headers replaced by the stored key's, and the
-    provider's required extra headers added where the caller did not send them."""
-    out = [pair for pair in forward if pair[0] not in strip]
+    """Forward headers with the provider's auth headers replaced by the stored key's, the answer
+    asked for uncompressed (``uncompressed``), and the provider's required extra headers added where
+    the caller did not send them."""
+    out = [pair for pair in forward if pair[0] not in strip and pair[0] != "accept-encoding"]
     out.append(auth)
+    out.append(IDENTITY)
     return with_extra(out, extra)
+
+
+def uncompressed(forward: Pairs) -> Pairs:
+    """Forward headers asking for an uncompressed answer (``accept-encoding: identity`` in place of
+    the caller's): an answer to a request that carried a stored value is masked as it is relayed,
+    which needs it readable chunk by chunk (docs/security.md, "Stored keys")."""
+    return [*(pair for pair in forward if pair[0] != "accept-encoding"), IDENTITY]
 
 
 def with_extra(forward: Pairs, extra: tuple[tuple[str, str], ...]) -> Pairs:

@@ -11,7 +11,9 @@ as OpenAI does: ``Incorrect API key provided: Bearer …``; the argument picks h
 ``key-status:<marker>=<code>[/<retry-after>][;…]`` (an error answer, quoting the key, only when the
 auth header it was sent contains ``<marker>``: how a provider refuses one key of a pool; ``<code>``
 ``quota`` is OpenAI's 429 ``insufficient_quota``), ``key-in-stream`` (a streamed 200 whose last text
-piece quotes the auth header it was sent: a provider answering with the key in an SSE event).
+piece quotes the auth header it was sent: a provider answering with the key in an SSE event),
+``key-in-answer[:gzip|deflate|zstd|br][!]`` (a 200 chat completion quoting the auth header, compressed
+when accept-encoding allows it, or with ``!`` always).
 A fault can also ride in the JSON body's model name, after ``mock-fault=`` (e.g. model
 ``mock-fault=status:500``): a fault per model, for dynamic routes whose models share the headers.
 
@@ -166,6 +168,8 @@ class MockUpstream:
             return self._error(faults["status"])
         if "echo-key" in faults:
             return await self._echo_key(request, faults["echo-key"])
+        if "key-in-answer" in faults:
+            return self._key_in_answer(request, faults["key-in-answer"])
         if "key-status" in faults:
             refusal = self._key_status(request, faults["key-status"])
             if refusal is not None:
@@ -279,6 +283,31 @@ class MockUpstream:
             await response.write_eof()
             return response
         return web.Response(status=401, body=body, headers=headers)
+
+    @staticmethod
+    def _key_in_answer(request: web.Request, how: str) -> web.Response:
+        """A 200 chat completion quoting the auth header it was sent, compressed with ``how`` when the
+        request's accept-encoding allows it, as a server does; ``how!`` compresses it regardless (a
+        provider that ignores accept-encoding)."""
+        sent = next((request.headers[name] for name in ECHOED_AUTH if name in request.headers), "")
+        body = orjson.dumps({"id": "chatcmpl-mock-key", "object": "chat.completion", "created": 0,
+                             "model": "gpt-4o-mini",
+                             "choices": [{"index": 0, "finish_reason": "stop",
+                                          "message": {"role": "assistant", "content": f"You sent {sent}."}}],
+                             "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}})
+        coding, forced = how.rstrip("!"), how.endswith("!")
+        headers = {"content-type": "application/json"}
+        if coding and (forced or coding in request.headers.get("accept-encoding", "")):
+            headers["content-encoding"] = coding
+            if coding == "gzip":
+                body = gzip.compress(body)
+            elif coding == "deflate":
+                body = zlib.compress(body)
+            elif coding == "zstd":
+                body = zstandard.ZstdCompressor().compress(body)
+            else:
+                body = b"\x8b\x02\x80" + body + b"\x03"  # brotli-like framing: Sluice has no brotli decoder
+        return web.Response(status=200, body=body, headers=headers)
 
     async def _stream(
         self, request: web.Request, events: list[bytes], faults: dict[str, str], content_type: str
