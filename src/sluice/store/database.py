@@ -47,6 +47,11 @@ def _sqlite_path(url: str) -> Path:
 
 
 SQLITE_CACHE_KIB = 256
+# A new database file gets 16 KiB pages instead of SQLite's 4 KiB: a request log (~2 KB with its
+# bodies) is written with fewer WAL frames and page splits (measured: 14.6-16.0 -> 12.1-13.0 µs of
+# writer CPU per log row; docs/performance.md). An existing file keeps its page size (SQLite changes
+# it only by a VACUUM outside WAL mode).
+SQLITE_PAGE_SIZE = 16384
 CONNECT_TIMEOUT_S = 5.0
 
 
@@ -214,6 +219,7 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
     def on_connect(dbapi_conn: Any, _record: Any) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (see on_begin)
         cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")  # before WAL: it takes only on a new file
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA busy_timeout=30000")
