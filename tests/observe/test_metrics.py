@@ -79,3 +79,32 @@ def test_no_series_name_looks_like_an_api_token() -> None:
              for s in family.samples}
     assert "sluice_ratelimit_unchecked_total" in names  # the store's series are in the scrape
     assert [n for n in names if n.startswith("sluice_") and len(n) - len("sluice_") >= 30] == []
+
+
+def test_tallies_fold_into_the_same_series_as_direct_updates(tmp_path) -> None:
+    """One process tallies and folds at scrape time; under workers every update goes out at once.
+    Both give the same scrape, bucket bounds (inclusive) and the overflow bucket included."""
+    durations_ms = (0, 5, 7, 50, 51, 300_000, 400_000)
+    tallied, direct = Metrics(), Metrics(tmp_path)
+    for metrics in (tallied, direct):
+        for ms in durations_ms:
+            metrics.record(exchange("gw1", duration_ms=ms))
+        metrics.record(exchange("gw1", failover="quota", status_code=429, success=False))
+    direct.fold()  # nothing to fold under workers: the updates went out already
+    assert not direct._tally and not direct._durations
+    got = samples(tallied)
+    assert not tallied._tally and not tallied._durations  # folded by the scrape
+    gw = (("gateway", "gw1"), ("provider", "openai"))
+    duration = "sluice_request_duration_seconds"
+    buckets = {le: got[(duration + "_bucket", tuple(sorted((*gw, ("le", le)))))]
+               for le in ("0.005", "0.01", "0.05", "0.1", "300.0", "+Inf")}
+    assert buckets == {"0.005": 2, "0.01": 3, "0.05": 4, "0.1": 5, "300.0": 6, "+Inf": 7}
+    assert got[(duration + "_count", gw)] == 7
+    assert abs(got[(duration + "_sum", gw)] - sum(durations_ms) / 1000) < 1e-9
+    assert got[("sluice_key_failovers_total", tuple(sorted((*gw, ("reason", "quota")))))] == 1
+    # a second scrape adds only what came since
+    tallied.record(exchange("gw1", duration_ms=1))
+    assert samples(tallied)[(duration + "_count", gw)] == 8
+    # the direct (workers) instance counted the same into its own child values
+    child = direct._child(direct.latency, "gw1", "openai")
+    assert [b.get() for b in child._buckets][:3] == [2, 1, 0] and child._sum.get() == sum(durations_ms) / 1000
