@@ -62,6 +62,18 @@ EMBEDDING_TOKENS_PER_INPUT = 3  # OpenAI-format embeddings usage: this many prom
 MOCK_TOOL_CALL_ID = "call_mock_1"
 CONTROL_PATH = "/__mock__/requests"
 ECHOED_AUTH = ("authorization", "x-api-key", "api-key", "x-goog-api-key")
+
+
+def _encoded(body: bytes, coding: str) -> bytes:
+    """``body`` in content coding ``coding`` (gzip, deflate, zstd; anything else a brotli-like framing
+    that Sluice has no decoder for)."""
+    if coding == "gzip":
+        return gzip.compress(body)
+    if coding == "deflate":
+        return zlib.compress(body)
+    if coding == "zstd":
+        return zstandard.ZstdCompressor().compress(body)
+    return b"\x8b\x02\x80" + body + b"\x03"
 _GOOGLE_MODEL = re.compile(r"models/([^/:]+):")
 
 
@@ -266,14 +278,7 @@ class MockUpstream:
             headers["www-authenticate"] = f'Bearer error="invalid_token", error_description="{sent}"'
         if how in ("gzip", "deflate", "zstd", "br"):
             headers["content-encoding"] = how
-            if how == "gzip":
-                body = gzip.compress(body)
-            elif how == "deflate":
-                body = zlib.compress(body)
-            elif how == "zstd":
-                body = zstandard.ZstdCompressor().compress(body)
-            else:
-                body = b"\x8b\x02\x80" + body + b"\x03"  # brotli-like framing: Sluice has no brotli decoder
+            body = _encoded(body, how)
         if how == "chunked":
             response = web.StreamResponse(status=401, headers=headers)
             await response.prepare(request)
@@ -299,14 +304,7 @@ class MockUpstream:
         headers = {"content-type": "application/json"}
         if coding and (forced or coding in request.headers.get("accept-encoding", "")):
             headers["content-encoding"] = coding
-            if coding == "gzip":
-                body = gzip.compress(body)
-            elif coding == "deflate":
-                body = zlib.compress(body)
-            elif coding == "zstd":
-                body = zstandard.ZstdCompressor().compress(body)
-            else:
-                body = b"\x8b\x02\x80" + body + b"\x03"  # brotli-like framing: Sluice has no brotli decoder
+            body = _encoded(body, coding)
         return web.Response(status=200, body=body, headers=headers)
 
     async def _stream(
