@@ -18,21 +18,22 @@ from sluice.store.database import Database, open_database
 from tests.observe.support import ACCOUNT, exchange, suite_db
 
 
-async def stored_ids(db: Database, gateway_id: str = "gw") -> list[str]:
+async def stored_ids(db: Database, gateway_id: str = "gw", limit: int = 50) -> list[str]:
     async with db.begin() as conn:
         rows = await logstore.list_logs(conn, logstore.where(ACCOUNT, gateway_id, []), "created_at", False, 1,
-                                        50)
+                                        limit)
     return [r["id"] for r in rows]
 
 
-def counting_transactions(db: Database) -> list[int]:
-    """Patch db.write_batch to count transactions (one per batch is the contract)."""
-    calls: list[int] = []
+def counting_transactions(db: Database) -> list[bool]:
+    """Patch db.write_batch to count transactions (one per batch is the contract); each entry says
+    whether it was written in the background."""
+    calls: list[bool] = []
     original = db.write_batch
 
-    async def write_batch(work):  # type: ignore[no-untyped-def]
-        calls.append(1)
-        return await original(work)
+    async def write_batch(work, *, background=False):  # type: ignore[no-untyped-def]
+        calls.append(background)
+        return await original(work, background=background)
 
     db.write_batch = write_batch  # type: ignore[method-assign]
     return calls
@@ -67,10 +68,10 @@ async def test_flush_writes_what_was_buffered_when_it_started(tmp_path: Path) ->
     arrivals = [exchange(started_at=1_700_000_100 + i) for i in range(2)]
     original = db.write_batch
 
-    async def write_batch(work):  # type: ignore[no-untyped-def]
+    async def write_batch(work, **options):  # type: ignore[no-untyped-def]
         if arrivals:
             sink.record(arrivals.pop(0))  # a request finishes while the batch is written
-        return await original(work)
+        return await original(work, **options)
 
     db.write_batch = write_batch  # type: ignore[method-assign]
     await sink.flush()
@@ -96,6 +97,35 @@ async def test_a_quarter_full_buffer_starts_a_batch_before_the_tick(tmp_path: Pa
             await asyncio.sleep(0.01)
     assert sink.pending == 0 and sink.dropped == {}
     await sink.close()
+    await db.close()
+
+
+async def test_a_batch_is_written_in_the_background_until_logs_pile_up(tmp_path: Path) -> None:
+    db = await suite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, buffer_max_logs=400)
+    transactions = counting_transactions(db)
+    for i in range(199):  # below half of 400 logs
+        sink.record(exchange(started_at=1_700_000_000 + i))
+    await sink.flush()
+    for i in range(200):  # half
+        sink.record(exchange(started_at=1_700_001_000 + i))
+    await sink.flush()
+    assert transactions == [True, False]
+    assert len(await stored_ids(db, limit=500)) == 399 and sink.pending == 0
+    await db.close()
+
+
+async def test_logs_piling_up_hurry_the_batch_in_flight(tmp_path: Path) -> None:
+    db = await suite_db(tmp_path / "s.db", "gw")
+    sink = LogSink(db, interval_s=3600, body_max_bytes=1024, buffer_max_logs=8)
+    hurried: list[int] = []
+    db.hurry_batch = lambda: hurried.append(sink.pending)  # type: ignore[method-assign]
+    for i in range(3):
+        sink.record(exchange(started_at=1_700_000_000 + i))
+    assert hurried == []
+    sink.record(exchange(started_at=1_700_000_003))  # 4 of 8 logs: half
+    sink.record(exchange(started_at=1_700_000_004))
+    assert hurried == [4, 5]
     await db.close()
 
 
@@ -315,10 +345,10 @@ async def test_a_database_outage_keeps_the_batch_for_the_next_flush(tmp_path: Pa
     original = db.write_batch
     failures = [ConnectionRefusedError(111, "Connect call failed")]
 
-    async def flaky(work):  # type: ignore[no-untyped-def]
+    async def flaky(work, **options):  # type: ignore[no-untyped-def]
         if failures:
             raise failures.pop()
-        return await original(work)
+        return await original(work, **options)
 
     db.write_batch = flaky  # type: ignore[method-assign]
     kept = [exchange(started_at=1_700_000_000 + i) for i in range(3)]
@@ -336,7 +366,7 @@ async def test_a_write_failure_that_is_no_outage_drops_the_batch_and_counts_it(t
     db = await suite_db(tmp_path / "s.db", "gw")
     sink = LogSink(db, interval_s=3600, body_max_bytes=1024)
 
-    async def broken(work):  # type: ignore[no-untyped-def]
+    async def broken(work, **options):  # type: ignore[no-untyped-def]
         raise ValueError("a bug")
 
     db.write_batch = broken  # type: ignore[method-assign]

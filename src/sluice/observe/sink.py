@@ -1,6 +1,6 @@
 """``LogSink``: the request-log Observer. ``record`` turns the Exchange into its row at once —
 redacted, its large bodies compressed — and appends it to a bounded in-memory buffer; a background
-task writes the buffer — every interval, or sooner once a quarter of its byte budget is used — in
+task writes the buffer — every interval, or sooner once a quarter of its budget is used — in
 batches of what was buffered when the write began, each in one transaction, in one hop to the
 database's batch thread (``Database.write_batch``).
 
@@ -8,6 +8,12 @@ The row is built when the request is recorded (after its response was sent) rath
 batch: built in the batch, a few hundred rows held the event loop for milliseconds at a time, the
 tail of every request that arrived meanwhile (issue 20; docs/performance.md). Each request now pays
 for its own row, between requests, and the batch thread runs no per-log Python.
+
+A batch is written in the background (``Database.write_batch(background=True)``: the CPU only
+when nothing else wants it, so a request never waits for the core behind a batch) while the buffer
+holds less than half its budget. Once more piles up — a core busy with requests leaves a
+background batch little time — the batch in flight and the next ones run at normal priority, and
+logs are shed only when that cannot keep up either.
 
 When the buffer is full a new log is dropped and counted — a request never waits for logging.
 While the database is unreachable, batches stay buffered and are retried (``is_outage``); any other
@@ -45,6 +51,7 @@ TRIM_AFTER_BYTES = 8 << 20  # written since freed memory was last handed back to
 TRIM_INTERVAL_S = 10.0  # ... and at most this often (sluice/memory.py)
 WRITE_AT_FRACTION = 4  # a batch starts early once this share of buffer_max_bytes is buffered
 OVERHEAD = 1024  # bytes accounted per buffered log besides its bodies
+HURRY_AT_FRACTION = 2  # x WRITE_AT: batches are written at normal priority from half the budget
 
 
 def gateway_policy(conn: Connection, account_id: str, gateway_id: str) -> retention.Policy | None:
@@ -73,6 +80,7 @@ class LogSink:
         self._trimmed_at = 0.0
         self._lock = asyncio.Lock()
         self._write_at_bytes = buffer_max_bytes // WRITE_AT_FRACTION
+        self._write_at_logs = buffer_max_logs // WRITE_AT_FRACTION
         self._job = Periodic("sluice-log-sink", interval_s, self.flush)
 
     # -- the hot path ------------------------------------------------------------------------------
@@ -90,8 +98,10 @@ class LogSink:
             return
         self._buffer.append(row)
         self._bytes += size
-        if self._bytes >= self._write_at_bytes:
+        if self._bytes >= self._write_at_bytes or len(self._buffer) >= self._write_at_logs:
             self._job.wake()
+        if self._piling_up():
+            self.db.hurry_batch()  # a batch in the background, if any, continues at normal priority
 
     def _row(self, exchange: Exchange) -> Row:
         """The stored row: bodies cut at ``body_max_bytes``, redacted, and compressed when large (a
@@ -140,10 +150,11 @@ class LogSink:
             # fresh statements (measured: ~90 rows a batch at 4,400 req/s instead of ~900).
             remaining = len(self._buffer)
             while remaining > 0 and self._buffer:
+                background = not self._piling_up()
                 batch = self._take_batch(remaining)
                 remaining -= len(batch)
                 try:
-                    await self._write(batch)
+                    await self._write(batch, background)
                 except Exception as exc:  # noqa: BLE001 — counted, never retried forever
                     if is_outage(exc):
                         # The database is away: the batch goes back to the front of the buffer, still
@@ -164,6 +175,12 @@ class LogSink:
                 self._written_bytes, self._trimmed_at = 0, time.monotonic()
                 await asyncio.to_thread(release_free_memory)
 
+    def _piling_up(self) -> bool:
+        """Half the buffer's budget (bytes or logs) is in use: write at normal priority. (At a
+        quarter, chat c=1 hurried a batch every ~3 s, each a few ms of p99: docs/performance.md.)"""
+        return (self._held >= HURRY_AT_FRACTION * self._write_at_bytes
+                or len(self._buffer) >= HURRY_AT_FRACTION * self._write_at_logs)
+
     def _take_batch(self, most: int) -> list[Row]:
         """Up to ``most`` and ``batch_size`` logs and about ``BATCH_MAX_BYTES``. Until the batch is
         written its logs still count against ``buffer_max_bytes``: the budget bounds all request-log
@@ -179,11 +196,12 @@ class LogSink:
         self._writing = size
         return batch
 
-    async def _write(self, rows: list[Row]) -> None:
+    async def _write(self, rows: list[Row], background: bool) -> None:
         by_gateway: dict[GatewayKey, list[Row]] = {}
         for row in rows:
             by_gateway.setdefault((row["account_id"], row["gateway_id"]), []).append(row)
-        dropped = await self.db.write_batch(lambda conn: self._write_groups(conn, by_gateway))
+        dropped = await self.db.write_batch(lambda conn: self._write_groups(conn, by_gateway),
+                                            background=background)
         for reason, count in dropped.items():
             self._drop(reason, count)
 

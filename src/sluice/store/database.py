@@ -14,7 +14,6 @@ import errno
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,6 +23,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import StaticPool
+
+from sluice.store.batch_thread import BatchThread
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("sluice_in_transaction", default=False)
@@ -66,7 +67,7 @@ class Database:
         # in a 10-minute soak. Other processes (CLI, workers) still meet on busy_timeout.
         self._writer: asyncio.Lock | None = asyncio.Lock() if self.dialect == "sqlite" else None
         self._batch_engine: Engine | None = None  # SQLite: write_batch's own connection, made on first use
-        self._batch_thread: ThreadPoolExecutor | None = None
+        self._batch_thread: BatchThread | None = None
 
     @asynccontextmanager
     async def begin(self) -> AsyncIterator[AsyncConnection]:
@@ -85,7 +86,7 @@ class Database:
             finally:
                 _IN_TRANSACTION.reset(token)
 
-    async def write_batch(self, work: Callable[[Connection], T]) -> T:
+    async def write_batch(self, work: Callable[[Connection], T], *, background: bool = False) -> T:
         """Run ``work`` on a synchronous connection inside one write transaction.
 
         For bulk background writes (request logs). On SQLite the whole transaction runs in one hop
@@ -93,6 +94,9 @@ class Database:
         aiosqlite every statement is a hop of its own, and each hop waits a full event-loop
         iteration when the gateway is busy (measured: the log writer fell behind under load). On
         PostgreSQL ``work`` runs through ``run_sync`` on a pooled asyncpg connection.
+
+        ``background`` (SQLite): the thread runs the batch at idle CPU priority, moved back to normal
+        by ``hurry_batch`` or after ``batch_thread.PATIENCE_S`` (``BatchThread``).
         """
         if self._writer is None:
             async with self.engine.begin() as conn:
@@ -106,7 +110,7 @@ class Database:
                                                connect_args={"check_same_thread": False,
                                                              "cached_statements": 1})
             _configure_sqlite(self._batch_engine)
-            self._batch_thread = ThreadPoolExecutor(1, thread_name_prefix="sluice-db-batch")
+            self._batch_thread = BatchThread("sluice-db-batch")
         engine, thread = self._batch_engine, self._batch_thread
         assert thread is not None
 
@@ -116,12 +120,17 @@ class Database:
 
         async with self._writer:
             # Shielded: if the caller is cancelled the lock is held until the thread has finished.
-            future = asyncio.get_running_loop().run_in_executor(thread, transaction)
+            future = thread.submit(transaction, background=background)
             try:
                 return await asyncio.shield(future)
             except asyncio.CancelledError:
                 await asyncio.wait([future])
                 raise
+
+    def hurry_batch(self) -> None:
+        """The batch being written in the background, if any, continues at normal priority."""
+        if self._batch_thread is not None:
+            self._batch_thread.hurry()
 
     async def ping(self, timeout_s: float = 2.0) -> bool:
         try:
@@ -152,7 +161,7 @@ class Database:
 
     async def close(self) -> None:
         if self._batch_thread is not None:
-            self._batch_thread.shutdown(wait=True)
+            self._batch_thread.shutdown()
             assert self._batch_engine is not None
             self._batch_engine.dispose()
             self._batch_engine = self._batch_thread = None

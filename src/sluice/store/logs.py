@@ -142,8 +142,11 @@ def _order(order_by: str, descending: bool) -> list[Any]:
     return [column.desc(), T.c.id.desc()] if descending else [column.asc(), T.c.id.asc()]
 
 
-# Rows per multi-row INSERT: a power of two bounded by the SQLite library's limit on bound
-# parameters (32766 by default since 3.32, 999 before), 36 per row. A batch is cut into chunks of
+# Rows per multi-row INSERT: 16, or fewer where the SQLite library's limit on bound parameters
+# (32766 by default since 3.32, 999 before; 36 per row) demands. The sqlite3 module binds a
+# statement's values holding the GIL: 128 rows held it ~0.5 ms at a time, and an event loop woken
+# meanwhile waited (chat c=1 p99 +0.6 ms); 16 rows cost no more instructions per log (callgrind,
+# docs/performance.md). A batch is cut into chunks of
 # power-of-two sizes, so a batch uses few distinct statements. Preparing a multi-row INSERT costs
 # about as much as running it (~9 µs a row, measured), so the batch connection keeps the last
 # statement prepared (``cached_statements=1`` in ``Database.write_batch``) and every full chunk
@@ -156,7 +159,7 @@ _SQLITE_VARIABLES = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VA
 # ~2k instructions per bool, four per log row (callgrind: ~8k of a row's insert). With bool -> int
 # registered the same 0/1 is bound straight away. Process-wide, and what sqlite3 stores anyway.
 sqlite3.register_adapter(bool, int)
-SQLITE_ROWS_PER_INSERT = 1 << min(7, (_SQLITE_VARIABLES // 40).bit_length() - 1)
+SQLITE_ROWS_PER_INSERT = 1 << min(4, (_SQLITE_VARIABLES // 40).bit_length() - 1)
 
 
 def _chunk_sizes(count: int) -> list[int]:
