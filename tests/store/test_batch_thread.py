@@ -70,3 +70,33 @@ async def test_a_quick_background_batch_leaves_no_timer_behind() -> None:
     assert thread.idle  # stays idle until the next batch says otherwise
     assert await thread.submit(policy) == os.SCHED_OTHER
     thread.shutdown()
+
+
+async def test_where_the_os_refuses_every_batch_runs_at_normal_priority(monkeypatch) -> None:
+    from sluice.store import batch_thread
+
+    def refuse(thread_id: int, idle: bool) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(batch_thread, "_set_policy", refuse)
+    thread = BatchThread("test-batch")
+    assert not thread.background_ok  # the probe found it cannot come back from idle priority
+    await thread.submit(policy)
+    assert await thread.submit(policy, background=True) == os.SCHED_OTHER
+    assert not thread.idle
+    thread.shutdown()
+
+
+async def test_a_refusal_after_a_good_probe_stops_background_batches(monkeypatch) -> None:
+    from sluice.store import batch_thread
+
+    thread = BatchThread("test-batch")
+    await thread.submit(policy)
+
+    def refuse(thread_id: int, idle: bool) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(batch_thread, "_set_policy", refuse)
+    assert await thread.submit(policy, background=True) == os.SCHED_OTHER  # the batch still runs
+    assert not thread.background_ok and not thread.idle
+    thread.shutdown()
