@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import case, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sluice.store.log_tables import provider_config_activity as A
@@ -19,7 +19,11 @@ async def all_activity(conn: AsyncConnection) -> list[Any]:
 async def add_activity(conn: AsyncConnection, dialect: str, config_id: str, account_id: str, gateway_id: str,
                        last_used_at: str | None, requests: int, errors: int) -> None:
     """Adds one process's deltas to the stored totals; keeps the newer ``last_used_at``."""
-    build = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    build: Any = sqlite.insert
+    if dialect == "postgresql":  # imported here: a SQLite process never loads the dialect (~2 MiB resident)
+        from sqlalchemy.dialects import postgresql
+
+        build = postgresql.insert
     stmt = build(A).values(config_id=config_id, account_id=account_id, gateway_id=gateway_id,
                            last_used_at=last_used_at, request_count=requests, error_count=errors)
     newer = case((A.c.last_used_at.is_(None), stmt.excluded.last_used_at),

@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-import asyncpg
 import structlog
 
 from sluice.store.queries import CHANGES_CHANNEL
@@ -63,6 +62,8 @@ class ChangeListener:
             await asyncio.sleep(RETRY_AFTER_S[min(failures, len(RETRY_AFTER_S) - 1)])
 
     async def _listen(self) -> None:
+        import asyncpg  # here, not at the top: a SQLite process never loads it (~3 MiB resident)
+
         conn: Any = await asyncpg.connect(self.url, timeout=CONNECT_TIMEOUT_S,
                                           server_settings={"application_name": APPLICATION_NAME})
         lost = asyncio.Event()
