@@ -10,6 +10,14 @@ the Sluice token, so every request authenticates to the gateway and gets the sto
 ``--redis URL`` adds a target ``sluice-redis``: the same build with its rate limits (per key, plus a
 sliding gateway limit) decided in Redis on every request.
 
+``--workers N`` (with ``--redis``) adds a target ``sluice-wN``: ``sluice serve --workers N`` sharing its
+limits in that Redis, pinned to cores 0 and 1 (the harness's ``--extra-cpus``; core 0 also runs wrk and
+the mock, so on a 2-core machine the workers get what those leave).
+
+``--granian`` adds a target ``sluice-granian``: the same app (``sluice.asgi:app``) served by granian's
+ASGI interface instead of uvicorn (granian is not a dependency: ``pip install granian``). A measurement
+only: ``sluice serve``'s header, timeout and connection limits (``sluice.protocol``) are uvicorn's.
+
 ``--compare before=/path/to/other/checkout/src`` adds another Sluice build as one more target of the
 same run (its ``src`` first on ``PYTHONPATH``, same venv): a change measured against the code it
 replaces, on the same machine at the same time.
@@ -69,6 +77,10 @@ def main() -> None:
                         help="another Sluice source tree (its src/ directory) as one more target")
     parser.add_argument("--redis", default="", metavar="URL",
                         help="also run target sluice-redis: limits decided in this Redis on every request")
+    parser.add_argument("--workers", type=int, default=0, metavar="N",
+                        help="with --redis: also run target sluice-wN, N worker processes on cores 0,1")
+    parser.add_argument("--granian", action="store_true",
+                        help="also run target sluice-granian: the app under granian (ASGI)")
     parser.add_argument("rest", nargs=argparse.REMAINDER, help="arguments passed to run.sh (after --)")
     args = parser.parse_args()
     data = Path(tempfile.mkdtemp(prefix="sluice-shared-bench-")) / "data"
@@ -97,6 +109,30 @@ def main() -> None:
                  f"SLUICE_REDIS_URL={args.redis} SLUICE_REDIS_KEY_PREFIX={prefix} "
                  + command.replace(str(data), str(other)),
                  "--extra-header", "sluice-redis", f"Authorization: Bearer {other_token}"]
+    if args.workers > 1:
+        if not args.redis:
+            parser.error("--workers needs --redis (workers share their rate limits there)")
+        port = args.port + len(args.compare) + 2
+        prefix = f"sluice-bench-{os.getpid()}-w:"
+        env = {**os.environ, "SLUICE_REDIS_URL": args.redis, "SLUICE_REDIS_KEY_PREFIX": prefix}
+        other = Path(tempfile.mkdtemp(prefix="sluice-shared-bench-workers-")) / "data"
+        other_account, other_token = prepare(other, port, env, gateway_limit=True)
+        name = f"sluice-w{args.workers}"
+        serve = command.replace(str(data), str(other)) + f" --workers {args.workers}"
+        argv += ["--extra", name, f"http://127.0.0.1:{port}/v1/{other_account}/{GATEWAY}/openai",
+                 f"SLUICE_REDIS_URL={args.redis} SLUICE_REDIS_KEY_PREFIX={prefix} " + serve,
+                 "--extra-header", name, f"Authorization: Bearer {other_token}",
+                 "--extra-cpus", name, "0,1"]
+    if args.granian:
+        port = args.port + len(args.compare) + 3
+        other = Path(tempfile.mkdtemp(prefix="sluice-shared-bench-granian-")) / "data"
+        other_account, other_token = prepare(other, port)
+        granian = Path(PY).parent / "granian"
+        argv += ["--extra", "sluice-granian", f"http://127.0.0.1:{port}/v1/{other_account}/{GATEWAY}/openai",
+                 f"SLUICE_DATA_DIR={other} SLUICE_UPSTREAM_OPENAI={{mock_base_url}} SLUICE_LOG_LEVEL=warning "
+                 f"exec {granian} --interface asgi --loop uvloop --port {{port}} --no-ws --log-level warning "
+                 "--no-access-log sluice.asgi:app",
+                 "--extra-header", "sluice-granian", f"Authorization: Bearer {other_token}"]
     argv += rest
     os.chdir(args.harness)
     os.execvp(argv[0], argv)
