@@ -337,6 +337,11 @@ class Response:
         while chunk := await self._conn.read_chunk(self._read_timeout_s):
             yield chunk
 
+    @property
+    def at_end(self) -> bool:
+        """The whole body has arrived and been read: the next read would return ``b""``."""
+        return self._conn.complete and not self._conn.chunks
+
     def release(self) -> None:
         """Done with the response: a fully read connection goes back to the pool, others close."""
         if not self._done:

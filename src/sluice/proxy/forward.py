@@ -133,6 +133,10 @@ class Upstream:
             async for chunk in response.iter_chunks():
                 if tap is not None:
                     tap(chunk)
+                if response.at_end:  # the last piece ends the answer: one write, not two (measured)
+                    response.release()
+                    await send({"type": "http.response.body", "body": chunk, "more_body": False})
+                    return True
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
         except (*CONNECTION_ERRORS, TimeoutError):
             response.close()

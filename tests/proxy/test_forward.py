@@ -1,0 +1,89 @@
+"""``Upstream.relay``: how a streamed answer's body goes to the client, against scripted servers.
+
+A stream that has fully arrived when its last piece is read ends the client's answer with that
+piece (one ASGI message, so one write); one still arriving is relayed piece by piece and ended
+when the provider ends it; one the provider breaks off is left unfinished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sluice.proxy import client
+from sluice.proxy.forward import Upstream
+from tests.proxy.test_client import Scripted, content_length, read_head
+
+EVENTS = b"data: {\"n\":1}\n\n" + b"data: [DONE]\n\n"
+HEAD = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+
+
+def chunk(data: bytes) -> bytes:
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+async def relay(url: str, pool: client.Pool) -> tuple[bool, list[dict[str, Any]], list[bytes]]:
+    response = await client.request(pool, "POST", client.parse_target(url), [], b"{}", 5, 5)
+    sent: list[dict[str, Any]] = []
+    tapped: list[bytes] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    complete = await Upstream.relay(response, send, tapped.append)
+    return complete, sent, tapped
+
+
+async def test_a_stream_that_arrived_whole_ends_with_its_last_piece() -> None:
+    async def whole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            head = await read_head(reader)
+            await reader.readexactly(content_length(head))
+            writer.write(HEAD + chunk(EVENTS) + b"0\r\n\r\n")  # one write: it arrives complete
+            await writer.drain()
+
+    async with Scripted(whole) as server:
+        pool = client.Pool(connect_timeout_s=5)
+        complete, sent, tapped = await relay(server.url(), pool)
+        assert complete
+        assert sent == [{"type": "http.response.body", "body": EVENTS, "more_body": False}]
+        assert tapped == [EVENTS]
+        await relay(server.url(), pool)  # released to the pool at the end: the connection is reused
+        assert server.connections == 1 and pool.opened == 1
+
+
+async def test_a_stream_still_arriving_is_relayed_piece_by_piece_and_ended_by_the_provider() -> None:
+    gate = asyncio.Event()
+
+    async def slow(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_head(reader)
+        await reader.readexactly(content_length(head))
+        writer.write(HEAD + chunk(b"data: {\"n\":1}\n\n"))
+        await writer.drain()
+        await gate.wait()
+        writer.write(chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        await writer.drain()
+
+    async with Scripted(slow) as server:
+        pool = client.Pool(connect_timeout_s=5)
+        task = asyncio.create_task(relay(server.url(), pool))
+        await asyncio.sleep(0.2)
+        gate.set()
+        complete, sent, _ = await task
+        assert complete
+        assert sent[0] == {"type": "http.response.body", "body": b"data: {\"n\":1}\n\n", "more_body": True}
+        assert sent[-1]["more_body"] is False
+        assert b"".join(m["body"] for m in sent) == EVENTS
+
+
+async def test_a_stream_broken_off_is_left_unfinished() -> None:
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_head(reader)
+        await reader.readexactly(content_length(head))
+        writer.write(HEAD + chunk(b"data: {\"n\":1}\n\n"))  # no final chunk: the connection closes
+        await writer.drain()
+
+    async with Scripted(broken) as server:
+        complete, sent, _ = await relay(server.url(), client.Pool(connect_timeout_s=5))
+        assert not complete
+        assert all(m["more_body"] for m in sent)
