@@ -100,6 +100,49 @@ BODY_TIMEOUT = _response(408, b"Request body timeout")
 TOO_MANY_CONNECTIONS = _response(503, b"Too many open connections")
 
 
+class HeadWithBody:
+    """The transport as one response cycle sees it: the response head (the cycle's first write) is
+    held until the body's first write, then both go in one write; or, if the body is not ready in
+    this turn of the event loop, the head goes alone at the end of the turn.
+
+    uvicorn writes the head and the body separately: two ``send`` calls and two TCP segments for
+    every answer. An answer whose body is at hand (most of them) now costs one."""
+
+    __slots__ = ("_held", "_loop", "_started", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self._loop = loop
+        self._held: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        if not self._started:
+            self._started = True
+            self._held = data
+            self._loop.call_soon(self.flush)
+            return
+        held = self._held
+        if held is not None:
+            self._held = None
+            data = held + data
+        self.transport.write(data)
+
+    def flush(self) -> None:
+        held = self._held
+        if held is not None:
+            self._held = None
+            if not self.transport.is_closing():
+                self.transport.write(held)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
     limits: Limits | None = None  # loaded once per process, at the first connection
     watchdog: Watchdog | None = None
@@ -174,7 +217,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self.deadline = self._watchdog.tick + self._body_ticks  # cleared at once when there is no body
         if b"#" in self.url:  # httptools drops a fragment from the ASGI path; the data plane refuses it
             self.scope[FRAGMENT_KEY] = True  # type: ignore[literal-required]
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not None and self.cycle is not before:  # a new cycle, whose task has not run yet
+            self.cycle.transport = HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
 
     def _head_size(self) -> int:
         return len(self.url) + sum(len(name) + len(value) for name, value in self.headers)
