@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from sluice.keymatch import KeyMatcher
 from sluice.proxy import client
+from sluice.proxy.errorbody import masked
 from sluice.proxy.forward import Upstream
 from tests.proxy.test_client import Scripted, content_length, read_head
 
@@ -22,7 +24,8 @@ def chunk(data: bytes) -> bytes:
     return b"%x\r\n%b\r\n" % (len(data), data)
 
 
-async def relay(url: str, pool: client.Pool) -> tuple[bool, list[dict[str, Any]], list[bytes]]:
+async def relay(url: str, pool: client.Pool,
+                matcher: KeyMatcher | None = None) -> tuple[bool, list[dict[str, Any]], list[bytes]]:
     response = await client.request(pool, "POST", client.parse_target(url), [], b"{}", 5, 5)
     sent: list[dict[str, Any]] = []
     tapped: list[bytes] = []
@@ -30,7 +33,8 @@ async def relay(url: str, pool: client.Pool) -> tuple[bool, list[dict[str, Any]]
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
-    complete = await Upstream.relay(response, send, tapped.append)
+    to_client = masked(send, response.raw_headers, matcher) if matcher is not None else send
+    complete = await Upstream.relay(response, to_client, tapped.append)
     return complete, sent, tapped
 
 
@@ -87,3 +91,37 @@ async def test_a_stream_broken_off_is_left_unfinished() -> None:
         complete, sent, _ = await relay(server.url(), client.Pool(connect_timeout_s=5))
         assert not complete
         assert all(m["more_body"] for m in sent)
+
+
+STORED = "sk-stored-canary-0123456789abcdefghij"
+
+
+async def test_a_stored_key_in_a_stream_is_masked_whether_it_arrived_whole_or_split() -> None:
+    """The last piece goes through the masker's flush: a key in it, or one split across the last two
+    pieces, is masked as in the pieces before (same length, so framing is unchanged)."""
+    quoted = b'data: {"echo":"Bearer ' + STORED.encode() + b'"}\n\n'
+    split = len(quoted) // 2
+
+    async def whole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_head(reader)
+        await reader.readexactly(content_length(head))
+        writer.write(HEAD + chunk(quoted + b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        await writer.drain()
+
+    async def in_two(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_head(reader)
+        await reader.readexactly(content_length(head))
+        writer.write(HEAD + chunk(quoted[:split]))
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        writer.write(chunk(quoted[split:]) + b"0\r\n\r\n")
+        await writer.drain()
+
+    for handler in (whole, in_two):
+        async with Scripted(handler) as server:
+            complete, sent, tapped = await relay(server.url(), client.Pool(connect_timeout_s=5),
+                                                 KeyMatcher([STORED]))
+            relayed = b"".join(m["body"] for m in sent)
+            assert complete and sent[-1]["more_body"] is False
+            assert STORED.encode() not in relayed and b"[REDACTED]" in relayed, handler.__name__
+            assert len(relayed) == len(b"".join(tapped))  # masked in place: the length is kept
