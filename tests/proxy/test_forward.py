@@ -56,6 +56,38 @@ async def test_a_stream_that_arrived_whole_ends_with_its_last_piece() -> None:
         assert server.connections == 1 and pool.opened == 1
 
 
+async def test_a_relayed_stream_starts_no_task_of_its_own() -> None:
+    """The relay reads pieces with ``read_chunk``, not an async generator: one left before its end
+    (the relay returns on the last piece) made asyncio start a task per stream to close it."""
+    async def whole(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await read_head(reader)
+        await reader.readexactly(content_length(head))
+        writer.write(HEAD + chunk(EVENTS) + b"0\r\n\r\n")
+        await writer.drain()
+
+    async with Scripted(whole) as server:
+        pool = client.Pool(connect_timeout_s=5)
+        response = await client.request(pool, "POST", client.parse_target(server.url()), [], b"{}", 5, 5)
+        loop = asyncio.get_running_loop()
+        started: list[object] = []
+        default = loop.get_task_factory()
+
+        def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future[Any]:
+            started.append(coro)
+            return default(loop, coro, **kwargs) if default else asyncio.Task(coro, loop=loop, **kwargs)
+
+        async def send(message: dict[str, Any]) -> None:
+            return None
+
+        loop.set_task_factory(counting)
+        try:
+            assert await Upstream.relay(response, send, None)
+            await asyncio.sleep(0)  # a task started meanwhile would have been created by now
+        finally:
+            loop.set_task_factory(default)
+        assert started == []
+
+
 async def test_a_stream_still_arriving_is_relayed_piece_by_piece_and_ended_by_the_provider() -> None:
     gate = asyncio.Event()
 

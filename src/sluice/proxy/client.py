@@ -333,6 +333,12 @@ class Response:
             parts.append(chunk)
         return b"".join(parts)
 
+    async def read_chunk(self) -> bytes:
+        """The next piece of the body; ``b""`` at its end. A loop over this, rather than over
+        ``iter_chunks``, costs no async generator: one left before its end (the relay returns on
+        the last piece) is closed by a task of its own that asyncio starts (measured)."""
+        return await self._conn.read_chunk(self._read_timeout_s)
+
     async def iter_chunks(self) -> AsyncIterator[bytes]:
         while chunk := await self._conn.read_chunk(self._read_timeout_s):
             yield chunk

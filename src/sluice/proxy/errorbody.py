@@ -68,7 +68,7 @@ async def read_capped(response: Response, limit: int) -> bytes | None:
         return body
     parts: list[bytes] = []
     size = 0
-    async for chunk in response.iter_chunks():
+    while chunk := await response.read_chunk():
         size += len(chunk)
         if size > limit:
             response.close()

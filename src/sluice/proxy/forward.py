@@ -130,7 +130,7 @@ class Upstream:
                 response.release()
                 await send({"type": "http.response.body", "body": body, "more_body": False})
                 return True
-            async for chunk in response.iter_chunks():
+            while chunk := await response.read_chunk():
                 if tap is not None:
                     tap(chunk)
                 if response.at_end:  # the last piece ends the answer: one write, not two (measured)
