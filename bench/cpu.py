@@ -1,7 +1,8 @@
 """Gateway CPU per request, A/B between builds: steady on a shared, noisy machine.
 
     .venv/bin/python bench/cpu.py [--build NAME=SRC ...] [--requests 20000] [--rounds 5]
-                                  [--concurrency 64] [--mode chat|stream] [--redis URL] [--profile DIR]
+                                  [--concurrency 64] [--mode chat|stream|anthropic] [--redis URL]
+                                  [--profile DIR]
 
 Throughput on a loaded 2-core machine moves by ±30 % between runs; the CPU the gateway process
 spends on a fixed number of requests (utime + stime of every thread, from /proc, after the log
@@ -90,10 +91,21 @@ def build_request(url: str, body: bytes, headers: list[str]) -> tuple[str, int, 
     return host, int(port), ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
-def measure(stack: Stack, body: bytes, total: int, concurrency: int,
+# mode -> (request body in bench/, path under the gateway's OpenAI base, extra headers). Anthropic's
+# wire format is sent through the OpenAI route, as the shared harness does with an extra target.
+MODES = {
+    "chat": ("req_chat.json", "chat/completions", ()),
+    "stream": ("req_chat_stream.json", "chat/completions", ()),
+    "anthropic": ("req_anthropic.json", "messages", ("anthropic-version: 2023-06-01",)),
+}
+
+
+def measure(stack: Stack, mode: str, total: int, concurrency: int,
             counter: Counter) -> tuple[float, float, int]:
     """(per request: the whole process's cost, the event-loop thread's (CPU only), errors)."""
-    host, port, request = build_request(f"{stack.gateway_base}/chat/completions", body, stack.headers)
+    name, path, headers = MODES[mode]
+    body = (HERE / name).read_bytes()
+    host, port, request = build_request(f"{stack.gateway_base}/{path}", body, [*stack.headers, *headers])
     counter.start(stack.server.pid)
     errors = asyncio.run(load(host, port, request, total, concurrency))
     time.sleep(counter.settle_s)  # the last batch of logs is written
@@ -235,7 +247,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--mode", default="chat", choices=("chat", "stream"))
+    parser.add_argument("--mode", default="chat", choices=tuple(MODES))
     parser.add_argument("--redis", default="")
     parser.add_argument("--profile", default="", metavar="DIR", help="cProfile each server: DIR/NAME.pstats")
     parser.add_argument("--instructions", default="", metavar="DIR",
@@ -246,7 +258,6 @@ def main() -> None:
     if os.cpu_count() and os.cpu_count() > 1:
         os.sched_setaffinity(0, {0})  # the load generator shares core 0 with the mock
     builds = [spec.split("=", 1) for spec in args.build] or [["this", str(HERE.parent / "src")]]
-    body = (HERE / ("req_chat_stream.json" if args.mode == "stream" else "req_chat.json")).read_bytes()
     stacks: dict[str, Stack] = {}
     counters: dict[str, Counter] = {}
     unit = "instructions" if args.instructions else "CPU µs"
@@ -264,13 +275,14 @@ def main() -> None:
             stacks[name] = Stack(args.port + 2 * n + 1, args.port + 2 * n, args.redis, src, wrap,
                                  start_s=300 if args.instructions else 30)
             counters[name] = Instructions(Path(args.instructions) / name) if args.instructions else Counter()
-            measure(stacks[name], body, min(2000, args.requests), args.concurrency, counters[name])  # warm-up
+            warm_up = min(2000, args.requests)
+            measure(stacks[name], args.mode, warm_up, args.concurrency, counters[name])
         results: dict[str, list[tuple[float, float]]] = {name: [] for name in stacks}
         for i in range(args.rounds):
             for name, stack in stacks.items():
-                total, on_loop, errors = measure(stack, body, args.requests, args.concurrency, counters[name])
-                results[name].append((total, on_loop))
                 counter = counters[name]
+                total, on_loop, errors = measure(stack, args.mode, args.requests, args.concurrency, counter)
+                results[name].append((total, on_loop))
                 idle = (f", idle {counter.idle_share[-1]:.0%} taken off"
                         if isinstance(counter, Instructions) else f" ({on_loop:.1f} on the event loop)")
                 print(f"round {i + 1} {name}: {total:,.1f} {unit}/req{idle}, {errors} errors", flush=True)
