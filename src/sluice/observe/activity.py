@@ -105,7 +105,7 @@ class ActivityTracker:
         await self.flush()
 
     async def load(self) -> None:
-        async with self.db.begin() as conn:
+        async with self.db.begin(urgent=False) as conn:
             rows = await all_activity(conn)
         self._stored = {r.config_id: Counts(r.account_id, r.gateway_id, r.last_used_at, int(r.request_count),
                                             int(r.error_count)) for r in rows}
@@ -120,7 +120,7 @@ class ActivityTracker:
             self._inflight = pending
             try:
                 if pending:
-                    async with self.db.begin() as conn:
+                    async with self.db.begin(urgent=False) as conn:
                         for config_id, counts in pending.items():
                             await add_activity(conn, self.db.dialect, config_id, counts.account_id,
                                                counts.gateway_id, counts.last_used_at, counts.requests,

@@ -139,7 +139,7 @@ class StateSync:
                 self._reload_keyring()
                 await self._load_all()
                 return
-            async with self.services.db.begin() as conn:
+            async with self.services.db.begin(urgent=False) as conn:
                 horizon = await queries.feed_horizon(conn)  # first: see feed.py
                 rows = await queries.changes_from(conn, self._cursor.horizon)
             unread = self._cursor.unread(rows)
@@ -152,14 +152,14 @@ class StateSync:
 
     async def prune_feed(self) -> int:
         before = rfc3339(now() - timedelta(seconds=FEED_RETENTION_S))
-        async with self.services.db.begin() as conn:
+        async with self.services.db.begin(urgent=False) as conn:
             return await queries.prune_changes(conn, before)
 
     async def flush_touches(self) -> None:
         if not self.touched:
             return
         ids, self.touched = self.touched, set()
-        async with self.services.db.begin() as conn:
+        async with self.services.db.begin(urgent=False) as conn:
             await queries.touch_tokens(conn, sorted(ids), rfc3339(now()))
 
     async def _tick(self) -> None:
