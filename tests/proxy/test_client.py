@@ -144,7 +144,9 @@ async def test_chunked_and_close_delimited_bodies() -> None:
     async with Scripted(chunked) as server:
         pool = client.Pool(connect_timeout_s=5)
         response = await client.request(pool, "POST", client.parse_target(server.url()), [], b"{}", 5, 5)
-        pieces = [chunk async for chunk in response.iter_chunks()]
+        pieces = []
+        while chunk := await response.read_chunk():
+            pieces.append(chunk)
         assert b"".join(pieces) == b"data: 1\n\ndata: 2\n\n" and len(pieces) == 2
         response.release()
         assert (await fetch(pool, server.url()))[:2] == (200, b"{}")
@@ -327,7 +329,7 @@ async def test_large_response_is_read_whole_under_back_pressure() -> None:
         pool = client.Pool(connect_timeout_s=5)
         response = await client.request(pool, "GET", client.parse_target(server.url()), [], b"", 5, 5)
         received = bytearray()
-        async for chunk in response.iter_chunks():
+        while chunk := await response.read_chunk():
             received += chunk
             await asyncio.sleep(0)  # a slow consumer
         assert bytes(received) == payload

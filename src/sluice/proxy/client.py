@@ -21,7 +21,7 @@ import asyncio
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncIterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -334,14 +334,10 @@ class Response:
         return b"".join(parts)
 
     async def read_chunk(self) -> bytes:
-        """The next piece of the body; ``b""`` at its end. A loop over this, rather than over
-        ``iter_chunks``, costs no async generator: one left before its end (the relay returns on
-        the last piece) is closed by a task of its own that asyncio starts (measured)."""
+        """The next piece of the body; ``b""`` at its end. Not an async generator on purpose: one
+        left before its end (the relay returns on the last piece) is closed by a task of its own
+        that asyncio starts, once per stream (measured)."""
         return await self._conn.read_chunk(self._read_timeout_s)
-
-    async def iter_chunks(self) -> AsyncIterator[bytes]:
-        while chunk := await self._conn.read_chunk(self._read_timeout_s):
-            yield chunk
 
     @property
     def at_end(self) -> bool:
