@@ -102,3 +102,32 @@ async def test_a_custom_provider_made_elsewhere_is_resolved_after_the_poll(sync)
         await queries.record_change(conn, account, "custom_provider")
     await state.poll_once()
     assert resolve_provider(state.accounts[account], "custom-elsewhere") is None  # disabled: not routable
+
+
+async def test_a_change_a_reload_has_seen_is_not_reloaded_again_by_the_poll(sync, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A management write in this process reloads its account (``refresh``); the poll then finds that
+    write's feed row and, before, loaded the account a second time for it. A change the reload had
+    not seen (made after it) is still reloaded."""
+    state, _, account = sync
+    reloads: list[str] = []
+    original = state._reload
+
+    async def counted(account_id: str, horizon: int | None = None) -> None:
+        reloads.append(account_id)
+        await original(account_id, horizon)
+
+    monkeypatch.setattr(state, "_reload", counted)
+    await _add_token(state, account, "sluice_mine", record=True)
+    await state.refresh(account)
+    assert reloads == [account]
+    await state.poll_once()
+    assert reloads == [account]  # the poll read the row and knew it applied
+    assert hash_value("sluice_mine") in state.accounts[account].tokens
+
+    await _add_token(state, account, "sluice_later", record=True)  # as if from another process
+    await state.poll_once()
+    assert reloads == [account, account]
+    assert hash_value("sluice_later") in state.accounts[account].tokens
+    await state.poll_once()
+    assert reloads == [account, account]
+    assert state._fresh == {}  # every row it remembered is now below the horizon

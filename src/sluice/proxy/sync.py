@@ -4,7 +4,8 @@
 * the change feed (``changes``) is read every ``change_poll_interval_s``, and at once when
   PostgreSQL says a change committed (``store/notify.py``, LISTEN/NOTIFY): changes made elsewhere
   (CLI, other workers and instances). The read cannot skip a commit that lands out of ``seq`` order
-  (``feed.py``); a ``kek`` change reloads the keyring first.
+  (``feed.py``); a ``kek`` change reloads the keyring first. Feed rows a reload has already seen
+  (this process's own writes, mostly) do not reload their account a second time.
 * the feed is pruned of rows older than ``FEED_RETENTION_S``; a process that could not read it for
   ``RESYNC_AFTER_S`` (long enough for rows it needs to be pruned) reloads every account instead.
 * token use (``last_used_on``) is queued by requests and written here in batches.
@@ -59,6 +60,10 @@ class StateSync:
             if services.db.dialect == "postgresql" else None
         self._last_touch = self._last_prune = time.monotonic()
         self._matchers: dict[str, tuple[bytes, KeyMatcher]] = {}  # account -> (digest of its keys, matcher)
+        # Feed rows (seq -> xid) a reload has already seen: the poll does not reload their account
+        # again for them (every management write in this process would otherwise load its account
+        # twice). Kept while they can still be read, i.e. at or above the cursor's horizon.
+        self._fresh: dict[int, int] = {}
 
     async def start(self) -> None:
         async with self._lock:
@@ -79,16 +84,21 @@ class StateSync:
 
     async def _load_all(self) -> None:
         """Every account, with the feed read from a horizon taken first: no change slips between."""
-        async with self.services.db.begin() as conn:
+        async with self.services.db.read() as conn:
             horizon = await queries.feed_horizon(conn)
             account_ids = [a["id"] for a in await queries.list_accounts(conn)]
+        self._fresh.clear()
         for account_id in dict.fromkeys([*account_ids, *self.accounts]):
-            await self._reload(account_id)
+            await self._reload(account_id, horizon)
         self._cursor = FeedCursor(horizon)
         self._last_read = self.clock()
 
-    async def _reload(self, account_id: str) -> None:
-        async with self.services.db.begin() as conn:
+    async def _reload(self, account_id: str, horizon: int | None = None) -> None:
+        """Load one account's state; ``horizon``: the feed's, when the cursor is about to be reset to it."""
+        async with self.services.db.read() as conn:
+            # First: under PostgreSQL's read committed the rows read after these are at least as new.
+            applied = await queries.account_changes_from(
+                conn, account_id, self._cursor.horizon if horizon is None else horizon)
             gateways, configs, sealed, tokens, custom = await load_account(conn, account_id)
             routes = await route_store.deployed(conn, account_id)
         plaintext, failed = open_secrets(self.services.keyring, sealed)
@@ -104,6 +114,7 @@ class StateSync:
         state = build_account(gateways, configs, plaintext, tokens, providers, matcher, routes)
         # A rotated key (config or secret changed) is back in its pool.
         forget_rotated(self.services.key_health, self.accounts.get(account_id), state)
+        self._fresh.update(applied)
         if gateways or tokens:
             self.accounts[account_id] = state
         else:
@@ -132,22 +143,24 @@ class StateSync:
             log.error("keyring reload failed", error=type(exc).__name__)
 
     async def poll_once(self) -> None:
-        """Apply changes committed since the last read (by anyone, this process included)."""
+        """Apply changes committed since the last read (by anyone, this process included), except
+        those a reload has already loaded."""
         async with self._lock:
             if self.clock() - self._last_read > RESYNC_AFTER_S:
                 log.warning("change feed not read for too long; reloading every account")
                 self._reload_keyring()
                 await self._load_all()
                 return
-            async with self.services.db.begin(urgent=False) as conn:
+            async with self.services.db.read() as conn:
                 horizon = await queries.feed_horizon(conn)  # first: see feed.py
                 rows = await queries.changes_from(conn, self._cursor.horizon)
             unread = self._cursor.unread(rows)
             if keyring_changed(unread):
                 self._reload_keyring()
-            for account_id in accounts_to_reload(unread):
+            for account_id in accounts_to_reload([row for row in unread if row["seq"] not in self._fresh]):
                 await self._reload(account_id)
             self._cursor = self._cursor.advance(rows, horizon)  # only once every reload succeeded
+            self._fresh = {seq: xid for seq, xid in self._fresh.items() if xid >= self._cursor.horizon}
             self._last_read = self.clock()
 
     async def prune_feed(self) -> int:

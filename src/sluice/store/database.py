@@ -31,6 +31,7 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 _IN_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar("sluice_in_transaction", default=False)
 # The newest migration's revision id; tests/store check it against Alembic's own view of the head.
 HEAD_REVISION = "0008_dynamic_routing"
+READ_ONLY = "sluice_read_only"  # execution option: Database.read()'s deferred BEGIN on SQLite
 T = TypeVar("T")
 
 
@@ -104,6 +105,24 @@ class Database:
                 _IN_TRANSACTION.reset(token)
         finally:
             self._writer.release()
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A read-only transaction: one consistent snapshot, for reloads and the change-feed poll.
+
+        On SQLite it takes neither the process's writer lock nor SQLite's: a deferred ``BEGIN`` in WAL
+        mode reads a snapshot while a writer writes, so a reload never waits behind a log batch and
+        never holds up a management write (a management write's own reload took the lock a second
+        time, behind whatever batch came first). Nothing in it may write: SQLite would have to upgrade
+        a stale snapshot, which fails."""
+        if self._writer is None:
+            async with self.engine.begin() as conn:
+                yield conn
+            return
+        async with self.engine.connect() as conn:
+            await conn.execution_options(**{READ_ONLY: True})
+            async with conn.begin():
+                yield conn
 
     async def write_batch(self, work: Callable[[Connection], T], *, background: bool = False) -> T:
         """Run ``work`` on a synchronous connection inside one write transaction.
@@ -260,7 +279,7 @@ def _configure_sqlite(engine: AsyncEngine | Engine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def on_begin(conn: Connection) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
 async def open_database(url: str, *, migrate: bool = True) -> Database:
