@@ -35,7 +35,7 @@ async def until(condition, timeout_s: float = 5.0) -> None:  # type: ignore[no-u
 @pytest.mark.parametrize("urgent", [True, False])
 async def test_a_transaction_waiting_for_a_background_batch_hurries_it_unless_it_is_background_work(
         db: Database, monkeypatch: pytest.MonkeyPatch, urgent: bool) -> None:
-    """``urgent=False`` (the change-feed poll, activity flushes) waits as the batch would: at c=1
+    """``urgent=False`` (feed pruning, activity flushes) waits as the batch would: at c=1
     those jobs hurried batches often enough to double p99 (make bench-latency)."""
     hurried: list[bool] = []
     original = db.hurry_batch

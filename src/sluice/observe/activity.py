@@ -105,7 +105,7 @@ class ActivityTracker:
         await self.flush()
 
     async def load(self) -> None:
-        async with self.db.begin(urgent=False) as conn:
+        async with self.db.read() as conn:
             rows = await all_activity(conn)
         self._stored = {r.config_id: Counts(r.account_id, r.gateway_id, r.last_used_at, int(r.request_count),
                                             int(r.error_count)) for r in rows}

@@ -75,8 +75,8 @@ class Database:
     @asynccontextmanager
     async def begin(self, *, urgent: bool = True) -> AsyncIterator[AsyncConnection]:
         """A transaction: committed when the block ends, rolled back if it raises. ``urgent=False``
-        for a background job's own transaction (the change-feed poll, activity and token-use
-        flushes): it waits for a log batch in the background without hurrying it."""
+        for a background job's own transaction (feed pruning, activity and token-use flushes): it
+        waits for a log batch in the background without hurrying it. Reads that write nothing: ``read``."""
         if self._writer is None:
             async with self.engine.begin() as conn:
                 yield conn
