@@ -8,7 +8,10 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
+from collections import deque
 from pathlib import Path
+from typing import ClassVar
 
 from sluice.exchange import Exchange
 from sluice.logs.retention import DELETE_OLDEST, STOP_INSERTING
@@ -395,3 +398,42 @@ async def test_a_log_with_nul_in_its_text_is_stored_and_does_not_lose_its_batch(
     assert (row["model"], row["path"], row["error"]) == ("x\ufffdy", "chat/\ufffdcompletions",
                                                          "upstream said \ufffd")
     await db.close()
+
+
+class _Tracked:
+    """Records the thread it is freed in."""
+
+    freed_in: ClassVar[list[int]] = []
+
+    def __del__(self) -> None:
+        _Tracked.freed_in.append(threading.get_ident())
+
+
+async def test_a_written_batch_is_freed_off_the_event_loop() -> None:
+    """Freeing ~1,000 rows is ~1 ms of C code holding the GIL; on the event loop it stalled requests
+    every flush (bench/log_stalls.py). ``_release_soon`` frees them in a worker thread, a chunk at
+    a time."""
+    from sluice.observe import sink as sink_module
+
+    _Tracked.freed_in.clear()
+    rows: deque = deque({"value": _Tracked()} for _ in range(3 * sink_module.RELEASE_CHUNK + 5))
+    sink_module._release_soon(rows)
+    async with asyncio.timeout(5):
+        while len(_Tracked.freed_in) < 3 * sink_module.RELEASE_CHUNK + 5:
+            await asyncio.sleep(0.01)
+    assert not rows
+    assert threading.get_ident() not in _Tracked.freed_in
+
+
+async def test_a_batch_of_the_whole_buffer_takes_it_as_it_is(tmp_path: Path) -> None:
+    db = await open_database(f"sqlite:///{tmp_path / 'take.db'}")
+    sink = LogSink(db, interval_s=60, body_max_bytes=4096)
+    try:
+        for _ in range(5):
+            sink.record(exchange())
+        buffered, held = sink._buffer, sink._bytes
+        batch = sink._take_batch(len(buffered))
+        assert batch is buffered and len(batch) == 5
+        assert (sink._bytes, sink._writing, len(sink._buffer)) == (0, held, 0)
+    finally:
+        await db.close()
