@@ -437,3 +437,13 @@ async def test_a_batch_of_the_whole_buffer_takes_it_as_it_is(tmp_path: Path) -> 
         assert (sink._bytes, sink._writing, len(sink._buffer)) == (0, held, 0)
     finally:
         await db.close()
+
+
+def test_rows_are_freed_at_once_where_no_event_loop_can_take_them() -> None:
+    """At shutdown, with the loop's executor gone, ``_release_soon`` frees the rows itself."""
+    from sluice.observe import sink as sink_module
+
+    _Tracked.freed_in.clear()
+    rows = [{"value": _Tracked()} for _ in range(3)]
+    sink_module._release_soon(rows)  # no running loop here
+    assert rows == [] and _Tracked.freed_in == [threading.get_ident()] * 3
